@@ -1,0 +1,97 @@
+//! axum integration (feature `axum`, on by default).
+//!
+//! - [`Claims`] is an extractor: a handler that takes `Claims` receives the
+//!   verified claims that [`BearerLayer`](crate::BearerLayer) put in the request.
+//! - `Option<Claims>` is `None` for requests let through anonymously
+//!   ([`BearerLayer::allow_anonymous`](crate::BearerLayer::allow_anonymous)).
+//! - [`AuthError`] implements `IntoResponse`, so handlers can return it (for
+//!   example from [`ScopeRequirement::check`](crate::ScopeRequirement::check)).
+//!
+//! Using the extractor on a route the layer does not cover is a programming
+//! error; it answers 500 with a body that says so, rather than letting the
+//! request through.
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{StatusCode, header};
+
+use crate::claims::Claims;
+use crate::error::AuthError;
+use crate::layer::{Anonymous, Realm};
+
+/// Why the [`Claims`] extractor refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimsRejection {
+    /// No `BearerLayer` ran for this route: 500, a server misconfiguration.
+    #[error(
+        "bearer-guard: the Claims extractor was used on a route that BearerLayer does not cover"
+    )]
+    MissingLayer,
+    /// The layer let the request through anonymously but the handler needs
+    /// claims: 401 with a bare `Bearer` challenge.
+    #[error("this route needs a bearer token")]
+    Unauthenticated {
+        /// The realm configured on the layer.
+        realm: Option<String>,
+    },
+}
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        match self {
+            ClaimsRejection::MissingLayer => {
+                tracing::error!("{}", ClaimsRejection::MissingLayer);
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    ClaimsRejection::MissingLayer.to_string(),
+                )
+                    .into_response()
+            }
+            ClaimsRejection::Unauthenticated { realm } => {
+                AuthError::MissingToken.into_response(realm.as_deref())
+            }
+        }
+    }
+}
+
+impl IntoResponse for AuthError {
+    /// The RFC 6750 response, without a `realm` (a handler does not know the
+    /// layer's realm).
+    fn into_response(self) -> Response {
+        AuthError::into_response(self, None)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Claims {
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Claims>() {
+            Some(claims) => Ok(claims.clone()),
+            None if parts.extensions.get::<Anonymous>().is_some() => {
+                Err(ClaimsRejection::Unauthenticated {
+                    realm: parts.extensions.get::<Realm>().map(|r| r.0.to_string()),
+                })
+            }
+            None => Err(ClaimsRejection::MissingLayer),
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match parts.extensions.get::<Claims>() {
+            Some(claims) => Ok(Some(claims.clone())),
+            None if parts.extensions.get::<Anonymous>().is_some() => Ok(None),
+            None => Err(ClaimsRejection::MissingLayer),
+        }
+    }
+}

@@ -1,0 +1,532 @@
+//! Verified claims, the scopes they grant, and the claim checks that produce them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::ValidationError;
+
+/// The verified claims of an access token.
+///
+/// The registered claims are typed (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`,
+/// `jti`, `client_id`, `azp`), the granted scopes are parsed into [`Scopes`],
+/// and every claim, registered or not, is available through [`get`](Self::get)
+/// or deserialized into your own type with [`deserialize`](Self::deserialize).
+///
+/// `Claims` only comes out of a successful validation, so holding one means the
+/// token was genuine, meant for this API and valid when it was checked.
+/// Cloning is cheap (a reference count).
+///
+/// ```
+/// # use bearer_guard::testing::TestIssuer;
+/// # tokio_test_block_on(async {
+/// let issuer = TestIssuer::new();
+/// let validator = issuer.validator("payments");
+/// let token = issuer.token().audience("payments").scope("charge:customer refund")
+///     .claim("tenant", "acme").sign();
+/// let claims = validator.validate(&token).await.unwrap();
+///
+/// assert_eq!(claims.issuer(), issuer.issuer());
+/// assert!(claims.scopes().contains("refund"));
+/// assert_eq!(claims.get("tenant").and_then(|v| v.as_str()), Some("acme"));
+///
+/// #[derive(serde::Deserialize)]
+/// struct Mine { tenant: String, sub: String }
+/// let mine: Mine = claims.deserialize().unwrap();
+/// assert_eq!(mine.tenant, "acme");
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Claims(Arc<Inner>);
+
+struct Inner {
+    all: Value,
+    expires_at: i64,
+    not_before: Option<i64>,
+    issued_at: Option<i64>,
+    scopes: Scopes,
+}
+
+impl Claims {
+    fn str_claim(&self, name: &str) -> Option<&str> {
+        self.0.all.get(name).and_then(Value::as_str)
+    }
+
+    /// `iss`: the issuer, one of the validator's configured issuers.
+    pub fn issuer(&self) -> &str {
+        self.str_claim("iss").unwrap_or_default()
+    }
+
+    /// `sub`: the subject (a user, or the client itself for client-credentials tokens).
+    pub fn subject(&self) -> Option<&str> {
+        self.str_claim("sub")
+    }
+
+    /// `aud`: the audiences, whether the token carried a string or an array.
+    pub fn audiences(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self.0.all.get("aud") {
+            Some(Value::String(s)) => (Some(s.as_str()), None),
+            Some(Value::Array(a)) => (None, Some(a.iter().filter_map(Value::as_str))),
+            _ => (None, None),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// `exp`: expiry, in seconds since the Unix epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.0.expires_at
+    }
+
+    /// `nbf`: not-before time, in seconds since the Unix epoch.
+    pub fn not_before(&self) -> Option<i64> {
+        self.0.not_before
+    }
+
+    /// `iat`: issue time, in seconds since the Unix epoch.
+    pub fn issued_at(&self) -> Option<i64> {
+        self.0.issued_at
+    }
+
+    /// `jti`: the token's unique identifier.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.str_claim("jti")
+    }
+
+    /// `client_id`: the OAuth client the token was issued to (RFC 9068 §2.2).
+    pub fn client_id(&self) -> Option<&str> {
+        self.str_claim("client_id")
+    }
+
+    /// `azp`: the authorized party (OpenID Connect; Keycloak and Auth0 set it).
+    pub fn authorized_party(&self) -> Option<&str> {
+        self.str_claim("azp")
+    }
+
+    /// The granted scopes, from `scope` (RFC 9068 §2.2.3, space-separated) or,
+    /// when `scope` is absent, from `scp` (an array or a space-separated
+    /// string, as Okta and Microsoft Entra issue it).
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+
+    /// Any claim by name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.all.get(name)
+    }
+
+    /// Every claim, as the JSON object the token carried.
+    pub fn as_json(&self) -> &Map<String, Value> {
+        match &self.0.all {
+            Value::Object(map) => map,
+            // Claims are always built from an object.
+            _ => unreachable_map(),
+        }
+    }
+
+    /// Deserializes all claims into your own type.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.0.all)
+    }
+}
+
+fn unreachable_map() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.issuer())
+            .field("sub", &self.subject())
+            .field("aud", &self.audiences().collect::<Vec<_>>())
+            .field("exp", &self.expires_at())
+            .field("scopes", &self.scopes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for Claims {
+    /// Serializes every claim, as the token carried them.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.all.serialize(serializer)
+    }
+}
+
+/// The scopes a token grants (RFC 6749 §3.3), case-sensitive.
+///
+/// ```
+/// use bearer_guard::Scopes;
+/// let scopes = Scopes::parse("orders:read  charge:customer");
+/// assert!(scopes.contains("charge:customer"));
+/// assert!(!scopes.contains("charge"));
+/// assert!(scopes.contains_all(["orders:read", "charge:customer"]));
+/// assert_eq!(scopes.to_string(), "orders:read charge:customer");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Scopes(String);
+
+impl Scopes {
+    /// Parses a space-separated scope string; runs of spaces are tolerated.
+    pub fn parse(s: &str) -> Self {
+        Scopes::from_iter(s.split(' '))
+    }
+
+    /// Whether `scope` is granted.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.iter().any(|s| s == scope)
+    }
+
+    /// Whether every scope in `scopes` is granted.
+    pub fn contains_all<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
+        scopes.into_iter().all(|s| self.contains(s))
+    }
+
+    /// Whether at least one scope in `scopes` is granted.
+    pub fn contains_any<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
+        scopes.into_iter().any(|s| self.contains(s))
+    }
+
+    /// The scopes, in token order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Number of scopes.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether no scope is granted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Scopes {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
+        let mut out = String::new();
+        for s in iter.into_iter().filter(|s| !s.is_empty()) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(s);
+        }
+        Scopes(out)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The claim checks a validator applies to a verified token.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRules {
+    pub(crate) issuers: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) leeway: i64,
+    /// Claims that must be present besides `iss`, `aud` and `exp`.
+    pub(crate) required: Vec<String>,
+}
+
+impl ClaimRules {
+    /// Checks the claims at time `now` (seconds since the epoch) and builds
+    /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`;
+    /// `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims; types of the
+    /// remaining registered claims and scopes.
+    pub(crate) fn check(&self, claims: Map<String, Value>, now: i64) -> Result<Claims, ValidationError> {
+        let present = |name: &str| claims.get(name).filter(|v| !v.is_null());
+        let missing = |name: &str| ValidationError::MissingClaim(name.to_owned());
+
+        let exp = present("exp").ok_or_else(|| missing("exp"))?;
+        let iss = present("iss").ok_or_else(|| missing("iss"))?;
+        let aud = present("aud").ok_or_else(|| missing("aud"))?;
+
+        let iss = iss.as_str().ok_or(ValidationError::InvalidClaim("iss"))?;
+        if !self.issuers.iter().any(|i| i == iss) {
+            return Err(ValidationError::InvalidIssuer);
+        }
+        let audience_ok = match aud {
+            Value::String(a) => self.audiences.contains(a),
+            Value::Array(list) => {
+                let mut ok = false;
+                for a in list {
+                    let a = a.as_str().ok_or(ValidationError::InvalidClaim("aud"))?;
+                    ok |= self.audiences.iter().any(|c| c == a);
+                }
+                ok
+            }
+            _ => return Err(ValidationError::InvalidClaim("aud")),
+        };
+        if !audience_ok {
+            return Err(ValidationError::InvalidAudience);
+        }
+
+        let expires_at = numeric_date(exp, "exp")?;
+        if now >= expires_at.saturating_add(self.leeway) {
+            return Err(ValidationError::Expired);
+        }
+        let not_before = present("nbf").map(|v| numeric_date(v, "nbf")).transpose()?;
+        if not_before.is_some_and(|nbf| now.saturating_add(self.leeway) < nbf) {
+            return Err(ValidationError::NotYetValid);
+        }
+        let issued_at = present("iat").map(|v| numeric_date(v, "iat")).transpose()?;
+        if issued_at.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
+            return Err(ValidationError::IssuedInFuture);
+        }
+
+        if let Some(name) = self.required.iter().find(|name| present(name).is_none()) {
+            return Err(missing(name));
+        }
+        for name in ["sub", "jti", "client_id", "azp"] {
+            if present(name).is_some_and(|v| !v.is_string()) {
+                return Err(ValidationError::InvalidClaim(static_name(name)));
+            }
+        }
+        let scopes = match (present("scope"), present("scp")) {
+            (Some(v), _) => scope_value(v, "scope")?,
+            (None, Some(v)) => scope_value(v, "scp")?,
+            (None, None) => Scopes::default(),
+        };
+
+        Ok(Claims(Arc::new(Inner {
+            all: Value::Object(claims),
+            expires_at,
+            not_before,
+            issued_at,
+            scopes,
+        })))
+    }
+}
+
+fn static_name(name: &str) -> &'static str {
+    match name {
+        "sub" => "sub",
+        "jti" => "jti",
+        "client_id" => "client_id",
+        _ => "azp",
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional
+/// (rounded down). Strings, and values beyond ±10^15 s, are invalid.
+fn numeric_date(v: &Value, name: &'static str) -> Result<i64, ValidationError> {
+    const LIMIT: i64 = 1_000_000_000_000_000;
+    let invalid = ValidationError::InvalidClaim(name);
+    let Value::Number(n) = v else {
+        return Err(invalid);
+    };
+    let secs = if let Some(i) = n.as_i64() {
+        i
+    } else {
+        match n.as_f64() {
+            Some(f) if f.is_finite() && f.abs() < LIMIT as f64 => f.floor() as i64,
+            _ => return Err(invalid),
+        }
+    };
+    if secs.abs() >= LIMIT {
+        return Err(invalid);
+    }
+    Ok(secs)
+}
+
+fn scope_value(v: &Value, name: &'static str) -> Result<Scopes, ValidationError> {
+    match v {
+        Value::String(s) => Ok(Scopes::parse(s)),
+        Value::Array(items) => {
+            let mut strs = Vec::with_capacity(items.len());
+            for item in items {
+                // An array element must be one scope-token: no spaces.
+                match item.as_str() {
+                    Some(s) if !s.contains(' ') => strs.push(s),
+                    _ => return Err(ValidationError::InvalidClaim(name)),
+                }
+            }
+            Ok(Scopes::from_iter(strs))
+        }
+        _ => Err(ValidationError::InvalidClaim(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            issuers: vec!["https://as.example".into()],
+            audiences: vec!["api".into(), "api2".into()],
+            leeway: 60,
+            required: vec![],
+        }
+    }
+
+    fn base() -> Value {
+        json!({"iss": "https://as.example", "aud": "api", "exp": NOW + 300, "sub": "alice"})
+    }
+
+    fn check_with(rules: &ClaimRules, patch: Value) -> Result<Claims, ValidationError> {
+        let mut v = base();
+        for (k, val) in patch.as_object().unwrap() {
+            if val.is_null() {
+                v.as_object_mut().unwrap().remove(k);
+            } else {
+                v[k] = val.clone();
+            }
+        }
+        let Value::Object(map) = v else { unreachable!() };
+        rules.check(map, NOW)
+    }
+
+    fn check(patch: Value) -> Result<Claims, ValidationError> {
+        check_with(&rules(), patch)
+    }
+
+    #[test]
+    fn valid_claims_are_typed() {
+        let c = check(json!({"aud": ["x", "api"], "nbf": NOW, "iat": NOW, "jti": "j",
+            "client_id": "c", "azp": "c", "scope": "a b"}))
+        .unwrap();
+        assert_eq!(c.issuer(), "https://as.example");
+        assert_eq!(c.subject(), Some("alice"));
+        assert_eq!(c.audiences().collect::<Vec<_>>(), ["x", "api"]);
+        assert_eq!(c.expires_at(), NOW + 300);
+        assert_eq!(c.not_before(), Some(NOW));
+        assert_eq!(c.issued_at(), Some(NOW));
+        assert_eq!(c.jwt_id(), Some("j"));
+        assert_eq!(c.client_id(), Some("c"));
+        assert_eq!(c.authorized_party(), Some("c"));
+        assert_eq!(c.scopes().iter().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn exp_iss_aud_are_required() {
+        for name in ["exp", "iss", "aud"] {
+            let err = check(json!({ name: null })).unwrap_err();
+            assert_eq!(err, ValidationError::MissingClaim(name.into()));
+        }
+    }
+
+    #[test]
+    fn expiry_honours_leeway_at_the_edge() {
+        // Valid while now < exp + leeway.
+        assert!(check(json!({"exp": NOW - 59})).is_ok());
+        assert_eq!(check(json!({"exp": NOW - 60})).unwrap_err(), ValidationError::Expired);
+        let strict = ClaimRules { leeway: 0, ..rules() };
+        assert!(check_with(&strict, json!({"exp": NOW + 1})).is_ok());
+        assert_eq!(
+            check_with(&strict, json!({"exp": NOW})).unwrap_err(),
+            ValidationError::Expired
+        );
+    }
+
+    #[test]
+    fn nbf_and_iat_honour_leeway_at_the_edge() {
+        assert!(check(json!({"nbf": NOW + 60})).is_ok());
+        assert_eq!(check(json!({"nbf": NOW + 61})).unwrap_err(), ValidationError::NotYetValid);
+        assert!(check(json!({"iat": NOW + 60})).is_ok());
+        assert_eq!(
+            check(json!({"iat": NOW + 61})).unwrap_err(),
+            ValidationError::IssuedInFuture
+        );
+    }
+
+    #[test]
+    fn numeric_dates_reject_strings_and_absurd_values() {
+        assert!(check(json!({"exp": (NOW + 10) as f64 + 0.5})).is_ok());
+        for bad in [json!("1800000300"), json!(1e300), json!(u64::MAX), json!(true), json!([1])] {
+            assert_eq!(
+                check(json!({ "exp": bad })).unwrap_err(),
+                ValidationError::InvalidClaim("exp")
+            );
+        }
+        assert_eq!(check(json!({"exp": -5})).unwrap_err(), ValidationError::Expired);
+        assert_eq!(
+            check(json!({"nbf": "0"})).unwrap_err(),
+            ValidationError::InvalidClaim("nbf")
+        );
+    }
+
+    #[test]
+    fn issuer_must_match_exactly() {
+        for near in ["https://as.example/", "https://AS.example", "https://as.example.evil", "http://as.example"] {
+            assert_eq!(check(json!({"iss": near})).unwrap_err(), ValidationError::InvalidIssuer, "{near}");
+        }
+        assert_eq!(
+            check(json!({"iss": ["https://as.example"]})).unwrap_err(),
+            ValidationError::InvalidClaim("iss")
+        );
+    }
+
+    #[test]
+    fn audience_string_or_array_must_contain_a_configured_one() {
+        assert!(check(json!({"aud": "api2"})).is_ok());
+        assert!(check(json!({"aud": ["other", "api2"]})).is_ok());
+        assert_eq!(check(json!({"aud": "API"})).unwrap_err(), ValidationError::InvalidAudience);
+        assert_eq!(check(json!({"aud": []})).unwrap_err(), ValidationError::InvalidAudience);
+        assert_eq!(check(json!({"aud": ["api other"]})).unwrap_err(), ValidationError::InvalidAudience);
+        assert_eq!(
+            check(json!({"aud": ["api", 5]})).unwrap_err(),
+            ValidationError::InvalidClaim("aud")
+        );
+        assert_eq!(check(json!({"aud": 5})).unwrap_err(), ValidationError::InvalidClaim("aud"));
+    }
+
+    #[test]
+    fn configured_required_claims_are_enforced() {
+        let r = ClaimRules { required: vec!["jti".into()], ..rules() };
+        assert_eq!(check_with(&r, json!({})).unwrap_err(), ValidationError::MissingClaim("jti".into()));
+        assert!(check_with(&r, json!({"jti": "x"})).is_ok());
+    }
+
+    #[test]
+    fn registered_string_claims_must_be_strings() {
+        assert_eq!(check(json!({"sub": 5})).unwrap_err(), ValidationError::InvalidClaim("sub"));
+        assert_eq!(
+            check(json!({"client_id": {}})).unwrap_err(),
+            ValidationError::InvalidClaim("client_id")
+        );
+    }
+
+    #[test]
+    fn scopes_come_from_scope_or_scp() {
+        let c = check(json!({"scp": ["a", "b"]})).unwrap();
+        assert_eq!(c.scopes().to_string(), "a b");
+        let c = check(json!({"scp": "a b"})).unwrap();
+        assert!(c.scopes().contains("b"));
+        let c = check(json!({"scope": "x", "scp": ["y"]})).unwrap();
+        assert_eq!(c.scopes().to_string(), "x");
+        assert_eq!(check(json!({"scope": 1})).unwrap_err(), ValidationError::InvalidClaim("scope"));
+        assert_eq!(check(json!({"scp": ["a b"]})).unwrap_err(), ValidationError::InvalidClaim("scp"));
+        assert!(check(json!({})).unwrap().scopes().is_empty());
+    }
+
+    #[test]
+    fn scopes_are_case_sensitive_whole_tokens() {
+        let s = Scopes::parse("read:orders write");
+        assert!(!s.contains("READ:orders"));
+        assert!(!s.contains("read"));
+        assert!(!s.contains(""));
+        assert_eq!(s.len(), 2);
+        assert!(s.contains_any(["x", "write"]));
+        assert!(!s.contains_all(["x", "write"]));
+    }
+}

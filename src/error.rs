@@ -1,0 +1,448 @@
+//! Errors, and how each one is answered over HTTP (RFC 6750 §3).
+//!
+//! Three layers of error:
+//!
+//! - [`ValidationError`]: what [`Validator::validate`](crate::Validator::validate)
+//!   found wrong with a token (one variant per check), or why it could not check it.
+//! - [`RequestError`]: the request carried its credentials in a malformed way
+//!   (RFC 6750 `invalid_request`).
+//! - [`AuthError`]: everything a protected route can answer with, mapped to the
+//!   status code and `WWW-Authenticate` challenge that RFC 6750 §3 prescribes.
+//!
+//! Error messages never contain the token or any part of it. The short
+//! `error_description` sent to clients is a fixed string per error kind, so
+//! nothing an attacker puts in a token is ever echoed back.
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::keys::{Algorithm, JwksError, KeyError};
+
+/// Why a token was refused (or could not be checked).
+///
+/// Each check of [`Validator::validate`](crate::Validator::validate) has its own
+/// variant, so callers and logs can tell exactly which one failed. The
+/// `Display` text is meant for logs; [`description`](Self::description) is the
+/// short, fixed text that may be sent to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// The token is longer than the configured limit; it was not decoded.
+    #[error("token is {len} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// Length of the token in bytes.
+        len: usize,
+        /// The configured limit ([`ValidatorBuilder::max_token_size`](crate::ValidatorBuilder::max_token_size)).
+        limit: usize,
+    },
+    /// The token is not a well-formed compact JWS.
+    #[error("malformed token: {0}")]
+    Malformed(Malformed),
+    /// The header's `alg` is not an algorithm this crate implements (this
+    /// includes `none`, which is never accepted).
+    #[error("unsupported signature algorithm (`none` and unknown algorithms are never accepted)")]
+    UnsupportedAlgorithm,
+    /// The header's `alg` is implemented but not on the validator's allow-list.
+    #[error("algorithm {0} is not allowed by this validator")]
+    AlgorithmNotAllowed(Algorithm),
+    /// The header lists a `crit` extension this crate does not understand, or
+    /// uses `b64: false` (RFC 7797), which it does not support.
+    #[error("the token header requires an extension this validator does not understand")]
+    UnsupportedCritical,
+    /// The header's `typ` is not allowed by the validator's [`TypPolicy`](crate::TypPolicy).
+    #[error("token type (`typ` header) is not allowed")]
+    TypeNotAllowed,
+    /// The header has no `kid` and more than one configured key could verify
+    /// its `alg`.
+    #[error("token has no `kid` and several keys could verify it")]
+    MissingKeyId,
+    /// No configured key has the token's `kid`.
+    #[error("no key with the token's `kid`")]
+    UnknownKeyId,
+    /// A key was found (by `kid`, or the only candidate without one) but it may
+    /// not verify the header's `alg` (for example an RSA key and `alg: HS256`).
+    #[error("the selected key may not verify algorithm {0}")]
+    KeyAlgorithmMismatch(Algorithm),
+    /// No key at all can verify the header's `alg`.
+    #[error("no key can verify algorithm {0}")]
+    NoKeyForAlgorithm(Algorithm),
+    /// The signature does not verify.
+    #[error("signature does not verify")]
+    InvalidSignature,
+    /// A required claim is absent (or `null`).
+    #[error("required claim `{0}` is missing")]
+    MissingClaim(String),
+    /// A claim has the wrong JSON type or an impossible value.
+    #[error("claim `{0}` has an invalid value")]
+    InvalidClaim(&'static str),
+    /// `exp` is in the past (beyond the leeway).
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    #[error("token is not valid yet (`nbf`)")]
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    #[error("token was issued in the future (`iat`)")]
+    IssuedInFuture,
+    /// `iss` is not one of the configured issuers.
+    #[error("token issuer is not accepted")]
+    InvalidIssuer,
+    /// `aud` contains none of the configured audiences.
+    #[error("token audience is not accepted")]
+    InvalidAudience,
+}
+
+/// How a token failed to be a well-formed compact JWS (RFC 7515 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The token is empty.
+    #[error("empty token")]
+    Empty,
+    /// Not three dot-separated segments.
+    #[error("not three dot-separated segments")]
+    SegmentCount,
+    /// Five segments: an encrypted JWT (JWE), which a resource server cannot read.
+    #[error("encrypted tokens (JWE) are not supported")]
+    Encrypted,
+    /// A segment is not unpadded base64url (RFC 7515 §2).
+    #[error("a segment is not unpadded base64url")]
+    Base64,
+    /// The header is not a JSON object with a string `alg`.
+    #[error("the header is not a valid JOSE header")]
+    Header,
+    /// The header or the claims repeat a member name.
+    #[error("duplicate member name in header or claims")]
+    DuplicateMember,
+    /// The payload is not a JSON object.
+    #[error("the claims are not a JSON object")]
+    Claims,
+}
+
+impl ValidationError {
+    /// The short `error_description` sent to the client: a fixed text per kind
+    /// that never includes anything from the token.
+    pub fn description(&self) -> &'static str {
+        match self {
+            ValidationError::TooLarge { .. } => "The access token is too large",
+            ValidationError::Malformed(_) => "The access token is malformed",
+            ValidationError::UnsupportedAlgorithm | ValidationError::AlgorithmNotAllowed(_) => {
+                "The access token is signed with an algorithm that is not accepted"
+            }
+            ValidationError::UnsupportedCritical => {
+                "The access token requires an unsupported header extension"
+            }
+            ValidationError::TypeNotAllowed => "The token is not an access token",
+            ValidationError::MissingKeyId
+            | ValidationError::UnknownKeyId
+            | ValidationError::KeyAlgorithmMismatch(_)
+            | ValidationError::NoKeyForAlgorithm(_) => {
+                "The access token is signed with an unknown key"
+            }
+            ValidationError::InvalidSignature => "The access token signature is invalid",
+            ValidationError::MissingClaim(_) => "The access token lacks a required claim",
+            ValidationError::InvalidClaim(_) => "The access token has an invalid claim",
+            ValidationError::Expired => "The access token expired",
+            ValidationError::NotYetValid => "The access token is not valid yet",
+            ValidationError::IssuedInFuture => "The access token was issued in the future",
+            ValidationError::InvalidIssuer => "The access token was issued by an untrusted issuer",
+            ValidationError::InvalidAudience => "The access token is not meant for this resource",
+        }
+    }
+
+    /// The HTTP status this error answers with: 401 for every problem with the
+    /// token itself.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// How the request carried its credentials wrongly (RFC 6750 `invalid_request`, 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// More than one `Authorization` header.
+    #[error("more than one Authorization header")]
+    MultipleAuthorizationHeaders,
+    /// `Authorization: Bearer` whose credentials are not one `b64token`
+    /// (RFC 6750 §2.1), for example empty, with a tab or a comma.
+    #[error("malformed Bearer credentials")]
+    MalformedBearer,
+    /// The token came in more than one way (header and query, or the query
+    /// parameter twice): RFC 6750 §2 allows exactly one.
+    #[error("the access token was sent more than once")]
+    MultipleTokens,
+}
+
+impl RequestError {
+    /// The short `error_description` sent to the client.
+    pub fn description(&self) -> &'static str {
+        match self {
+            RequestError::MultipleAuthorizationHeaders => {
+                "The request has more than one Authorization header"
+            }
+            RequestError::MalformedBearer => "The Bearer credentials are malformed",
+            RequestError::MultipleTokens => "The request carries more than one access token",
+        }
+    }
+}
+
+/// Everything a protected route can refuse a request with.
+///
+/// [`into_response`](Self::into_response) renders it exactly as RFC 6750 §3
+/// prescribes:
+///
+/// | variant | status | `WWW-Authenticate` |
+/// |---|---|---|
+/// | [`MissingToken`](Self::MissingToken) | 401 | `Bearer realm="…"` (no error code, §3.1) |
+/// | [`InvalidRequest`](Self::InvalidRequest) | 400 | `Bearer realm="…", error="invalid_request", error_description="…"` |
+/// | [`InvalidToken`](Self::InvalidToken) | 401 | `Bearer realm="…", error="invalid_token", error_description="…"` |
+/// | [`InsufficientScope`](Self::InsufficientScope) | 403 | `Bearer realm="…", error="insufficient_scope", error_description="…", scope="…"` |
+///
+/// The `realm` attribute is present only when a realm is configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No bearer token: no `Authorization` header, or one with another scheme.
+    #[error("no bearer token in the request")]
+    MissingToken,
+    /// The credentials are malformed.
+    #[error(transparent)]
+    InvalidRequest(#[from] RequestError),
+    /// The token was refused.
+    #[error(transparent)]
+    InvalidToken(#[from] ValidationError),
+    /// The token is valid but lacks the scope the route needs.
+    #[error("the token lacks the required scope `{required}`")]
+    InsufficientScope {
+        /// The scope the route needs, space-separated (RFC 6749 §3.3).
+        required: String,
+    },
+}
+
+impl AuthError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::MissingToken => StatusCode::UNAUTHORIZED,
+            AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AuthError::InvalidToken(e) => e.status(),
+            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The RFC 6750 error code, if this error has one (`MissingToken` has none, §3.1).
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingToken => None,
+            AuthError::InvalidRequest(_) => Some("invalid_request"),
+            AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+        }
+    }
+
+    /// The short, fixed `error_description` sent to the client.
+    pub fn description(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingToken => None,
+            AuthError::InvalidRequest(e) => Some(e.description()),
+            AuthError::InvalidToken(e) => Some(e.description()),
+            AuthError::InsufficientScope { .. } => {
+                Some("The access token lacks the scope this request needs")
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge for this error, with `realm` if given.
+    pub fn www_authenticate(&self, realm: Option<&str>) -> HeaderValue {
+        let mut params = Vec::with_capacity(4);
+        if let Some(realm) = realm {
+            params.push(("realm", realm));
+        }
+        if let Some(code) = self.error_code() {
+            params.push(("error", code));
+        }
+        if let Some(desc) = self.description() {
+            params.push(("error_description", desc));
+        }
+        if let AuthError::InsufficientScope { required } = self {
+            params.push(("scope", required.as_str()));
+        }
+        challenge(&params)
+    }
+
+    /// Renders the error as a response with an empty body, the status and the
+    /// `WWW-Authenticate` header.
+    pub fn into_response<B: Default>(self, realm: Option<&str>) -> Response<B> {
+        let mut response = Response::new(B::default());
+        *response.status_mut() = self.status();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+        response
+    }
+}
+
+/// Builds `Bearer k="v", k2="v2"`, escaping `"` and `\` in values as a
+/// quoted-string requires (RFC 9110 §5.6.4). Control characters (which cannot
+/// appear in a header) are dropped; the values reaching here are fixed strings,
+/// validated scopes, and realms checked when configured.
+pub(crate) fn challenge(params: &[(&str, &str)]) -> HeaderValue {
+    let mut out = String::from("Bearer");
+    for (i, (name, value)) in params.iter().enumerate() {
+        out.push_str(if i == 0 { " " } else { ", " });
+        out.push_str(name);
+        out.push_str("=\"");
+        for c in value.chars() {
+            match c {
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if c.is_control() => {}
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    // Every byte pushed is visible ASCII, a space, or UTF-8 from a realm
+    // (obs-text, allowed in field values): this cannot fail.
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// Returns whether `realm` can be sent in a `WWW-Authenticate` header: no
+/// control characters.
+pub(crate) fn valid_realm(realm: &str) -> bool {
+    !realm.chars().any(char::is_control)
+}
+
+/// Why a [`Validator`](crate::Validator) could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No issuer configured: every token's `iss` must be checked (RFC 9068 §4).
+    #[error("no issuer configured: call ValidatorBuilder::issuer")]
+    NoIssuer,
+    /// No audience configured: every token's `aud` must be checked (RFC 9068 §4).
+    #[error("no audience configured: call ValidatorBuilder::audience")]
+    NoAudience,
+    /// No usable verification key.
+    #[error("no usable verification key configured{}", rejected_suffix(.rejected))]
+    NoKeys {
+        /// Why each offered key was refused, as `(kid, reason)`.
+        rejected: Vec<(Option<String>, KeyError)>,
+    },
+    /// The algorithm allow-list is empty.
+    #[error("the algorithm allow-list is empty")]
+    NoAlgorithms,
+    /// A JWKS document could not be read.
+    #[error("invalid JWKS: {0}")]
+    Jwks(#[from] JwksError),
+    /// A JWKS file could not be read.
+    #[error("cannot read JWKS file {path}: {source}")]
+    JwksFile {
+        /// The path given.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A PEM key or HMAC secret was refused.
+    #[error("invalid key: {0}")]
+    Key(#[from] KeyError),
+    /// An HMAC secret was configured for an algorithm that the explicit
+    /// allow-list excludes.
+    #[error("an HMAC secret is configured for {0}, which the algorithm allow-list excludes")]
+    HmacNotAllowed(Algorithm),
+}
+
+fn rejected_suffix(rejected: &[(Option<String>, KeyError)]) -> String {
+    if rejected.is_empty() {
+        return String::new();
+    }
+    let reasons: Vec<String> = rejected
+        .iter()
+        .map(|(kid, e)| match kid {
+            Some(kid) => format!("kid {kid:?}: {e}"),
+            None => e.to_string(),
+        })
+        .collect();
+    format!(" (refused: {})", reasons.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_token_challenge_has_realm_and_no_error_code() {
+        let v = AuthError::MissingToken.www_authenticate(Some("payments"));
+        assert_eq!(v, "Bearer realm=\"payments\"");
+        assert_eq!(AuthError::MissingToken.www_authenticate(None), "Bearer");
+    }
+
+    #[test]
+    fn invalid_token_challenge_lists_params_in_order() {
+        let v = AuthError::InvalidToken(ValidationError::Expired).www_authenticate(Some("api"));
+        assert_eq!(
+            v,
+            "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token expired\""
+        );
+    }
+
+    #[test]
+    fn insufficient_scope_challenge_carries_scope() {
+        let e = AuthError::InsufficientScope {
+            required: "charge:customer refund".into(),
+        };
+        assert_eq!(e.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            e.www_authenticate(None),
+            "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks the scope this request needs\", scope=\"charge:customer refund\""
+        );
+    }
+
+    #[test]
+    fn realm_quotes_and_backslashes_are_escaped() {
+        let v = AuthError::MissingToken.www_authenticate(Some(r#"a "quoted" \ realm"#));
+        assert_eq!(v, r#"Bearer realm="a \"quoted\" \\ realm""#);
+    }
+
+    #[test]
+    fn invalid_request_is_400() {
+        let e = AuthError::from(RequestError::MultipleAuthorizationHeaders);
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(e.error_code(), Some("invalid_request"));
+    }
+
+    #[test]
+    fn descriptions_fit_rfc6750_charset() {
+        // RFC 6750 §3: error_description is %x20-21 / %x23-5B / %x5D-7E.
+        let all = [
+            ValidationError::TooLarge { len: 1, limit: 0 },
+            ValidationError::Malformed(Malformed::Base64),
+            ValidationError::UnsupportedAlgorithm,
+            ValidationError::AlgorithmNotAllowed(Algorithm::HS256),
+            ValidationError::UnsupportedCritical,
+            ValidationError::TypeNotAllowed,
+            ValidationError::MissingKeyId,
+            ValidationError::UnknownKeyId,
+            ValidationError::KeyAlgorithmMismatch(Algorithm::RS256),
+            ValidationError::NoKeyForAlgorithm(Algorithm::RS256),
+            ValidationError::InvalidSignature,
+            ValidationError::MissingClaim("sub".into()),
+            ValidationError::InvalidClaim("exp"),
+            ValidationError::Expired,
+            ValidationError::NotYetValid,
+            ValidationError::IssuedInFuture,
+            ValidationError::InvalidIssuer,
+            ValidationError::InvalidAudience,
+        ];
+        for e in all {
+            let d = e.description();
+            assert!(
+                d.bytes()
+                    .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'),
+                "{d}"
+            );
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Finding the bearer token in a request (RFC 6750 §2).
+
+use std::borrow::Cow;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Uri};
+
+use crate::error::RequestError;
+
+/// Reads the bearer token from the `Authorization` header (RFC 6750 §2.1).
+///
+/// - `Ok(None)`: no `Authorization` header, or one with another scheme (for
+///   example `Basic`): there is no bearer token, which RFC 6750 §3.1 answers
+///   with a bare challenge.
+/// - `Ok(Some(token))`: `Bearer` (any letter case) followed by one or more
+///   spaces and a `b64token`.
+/// - `Err`: two or more `Authorization` headers, or `Bearer` with credentials
+///   that are not one `b64token` (empty, tab-separated, containing a comma,
+///   a space or non-ASCII bytes).
+///
+/// ```
+/// use bearer_guard::extract::bearer_token;
+/// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer mF_9.B5f-4.1JqM"));
+/// assert_eq!(bearer_token(&headers), Ok(Some("mF_9.B5f-4.1JqM")));
+///
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+/// assert_eq!(bearer_token(&headers), Ok(None));
+/// ```
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, RequestError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(RequestError::MultipleAuthorizationHeaders);
+    }
+    parse_credentials(value.as_bytes())
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn parse_credentials(value: &[u8]) -> Result<Option<&str>, RequestError> {
+    let value = value.trim_ascii();
+    let scheme_len = value.iter().position(|b| !is_tchar(*b)).unwrap_or(value.len());
+    if !value[..scheme_len].eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let rest = &value[scheme_len..];
+    // `Bearer` 1*SP b64token: only spaces separate scheme and token.
+    let token = rest.trim_ascii_start();
+    if rest.first() != Some(&b' ') || rest[..rest.len() - token.len()].contains(&b'\t') {
+        return Err(RequestError::MalformedBearer);
+    }
+    match std::str::from_utf8(token) {
+        Ok(t) if is_b64token(t) => Ok(Some(t)),
+        _ => Err(RequestError::MalformedBearer),
+    }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+/// (RFC 6750 §2.1).
+pub fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// Reads an `access_token` URI query parameter (RFC 6750 §2.3).
+///
+/// Off by default in [`BearerLayer`](crate::BearerLayer): tokens in URLs end up
+/// in logs and browser history (RFC 6750 §5.3). `Err` when the parameter is
+/// repeated or is not a `b64token` once decoded.
+pub fn query_token(uri: &Uri) -> Result<Option<Cow<'_, str>>, RequestError> {
+    let Some(query) = uri.query() else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if name == "access_token" {
+            if found.is_some() {
+                return Err(RequestError::MultipleTokens);
+            }
+            if !is_b64token(&value) {
+                return Err(RequestError::MalformedBearer);
+            }
+            found = Some(value);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn with(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR abc"] {
+            assert_eq!(bearer_token(&with(&[v.as_bytes()])), Ok(Some("abc")), "{v}");
+        }
+    }
+
+    #[test]
+    fn several_spaces_and_padding_are_accepted() {
+        assert_eq!(bearer_token(&with(&[b"Bearer   a.b-c_d~e+f/g=="])), Ok(Some("a.b-c_d~e+f/g==")));
+    }
+
+    #[test]
+    fn no_header_or_other_scheme_is_no_token() {
+        assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
+        for v in [&b"Basic dXNlcjpwYXNz"[..], b"Negotiate", b"BearerX abc", b"DPoP abc", b""] {
+            assert_eq!(bearer_token(&with(&[v])), Ok(None), "{}", String::from_utf8_lossy(v));
+        }
+    }
+
+    #[test]
+    fn two_authorization_headers_are_invalid_request() {
+        assert_eq!(
+            bearer_token(&with(&[b"Bearer a", b"Bearer b"])),
+            Err(RequestError::MultipleAuthorizationHeaders)
+        );
+        assert_eq!(
+            bearer_token(&with(&[b"Basic x", b"Bearer b"])),
+            Err(RequestError::MultipleAuthorizationHeaders)
+        );
+    }
+
+    #[test]
+    fn malformed_bearer_credentials_are_invalid_request() {
+        for v in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer\tabc",
+            b"Bearer \tabc",
+            b"Bearer a b",
+            b"Bearer a,b",
+            b"Bearer a\"b",
+            b"Bearer =abc",
+            b"Bearer a=b",
+            b"Bearer \xc3\xa9",
+            b"Bearer:abc",
+        ] {
+            assert_eq!(
+                bearer_token(&with(&[v])),
+                Err(RequestError::MalformedBearer),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+        }
+    }
+
+    #[test]
+    fn query_parameter_is_decoded_and_checked() {
+        let uri: Uri = "/x?a=1&access_token=ab%2Bc".parse().unwrap();
+        assert_eq!(query_token(&uri).unwrap().as_deref(), Some("ab+c"));
+        let uri: Uri = "/x?access_token=a&access_token=b".parse().unwrap();
+        assert_eq!(query_token(&uri), Err(RequestError::MultipleTokens));
+        let uri: Uri = "/x?access_token=a%20b".parse().unwrap();
+        assert_eq!(query_token(&uri), Err(RequestError::MalformedBearer));
+        let uri: Uri = "/x?other=1".parse().unwrap();
+        assert_eq!(query_token(&uri), Ok(None));
+    }
+}

@@ -1,0 +1,1033 @@
+//! Verification keys: a parsed JWKS, PEM public keys and shared HMAC secrets.
+//!
+//! Every key is checked when it is loaded, not when a token arrives: RSA
+//! moduli of 2048 to 8192 bits with a sane public exponent, EC points that lie
+//! on their curve, Ed25519 points of the right length, HMAC secrets at least as
+//! long as their hash. Each key is then parsed once into the form the crypto
+//! library verifies with, and bound to the algorithms it may verify: its `alg`
+//! if the JWK names one, else every algorithm its `kty`/`crv` allows.
+//!
+//! ```
+//! use bearer_guard::{Algorithm, KeySet};
+//!
+//! let jwks = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+//!     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+//! let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap();
+//! assert_eq!(keys.len(), 1);
+//! let key = keys.iter().next().unwrap();
+//! assert_eq!(key.kid(), Some("k1"));
+//! assert!(key.algorithms().contains(Algorithm::EdDSA));
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::error::ValidationError;
+
+/// A JWS signature algorithm this crate can verify (RFC 7518 §3, RFC 8037).
+///
+/// `none` is deliberately not a variant: it can never be selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// EdDSA (Ed25519).
+    EdDSA,
+}
+
+impl Algorithm {
+    /// Every algorithm this crate implements.
+    pub const ALL: [Algorithm; 12] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+
+    const RSA: [Algorithm; 6] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ];
+
+    /// The `alg` value as it appears in a JOSE header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::HS256 => "HS256",
+            Algorithm::HS384 => "HS384",
+            Algorithm::HS512 => "HS512",
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Whether this is an HMAC (shared-secret) algorithm.
+    pub fn is_symmetric(self) -> bool {
+        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for an `alg` name this crate does not implement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported algorithm")]
+pub struct UnknownAlgorithm;
+
+impl FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    /// Parses an `alg` value. Names are case-sensitive (RFC 7515 §4.1.1), so
+    /// `rs256` and `None` are unknown, like `none`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or(UnknownAlgorithm)
+    }
+}
+
+/// A set of [`Algorithm`]s.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct AlgorithmSet(u16);
+
+impl AlgorithmSet {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        AlgorithmSet(0)
+    }
+
+    /// The asymmetric algorithms: the default allow-list of a validator.
+    pub fn asymmetric() -> Self {
+        Algorithm::ALL
+            .into_iter()
+            .filter(|a| !a.is_symmetric())
+            .collect()
+    }
+
+    /// Whether `alg` is in the set.
+    pub fn contains(&self, alg: Algorithm) -> bool {
+        self.0 & alg.bit() != 0
+    }
+
+    /// Adds `alg`.
+    pub fn insert(&mut self, alg: Algorithm) {
+        self.0 |= alg.bit();
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The algorithms in the set, in [`Algorithm::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        Algorithm::ALL.into_iter().filter(|a| self.contains(*a))
+    }
+
+    /// The intersection of two sets.
+    pub fn intersection(&self, other: AlgorithmSet) -> AlgorithmSet {
+        AlgorithmSet(self.0 & other.0)
+    }
+}
+
+impl FromIterator<Algorithm> for AlgorithmSet {
+    fn from_iter<I: IntoIterator<Item = Algorithm>>(iter: I) -> Self {
+        let mut set = AlgorithmSet::empty();
+        for a in iter {
+            set.insert(a);
+        }
+        set
+    }
+}
+
+impl fmt::Debug for AlgorithmSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// What kind of key a [`VerificationKey`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// RSA, with its modulus length in bits.
+    Rsa {
+        /// Modulus length in bits.
+        bits: usize,
+    },
+    /// ECDSA on P-256.
+    EcP256,
+    /// ECDSA on P-384.
+    EcP384,
+    /// Ed25519.
+    Ed25519,
+    /// A shared HMAC secret.
+    Hmac,
+}
+
+/// Why one key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A required JWK member is absent.
+    #[error("missing member `{0}`")]
+    MissingMember(&'static str),
+    /// A JWK member has the wrong type or is not valid base64url.
+    #[error("invalid member `{0}`")]
+    InvalidMember(&'static str),
+    /// The `kty` is not RSA, EC or OKP.
+    #[error("unsupported key type {0:?}")]
+    UnsupportedKeyType(String),
+    /// The `crv` is not P-256, P-384 or Ed25519.
+    #[error("unsupported curve {0:?}")]
+    UnsupportedCurve(String),
+    /// A symmetric (`oct`) key in a JWKS: shared secrets are configured with
+    /// [`ValidatorBuilder::hmac_secret`](crate::ValidatorBuilder::hmac_secret), never taken from a key set.
+    #[error("symmetric (oct) keys are not accepted from a JWKS")]
+    SymmetricKeyInJwks,
+    /// `use` is not `sig`: the key is for encryption.
+    #[error("key `use` is not \"sig\"")]
+    NotForSignatures,
+    /// `key_ops` does not include `verify`.
+    #[error("key `key_ops` does not include \"verify\"")]
+    VerifyNotPermitted,
+    /// The JWK's `alg` is unknown or does not fit its key type.
+    #[error("key `alg` {0:?} is unsupported or does not fit the key type")]
+    AlgorithmMismatch(String),
+    /// RSA modulus shorter than 2048 bits.
+    #[error("RSA modulus of {0} bits is under the 2048-bit minimum")]
+    RsaModulusTooSmall(usize),
+    /// RSA modulus longer than 8192 bits.
+    #[error("RSA modulus of {0} bits is over the 8192-bit maximum")]
+    RsaModulusTooLarge(usize),
+    /// RSA modulus even, or exponent even, below 3, or above 2^32 - 1.
+    #[error("invalid RSA modulus or public exponent")]
+    InvalidRsaKey,
+    /// EC coordinates of the wrong length, or a point not on the curve.
+    #[error("EC public key is not a valid point on its curve")]
+    InvalidEcPoint,
+    /// Ed25519 public key of the wrong length or encoding.
+    #[error("invalid Ed25519 public key")]
+    InvalidEd25519Key,
+    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
+    #[error("HMAC secret of {len} bytes is shorter than the {min} bytes {alg} requires")]
+    HmacSecretTooShort {
+        /// The algorithm.
+        alg: Algorithm,
+        /// Secret length in bytes.
+        len: usize,
+        /// Minimum length in bytes.
+        min: usize,
+    },
+    /// An HMAC secret offered with an asymmetric algorithm.
+    #[error("{0} is not an HMAC algorithm")]
+    NotHmac(Algorithm),
+    /// PEM input that is not a public key this crate supports.
+    #[error("PEM input is not a supported public key: {0}")]
+    Pem(String),
+}
+
+/// Why a JWKS document as a whole could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksError {
+    /// Not JSON.
+    #[error("not a JSON document: {0}")]
+    NotJson(String),
+    /// No `keys` array.
+    #[error("no `keys` array")]
+    NoKeysArray,
+}
+
+enum Verifier {
+    Public(ParsedPublicKey),
+    Hmac(hmac::Key),
+}
+
+/// One key, parsed, checked, and bound to the algorithms it may verify.
+pub struct VerificationKey {
+    kid: Option<String>,
+    key_type: KeyType,
+    algorithms: AlgorithmSet,
+    verifiers: Vec<(Algorithm, Verifier)>,
+}
+
+impl fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("key_type", &self.key_type)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerificationKey {
+    /// The key id, if the key has one.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The kind of key.
+    pub fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+
+    /// The algorithms this key may verify.
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+
+    /// Returns a copy of this key with `kid` set.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// Parses one JWK (RFC 7517 §4) given as JSON.
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self, KeyError> {
+        let raw = RawJwk::deserialize(jwk).map_err(|_| raw_jwk_error(jwk))?;
+        raw.into_key()
+    }
+
+    /// Parses a PEM public key: `PUBLIC KEY` (SubjectPublicKeyInfo, for RSA,
+    /// P-256, P-384 or Ed25519) or `RSA PUBLIC KEY` (PKCS#1). The key gets no
+    /// `kid`; set one with [`with_kid`](Self::with_kid).
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let parsed = pem::parse(pem).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let der = parsed.contents();
+        match parsed.tag() {
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => {}
+            other => {
+                return Err(KeyError::Pem(format!(
+                    "expected a PUBLIC KEY block, found {other}"
+                )));
+            }
+        }
+        if let Ok(rsa) = aws_lc_rs::rsa::PublicKey::from_der(der) {
+            return rsa_key(
+                None,
+                rsa.modulus().big_endian_without_leading_zero(),
+                rsa.exponent().big_endian_without_leading_zero(),
+                None,
+            );
+        }
+        if parsed.tag() == "PUBLIC KEY" {
+            for (key_type, alg, verify) in [
+                (
+                    KeyType::EcP256,
+                    Algorithm::ES256,
+                    &sig::ECDSA_P256_SHA256_FIXED as &'static dyn sig::VerificationAlgorithm,
+                ),
+                (KeyType::EcP384, Algorithm::ES384, &sig::ECDSA_P384_SHA384_FIXED),
+                (KeyType::Ed25519, Algorithm::EdDSA, &sig::ED25519),
+            ] {
+                if let Ok(parsed) = ParsedPublicKey::new(verify, der) {
+                    return Ok(single(None, key_type, alg, Verifier::Public(parsed)));
+                }
+            }
+        }
+        Err(KeyError::Pem(
+            "not an RSA, P-256, P-384 or Ed25519 public key".into(),
+        ))
+    }
+
+    /// A shared HMAC secret for one algorithm (`HS256`, `HS384` or `HS512`).
+    ///
+    /// The secret must be at least as long as the hash output (32, 48 or 64
+    /// bytes), as RFC 7518 §3.2 requires.
+    pub fn hmac(secret: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
+        let (algorithm, min) = match alg {
+            Algorithm::HS256 => (hmac::HMAC_SHA256, 32),
+            Algorithm::HS384 => (hmac::HMAC_SHA384, 48),
+            Algorithm::HS512 => (hmac::HMAC_SHA512, 64),
+            other => return Err(KeyError::NotHmac(other)),
+        };
+        if secret.len() < min {
+            return Err(KeyError::HmacSecretTooShort {
+                alg,
+                len: secret.len(),
+                min,
+            });
+        }
+        Ok(single(
+            None,
+            KeyType::Hmac,
+            alg,
+            Verifier::Hmac(hmac::Key::new(algorithm, secret)),
+        ))
+    }
+
+    /// Verifies `signature` over `message` with `alg`. Returns `false` when the
+    /// key may not verify `alg` or the signature is wrong.
+    pub(crate) fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.verifiers
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, v)| match v {
+                Verifier::Public(key) => key.verify_sig(message, signature).is_ok(),
+                Verifier::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
+            })
+    }
+}
+
+fn single(
+    kid: Option<String>,
+    key_type: KeyType,
+    alg: Algorithm,
+    verifier: Verifier,
+) -> VerificationKey {
+    VerificationKey {
+        kid,
+        key_type,
+        algorithms: AlgorithmSet::from_iter([alg]),
+        verifiers: vec![(alg, verifier)],
+    }
+}
+
+/// A key that a JWKS offered and that was refused, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedKey {
+    /// The key's `kid`, if it had a readable one.
+    pub kid: Option<String>,
+    /// Why it was refused.
+    pub reason: KeyError,
+}
+
+/// A set of verification keys, from a JWKS document, PEM keys or HMAC secrets.
+///
+/// Keys keep their document order. A token is matched to a key by `kid`:
+/// the first key with that `kid` whose algorithms include the token's `alg`
+/// verifies it; several keys sharing a `kid` are therefore resolved
+/// deterministically. A token without `kid` is accepted only when exactly one
+/// key in the set may verify its `alg`; otherwise it is refused with
+/// [`ValidationError::MissingKeyId`] rather than trying each key in turn.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<Arc<VerificationKey>>,
+    rejected: Vec<RejectedKey>,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("keys", &self.keys)
+            .field("rejected", &self.rejected)
+            .finish()
+    }
+}
+
+impl KeySet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a JWKS document (RFC 7517 §5).
+    ///
+    /// Keys that cannot verify signatures (wrong `use`/`key_ops`, unsupported
+    /// `kty`/`crv`, weak or malformed keys, symmetric keys) are left out and
+    /// listed in [`rejected`](Self::rejected), each with a warning in the
+    /// trace; only a document that is not JSON or has no `keys` array is an
+    /// error. The result may be empty.
+    pub fn from_jwks(json: &[u8]) -> Result<Self, JwksError> {
+        #[derive(Deserialize)]
+        struct Doc {
+            keys: Option<serde_json::Value>,
+        }
+        let doc: Doc =
+            serde_json::from_slice(json).map_err(|e| JwksError::NotJson(e.to_string()))?;
+        let Some(serde_json::Value::Array(entries)) = doc.keys else {
+            return Err(JwksError::NoKeysArray);
+        };
+        let mut set = KeySet::new();
+        for entry in &entries {
+            match VerificationKey::from_jwk(entry) {
+                Ok(key) => set.push(key),
+                Err(reason) => {
+                    let kid = entry
+                        .get("kid")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned);
+                    tracing::warn!(kid = ?kid, %reason, "JWKS key skipped");
+                    set.rejected.push(RejectedKey { kid, reason });
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// Adds a key at the end of the set.
+    pub fn push(&mut self, key: VerificationKey) {
+        self.keys.push(Arc::new(key));
+    }
+
+    /// Appends every key (and rejection) of `other`.
+    pub fn extend(&mut self, other: KeySet) {
+        self.keys.extend(other.keys);
+        self.rejected.extend(other.rejected);
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The usable keys, in document order.
+    pub fn iter(&self) -> impl Iterator<Item = &VerificationKey> {
+        self.keys.iter().map(|k| &**k)
+    }
+
+    /// The keys that were offered and refused, with the reasons.
+    pub fn rejected(&self) -> &[RejectedKey] {
+        &self.rejected
+    }
+
+    /// The algorithms that at least one key may verify.
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.keys
+            .iter()
+            .fold(AlgorithmSet::empty(), |acc, k| AlgorithmSet(acc.0 | k.algorithms.0))
+    }
+
+    /// Picks the key for a token header (see the type's documentation).
+    pub(crate) fn select(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<&VerificationKey, ValidationError> {
+        match kid {
+            Some(kid) => {
+                let mut kid_known = false;
+                for key in self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)) {
+                    if key.algorithms.contains(alg) {
+                        return Ok(key);
+                    }
+                    kid_known = true;
+                }
+                Err(if kid_known {
+                    ValidationError::KeyAlgorithmMismatch(alg)
+                } else {
+                    ValidationError::UnknownKeyId
+                })
+            }
+            None => {
+                let mut candidates = self.keys.iter().filter(|k| k.algorithms.contains(alg));
+                match (candidates.next(), candidates.next()) {
+                    (Some(key), None) => Ok(key),
+                    (Some(_), Some(_)) => Err(ValidationError::MissingKeyId),
+                    (None, _) => Err(ValidationError::NoKeyForAlgorithm(alg)),
+                }
+            }
+        }
+    }
+}
+
+/// The members of a JWK this crate reads; everything else is ignored
+/// (including `x5c`, `x5u` and private members).
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: String,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    key_ops: Option<Vec<String>>,
+    alg: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+}
+
+/// Names the member that made `RawJwk` fail to deserialize.
+fn raw_jwk_error(jwk: &serde_json::Value) -> KeyError {
+    let Some(obj) = jwk.as_object() else {
+        return KeyError::InvalidMember("(key is not a JSON object)");
+    };
+    match obj.get("kty") {
+        None => return KeyError::MissingMember("kty"),
+        Some(v) if !v.is_string() => return KeyError::InvalidMember("kty"),
+        _ => {}
+    }
+    for name in ["kid", "use", "alg", "n", "e", "crv", "x", "y"] {
+        if obj.get(name).is_some_and(|v| !v.is_string() && !v.is_null()) {
+            return KeyError::InvalidMember(member_name(name));
+        }
+    }
+    KeyError::InvalidMember("key_ops")
+}
+
+fn member_name(name: &str) -> &'static str {
+    match name {
+        "kid" => "kid",
+        "use" => "use",
+        "alg" => "alg",
+        "n" => "n",
+        "e" => "e",
+        "crv" => "crv",
+        "x" => "x",
+        _ => "y",
+    }
+}
+
+impl RawJwk {
+    fn into_key(self) -> Result<VerificationKey, KeyError> {
+        if let Some(use_) = &self.use_
+            && use_ != "sig"
+        {
+            return Err(KeyError::NotForSignatures);
+        }
+        if let Some(ops) = &self.key_ops
+            && !ops.iter().any(|op| op == "verify")
+        {
+            return Err(KeyError::VerifyNotPermitted);
+        }
+        let alg = match self.alg.as_deref() {
+            None => None,
+            // RFC 9864's fully-specified name for EdDSA over Ed25519.
+            Some("Ed25519") => Some(Algorithm::EdDSA),
+            Some(name) => Some(
+                name.parse::<Algorithm>()
+                    .map_err(|_| KeyError::AlgorithmMismatch(name.to_owned()))?,
+            ),
+        };
+        let mismatch = |alg: Algorithm| KeyError::AlgorithmMismatch(alg.as_str().to_owned());
+        match self.kty.as_str() {
+            "RSA" => {
+                let n = decode_member(self.n.as_deref(), "n")?;
+                let e = decode_member(self.e.as_deref(), "e")?;
+                rsa_key(self.kid, strip_zeros(&n), strip_zeros(&e), alg)
+            }
+            "EC" => {
+                let crv = self.crv.ok_or(KeyError::MissingMember("crv"))?;
+                let (key_type, expected, verify, len): (_, _, &'static sig::EcdsaVerificationAlgorithm, _) =
+                    match crv.as_str() {
+                        "P-256" => (KeyType::EcP256, Algorithm::ES256, &sig::ECDSA_P256_SHA256_FIXED, 32),
+                        "P-384" => (KeyType::EcP384, Algorithm::ES384, &sig::ECDSA_P384_SHA384_FIXED, 48),
+                        _ => return Err(KeyError::UnsupportedCurve(crv)),
+                    };
+                if let Some(alg) = alg
+                    && alg != expected
+                {
+                    return Err(mismatch(alg));
+                }
+                let x = decode_member(self.x.as_deref(), "x")?;
+                let y = decode_member(self.y.as_deref(), "y")?;
+                // RFC 7518 §6.2.1.2-3: coordinates are full-length.
+                if x.len() != len || y.len() != len {
+                    return Err(KeyError::InvalidEcPoint);
+                }
+                let mut point = Vec::with_capacity(1 + 2 * len);
+                point.push(0x04);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                let parsed =
+                    ParsedPublicKey::new(verify, &point).map_err(|_| KeyError::InvalidEcPoint)?;
+                Ok(single(self.kid, key_type, expected, Verifier::Public(parsed)))
+            }
+            "OKP" => {
+                let crv = self.crv.ok_or(KeyError::MissingMember("crv"))?;
+                if crv != "Ed25519" {
+                    return Err(KeyError::UnsupportedCurve(crv));
+                }
+                if let Some(alg) = alg
+                    && alg != Algorithm::EdDSA
+                {
+                    return Err(mismatch(alg));
+                }
+                let x = decode_member(self.x.as_deref(), "x")?;
+                if x.len() != 32 {
+                    return Err(KeyError::InvalidEd25519Key);
+                }
+                let parsed = ParsedPublicKey::new(&sig::ED25519, &x)
+                    .map_err(|_| KeyError::InvalidEd25519Key)?;
+                Ok(single(
+                    self.kid,
+                    KeyType::Ed25519,
+                    Algorithm::EdDSA,
+                    Verifier::Public(parsed),
+                ))
+            }
+            "oct" => Err(KeyError::SymmetricKeyInJwks),
+            other => Err(KeyError::UnsupportedKeyType(other.to_owned())),
+        }
+    }
+}
+
+fn decode_member(value: Option<&str>, name: &'static str) -> Result<Vec<u8>, KeyError> {
+    let value = value.ok_or(KeyError::MissingMember(name))?;
+    // Base64url without padding (RFC 7515 §2); a few servers pad, which is
+    // harmless to accept.
+    URL_SAFE_NO_PAD
+        .decode(value.trim_end_matches('='))
+        .map_err(|_| KeyError::InvalidMember(name))
+}
+
+fn strip_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+/// Smallest and largest accepted RSA modulus, in bits.
+const RSA_MIN_BITS: usize = 2048;
+const RSA_MAX_BITS: usize = 8192;
+
+fn rsa_key(
+    kid: Option<String>,
+    n: &[u8],
+    e: &[u8],
+    alg: Option<Algorithm>,
+) -> Result<VerificationKey, KeyError> {
+    let algs: Vec<Algorithm> = match alg {
+        None => Algorithm::RSA.to_vec(),
+        Some(a) if Algorithm::RSA.contains(&a) => vec![a],
+        Some(a) => return Err(KeyError::AlgorithmMismatch(a.as_str().to_owned())),
+    };
+    let Some(&first) = n.first() else {
+        return Err(KeyError::InvalidRsaKey);
+    };
+    let bits = (n.len() - 1) * 8 + (8 - first.leading_zeros() as usize);
+    if bits < RSA_MIN_BITS {
+        return Err(KeyError::RsaModulusTooSmall(bits));
+    }
+    if bits > RSA_MAX_BITS {
+        return Err(KeyError::RsaModulusTooLarge(bits));
+    }
+    if n.last().is_some_and(|b| b & 1 == 0) {
+        return Err(KeyError::InvalidRsaKey);
+    }
+    if e.is_empty() || e.len() > 4 {
+        return Err(KeyError::InvalidRsaKey);
+    }
+    let exponent = e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    if exponent < 3 || exponent & 1 == 0 {
+        return Err(KeyError::InvalidRsaKey);
+    }
+    let components = RsaPublicKeyComponents { n, e };
+    let mut verifiers = Vec::with_capacity(algs.len());
+    for alg in &algs {
+        let params: &'static sig::RsaParameters = match alg {
+            Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+            Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+            _ => &sig::RSA_PSS_2048_8192_SHA512,
+        };
+        let parsed = components
+            .to_parsed_public_key(params)
+            .map_err(|_| KeyError::InvalidRsaKey)?;
+        verifiers.push((*alg, Verifier::Public(parsed)));
+    }
+    Ok(VerificationKey {
+        kid,
+        key_type: KeyType::Rsa { bits },
+        algorithms: algs.into_iter().collect(),
+        verifiers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    // RFC 7517 Appendix A.1 example keys.
+    const RFC7517_EC: &str = r#"{"kty":"EC","crv":"P-256",
+        "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+        "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","use":"enc","kid":"1"}"#;
+    const RFC7517_RSA_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    fn rsa_jwk(extra: serde_json::Value) -> serde_json::Value {
+        let mut v = json!({"kty": "RSA", "n": RFC7517_RSA_N, "e": "AQAB", "kid": "r1"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    }
+
+    #[test]
+    fn rsa_key_without_alg_may_verify_every_rsa_algorithm() {
+        let key = VerificationKey::from_jwk(&rsa_jwk(json!({}))).unwrap();
+        assert_eq!(key.key_type(), KeyType::Rsa { bits: 2048 });
+        let algs: Vec<_> = key.algorithms().iter().collect();
+        assert_eq!(algs, Algorithm::RSA.to_vec());
+    }
+
+    #[test]
+    fn rsa_key_with_alg_is_bound_to_it() {
+        let key = VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "PS256", "use": "sig"})))
+            .unwrap();
+        assert_eq!(key.algorithms().iter().collect::<Vec<_>>(), [Algorithm::PS256]);
+    }
+
+    #[test]
+    fn rsa_key_with_ec_alg_is_refused() {
+        let err = VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "ES256"}))).unwrap_err();
+        assert!(matches!(err, KeyError::AlgorithmMismatch(_)));
+    }
+
+    #[test]
+    fn rsa_modulus_under_2048_bits_is_refused() {
+        // 2040-bit modulus: drop the first byte of the RFC example.
+        let n = URL_SAFE_NO_PAD.decode(RFC7517_RSA_N).unwrap();
+        let short = URL_SAFE_NO_PAD.encode(&n[1..]);
+        let err = VerificationKey::from_jwk(&rsa_jwk(json!({"n": short}))).unwrap_err();
+        assert_eq!(err, KeyError::RsaModulusTooSmall(2040));
+    }
+
+    #[test]
+    fn rsa_modulus_at_2048_bits_with_leading_zero_byte_is_accepted() {
+        let mut n = vec![0u8];
+        n.extend(URL_SAFE_NO_PAD.decode(RFC7517_RSA_N).unwrap());
+        let padded = URL_SAFE_NO_PAD.encode(&n);
+        let key = VerificationKey::from_jwk(&rsa_jwk(json!({"n": padded}))).unwrap();
+        assert_eq!(key.key_type(), KeyType::Rsa { bits: 2048 });
+    }
+
+    #[test]
+    fn rsa_modulus_over_8192_bits_is_refused() {
+        let n = URL_SAFE_NO_PAD.encode(vec![0xffu8; 1025]);
+        let err = VerificationKey::from_jwk(&rsa_jwk(json!({"n": n}))).unwrap_err();
+        assert_eq!(err, KeyError::RsaModulusTooLarge(8200));
+    }
+
+    #[test]
+    fn rsa_invalid_exponents_are_refused() {
+        for e in ["AQ", "Ag", "AAAA", "AQABAAAB", "", "AAE"] {
+            // 1, 2, 0, 2^32+..., empty, 1 with leading zero
+            let err = VerificationKey::from_jwk(&rsa_jwk(json!({"e": e}))).unwrap_err();
+            assert_eq!(err, KeyError::InvalidRsaKey, "e = {e:?}");
+        }
+        // 3 is the smallest valid exponent.
+        VerificationKey::from_jwk(&rsa_jwk(json!({"e": "Aw"}))).unwrap();
+    }
+
+    #[test]
+    fn ec_use_enc_is_refused() {
+        let jwk: serde_json::Value = serde_json::from_str(RFC7517_EC).unwrap();
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            KeyError::NotForSignatures
+        );
+    }
+
+    #[test]
+    fn ec_p256_key_is_bound_to_es256() {
+        let mut jwk: serde_json::Value = serde_json::from_str(RFC7517_EC).unwrap();
+        jwk["use"] = json!("sig");
+        let key = VerificationKey::from_jwk(&jwk).unwrap();
+        assert_eq!(key.key_type(), KeyType::EcP256);
+        assert_eq!(key.algorithms().iter().collect::<Vec<_>>(), [Algorithm::ES256]);
+        jwk["alg"] = json!("ES384");
+        assert!(matches!(
+            VerificationKey::from_jwk(&jwk),
+            Err(KeyError::AlgorithmMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn ec_point_off_the_curve_is_refused() {
+        let mut jwk: serde_json::Value = serde_json::from_str(RFC7517_EC).unwrap();
+        jwk["use"] = json!("sig");
+        // Change the last byte of y: the point leaves the curve.
+        let mut y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap();
+        y[31] ^= 1;
+        jwk["y"] = json!(URL_SAFE_NO_PAD.encode(&y));
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            KeyError::InvalidEcPoint
+        );
+    }
+
+    #[test]
+    fn ec_short_coordinates_are_refused() {
+        let mut jwk: serde_json::Value = serde_json::from_str(RFC7517_EC).unwrap();
+        jwk["use"] = json!("sig");
+        let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+        jwk["x"] = json!(URL_SAFE_NO_PAD.encode(&x[1..]));
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            KeyError::InvalidEcPoint
+        );
+    }
+
+    #[test]
+    fn key_ops_without_verify_is_refused() {
+        let err = VerificationKey::from_jwk(&rsa_jwk(json!({"key_ops": ["encrypt"]}))).unwrap_err();
+        assert_eq!(err, KeyError::VerifyNotPermitted);
+        VerificationKey::from_jwk(&rsa_jwk(json!({"key_ops": ["verify"]}))).unwrap();
+    }
+
+    #[test]
+    fn unsupported_types_and_curves_are_named() {
+        let err = VerificationKey::from_jwk(&json!({"kty": "OKP", "crv": "X25519", "x": "AA"}))
+            .unwrap_err();
+        assert_eq!(err, KeyError::UnsupportedCurve("X25519".into()));
+        let err = VerificationKey::from_jwk(&json!({"kty": "oct", "k": "AAAA"})).unwrap_err();
+        assert_eq!(err, KeyError::SymmetricKeyInJwks);
+        let err = VerificationKey::from_jwk(&json!({"kty": "AKP"})).unwrap_err();
+        assert_eq!(err, KeyError::UnsupportedKeyType("AKP".into()));
+        let err = VerificationKey::from_jwk(&json!({"kid": "x"})).unwrap_err();
+        assert_eq!(err, KeyError::MissingMember("kty"));
+        let err = VerificationKey::from_jwk(&json!({"kty": "RSA", "kid": 7})).unwrap_err();
+        assert_eq!(err, KeyError::InvalidMember("kid"));
+    }
+
+    #[test]
+    fn ed25519_key_is_parsed() {
+        // RFC 8037 Appendix A.2.
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let key = VerificationKey::from_jwk(&jwk).unwrap();
+        assert_eq!(key.key_type(), KeyType::Ed25519);
+        let short = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg"});
+        assert_eq!(
+            VerificationKey::from_jwk(&short).unwrap_err(),
+            KeyError::InvalidEd25519Key
+        );
+    }
+
+    #[test]
+    fn jwks_keeps_usable_keys_and_reports_the_rest() {
+        let doc = json!({"keys": [
+            rsa_jwk(json!({})),
+            {"kty": "EC", "crv": "P-521", "kid": "big", "x": "AA", "y": "AA"},
+            rsa_jwk(json!({"kid": "enc", "use": "enc"})),
+        ]});
+        let set = KeySet::from_jwks(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.rejected().len(), 2);
+        assert_eq!(set.rejected()[0].kid.as_deref(), Some("big"));
+        assert_eq!(set.rejected()[1].reason, KeyError::NotForSignatures);
+    }
+
+    #[test]
+    fn jwks_document_errors() {
+        assert!(matches!(KeySet::from_jwks(b"not json"), Err(JwksError::NotJson(_))));
+        assert_eq!(KeySet::from_jwks(b"{}").unwrap_err(), JwksError::NoKeysArray);
+        assert_eq!(
+            KeySet::from_jwks(br#"{"keys": {}}"#).unwrap_err(),
+            JwksError::NoKeysArray
+        );
+        assert!(KeySet::from_jwks(br#"{"keys": []}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn select_by_kid_then_algorithm() {
+        let mut set = KeySet::new();
+        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "a", "alg": "RS256"}))).unwrap());
+        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "a", "alg": "PS256"}))).unwrap());
+        let k = set.select(Some("a"), Algorithm::PS256).unwrap();
+        assert!(k.algorithms().contains(Algorithm::PS256));
+        assert_eq!(
+            set.select(Some("a"), Algorithm::ES256).unwrap_err(),
+            ValidationError::KeyAlgorithmMismatch(Algorithm::ES256)
+        );
+        assert_eq!(
+            set.select(Some("b"), Algorithm::RS256).unwrap_err(),
+            ValidationError::UnknownKeyId
+        );
+    }
+
+    #[test]
+    fn select_without_kid_needs_exactly_one_candidate() {
+        let mut set = KeySet::new();
+        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "RS256"}))).unwrap());
+        assert!(set.select(None, Algorithm::RS256).is_ok());
+        assert_eq!(
+            set.select(None, Algorithm::ES256).unwrap_err(),
+            ValidationError::NoKeyForAlgorithm(Algorithm::ES256)
+        );
+        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "b"}))).unwrap());
+        assert_eq!(
+            set.select(None, Algorithm::RS256).unwrap_err(),
+            ValidationError::MissingKeyId
+        );
+    }
+
+    #[test]
+    fn hmac_secret_must_be_as_long_as_the_hash() {
+        assert!(VerificationKey::hmac(&[7; 32], Algorithm::HS256).is_ok());
+        assert_eq!(
+            VerificationKey::hmac(&[7; 31], Algorithm::HS256).unwrap_err(),
+            KeyError::HmacSecretTooShort { alg: Algorithm::HS256, len: 31, min: 32 }
+        );
+        assert!(VerificationKey::hmac(&[7; 48], Algorithm::HS384).is_ok());
+        assert!(VerificationKey::hmac(&[7; 63], Algorithm::HS512).is_err());
+        assert_eq!(
+            VerificationKey::hmac(&[7; 64], Algorithm::RS256).unwrap_err(),
+            KeyError::NotHmac(Algorithm::RS256)
+        );
+    }
+
+    #[test]
+    fn algorithm_names_are_case_sensitive_and_none_is_unknown() {
+        assert_eq!("RS256".parse::<Algorithm>(), Ok(Algorithm::RS256));
+        for bad in ["none", "None", "NONE", "rs256", "ES512", ""] {
+            assert!(bad.parse::<Algorithm>().is_err(), "{bad}");
+        }
+    }
+}

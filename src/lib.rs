@@ -1,0 +1,90 @@
+//! OAuth 2.0 bearer-token protection for Rust HTTP APIs.
+//!
+//! `bearer-guard` is the resource-server side of OAuth 2.0: a tower
+//! [`BearerLayer`] takes the `Authorization: Bearer` token off each request
+//! (RFC 6750), validates it as a JWT access token (RFC 9068) against your
+//! authorization server's keys, puts the verified [`Claims`] in the request
+//! extensions, and answers failures with the status and `WWW-Authenticate`
+//! challenge RFC 6750 §3 prescribes. Routes declare the scopes they need with
+//! [`RequireScopeLayer`].
+//!
+//! # Quickstart (axum)
+//!
+//! ```no_run
+//! use axum::{Json, Router, routing::{get, post}};
+//! use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let validator = Validator::builder()
+//!     .issuer("https://auth.example.com/")
+//!     .audience("https://payments.example.com")
+//!     .jwks_file("jwks.json")
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/charge", post(|claims: Claims| async move {
+//!         format!("charged on behalf of {:?}", claims.client_id())
+//!     }))
+//!     .route_layer(RequireScopeLayer::all(["charge:customer"]))
+//!     .route("/me", get(|claims: Claims| async move { Json(claims) }))
+//!     .layer(BearerLayer::new(validator).realm("payments"));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Without tower, call [`Validator::validate`] yourself (from a gRPC
+//! interceptor, a queue consumer, a test).
+//!
+//! # Security defaults
+//!
+//! - Asymmetric algorithms only; `none` never; HMAC only with a secret you
+//!   configure ([`ValidatorBuilder::hmac_secret`]); each key verifies only the
+//!   algorithms its JWK `alg` (or else its `kty`/`crv`) allows.
+//! - Keys are never taken from the token: `jwk`, `jku`, `x5u`, `x5c` headers
+//!   are ignored; an unknown `crit` is refused.
+//! - `iss` must match exactly, `aud` must contain a configured audience,
+//!   `exp` is required; 60 s leeway for `exp`, `nbf` and `iat`.
+//! - Tokens over 16 KiB are refused before any decoding; nothing is parsed
+//!   from the payload before the signature verifies.
+//! - RSA keys under 2048 bits, EC points off their curve and keys whose
+//!   `use`/`key_ops` exclude verification are refused when loaded.
+//! - Responses never echo the token; tokens are never logged.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | yes | [`Claims`] and `Option<Claims>` extractors, `IntoResponse` for [`AuthError`] |
+//! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "axum")]
+pub mod axum;
+mod claims;
+mod error;
+pub mod extract;
+mod jwt;
+mod keys;
+mod layer;
+mod scope;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod validator;
+
+pub use claims::{Claims, Scopes};
+pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError};
+pub use jwt::TypPolicy;
+pub use keys::{
+    Algorithm, AlgorithmSet, JwksError, KeyError, KeySet, KeyType, RejectedKey, UnknownAlgorithm,
+    VerificationKey,
+};
+pub use layer::{Anonymous, BearerLayer, BearerService, ResponseFuture};
+pub use scope::{RequireScope, RequireScopeLayer, ScopeRequirement};
+pub use validator::{
+    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, ManualClock, Validator, ValidatorBuilder,
+};

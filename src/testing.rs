@@ -1,0 +1,549 @@
+//! Test helpers (feature `testing`): a [`TestIssuer`] that stands in for your
+//! authorization server in your own tests.
+//!
+//! It generates real keys, publishes their JWKS, and mints tokens with any
+//! claims, including deliberately broken ones (expired, wrong audience,
+//! unsigned, tampered, signed by a stranger's key, HMAC-signed with a public
+//! key...). Never enable this feature in production builds: it exists to
+//! forge tokens.
+//!
+//! ```
+//! use bearer_guard::testing::TestIssuer;
+//! use bearer_guard::ValidationError;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let issuer = TestIssuer::new();
+//! let validator = issuer.validator("payments");
+//!
+//! let good = issuer.token().audience("payments").scope("charge:customer").sign();
+//! assert!(validator.validate(&good).await.is_ok());
+//!
+//! let expired = issuer.token().audience("payments").expires_in(-3600).sign();
+//! assert_eq!(validator.validate(&expired).await.unwrap_err(), ValidationError::Expired);
+//! # });
+//! ```
+
+use std::fmt;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SystemRandom, fill};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::keys::Algorithm;
+use crate::validator::{Clock, Validator, ValidatorBuilder};
+
+/// The issuer URL a [`TestIssuer::new`] uses.
+pub const DEFAULT_ISSUER: &str = "https://issuer.test";
+
+/// The audience minted tokens carry unless told otherwise.
+pub const DEFAULT_AUDIENCE: &str = "test-audience";
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+    Hmac(Vec<u8>),
+}
+
+/// A signing key with its `kid` and default algorithm.
+pub struct TestKey {
+    kid: String,
+    alg: Algorithm,
+    signer: Signer,
+}
+
+impl fmt::Debug for TestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestKey {
+    /// Generates a key for `alg` (RSA keys are 2048-bit), with `kid` set to
+    /// the lowercase algorithm name. HMAC keys get a random secret as long as
+    /// the hash.
+    pub fn generate(alg: Algorithm) -> Self {
+        let signer = match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => Signer::Rsa(
+                RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation failed"),
+            ),
+            Algorithm::ES256 => Signer::Ec(
+                EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING)
+                    .expect("P-256 key generation failed"),
+            ),
+            Algorithm::ES384 => Signer::Ec(
+                EcdsaKeyPair::generate(&sig::ECDSA_P384_SHA384_FIXED_SIGNING)
+                    .expect("P-384 key generation failed"),
+            ),
+            Algorithm::EdDSA => {
+                Signer::Ed(Ed25519KeyPair::generate().expect("Ed25519 key generation failed"))
+            }
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let len = match alg {
+                    Algorithm::HS256 => 32,
+                    Algorithm::HS384 => 48,
+                    _ => 64,
+                };
+                let mut secret = vec![0u8; len];
+                fill(&mut secret).expect("random generation failed");
+                Signer::Hmac(secret)
+            }
+        };
+        TestKey {
+            kid: alg.as_str().to_ascii_lowercase(),
+            alg,
+            signer,
+        }
+    }
+
+    /// An HMAC key with the given secret (of any length, so that tests can
+    /// also try secrets a validator must refuse).
+    pub fn hmac(secret: &[u8], alg: Algorithm) -> Self {
+        assert!(alg.is_symmetric(), "{alg} is not an HMAC algorithm");
+        TestKey {
+            kid: alg.as_str().to_ascii_lowercase(),
+            alg,
+            signer: Signer::Hmac(secret.to_vec()),
+        }
+    }
+
+    /// Sets the `kid`.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = kid.into();
+        self
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm tokens signed with this key use by default.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The HMAC secret, for HMAC keys.
+    pub fn secret(&self) -> Option<&[u8]> {
+        match &self.signer {
+            Signer::Hmac(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The public key as a JWK with `kid`, `alg` and `use: sig`. `None` for
+    /// HMAC keys, which have no public form.
+    pub fn public_jwk(&self) -> Option<Value> {
+        let kid = &self.kid;
+        let alg = self.alg.as_str();
+        Some(match &self.signer {
+            Signer::Rsa(k) => {
+                let public = k.public_key();
+                json!({"kty": "RSA", "kid": kid, "alg": alg, "use": "sig",
+                    "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                    "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero())})
+            }
+            Signer::Ec(k) => {
+                let point = k.public_key().as_ref();
+                let len = (point.len() - 1) / 2;
+                let crv = if len == 32 { "P-256" } else { "P-384" };
+                json!({"kty": "EC", "kid": kid, "alg": alg, "use": "sig", "crv": crv,
+                    "x": URL_SAFE_NO_PAD.encode(&point[1..=len]),
+                    "y": URL_SAFE_NO_PAD.encode(&point[1 + len..])})
+            }
+            Signer::Ed(k) => json!({"kty": "OKP", "kid": kid, "alg": alg, "use": "sig",
+                "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(k.public_key().as_ref())}),
+            Signer::Hmac(_) => return None,
+        })
+    }
+
+    /// The public key as PEM (`PUBLIC KEY`, SubjectPublicKeyInfo). `None` for
+    /// HMAC keys.
+    pub fn public_pem(&self) -> Option<String> {
+        let der = match &self.signer {
+            Signer::Rsa(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Signer::Ec(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Signer::Ed(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Signer::Hmac(_) => return None,
+        }
+        .expect("public key encoding failed");
+        Some(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
+    }
+
+    /// Signs `message` with `alg`. Panics if this key cannot produce `alg`
+    /// (an EC key asked for RS256, say): a mistake in the test itself.
+    pub fn sign(&self, alg: Algorithm, message: &[u8]) -> Vec<u8> {
+        match &self.signer {
+            Signer::Rsa(k) => {
+                let padding: &'static dyn sig::RsaEncoding = match alg {
+                    Algorithm::RS256 => &sig::RSA_PKCS1_SHA256,
+                    Algorithm::RS384 => &sig::RSA_PKCS1_SHA384,
+                    Algorithm::RS512 => &sig::RSA_PKCS1_SHA512,
+                    Algorithm::PS256 => &sig::RSA_PSS_SHA256,
+                    Algorithm::PS384 => &sig::RSA_PSS_SHA384,
+                    Algorithm::PS512 => &sig::RSA_PSS_SHA512,
+                    other => panic!("an RSA key cannot sign {other}"),
+                };
+                let mut out = vec![0; k.public_modulus_len()];
+                k.sign(padding, &SystemRandom::new(), message, &mut out)
+                    .expect("RSA signing failed");
+                out
+            }
+            Signer::Ec(k) => {
+                assert_eq!(alg, self.alg, "an EC key signs only its own algorithm");
+                k.sign(&SystemRandom::new(), message)
+                    .expect("ECDSA signing failed")
+                    .as_ref()
+                    .to_vec()
+            }
+            Signer::Ed(k) => {
+                assert_eq!(alg, Algorithm::EdDSA, "an Ed25519 key signs only EdDSA");
+                k.sign(message).as_ref().to_vec()
+            }
+            Signer::Hmac(secret) => hmac_sign(secret, alg, message),
+        }
+    }
+}
+
+fn hmac_sign(secret: &[u8], alg: Algorithm, message: &[u8]) -> Vec<u8> {
+    let algorithm = match alg {
+        Algorithm::HS256 => hmac::HMAC_SHA256,
+        Algorithm::HS384 => hmac::HMAC_SHA384,
+        Algorithm::HS512 => hmac::HMAC_SHA512,
+        other => panic!("{other} is not an HMAC algorithm"),
+    };
+    hmac::sign(&hmac::Key::new(algorithm, secret), message)
+        .as_ref()
+        .to_vec()
+}
+
+/// A stand-in authorization server: keys, a JWKS, and a token minter.
+pub struct TestIssuer {
+    issuer: String,
+    audience: String,
+    keys: Vec<TestKey>,
+    clock: Clock,
+}
+
+impl fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.issuer)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TestIssuer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestIssuer {
+    /// An issuer at [`DEFAULT_ISSUER`] with one RS256 key (`kid: "rs256"`).
+    pub fn new() -> Self {
+        Self::with_keys(vec![TestKey::generate(Algorithm::RS256)])
+    }
+
+    /// An issuer at [`DEFAULT_ISSUER`] with the given keys; the first signs
+    /// by default.
+    ///
+    /// # Panics
+    ///
+    /// If `keys` is empty.
+    pub fn with_keys(keys: Vec<TestKey>) -> Self {
+        assert!(!keys.is_empty(), "a TestIssuer needs at least one key");
+        TestIssuer {
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            keys,
+            clock: Clock::System,
+        }
+    }
+
+    /// Sets the issuer URL (the `iss` of minted tokens).
+    pub fn issuer_url(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// Sets the audience minted tokens carry by default.
+    pub fn default_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
+    /// Sets the clock that `iat` and `exp` of minted tokens are relative to.
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Adds a key (it does not become the default signer).
+    pub fn add_key(&mut self, key: TestKey) {
+        self.keys.push(key);
+    }
+
+    /// Removes the key with `kid`, as a key rotation at the AS would.
+    pub fn remove_key(&mut self, kid: &str) {
+        self.keys.retain(|k| k.kid != kid);
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The keys, default signer first.
+    pub fn keys(&self) -> &[TestKey] {
+        &self.keys
+    }
+
+    /// The JWKS document of the public keys.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.keys.iter().filter_map(TestKey::public_jwk).collect();
+        json!({ "keys": keys })
+    }
+
+    /// The JWKS document as a JSON string.
+    pub fn jwks_json(&self) -> String {
+        self.jwks().to_string()
+    }
+
+    /// A builder preset with this issuer, its JWKS, its HMAC secrets if any,
+    /// and its clock.
+    pub fn validator_builder(&self) -> ValidatorBuilder {
+        let mut builder = Validator::builder()
+            .issuer(self.issuer.clone())
+            .clock(self.clock.clone());
+        if self.keys.iter().any(|k| k.public_jwk().is_some()) {
+            builder = builder.jwks_json(self.jwks_json());
+        }
+        for key in &self.keys {
+            if let Some(secret) = key.secret() {
+                builder = builder.hmac_secret(secret, key.alg, Some(&key.kid));
+            }
+        }
+        builder
+    }
+
+    /// A validator for `audience` trusting this issuer.
+    ///
+    /// # Panics
+    ///
+    /// If the validator cannot be built (a bug in the test set-up).
+    pub fn validator(&self, audience: &str) -> Validator {
+        self.validator_builder()
+            .audience(audience)
+            .build()
+            .expect("TestIssuer validator")
+    }
+
+    /// Starts minting a token signed by the default key, with the claims of a
+    /// typical client-credentials access token: `iss`, `sub`, `aud`
+    /// ([`DEFAULT_AUDIENCE`]), `iat` now, `exp` in 5 minutes, a random `jti`
+    /// and `client_id`; header `typ: at+jwt` and the key's `alg` and `kid`.
+    pub fn token(&self) -> TokenBuilder<'_> {
+        let key = &self.keys[0];
+        let now = self.clock.now();
+        let mut jti = [0u8; 12];
+        fill(&mut jti).expect("random generation failed");
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("sub".into(), json!("test-subject"));
+        claims.insert("aud".into(), json!(self.audience));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 300));
+        claims.insert("jti".into(), json!(URL_SAFE_NO_PAD.encode(jti)));
+        claims.insert("client_id".into(), json!("test-client"));
+        let mut header = Map::new();
+        header.insert("alg".into(), json!(key.alg.as_str()));
+        header.insert("typ".into(), json!("at+jwt"));
+        header.insert("kid".into(), json!(key.kid));
+        TokenBuilder {
+            issuer: self,
+            key,
+            now,
+            header,
+            claims,
+        }
+    }
+}
+
+/// Mints one token; see [`TestIssuer::token`] for the defaults.
+#[must_use]
+pub struct TokenBuilder<'a> {
+    issuer: &'a TestIssuer,
+    key: &'a TestKey,
+    now: i64,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+}
+
+impl fmt::Debug for TokenBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBuilder")
+            .field("header", &self.header)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TokenBuilder<'a> {
+    /// Signs with the issuer's key `kid` (and its `alg` and `kid` in the header).
+    ///
+    /// # Panics
+    ///
+    /// If the issuer has no such key.
+    pub fn key(self, kid: &str) -> Self {
+        let key = self
+            .issuer
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .unwrap_or_else(|| panic!("TestIssuer has no key {kid:?}"));
+        self.signing_key(key)
+    }
+
+    /// Signs with any key, for example one the validator does not know (its
+    /// `alg` and `kid` go in the header).
+    pub fn signing_key(mut self, key: &'a TestKey) -> Self {
+        self.key = key;
+        self.header.insert("alg".into(), json!(key.alg.as_str()));
+        self.header.insert("kid".into(), json!(key.kid));
+        self
+    }
+
+    /// Sets a header member (including `alg`, `kid`, `typ`, `crit`, `jku`...).
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a header member.
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.header.remove(name);
+        self
+    }
+
+    /// Sets a claim (any JSON value).
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Removes a claim.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// Sets `sub`.
+    pub fn subject(self, sub: &str) -> Self {
+        self.claim("sub", sub)
+    }
+
+    /// Sets `aud` to one audience.
+    pub fn audience(self, aud: &str) -> Self {
+        self.claim("aud", aud)
+    }
+
+    /// Sets `aud` to an array.
+    pub fn audiences(self, aud: &[&str]) -> Self {
+        self.claim("aud", json!(aud))
+    }
+
+    /// Sets `scope` (space-separated).
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+
+    /// Sets `exp` to `secs` from now (negative: already expired).
+    pub fn expires_in(self, secs: i64) -> Self {
+        let exp = self.now + secs;
+        self.claim("exp", exp)
+    }
+
+    /// The signing input and the algorithm the header names.
+    fn signing_input(&self) -> (String, Option<Algorithm>) {
+        let header = Value::Object(self.header.clone()).to_string();
+        let claims = Value::Object(self.claims.clone()).to_string();
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let alg = self
+            .header
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse().ok());
+        (input, alg)
+    }
+
+    /// Signs with the key and the header's `alg`.
+    ///
+    /// # Panics
+    ///
+    /// If the header's `alg` is not one the key can produce; use
+    /// [`sign_hmac`](Self::sign_hmac), [`unsigned`](Self::unsigned) or
+    /// [`with_signature`](Self::with_signature) for deliberately odd tokens.
+    pub fn sign(self) -> String {
+        let (input, alg) = self.signing_input();
+        let alg = alg.expect("the header alg is not an algorithm this key can sign");
+        let signature = self.key.sign(alg, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// HMAC-signs with `secret` using the header's `alg` (which this sets to
+    /// HS256 unless it already names an HMAC algorithm). With a public key's
+    /// bytes as `secret`, this is the classic algorithm-confusion attack.
+    pub fn sign_hmac(mut self, secret: &[u8]) -> String {
+        let (_, alg) = self.signing_input();
+        let alg = match alg {
+            Some(a) if a.is_symmetric() => a,
+            _ => {
+                self.header.insert("alg".into(), json!("HS256"));
+                Algorithm::HS256
+            }
+        };
+        let (input, _) = self.signing_input();
+        let signature = hmac_sign(secret, alg, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// An unsecured JWS: `alg: none` and an empty signature (RFC 7519 §6).
+    pub fn unsigned(self) -> String {
+        let (input, _) = self.header("alg", "none").signing_input();
+        format!("{input}.")
+    }
+
+    /// A token whose signature segment is `signature` (raw bytes, encoded here).
+    pub fn with_signature(self, signature: &[u8]) -> String {
+        let (input, _) = self.signing_input();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// A correctly signed token with one bit of the signature flipped.
+    pub fn tampered(self) -> String {
+        let (input, alg) = self.signing_input();
+        let alg = alg.expect("the header alg is not an algorithm this key can sign");
+        let mut signature = self.key.sign(alg, input.as_bytes());
+        signature[0] ^= 0x01;
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}

@@ -1,0 +1,426 @@
+//! [`Validator`]: the one entry point that turns a token string into verified
+//! [`Claims`], and its builder.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::claims::{ClaimRules, Claims};
+use crate::error::{BuildError, ValidationError};
+use crate::jwt::{HeaderRules, Jws, TypPolicy};
+use crate::keys::{Algorithm, AlgorithmSet, KeySet, VerificationKey};
+
+/// Default largest token accepted, in bytes: 16 KiB.
+///
+/// Tokens are refused before any decoding when longer. Real access tokens are
+/// well under 4 KiB; Keycloak tokens with many roles approach 8 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
+
+/// Default clock leeway for `exp`, `nbf` and `iat`: 60 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Validates access tokens: the part of this crate that knows nothing of HTTP.
+///
+/// Use it from the [`BearerLayer`](crate::BearerLayer), or directly from a gRPC
+/// interceptor, a queue consumer or a test. Cloning is cheap and clones share
+/// their keys.
+///
+/// ```
+/// use bearer_guard::{Validator, ValidationError};
+/// # use bearer_guard::testing::TestIssuer;
+/// # let test_issuer = TestIssuer::new();
+/// # let jwks_json = test_issuer.jwks_json();
+///
+/// let validator = Validator::builder()
+///     .issuer("https://issuer.test")
+///     .audience("payments")
+///     .jwks_json(jwks_json)
+///     .build()?;
+/// # let token = test_issuer.token().audience("payments").sign();
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// match validator.validate(&token).await {
+///     Ok(claims) => println!("hello {:?}", claims.subject()),
+///     Err(ValidationError::Expired) => println!("please refresh your token"),
+///     Err(other) => println!("refused: {other}"),
+/// }
+/// # });
+/// # Ok::<(), bearer_guard::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct Validator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    header: HeaderRules,
+    claims: ClaimRules,
+    max_token_size: usize,
+    clock: Clock,
+    keys: KeySet,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("issuers", &self.inner.claims.issuers)
+            .field("audiences", &self.inner.claims.audiences)
+            .field("algorithms", &self.inner.header.algorithms)
+            .field("typ", &self.inner.header.typ)
+            .field("keys", &self.inner.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// Starts a builder.
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder::default()
+    }
+
+    /// Validates `token` (the bare token, without `Bearer `) and returns its
+    /// verified claims, or the first check that failed.
+    ///
+    /// Checks, in order: size limit; compact JWS shape; header (`alg` known
+    /// and allowed, no unknown `crit`, `typ` allowed); key by `kid`, bound to
+    /// `alg`; signature; then, only once the signature holds, the claims
+    /// (`exp`, `iss`, `aud` present; `iss` exact; `aud` contains a configured
+    /// audience; `exp`, `nbf`, `iat` against the clock with leeway; required
+    /// claims; claim types).
+    pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+        self.validate_now(token)
+    }
+
+    /// Validation without waiting: possible whenever the keys are at hand,
+    /// which for local keys is always.
+    pub(crate) fn validate_now(&self, token: &str) -> Result<Claims, ValidationError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_size {
+            return Err(ValidationError::TooLarge {
+                len: token.len(),
+                limit: inner.max_token_size,
+            });
+        }
+        let jws = Jws::parse(token)?;
+        let alg = jws.check_header(&inner.header)?;
+        let claims = jws.verify(alg, &inner.keys)?;
+        inner.claims.check(claims, inner.clock.now())
+    }
+
+    /// The keys this validator verifies with.
+    pub fn keys(&self) -> &KeySet {
+        &self.inner.keys
+    }
+}
+
+/// The time source for `exp`/`nbf`/`iat` checks.
+///
+/// [`Clock::System`] in production; [`ManualClock`] in tests that need to
+/// step time exactly (expiry at the leeway edge, for example).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// A clock that only moves when told to.
+    Manual(ManualClock),
+}
+
+impl Clock {
+    /// Now, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            Clock::Manual(m) => m.now(),
+        }
+    }
+}
+
+/// A settable clock for tests; clones share the same time.
+///
+/// ```
+/// use bearer_guard::ManualClock;
+/// let clock = ManualClock::new(1_000);
+/// clock.advance(60);
+/// assert_eq!(clock.now(), 1_060);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock reading `now` (seconds since the Unix epoch).
+    pub fn new(now: i64) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(now)))
+    }
+
+    /// The current reading.
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Sets the reading.
+    pub fn set(&self, now: i64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+
+    /// Moves the clock by `secs` (negative moves it back).
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(m: ManualClock) -> Self {
+        Clock::Manual(m)
+    }
+}
+
+enum KeyInput {
+    JwksJson(String),
+    JwksFile(PathBuf),
+    Pem { pem: Vec<u8>, kid: Option<String> },
+    Hmac { secret: Vec<u8>, alg: Algorithm, kid: Option<String> },
+    Set(KeySet),
+}
+
+impl fmt::Debug for KeyInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyInput::JwksJson(_) => f.write_str("JwksJson(..)"),
+            KeyInput::JwksFile(p) => f.debug_tuple("JwksFile").field(p).finish(),
+            KeyInput::Pem { kid, .. } => f.debug_struct("Pem").field("kid", kid).finish(),
+            KeyInput::Hmac { alg, kid, .. } => f
+                .debug_struct("Hmac")
+                .field("alg", alg)
+                .field("kid", kid)
+                .field("secret", &"[redacted]")
+                .finish(),
+            KeyInput::Set(s) => f.debug_tuple("Set").field(&s.len()).finish(),
+        }
+    }
+}
+
+/// Builds a [`Validator`]. Issuer, audience and at least one key are required.
+///
+/// | setting | default |
+/// |---|---|
+/// | algorithms | every asymmetric one (RS*, PS*, ES256, ES384, EdDSA), plus the algorithm of each configured HMAC secret; never `none` |
+/// | leeway | [`DEFAULT_LEEWAY`] (60 s) |
+/// | `typ` | [`TypPolicy::AccessTokenOrJwt`] |
+/// | required claims | `exp`, `iss`, `aud` (always), plus any you add |
+/// | token size | [`DEFAULT_MAX_TOKEN_SIZE`] (16 KiB) |
+#[derive(Debug)]
+#[must_use]
+pub struct ValidatorBuilder {
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    algorithms: Option<AlgorithmSet>,
+    leeway: Duration,
+    required: Vec<String>,
+    typ: TypPolicy,
+    max_token_size: usize,
+    clock: Clock,
+    keys: Vec<KeyInput>,
+}
+
+impl Default for ValidatorBuilder {
+    fn default() -> Self {
+        ValidatorBuilder {
+            issuers: Vec::new(),
+            audiences: Vec::new(),
+            algorithms: None,
+            leeway: DEFAULT_LEEWAY,
+            required: Vec::new(),
+            typ: TypPolicy::default(),
+            max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+            clock: Clock::System,
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl ValidatorBuilder {
+    /// Accepts tokens whose `iss` is exactly `issuer` (no normalisation: a
+    /// trailing slash matters). Call again to accept several issuers.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Accepts tokens whose `aud` (string or array) contains `audience`.
+    /// Call again to accept several audiences.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Replaces the algorithm allow-list.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
+    /// and `aud`, which are always required.
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.required.push(name.into());
+        self
+    }
+
+    /// Sets the `typ` header policy.
+    pub fn typ_policy(mut self, policy: TypPolicy) -> Self {
+        self.typ = policy;
+        self
+    }
+
+    /// The strict RFC 9068 profile: `typ` must be `at+jwt`, and `sub`,
+    /// `client_id`, `iat` and `jti` are required besides `iss`, `aud`, `exp`.
+    pub fn rfc9068_profile(mut self) -> Self {
+        self.typ = TypPolicy::Rfc9068;
+        for claim in ["sub", "client_id", "iat", "jti"] {
+            if !self.required.iter().any(|c| c == claim) {
+                self.required.push(claim.to_owned());
+            }
+        }
+        self
+    }
+
+    /// Largest token accepted, in bytes (default [`DEFAULT_MAX_TOKEN_SIZE`]).
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_size = bytes;
+        self
+    }
+
+    /// The time source (default [`Clock::System`]).
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Adds the keys of a JWKS document given as JSON.
+    pub fn jwks_json(mut self, json: impl Into<String>) -> Self {
+        self.keys.push(KeyInput::JwksJson(json.into()));
+        self
+    }
+
+    /// Adds the keys of a JWKS document read from a file when the validator is built.
+    pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys.push(KeyInput::JwksFile(path.into()));
+        self
+    }
+
+    /// Adds a PEM public key (RSA, P-256, P-384 or Ed25519). Without a `kid`
+    /// it verifies tokens that carry no `kid` (when it is the only key for
+    /// their `alg`); `kid` binds it to tokens naming that key id.
+    pub fn pem_public_key(mut self, pem: impl AsRef<[u8]>, kid: Option<&str>) -> Self {
+        self.keys.push(KeyInput::Pem {
+            pem: pem.as_ref().to_vec(),
+            kid: kid.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Adds a shared HMAC secret for `alg` (HS256, HS384 or HS512), and
+    /// allows `alg` unless an explicit allow-list excludes it. Symmetric
+    /// algorithms are never accepted otherwise.
+    pub fn hmac_secret(mut self, secret: impl AsRef<[u8]>, alg: Algorithm, kid: Option<&str>) -> Self {
+        self.keys.push(KeyInput::Hmac {
+            secret: secret.as_ref().to_vec(),
+            alg,
+            kid: kid.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Adds the keys of a [`KeySet`].
+    pub fn key_set(mut self, keys: KeySet) -> Self {
+        self.keys.push(KeyInput::Set(keys));
+        self
+    }
+
+    /// Checks the configuration and builds the validator.
+    pub fn build(self) -> Result<Validator, BuildError> {
+        if self.issuers.is_empty() {
+            return Err(BuildError::NoIssuer);
+        }
+        if self.audiences.is_empty() {
+            return Err(BuildError::NoAudience);
+        }
+        let mut keys = KeySet::new();
+        let mut hmac_algs = AlgorithmSet::empty();
+        for input in self.keys {
+            match input {
+                KeyInput::JwksJson(json) => keys.extend(KeySet::from_jwks(json.as_bytes())?),
+                KeyInput::JwksFile(path) => {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|source| BuildError::JwksFile { path, source })?;
+                    keys.extend(KeySet::from_jwks(&bytes)?);
+                }
+                KeyInput::Pem { pem, kid } => {
+                    let key = VerificationKey::from_pem(&pem)?;
+                    keys.push(match kid {
+                        Some(kid) => key.with_kid(kid),
+                        None => key,
+                    });
+                }
+                KeyInput::Hmac { secret, alg, kid } => {
+                    let key = VerificationKey::hmac(&secret, alg)?;
+                    hmac_algs.insert(alg);
+                    keys.push(match kid {
+                        Some(kid) => key.with_kid(kid),
+                        None => key,
+                    });
+                }
+                KeyInput::Set(set) => keys.extend(set),
+            }
+        }
+        let algorithms = match self.algorithms {
+            Some(explicit) => {
+                if let Some(alg) = hmac_algs.iter().find(|a| !explicit.contains(*a)) {
+                    return Err(BuildError::HmacNotAllowed(alg));
+                }
+                explicit
+            }
+            None => AlgorithmSet::asymmetric().iter().chain(hmac_algs.iter()).collect(),
+        };
+        if algorithms.is_empty() {
+            return Err(BuildError::NoAlgorithms);
+        }
+        if keys.algorithms().intersection(algorithms).is_empty() {
+            return Err(BuildError::NoKeys {
+                rejected: keys
+                    .rejected()
+                    .iter()
+                    .map(|r| (r.kid.clone(), r.reason.clone()))
+                    .collect(),
+            });
+        }
+        Ok(Validator {
+            inner: Arc::new(Inner {
+                header: HeaderRules {
+                    algorithms,
+                    typ: self.typ,
+                },
+                claims: ClaimRules {
+                    issuers: self.issuers,
+                    audiences: self.audiences,
+                    leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                    required: self.required,
+                },
+                max_token_size: self.max_token_size,
+                clock: self.clock,
+                keys,
+            }),
+        })
+    }
+}
