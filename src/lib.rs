@@ -75,6 +75,8 @@ mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod validator;
+#[cfg(test)]
+mod wycheproof;
 
 pub use claims::{Claims, Scopes};
 pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError};
