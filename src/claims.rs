@@ -249,7 +249,11 @@ impl ClaimRules {
     /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`;
     /// `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims; types of the
     /// remaining registered claims and scopes.
-    pub(crate) fn check(&self, claims: Map<String, Value>, now: i64) -> Result<Claims, ValidationError> {
+    pub(crate) fn check(
+        &self,
+        claims: Map<String, Value>,
+        now: i64,
+    ) -> Result<Claims, ValidationError> {
         let present = |name: &str| claims.get(name).filter(|v| !v.is_null());
         let missing = |name: &str| ValidationError::MissingClaim(name.to_owned());
 
@@ -392,7 +396,9 @@ mod tests {
                 v[k] = val.clone();
             }
         }
-        let Value::Object(map) = v else { unreachable!() };
+        let Value::Object(map) = v else {
+            unreachable!()
+        };
         rules.check(map, NOW)
     }
 
@@ -402,8 +408,10 @@ mod tests {
 
     #[test]
     fn valid_claims_are_typed() {
-        let c = check(json!({"aud": ["x", "api"], "nbf": NOW, "iat": NOW, "jti": "j",
-            "client_id": "c", "azp": "c", "scope": "a b"}))
+        let c = check(
+            json!({"aud": ["x", "api"], "nbf": NOW, "iat": NOW, "jti": "j",
+            "client_id": "c", "azp": "c", "scope": "a b"}),
+        )
         .unwrap();
         assert_eq!(c.issuer(), "https://as.example");
         assert_eq!(c.subject(), Some("alice"));
@@ -429,8 +437,14 @@ mod tests {
     fn expiry_honours_leeway_at_the_edge() {
         // Valid while now < exp + leeway.
         assert!(check(json!({"exp": NOW - 59})).is_ok());
-        assert_eq!(check(json!({"exp": NOW - 60})).unwrap_err(), ValidationError::Expired);
-        let strict = ClaimRules { leeway: 0, ..rules() };
+        assert_eq!(
+            check(json!({"exp": NOW - 60})).unwrap_err(),
+            ValidationError::Expired
+        );
+        let strict = ClaimRules {
+            leeway: 0,
+            ..rules()
+        };
         assert!(check_with(&strict, json!({"exp": NOW + 1})).is_ok());
         assert_eq!(
             check_with(&strict, json!({"exp": NOW})).unwrap_err(),
@@ -441,7 +455,10 @@ mod tests {
     #[test]
     fn nbf_and_iat_honour_leeway_at_the_edge() {
         assert!(check(json!({"nbf": NOW + 60})).is_ok());
-        assert_eq!(check(json!({"nbf": NOW + 61})).unwrap_err(), ValidationError::NotYetValid);
+        assert_eq!(
+            check(json!({"nbf": NOW + 61})).unwrap_err(),
+            ValidationError::NotYetValid
+        );
         assert!(check(json!({"iat": NOW + 60})).is_ok());
         assert_eq!(
             check(json!({"iat": NOW + 61})).unwrap_err(),
@@ -452,13 +469,22 @@ mod tests {
     #[test]
     fn numeric_dates_reject_strings_and_absurd_values() {
         assert!(check(json!({"exp": (NOW + 10) as f64 + 0.5})).is_ok());
-        for bad in [json!("1800000300"), json!(1e300), json!(u64::MAX), json!(true), json!([1])] {
+        for bad in [
+            json!("1800000300"),
+            json!(1e300),
+            json!(u64::MAX),
+            json!(true),
+            json!([1]),
+        ] {
             assert_eq!(
                 check(json!({ "exp": bad })).unwrap_err(),
                 ValidationError::InvalidClaim("exp")
             );
         }
-        assert_eq!(check(json!({"exp": -5})).unwrap_err(), ValidationError::Expired);
+        assert_eq!(
+            check(json!({"exp": -5})).unwrap_err(),
+            ValidationError::Expired
+        );
         assert_eq!(
             check(json!({"nbf": "0"})).unwrap_err(),
             ValidationError::InvalidClaim("nbf")
@@ -467,8 +493,17 @@ mod tests {
 
     #[test]
     fn issuer_must_match_exactly() {
-        for near in ["https://as.example/", "https://AS.example", "https://as.example.evil", "http://as.example"] {
-            assert_eq!(check(json!({"iss": near})).unwrap_err(), ValidationError::InvalidIssuer, "{near}");
+        for near in [
+            "https://as.example/",
+            "https://AS.example",
+            "https://as.example.evil",
+            "http://as.example",
+        ] {
+            assert_eq!(
+                check(json!({"iss": near})).unwrap_err(),
+                ValidationError::InvalidIssuer,
+                "{near}"
+            );
         }
         assert_eq!(
             check(json!({"iss": ["https://as.example"]})).unwrap_err(),
@@ -480,26 +515,47 @@ mod tests {
     fn audience_string_or_array_must_contain_a_configured_one() {
         assert!(check(json!({"aud": "api2"})).is_ok());
         assert!(check(json!({"aud": ["other", "api2"]})).is_ok());
-        assert_eq!(check(json!({"aud": "API"})).unwrap_err(), ValidationError::InvalidAudience);
-        assert_eq!(check(json!({"aud": []})).unwrap_err(), ValidationError::InvalidAudience);
-        assert_eq!(check(json!({"aud": ["api other"]})).unwrap_err(), ValidationError::InvalidAudience);
+        assert_eq!(
+            check(json!({"aud": "API"})).unwrap_err(),
+            ValidationError::InvalidAudience
+        );
+        assert_eq!(
+            check(json!({"aud": []})).unwrap_err(),
+            ValidationError::InvalidAudience
+        );
+        assert_eq!(
+            check(json!({"aud": ["api other"]})).unwrap_err(),
+            ValidationError::InvalidAudience
+        );
         assert_eq!(
             check(json!({"aud": ["api", 5]})).unwrap_err(),
             ValidationError::InvalidClaim("aud")
         );
-        assert_eq!(check(json!({"aud": 5})).unwrap_err(), ValidationError::InvalidClaim("aud"));
+        assert_eq!(
+            check(json!({"aud": 5})).unwrap_err(),
+            ValidationError::InvalidClaim("aud")
+        );
     }
 
     #[test]
     fn configured_required_claims_are_enforced() {
-        let r = ClaimRules { required: vec!["jti".into()], ..rules() };
-        assert_eq!(check_with(&r, json!({})).unwrap_err(), ValidationError::MissingClaim("jti".into()));
+        let r = ClaimRules {
+            required: vec!["jti".into()],
+            ..rules()
+        };
+        assert_eq!(
+            check_with(&r, json!({})).unwrap_err(),
+            ValidationError::MissingClaim("jti".into())
+        );
         assert!(check_with(&r, json!({"jti": "x"})).is_ok());
     }
 
     #[test]
     fn registered_string_claims_must_be_strings() {
-        assert_eq!(check(json!({"sub": 5})).unwrap_err(), ValidationError::InvalidClaim("sub"));
+        assert_eq!(
+            check(json!({"sub": 5})).unwrap_err(),
+            ValidationError::InvalidClaim("sub")
+        );
         assert_eq!(
             check(json!({"client_id": {}})).unwrap_err(),
             ValidationError::InvalidClaim("client_id")
@@ -514,8 +570,14 @@ mod tests {
         assert!(c.scopes().contains("b"));
         let c = check(json!({"scope": "x", "scp": ["y"]})).unwrap();
         assert_eq!(c.scopes().to_string(), "x");
-        assert_eq!(check(json!({"scope": 1})).unwrap_err(), ValidationError::InvalidClaim("scope"));
-        assert_eq!(check(json!({"scp": ["a b"]})).unwrap_err(), ValidationError::InvalidClaim("scp"));
+        assert_eq!(
+            check(json!({"scope": 1})).unwrap_err(),
+            ValidationError::InvalidClaim("scope")
+        );
+        assert_eq!(
+            check(json!({"scp": ["a b"]})).unwrap_err(),
+            ValidationError::InvalidClaim("scp")
+        );
         assert!(check(json!({})).unwrap().scopes().is_empty());
     }
 

@@ -46,7 +46,10 @@ fn is_tchar(b: u8) -> bool {
 
 fn parse_credentials(value: &[u8]) -> Result<Option<&str>, RequestError> {
     let value = value.trim_ascii();
-    let scheme_len = value.iter().position(|b| !is_tchar(*b)).unwrap_or(value.len());
+    let scheme_len = value
+        .iter()
+        .position(|b| !is_tchar(*b))
+        .unwrap_or(value.len());
     if !value[..scheme_len].eq_ignore_ascii_case(b"bearer") {
         return Ok(None);
     }
@@ -118,14 +121,28 @@ mod tests {
 
     #[test]
     fn several_spaces_and_padding_are_accepted() {
-        assert_eq!(bearer_token(&with(&[b"Bearer   a.b-c_d~e+f/g=="])), Ok(Some("a.b-c_d~e+f/g==")));
+        assert_eq!(
+            bearer_token(&with(&[b"Bearer   a.b-c_d~e+f/g=="])),
+            Ok(Some("a.b-c_d~e+f/g=="))
+        );
     }
 
     #[test]
     fn no_header_or_other_scheme_is_no_token() {
         assert_eq!(bearer_token(&HeaderMap::new()), Ok(None));
-        for v in [&b"Basic dXNlcjpwYXNz"[..], b"Negotiate", b"BearerX abc", b"DPoP abc", b""] {
-            assert_eq!(bearer_token(&with(&[v])), Ok(None), "{}", String::from_utf8_lossy(v));
+        for v in [
+            &b"Basic dXNlcjpwYXNz"[..],
+            b"Negotiate",
+            b"BearerX abc",
+            b"DPoP abc",
+            b"",
+        ] {
+            assert_eq!(
+                bearer_token(&with(&[v])),
+                Ok(None),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
         }
     }
 

@@ -104,7 +104,8 @@ impl<'a> Jws<'a> {
             return Err(ValidationError::Malformed(Malformed::Empty));
         }
         let mut parts = token.splitn(4, '.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             let dots = token.bytes().filter(|b| *b == b'.').count();
             return Err(ValidationError::Malformed(if dots == 4 {
@@ -154,7 +155,11 @@ impl<'a> Jws<'a> {
 
     /// Verifies the signature with the key(s) the header's `kid` and `alg`
     /// designate.
-    pub(crate) fn verify_signature(&self, alg: Algorithm, keys: &KeySet) -> Result<(), ValidationError> {
+    pub(crate) fn verify_signature(
+        &self,
+        alg: Algorithm,
+        keys: &KeySet,
+    ) -> Result<(), ValidationError> {
         // 8192-bit RSA signatures are 1024 bytes (1366 base64url characters):
         // anything longer is wrong, and is not decoded.
         if self.signature.len() > 1366 {
@@ -336,9 +341,15 @@ mod tests {
         assert_eq!(m("a.b.c.d.e"), Malformed::Encrypted);
         assert_eq!(m(".b.c"), Malformed::SegmentCount);
         assert_eq!(m("a+b.c.d"), Malformed::Base64);
-        assert_eq!(m(&format!("{}=.e30.c", enc(r#"{"alg":"RS256"}"#))), Malformed::Base64);
+        assert_eq!(
+            m(&format!("{}=.e30.c", enc(r#"{"alg":"RS256"}"#))),
+            Malformed::Base64
+        );
         assert_eq!(m(&format!("{}.e30.c", enc("[1]"))), Malformed::Header);
-        assert_eq!(m(&format!("{}.e30.c", enc(r#"{"alg":1}"#))), Malformed::Header);
+        assert_eq!(
+            m(&format!("{}.e30.c", enc(r#"{"alg":1}"#))),
+            Malformed::Header
+        );
     }
 
     #[test]
@@ -355,11 +366,16 @@ mod tests {
 
     #[test]
     fn too_many_header_members_are_rejected() {
-        let members: Vec<String> = (0..MAX_HEADER_MEMBERS).map(|i| format!("\"m{i}\":0")).collect();
+        let members: Vec<String> = (0..MAX_HEADER_MEMBERS)
+            .map(|i| format!("\"m{i}\":0"))
+            .collect();
         let at_limit = format!("{{{}}}", members.join(","));
         assert!(header_of(&at_limit).is_ok());
         let over = format!("{{{},\"alg\":\"RS256\"}}", members.join(","));
-        assert_eq!(header_of(&over).unwrap_err(), ValidationError::Malformed(Malformed::Header));
+        assert_eq!(
+            header_of(&over).unwrap_err(),
+            ValidationError::Malformed(Malformed::Header)
+        );
     }
 
     #[test]
@@ -373,32 +389,65 @@ mod tests {
             Jws::parse(&token)?.check_header(&rules)
         };
         assert_eq!(check(r#"{"alg":"RS256"}"#), Ok(Algorithm::RS256));
-        assert_eq!(check(r#"{"alg":"none"}"#), Err(ValidationError::UnsupportedAlgorithm));
-        assert_eq!(check(r#"{"alg":"HS256"}"#), Err(ValidationError::AlgorithmNotAllowed(Algorithm::HS256)));
-        assert_eq!(check(r#"{"typ":"JWT"}"#), Err(ValidationError::Malformed(Malformed::Header)));
+        assert_eq!(
+            check(r#"{"alg":"none"}"#),
+            Err(ValidationError::UnsupportedAlgorithm)
+        );
+        assert_eq!(
+            check(r#"{"alg":"HS256"}"#),
+            Err(ValidationError::AlgorithmNotAllowed(Algorithm::HS256))
+        );
+        assert_eq!(
+            check(r#"{"typ":"JWT"}"#),
+            Err(ValidationError::Malformed(Malformed::Header))
+        );
         assert_eq!(
             check(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#),
             Err(ValidationError::UnsupportedCritical)
         );
-        assert_eq!(check(r#"{"alg":"RS256","crit":[]}"#), Err(ValidationError::Malformed(Malformed::Header)));
-        assert_eq!(check(r#"{"alg":"RS256","b64":false}"#), Err(ValidationError::UnsupportedCritical));
+        assert_eq!(
+            check(r#"{"alg":"RS256","crit":[]}"#),
+            Err(ValidationError::Malformed(Malformed::Header))
+        );
+        assert_eq!(
+            check(r#"{"alg":"RS256","b64":false}"#),
+            Err(ValidationError::UnsupportedCritical)
+        );
         assert_eq!(check(r#"{"alg":"RS256","b64":true}"#), Ok(Algorithm::RS256));
-        assert_eq!(check(r#"{"alg":"RS256","typ":"dpop+jwt"}"#), Err(ValidationError::TypeNotAllowed));
+        assert_eq!(
+            check(r#"{"alg":"RS256","typ":"dpop+jwt"}"#),
+            Err(ValidationError::TypeNotAllowed)
+        );
     }
 
     #[test]
     fn typ_policies() {
         let d = TypPolicy::AccessTokenOrJwt;
-        for ok in [None, Some("JWT"), Some("jwt"), Some("at+jwt"), Some("application/AT+JWT")] {
+        for ok in [
+            None,
+            Some("JWT"),
+            Some("jwt"),
+            Some("at+jwt"),
+            Some("application/AT+JWT"),
+        ] {
             assert!(d.allows(ok), "{ok:?}");
         }
-        for bad in [Some("id_token+jwt"), Some("dpop+jwt"), Some(""), Some("application/"), Some("JWS")] {
+        for bad in [
+            Some("id_token+jwt"),
+            Some("dpop+jwt"),
+            Some(""),
+            Some("application/"),
+            Some("JWS"),
+        ] {
             assert!(!d.allows(bad), "{bad:?}");
         }
         let s = TypPolicy::Rfc9068;
         assert!(s.allows(Some("at+jwt")) && s.allows(Some("application/at+jwt")));
         assert!(!s.allows(None) && !s.allows(Some("JWT")));
-        let custom = TypPolicy::OneOf(vec!["application/token-introspection+jwt".into(), String::new()]);
+        let custom = TypPolicy::OneOf(vec![
+            "application/token-introspection+jwt".into(),
+            String::new(),
+        ]);
         assert!(custom.allows(Some("token-introspection+jwt")));
         assert!(custom.allows(None));
         assert!(!custom.allows(Some("JWT")));
@@ -412,7 +461,10 @@ mod tests {
             ValidationError::Malformed(Malformed::DuplicateMember)
         );
         for bad in [&b"[1]"[..], b"\"x\"", b"{", b"{} x", b""] {
-            assert_eq!(parse_claims(bad).unwrap_err(), ValidationError::Malformed(Malformed::Claims));
+            assert_eq!(
+                parse_claims(bad).unwrap_err(),
+                ValidationError::Malformed(Malformed::Claims)
+            );
         }
     }
 

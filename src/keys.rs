@@ -379,7 +379,11 @@ impl VerificationKey {
                     Algorithm::ES256,
                     &sig::ECDSA_P256_SHA256_FIXED as &'static dyn sig::VerificationAlgorithm,
                 ),
-                (KeyType::EcP384, Algorithm::ES384, &sig::ECDSA_P384_SHA384_FIXED),
+                (
+                    KeyType::EcP384,
+                    Algorithm::ES384,
+                    &sig::ECDSA_P384_SHA384_FIXED,
+                ),
                 (KeyType::Ed25519, Algorithm::EdDSA, &sig::ED25519),
             ] {
                 if let Ok(parsed) = ParsedPublicKey::new(verify, der) {
@@ -459,7 +463,9 @@ pub struct RejectedKey {
 /// Keys keep their document order. A token is matched to keys by `kid`: each
 /// key with that `kid` whose algorithms include the token's `alg` is tried in
 /// document order (a set that repeats a `kid`, as some servers do during a
-/// rotation, still verifies tokens from either key). A token without `kid` is
+/// rotation, still verifies tokens from either key). A `kid` that no key has
+/// is verified only by a key configured *without* a `kid` (a PEM key, a shared
+/// secret), when exactly one such key may verify the `alg`. A token without `kid` is
 /// accepted only when exactly one key in the set may verify its `alg`;
 /// otherwise it is refused with [`ValidationError::MissingKeyId`] rather than
 /// trying every key, which would let one token cost many verifications.
@@ -551,9 +557,9 @@ impl KeySet {
 
     /// The algorithms that at least one key may verify.
     pub fn algorithms(&self) -> AlgorithmSet {
-        self.keys
-            .iter()
-            .fold(AlgorithmSet::empty(), |acc, k| AlgorithmSet(acc.0 | k.algorithms.0))
+        self.keys.iter().fold(AlgorithmSet::empty(), |acc, k| {
+            AlgorithmSet(acc.0 | k.algorithms.0)
+        })
     }
 
     /// Verifies a signature with the key(s) the header designates (see the
@@ -567,35 +573,70 @@ impl KeySet {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), ValidationError> {
-        match kid {
-            Some(kid) => {
-                let (mut kid_known, mut tried) = (false, false);
-                for key in self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)) {
-                    kid_known = true;
-                    if key.algorithms.contains(alg) {
-                        tried = true;
-                        if key.verify(alg, message, signature) {
-                            return Ok(());
-                        }
-                    }
-                }
-                Err(if tried {
-                    ValidationError::InvalidSignature
-                } else if kid_known {
-                    ValidationError::KeyAlgorithmMismatch(alg)
-                } else {
-                    ValidationError::UnknownKeyId
-                })
+        let Some(kid) = kid else {
+            return self.verify_with_sole(
+                |_| true,
+                alg,
+                message,
+                signature,
+                || ValidationError::NoKeyForAlgorithm(alg),
+            );
+        };
+        let mut matching = self
+            .keys
+            .iter()
+            .filter(|k| k.kid.as_deref() == Some(kid))
+            .peekable();
+        if matching.peek().is_none() {
+            // A `kid` no key has: only a key configured without `kid` (a PEM
+            // key, a shared secret) may still verify it.
+            return self
+                .verify_with_sole(
+                    |k| k.kid.is_none(),
+                    alg,
+                    message,
+                    signature,
+                    || ValidationError::UnknownKeyId,
+                )
+                .map_err(|e| match e {
+                    ValidationError::MissingKeyId => ValidationError::UnknownKeyId,
+                    e => e,
+                });
+        }
+        let mut tried = false;
+        for key in matching.filter(|k| k.algorithms.contains(alg)) {
+            tried = true;
+            if key.verify(alg, message, signature) {
+                return Ok(());
             }
-            None => {
-                let mut candidates = self.keys.iter().filter(|k| k.algorithms.contains(alg));
-                match (candidates.next(), candidates.next()) {
-                    (Some(key), None) if key.verify(alg, message, signature) => Ok(()),
-                    (Some(_), None) => Err(ValidationError::InvalidSignature),
-                    (Some(_), Some(_)) => Err(ValidationError::MissingKeyId),
-                    (None, _) => Err(ValidationError::NoKeyForAlgorithm(alg)),
-                }
-            }
+        }
+        Err(if tried {
+            ValidationError::InvalidSignature
+        } else {
+            ValidationError::KeyAlgorithmMismatch(alg)
+        })
+    }
+
+    /// Verifies with the one key that is `eligible` and may verify `alg`;
+    /// `none` is the error when there is no such key, `MissingKeyId` when
+    /// there are several.
+    fn verify_with_sole(
+        &self,
+        eligible: impl Fn(&VerificationKey) -> bool,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+        none: impl FnOnce() -> ValidationError,
+    ) -> Result<(), ValidationError> {
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| eligible(k) && k.algorithms.contains(alg));
+        match (candidates.next(), candidates.next()) {
+            (Some(key), None) if key.verify(alg, message, signature) => Ok(()),
+            (Some(_), None) => Err(ValidationError::InvalidSignature),
+            (Some(_), Some(_)) => Err(ValidationError::MissingKeyId),
+            (None, _) => Err(none()),
         }
     }
 }
@@ -628,7 +669,10 @@ fn raw_jwk_error(jwk: &serde_json::Value) -> KeyError {
         _ => {}
     }
     for name in ["kid", "use", "alg", "n", "e", "crv", "x", "y"] {
-        if obj.get(name).is_some_and(|v| !v.is_string() && !v.is_null()) {
+        if obj
+            .get(name)
+            .is_some_and(|v| !v.is_string() && !v.is_null())
+        {
             return KeyError::InvalidMember(member_name(name));
         }
     }
@@ -678,12 +722,26 @@ impl RawJwk {
             }
             "EC" => {
                 let crv = self.crv.ok_or(KeyError::MissingMember("crv"))?;
-                let (key_type, expected, verify, len): (_, _, &'static sig::EcdsaVerificationAlgorithm, _) =
-                    match crv.as_str() {
-                        "P-256" => (KeyType::EcP256, Algorithm::ES256, &sig::ECDSA_P256_SHA256_FIXED, 32),
-                        "P-384" => (KeyType::EcP384, Algorithm::ES384, &sig::ECDSA_P384_SHA384_FIXED, 48),
-                        _ => return Err(KeyError::UnsupportedCurve(crv)),
-                    };
+                let (key_type, expected, verify, len): (
+                    _,
+                    _,
+                    &'static sig::EcdsaVerificationAlgorithm,
+                    _,
+                ) = match crv.as_str() {
+                    "P-256" => (
+                        KeyType::EcP256,
+                        Algorithm::ES256,
+                        &sig::ECDSA_P256_SHA256_FIXED,
+                        32,
+                    ),
+                    "P-384" => (
+                        KeyType::EcP384,
+                        Algorithm::ES384,
+                        &sig::ECDSA_P384_SHA384_FIXED,
+                        48,
+                    ),
+                    _ => return Err(KeyError::UnsupportedCurve(crv)),
+                };
                 if let Some(alg) = alg
                     && alg != expected
                 {
@@ -701,7 +759,12 @@ impl RawJwk {
                 point.extend_from_slice(&y);
                 let parsed =
                     ParsedPublicKey::new(verify, &point).map_err(|_| KeyError::InvalidEcPoint)?;
-                Ok(single(self.kid, key_type, expected, Verifier::Public(parsed)))
+                Ok(single(
+                    self.kid,
+                    key_type,
+                    expected,
+                    Verifier::Public(parsed),
+                ))
             }
             "OKP" => {
                 let crv = self.crv.ok_or(KeyError::MissingMember("crv"))?;
@@ -818,7 +881,9 @@ fn roca_fingerprint(n: &[u8]) -> bool {
         97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
     PRIMES.iter().all(|&p| {
-        let residue = n.iter().fold(0u64, |acc, b| (acc * 256 + u64::from(*b)) % p);
+        let residue = n
+            .iter()
+            .fold(0u64, |acc, b| (acc * 256 + u64::from(*b)) % p);
         let generator = 65537 % p;
         let mut x = 1;
         loop {
@@ -862,9 +927,12 @@ mod tests {
 
     #[test]
     fn rsa_key_with_alg_is_bound_to_it() {
-        let key = VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "PS256", "use": "sig"})))
-            .unwrap();
-        assert_eq!(key.algorithms().iter().collect::<Vec<_>>(), [Algorithm::PS256]);
+        let key =
+            VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "PS256", "use": "sig"}))).unwrap();
+        assert_eq!(
+            key.algorithms().iter().collect::<Vec<_>>(),
+            [Algorithm::PS256]
+        );
     }
 
     #[test]
@@ -924,7 +992,10 @@ mod tests {
         jwk["use"] = json!("sig");
         let key = VerificationKey::from_jwk(&jwk).unwrap();
         assert_eq!(key.key_type(), KeyType::EcP256);
-        assert_eq!(key.algorithms().iter().collect::<Vec<_>>(), [Algorithm::ES256]);
+        assert_eq!(
+            key.algorithms().iter().collect::<Vec<_>>(),
+            [Algorithm::ES256]
+        );
         jwk["alg"] = json!("ES384");
         assert!(matches!(
             VerificationKey::from_jwk(&jwk),
@@ -1010,8 +1081,14 @@ mod tests {
 
     #[test]
     fn jwks_document_errors() {
-        assert!(matches!(KeySet::from_jwks(b"not json"), Err(JwksError::NotJson(_))));
-        assert_eq!(KeySet::from_jwks(b"{}").unwrap_err(), JwksError::NoKeysArray);
+        assert!(matches!(
+            KeySet::from_jwks(b"not json"),
+            Err(JwksError::NotJson(_))
+        ));
+        assert_eq!(
+            KeySet::from_jwks(b"{}").unwrap_err(),
+            JwksError::NoKeysArray
+        );
         assert_eq!(
             KeySet::from_jwks(br#"{"keys": {}}"#).unwrap_err(),
             JwksError::NoKeysArray
@@ -1026,12 +1103,18 @@ mod tests {
         set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "a", "alg": "PS256"}))).unwrap());
         let verify = |kid, alg| set.verify(kid, alg, b"msg", &[0u8; 256]);
         // Keys exist for the kid and alg: the (junk) signature is what fails.
-        assert_eq!(verify(Some("a"), Algorithm::PS256), Err(ValidationError::InvalidSignature));
+        assert_eq!(
+            verify(Some("a"), Algorithm::PS256),
+            Err(ValidationError::InvalidSignature)
+        );
         assert_eq!(
             verify(Some("a"), Algorithm::ES256),
             Err(ValidationError::KeyAlgorithmMismatch(Algorithm::ES256))
         );
-        assert_eq!(verify(Some("b"), Algorithm::RS256), Err(ValidationError::UnknownKeyId));
+        assert_eq!(
+            verify(Some("b"), Algorithm::RS256),
+            Err(ValidationError::UnknownKeyId)
+        );
     }
 
     #[test]
@@ -1039,13 +1122,19 @@ mod tests {
         let mut set = KeySet::new();
         set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "RS256"}))).unwrap());
         let verify = |set: &KeySet, alg| set.verify(None, alg, b"msg", &[0u8; 256]);
-        assert_eq!(verify(&set, Algorithm::RS256), Err(ValidationError::InvalidSignature));
+        assert_eq!(
+            verify(&set, Algorithm::RS256),
+            Err(ValidationError::InvalidSignature)
+        );
         assert_eq!(
             verify(&set, Algorithm::ES256),
             Err(ValidationError::NoKeyForAlgorithm(Algorithm::ES256))
         );
         set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "b"}))).unwrap());
-        assert_eq!(verify(&set, Algorithm::RS256), Err(ValidationError::MissingKeyId));
+        assert_eq!(
+            verify(&set, Algorithm::RS256),
+            Err(ValidationError::MissingKeyId)
+        );
     }
 
     #[test]
@@ -1054,7 +1143,9 @@ mod tests {
         let roca = "AanFpofbj7KjD4Lf-N2hVMKR7yewSyXhhbirIMTGpfYEhZ_lnt5UoK98DnKIgArXGTu3MaW_HhFw16HGaTDUHqPrId7fe4r11CqRw09yBFuW79V8sYIwHdzCaWflUI6auImYbVfoN9_nD5n8N8SY9DwXw7mwZM9wREPXoDPgOoIWl6q_MPsp7n0zs3Z5ZaiQWOOzl1S9OhwAfSiiOwz6efnXEaxuTEtPd7BjSx7NaFka8Dx9U7YqXy2RFj1O9PjyaDGuRh7YXsX3iMUSP_wSyHQg_c_qHRtKUsNSGCT7OZg0hzm2KphtjnayKJvC64vAbROBR4Ubg6Bxg9IQVZ-QYyE";
         let err = VerificationKey::from_jwk(&rsa_jwk(json!({"n": roca}))).unwrap_err();
         assert_eq!(err, KeyError::RsaRocaVulnerable);
-        assert!(!roca_fingerprint(&URL_SAFE_NO_PAD.decode(RFC7517_RSA_N).unwrap()));
+        assert!(!roca_fingerprint(
+            &URL_SAFE_NO_PAD.decode(RFC7517_RSA_N).unwrap()
+        ));
     }
 
     #[test]
@@ -1062,7 +1153,11 @@ mod tests {
         assert!(VerificationKey::hmac(&[7; 32], Algorithm::HS256).is_ok());
         assert_eq!(
             VerificationKey::hmac(&[7; 31], Algorithm::HS256).unwrap_err(),
-            KeyError::HmacSecretTooShort { alg: Algorithm::HS256, len: 31, min: 32 }
+            KeyError::HmacSecretTooShort {
+                alg: Algorithm::HS256,
+                len: 31,
+                min: 32
+            }
         );
         assert!(VerificationKey::hmac(&[7; 48], Algorithm::HS384).is_ok());
         assert!(VerificationKey::hmac(&[7; 63], Algorithm::HS512).is_err());

@@ -39,7 +39,9 @@ pub enum ScopeRequirement {
 
 /// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )` (RFC 6749 §3.3).
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 fn collect<I, T>(scopes: I) -> Vec<String>
@@ -48,7 +50,10 @@ where
     T: Into<String>,
 {
     let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-    assert!(!scopes.is_empty(), "bearer-guard: a scope requirement needs at least one scope");
+    assert!(
+        !scopes.is_empty(),
+        "bearer-guard: a scope requirement needs at least one scope"
+    );
     for s in &scopes {
         assert!(
             is_scope_token(s),
@@ -142,7 +147,10 @@ impl RequireScopeLayer {
     /// If `realm` contains control characters.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         let realm = realm.into();
-        assert!(valid_realm(&realm), "bearer-guard: the realm must not contain control characters");
+        assert!(
+            valid_realm(&realm),
+            "bearer-guard: the realm must not contain control characters"
+        );
         self.realm = Some(realm.into());
         self
     }

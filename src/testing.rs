@@ -144,6 +144,17 @@ impl TestKey {
         }
     }
 
+    /// The private key as PKCS#8 DER (to sign with another JWT library in
+    /// interoperability tests). `None` for HMAC keys.
+    pub fn private_pkcs8_der(&self) -> Option<Vec<u8>> {
+        Some(match &self.signer {
+            Signer::Rsa(k) => k.as_der().expect("PKCS#8 encoding").as_ref().to_vec(),
+            Signer::Ec(k) => k.to_pkcs8v1().expect("PKCS#8 encoding").as_ref().to_vec(),
+            Signer::Ed(k) => k.to_pkcs8v1().expect("PKCS#8 encoding").as_ref().to_vec(),
+            Signer::Hmac(_) => return None,
+        })
+    }
+
     /// The public key as a JWK with `kid`, `alg` and `use: sig`. `None` for
     /// HMAC keys, which have no public form.
     pub fn public_jwk(&self) -> Option<Value> {

@@ -182,8 +182,15 @@ impl From<ManualClock> for Clock {
 enum KeyInput {
     JwksJson(String),
     JwksFile(PathBuf),
-    Pem { pem: Vec<u8>, kid: Option<String> },
-    Hmac { secret: Vec<u8>, alg: Algorithm, kid: Option<String> },
+    Pem {
+        pem: Vec<u8>,
+        kid: Option<String>,
+    },
+    Hmac {
+        secret: Vec<u8>,
+        alg: Algorithm,
+        kid: Option<String>,
+    },
     Set(KeySet),
 }
 
@@ -333,7 +340,12 @@ impl ValidatorBuilder {
     /// Adds a shared HMAC secret for `alg` (HS256, HS384 or HS512), and
     /// allows `alg` unless an explicit allow-list excludes it. Symmetric
     /// algorithms are never accepted otherwise.
-    pub fn hmac_secret(mut self, secret: impl AsRef<[u8]>, alg: Algorithm, kid: Option<&str>) -> Self {
+    pub fn hmac_secret(
+        mut self,
+        secret: impl AsRef<[u8]>,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Self {
         self.keys.push(KeyInput::Hmac {
             secret: secret.as_ref().to_vec(),
             alg,
@@ -391,7 +403,10 @@ impl ValidatorBuilder {
                 }
                 explicit
             }
-            None => AlgorithmSet::asymmetric().iter().chain(hmac_algs.iter()).collect(),
+            None => AlgorithmSet::asymmetric()
+                .iter()
+                .chain(hmac_algs.iter())
+                .collect(),
         };
         if algorithms.is_empty() {
             return Err(BuildError::NoAlgorithms);

@@ -73,8 +73,16 @@ fn key_set(group: &Value) -> KeySet {
 const DEVIATIONS: &[(&str, u64, &str)] = &[
     // RFC 7520 Figure 20 is PS384, but the vector's key says `alg: PS256`:
     // a key is bound to its `alg` (RFC 7517 §4.4), so PS384 is refused.
-    ("json_web_signature_test.json", 346, "KeyAlgorithmMismatch(PS384)"),
-    ("json_web_signature_test.json", 350, "KeyAlgorithmMismatch(PS384)"),
+    (
+        "json_web_signature_test.json",
+        346,
+        "KeyAlgorithmMismatch(PS384)",
+    ),
+    (
+        "json_web_signature_test.json",
+        350,
+        "KeyAlgorithmMismatch(PS384)",
+    ),
     // RFC 7520 Figure 27 is ES512 (P-521), which this crate does not
     // implement; its key (`alg: ES521`) is refused when loaded.
     ("json_web_signature_test.json", 347, "UnsupportedAlgorithm"),
