@@ -301,7 +301,7 @@ pub enum JwksError {
 
 enum Verifier {
     Public(ParsedPublicKey),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 /// One key, parsed, checked, and bound to the algorithms it may verify.
@@ -418,7 +418,7 @@ impl VerificationKey {
             None,
             KeyType::Hmac,
             alg,
-            Verifier::Hmac(hmac::Key::new(algorithm, secret)),
+            Verifier::Hmac(Box::new(hmac::Key::new(algorithm, secret))),
         ))
     }
 

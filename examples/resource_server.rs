@@ -1,0 +1,200 @@
+//! A configurable protected API, for trying bearer-guard against real tokens,
+//! load generators and other authorization servers.
+//!
+//! ```text
+//! cargo run --release --example resource_server -- \
+//!     --issuer https://auth.example.com/ --audience payments --jwks-file jwks.json
+//! cargo run --release --example resource_server -- --demo
+//! ```
+//!
+//! Routes:
+//! - `GET /health`: public, 200 `ok`;
+//! - `GET /me`: any valid token; 200 JSON with `sub`, `iss`, `aud`,
+//!   `client_id`, `scopes` (array) and `exp`;
+//! - `POST /charge`: needs the scope `charge:customer`.
+//!
+//! It prints `listening on ADDR` once it accepts connections.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bearer_guard::testing::TestIssuer;
+use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
+use serde_json::{Value, json};
+
+const HELP: &str = "\
+resource_server: a protected API (GET /health, GET /me, POST /charge)
+
+USAGE:
+    resource_server [OPTIONS]
+
+OPTIONS:
+    --listen ADDR       address to listen on [default: 127.0.0.1:8080]
+    --issuer URL        accepted token issuer (`iss`), exact match
+    --audience AUD      accepted audience (`aud`); repeat for several
+    --jwks-file PATH    verification keys, as a JWKS document
+    --rfc9068           strict RFC 9068 profile: `typ` must be at+jwt, and
+                        sub, client_id, iat, jti are required
+    --realm REALM       realm of the WWW-Authenticate challenge [default: api]
+    --demo              no authorization server needed: generate a key, trust
+                        it, and print tokens to call the API with
+    -h, --help          print this help
+
+Without --demo, --issuer, --audience and --jwks-file are required.
+";
+
+#[derive(Debug, Default)]
+struct Args {
+    listen: Option<String>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    jwks_file: Option<String>,
+    rfc9068: bool,
+    realm: Option<String>,
+    demo: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--listen" => args.listen = Some(value("--listen")?),
+            "--issuer" => args.issuer = Some(value("--issuer")?),
+            "--audience" => args.audiences.push(value("--audience")?),
+            "--jwks-file" => args.jwks_file = Some(value("--jwks-file")?),
+            "--realm" => args.realm = Some(value("--realm")?),
+            "--rfc9068" => args.rfc9068 = true,
+            "--demo" => args.demo = true,
+            other => return Err(format!("unknown option {other:?} (see --help)")),
+        }
+    }
+    Ok(Some(args))
+}
+
+async fn me(claims: Claims) -> Json<Value> {
+    Json(json!({
+        "sub": claims.subject(),
+        "iss": claims.issuer(),
+        "aud": claims.audiences().collect::<Vec<_>>(),
+        "client_id": claims.client_id(),
+        "scopes": claims.scopes().iter().collect::<Vec<_>>(),
+        "exp": claims.expires_at(),
+    }))
+}
+
+async fn charge(claims: Claims) -> Json<Value> {
+    Json(json!({
+        "status": "charged",
+        "on_behalf_of": claims.client_id().or(claims.subject()),
+    }))
+}
+
+fn app(validator: Validator, realm: &str) -> Router {
+    let protected = Router::new()
+        .route("/charge", post(charge))
+        .route_layer(RequireScopeLayer::all(["charge:customer"]))
+        .route("/me", get(me))
+        .route_layer(BearerLayer::new(validator).realm(realm));
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(protected)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let mut demo = None;
+    let mut builder = Validator::builder();
+    if args.demo {
+        let issuer = TestIssuer::new().issuer_url(
+            args.issuer
+                .clone()
+                .unwrap_or_else(|| "https://demo-issuer.test".into()),
+        );
+        builder = builder
+            .issuer(issuer.issuer())
+            .jwks_json(issuer.jwks_json());
+        if args.audiences.is_empty() {
+            builder = builder.audience("demo-api");
+        }
+        demo = Some(issuer);
+    } else {
+        let (Some(issuer), Some(jwks), false) =
+            (&args.issuer, &args.jwks_file, args.audiences.is_empty())
+        else {
+            eprintln!(
+                "error: --issuer, --audience and --jwks-file are required (or --demo); see --help"
+            );
+            return ExitCode::from(2);
+        };
+        builder = builder.issuer(issuer.clone()).jwks_file(jwks);
+    }
+    for audience in &args.audiences {
+        builder = builder.audience(audience.clone());
+    }
+    if args.rfc9068 {
+        builder = builder.rfc9068_profile();
+    }
+    let validator = match builder.build() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let listen = args.listen.as_deref().unwrap_or("127.0.0.1:8080");
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr: SocketAddr = listener.local_addr().expect("local address");
+
+    if let Some(issuer) = &demo {
+        let audience = args.audiences.first().map_or("demo-api", String::as_str);
+        let token = issuer
+            .token()
+            .audience(audience)
+            .scope("charge:customer")
+            .expires_in(24 * 3600)
+            .sign();
+        println!("demo token (scope charge:customer, valid 24 h):\n{token}\n");
+        println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/me\n");
+    }
+
+    let app = app(validator, args.realm.as_deref().unwrap_or("api"));
+    println!("listening on {addr}");
+    if let Err(e) = axum::serve(listener, app).await {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
