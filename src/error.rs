@@ -89,6 +89,11 @@ pub enum ValidationError {
     /// `aud` contains none of the configured audiences.
     #[error("token audience is not accepted")]
     InvalidAudience,
+    /// The token could not be checked: no usable key set (the authorization
+    /// server has not been reached yet, or the last good keys are older than
+    /// the maximum stale age). Not the token's fault: HTTP 503.
+    #[error("no usable key set: the authorization server's keys are unavailable")]
+    KeysUnavailable,
 }
 
 /// How a token failed to be a well-formed compact JWS (RFC 7515 §7.1).
@@ -146,13 +151,23 @@ impl ValidationError {
             ValidationError::IssuedInFuture => "The access token was issued in the future",
             ValidationError::InvalidIssuer => "The access token was issued by an untrusted issuer",
             ValidationError::InvalidAudience => "The access token is not meant for this resource",
+            ValidationError::KeysUnavailable => "The access token cannot be checked right now",
         }
     }
 
     /// The HTTP status this error answers with: 401 for every problem with the
-    /// token itself.
+    /// token itself, 503 when the token could not be checked.
     pub fn status(&self) -> StatusCode {
-        StatusCode::UNAUTHORIZED
+        if self.is_unavailable() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::UNAUTHORIZED
+        }
+    }
+
+    /// Whether the token could not be checked (rather than being refused).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ValidationError::KeysUnavailable)
     }
 }
 
@@ -197,6 +212,7 @@ impl RequestError {
 /// | [`InvalidRequest`](Self::InvalidRequest) | 400 | `Bearer realm="…", error="invalid_request", error_description="…"` |
 /// | [`InvalidToken`](Self::InvalidToken) | 401 | `Bearer realm="…", error="invalid_token", error_description="…"` |
 /// | [`InsufficientScope`](Self::InsufficientScope) | 403 | `Bearer realm="…", error="insufficient_scope", error_description="…", scope="…"` |
+/// | [`Unavailable`](Self::Unavailable) | 503 | none (the token could not be checked; it was not refused) |
 ///
 /// The `realm` attribute is present only when a realm is configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -210,13 +226,26 @@ pub enum AuthError {
     InvalidRequest(#[from] RequestError),
     /// The token was refused.
     #[error(transparent)]
-    InvalidToken(#[from] ValidationError),
+    InvalidToken(ValidationError),
     /// The token is valid but lacks the scope the route needs.
     #[error("the token lacks the required scope `{required}`")]
     InsufficientScope {
         /// The scope the route needs, space-separated (RFC 6749 §3.3).
         required: String,
     },
+    /// The token could not be checked (for example, no key set yet).
+    #[error(transparent)]
+    Unavailable(ValidationError),
+}
+
+impl From<ValidationError> for AuthError {
+    fn from(e: ValidationError) -> Self {
+        if e.is_unavailable() {
+            AuthError::Unavailable(e)
+        } else {
+            AuthError::InvalidToken(e)
+        }
+    }
 }
 
 impl AuthError {
@@ -227,13 +256,14 @@ impl AuthError {
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::InvalidToken(e) => e.status(),
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// The RFC 6750 error code, if this error has one (`MissingToken` has none, §3.1).
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
-            AuthError::MissingToken => None,
+            AuthError::MissingToken | AuthError::Unavailable(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
@@ -243,7 +273,7 @@ impl AuthError {
     /// The short, fixed `error_description` sent to the client.
     pub fn description(&self) -> Option<&'static str> {
         match self {
-            AuthError::MissingToken => None,
+            AuthError::MissingToken | AuthError::Unavailable(_) => None,
             AuthError::InvalidRequest(e) => Some(e.description()),
             AuthError::InvalidToken(e) => Some(e.description()),
             AuthError::InsufficientScope { .. } => {
@@ -271,13 +301,17 @@ impl AuthError {
     }
 
     /// Renders the error as a response with an empty body, the status and the
-    /// `WWW-Authenticate` header.
+    /// `WWW-Authenticate` header (none for [`Unavailable`](Self::Unavailable):
+    /// the client did nothing wrong and a challenge would invite it to
+    /// discard a good token).
     pub fn into_response<B: Default>(self, realm: Option<&str>) -> Response<B> {
         let mut response = Response::new(B::default());
         *response.status_mut() = self.status();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+        if !matches!(self, AuthError::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+        }
         response
     }
 }
@@ -352,6 +386,23 @@ pub enum BuildError {
     /// allow-list excludes.
     #[error("an HMAC secret is configured for {0}, which the algorithm allow-list excludes")]
     HmacNotAllowed(Algorithm),
+    /// Remote keys need a tokio runtime: build the validator inside one.
+    #[cfg(feature = "remote")]
+    #[error("remote keys need a tokio runtime: build the validator from within one")]
+    NoRuntime,
+    /// Both a JWKS URL and discovery, or discovery with other than one issuer.
+    #[cfg(feature = "remote")]
+    #[error("invalid remote key configuration: {0}")]
+    RemoteConfig(&'static str),
+    /// The JWKS URL is not usable (not https, or not a URL).
+    #[cfg(feature = "remote")]
+    #[error(transparent)]
+    Url(crate::fetch::FetchError),
+    /// [`build_and_fetch`](crate::ValidatorBuilder::build_and_fetch): the
+    /// first fetch of the keys failed.
+    #[cfg(feature = "remote")]
+    #[error("cannot load the authorization server's keys: {0}")]
+    KeySource(#[from] crate::jwks::KeySourceError),
 }
 
 fn rejected_suffix(rejected: &[(Option<String>, KeyError)]) -> String {
@@ -435,6 +486,7 @@ mod tests {
             ValidationError::IssuedInFuture,
             ValidationError::InvalidIssuer,
             ValidationError::InvalidAudience,
+            ValidationError::KeysUnavailable,
         ];
         for e in all {
             let d = e.description();

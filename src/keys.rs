@@ -297,6 +297,14 @@ pub enum JwksError {
     /// No `keys` array.
     #[error("no `keys` array")]
     NoKeysArray,
+    /// More keys than the configured limit.
+    #[error("{count} keys, over the limit of {limit}")]
+    TooManyKeys {
+        /// Keys in the document.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 enum Verifier {
@@ -498,6 +506,12 @@ impl KeySet {
     /// trace; only a document that is not JSON or has no `keys` array is an
     /// error. The result may be empty.
     pub fn from_jwks(json: &[u8]) -> Result<Self, JwksError> {
+        Self::from_jwks_with_limit(json, usize::MAX)
+    }
+
+    /// As [`from_jwks`](Self::from_jwks), refusing a document with more than
+    /// `max_keys` entries before parsing any key.
+    pub fn from_jwks_with_limit(json: &[u8], max_keys: usize) -> Result<Self, JwksError> {
         #[derive(Deserialize)]
         struct Doc {
             keys: Option<serde_json::Value>,
@@ -507,6 +521,12 @@ impl KeySet {
         let Some(serde_json::Value::Array(entries)) = doc.keys else {
             return Err(JwksError::NoKeysArray);
         };
+        if entries.len() > max_keys {
+            return Err(JwksError::TooManyKeys {
+                count: entries.len(),
+                limit: max_keys,
+            });
+        }
         let mut set = KeySet::new();
         for entry in &entries {
             match VerificationKey::from_jwk(entry) {

@@ -31,7 +31,6 @@
 //! token is refused (401); see [`AuthError`] for the exact responses.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,9 +41,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::claims::Claims;
-use crate::error::{AuthError, RequestError, valid_realm};
+use crate::error::{AuthError, RequestError, ValidationError, valid_realm};
 use crate::extract::{bearer_token, query_token};
-use crate::validator::Validator;
+use crate::validator::{Attempt, Validator};
 
 /// Put in the request extensions when the layer lets a request without a token
 /// through ([`BearerLayer::allow_anonymous`]). Handlers (and the `Option<Claims>`
@@ -144,10 +143,14 @@ pub struct BearerService<S> {
     config: Arc<Config>,
 }
 
+/// A token whose validation must wait for a key fetch.
+struct Deferred(String);
+
 impl<S> BearerService<S> {
     /// Checks the request's credentials; on success the claims (or the
-    /// anonymous marker) are in its extensions.
-    fn authenticate<B>(&self, req: &mut Request<B>) -> Result<(), AuthError> {
+    /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
+    /// has to wait for keys.
+    fn authenticate<B>(&self, req: &mut Request<B>) -> Result<Option<Deferred>, AuthError> {
         let header = bearer_token(req.headers())?;
         let query = if self.config.query {
             query_token(req.uri())?
@@ -159,13 +162,17 @@ impl<S> BearerService<S> {
             (Some(t), None) | (None, Some(t)) => t,
             (None, None) if self.config.anonymous => {
                 req.extensions_mut().insert(Anonymous);
-                return Ok(());
+                return Ok(None);
             }
             (None, None) => return Err(AuthError::MissingToken),
         };
-        let claims: Claims = self.validator.validate_now(token)?;
-        req.extensions_mut().insert(claims);
-        Ok(())
+        match self.validator.attempt(token, true) {
+            Attempt::Done(result) => {
+                req.extensions_mut().insert(result?);
+                Ok(None)
+            }
+            Attempt::Wait => Ok(Some(Deferred(token.to_owned()))),
+        }
     }
 }
 
@@ -187,30 +194,57 @@ where
             req.extensions_mut().insert(Realm(realm.clone()));
         }
         match self.authenticate(&mut req) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Ok(None) => ResponseFuture::inner(self.inner.call(req)),
+            Ok(Some(Deferred(token))) => {
+                // The inner service was made ready by poll_ready: take that
+                // one along and leave a clone here (tower's clone-and-swap),
+                // so the request is served by the service that is ready.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let validator = self.validator.clone();
+                ResponseFuture {
+                    state: State::Validating {
+                        validation: Box::pin(async move { validator.validate(&token).await }),
+                        request: Some(req),
+                        inner: Some(inner),
+                        realm: self.config.realm.clone(),
+                    },
+                }
+            }
             Err(error) => ResponseFuture::rejected(error, self.config.realm.as_deref()),
         }
     }
 }
 
+type Validation = Pin<Box<dyn Future<Output = Result<Claims, ValidationError>> + Send>>;
+
 pin_project! {
-    /// The response future of [`BearerService`]: either the inner service's
-    /// future, or an RFC 6750 error response ready at once.
+    /// The response future of [`BearerService`]: an RFC 6750 error response
+    /// ready at once, a validation waiting for keys, or the inner service's
+    /// future.
     pub struct ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
-        state: State<S::Future, S::Response>,
-        _body: PhantomData<fn(ReqBody)>,
+        state: State<S, ReqBody>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, R> {
-        Rejected { response: Option<R> },
-        Inner { #[pin] fut: F },
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Rejected { response: Option<S::Response> },
+        Validating {
+            validation: Validation,
+            request: Option<Request<ReqBody>>,
+            inner: Option<S>,
+            realm: Option<Arc<str>>,
+        },
+        Inner { #[pin] fut: S::Future },
     }
 }
 
@@ -222,33 +256,62 @@ where
     pub(crate) fn inner(fut: S::Future) -> Self {
         ResponseFuture {
             state: State::Inner { fut },
-            _body: PhantomData,
         }
     }
 
     pub(crate) fn rejected(error: AuthError, realm: Option<&str>) -> Self {
-        tracing::debug!(%error, status = error.status().as_u16(), "request refused");
         ResponseFuture {
             state: State::Rejected {
-                response: Some(error.into_response(realm)),
+                response: Some(rejection(error, realm)),
             },
-            _body: PhantomData,
         }
     }
 }
 
-impl<S, ReqBody> Future for ResponseFuture<S, ReqBody>
+fn rejection<B: Default>(error: AuthError, realm: Option<&str>) -> Response<B> {
+    tracing::debug!(%error, status = error.status().as_u16(), "request refused");
+    error.into_response(realm)
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
 {
     type Output = Result<S::Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Rejected { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("bearer-guard ResponseFuture polled after completion"))),
-            StateProj::Inner { fut } => fut.poll(cx),
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Rejected { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("bearer-guard ResponseFuture polled after completion")));
+                }
+                StateProj::Validating {
+                    validation,
+                    request,
+                    inner,
+                    realm,
+                } => {
+                    let result = std::task::ready!(validation.as_mut().poll(cx));
+                    let (Some(mut req), Some(mut svc)) = (request.take(), inner.take()) else {
+                        panic!("bearer-guard ResponseFuture polled after completion");
+                    };
+                    match result {
+                        Ok(claims) => {
+                            req.extensions_mut().insert(claims);
+                            let fut = svc.call(req);
+                            state.set(State::Inner { fut });
+                        }
+                        Err(error) => {
+                            return Poll::Ready(Ok(rejection(error.into(), realm.as_deref())));
+                        }
+                    }
+                }
+                StateProj::Inner { fut } => return fut.poll(cx),
+            }
         }
     }
 }

@@ -66,8 +66,14 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod claims;
+#[cfg(feature = "remote")]
+mod discovery;
 mod error;
 pub mod extract;
+#[cfg(feature = "remote")]
+mod fetch;
+#[cfg(feature = "remote")]
+pub mod jwks;
 mod jwt;
 mod keys;
 mod layer;
@@ -79,6 +85,12 @@ mod validator;
 mod wycheproof;
 
 pub use claims::{Claims, Scopes};
+#[cfg(feature = "remote")]
+pub use discovery::{DiscoveryError, IssuerMetadata};
+#[cfg(feature = "remote")]
+pub use fetch::FetchError;
+#[cfg(feature = "remote")]
+pub use jwks::{JwksOptions, KeySourceError, KeySourceStats, KeyStatus};
 pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError};
 pub use jwt::TypPolicy;
 pub use keys::{

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::claims::{ClaimRules, Claims};
 use crate::error::{BuildError, ValidationError};
+#[cfg(feature = "remote")]
+use crate::jwks::{JwksCache, JwksOptions, KeySourceStats, Source};
 use crate::jwt::{HeaderRules, Jws, TypPolicy};
 use crate::keys::{Algorithm, AlgorithmSet, KeySet, VerificationKey};
 
@@ -58,7 +60,49 @@ struct Inner {
     claims: ClaimRules,
     max_token_size: usize,
     clock: Clock,
-    keys: KeySet,
+    keys: Keys,
+}
+
+enum Keys {
+    Static(KeySet),
+    #[cfg(feature = "remote")]
+    Remote {
+        cache: Arc<JwksCache>,
+        /// Stops the refresh task when the last clone of the validator drops.
+        _task: AbortOnDrop,
+    },
+}
+
+#[cfg(feature = "remote")]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+#[cfg(feature = "remote")]
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The outcome of a validation that must not wait.
+pub(crate) enum Attempt {
+    /// Validation finished.
+    Done(Result<Claims, ValidationError>),
+    /// Validation needs keys that a fetch may bring: call
+    /// [`Validator::validate`], which waits for it.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Wait,
+}
+
+enum Step {
+    Fail(ValidationError),
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Wait,
+}
+
+impl From<ValidationError> for Step {
+    fn from(e: ValidationError) -> Self {
+        Step::Fail(e)
+    }
 }
 
 impl fmt::Debug for Validator {
@@ -68,7 +112,6 @@ impl fmt::Debug for Validator {
             .field("audiences", &self.inner.claims.audiences)
             .field("algorithms", &self.inner.header.algorithms)
             .field("typ", &self.inner.header.typ)
-            .field("keys", &self.inner.keys.len())
             .finish_non_exhaustive()
     }
 }
@@ -88,29 +131,115 @@ impl Validator {
     /// (`exp`, `iss`, `aud` present; `iss` exact; `aud` contains a configured
     /// audience; `exp`, `nbf`, `iat` against the clock with leeway; required
     /// claims; claim types).
+    ///
+    /// With remote keys, this waits only when the key set lacks the token's
+    /// `kid` (or has not been fetched yet) and a fetch is running or allowed
+    /// by the cool-down; the wait is bounded by the fetch timeout.
     pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
-        self.validate_now(token)
+        match self.attempt(token, true) {
+            Attempt::Done(result) => result,
+            Attempt::Wait => {
+                #[cfg(feature = "remote")]
+                if let Keys::Remote { cache, .. } = &self.inner.keys {
+                    cache.refresh_and_wait().await;
+                }
+                match self.attempt(token, false) {
+                    Attempt::Done(result) => result,
+                    Attempt::Wait => Err(ValidationError::KeysUnavailable),
+                }
+            }
+        }
     }
 
-    /// Validation without waiting: possible whenever the keys are at hand,
-    /// which for local keys is always.
-    pub(crate) fn validate_now(&self, token: &str) -> Result<Claims, ValidationError> {
+    /// Validation without waiting. With `may_wait`, answers [`Attempt::Wait`]
+    /// where a key fetch could change the outcome.
+    pub(crate) fn attempt(&self, token: &str, may_wait: bool) -> Attempt {
+        match self.check(token, may_wait) {
+            Ok(claims) => Attempt::Done(Ok(claims)),
+            Err(Step::Fail(e)) => Attempt::Done(Err(e)),
+            Err(Step::Wait) => Attempt::Wait,
+        }
+    }
+
+    fn check(&self, token: &str, may_wait: bool) -> Result<Claims, Step> {
         let inner = &*self.inner;
+        #[cfg(not(feature = "remote"))]
+        let _ = may_wait;
         if token.len() > inner.max_token_size {
             return Err(ValidationError::TooLarge {
                 len: token.len(),
                 limit: inner.max_token_size,
-            });
+            }
+            .into());
         }
         let jws = Jws::parse(token)?;
         let alg = jws.check_header(&inner.header)?;
-        jws.verify_signature(alg, &inner.keys)?;
-        inner.claims.check(jws.claims()?, inner.clock.now())
+        match &inner.keys {
+            Keys::Static(keys) => jws.verify_signature(alg, keys)?,
+            #[cfg(feature = "remote")]
+            Keys::Remote { cache, .. } => {
+                let snapshot = cache.current();
+                let Some(snapshot) = &*snapshot else {
+                    return Err(if may_wait && cache.may_fetch() {
+                        Step::Wait
+                    } else {
+                        Step::Fail(ValidationError::KeysUnavailable)
+                    });
+                };
+                match jws.verify_signature(alg, &snapshot.keys) {
+                    Err(ValidationError::UnknownKeyId) if may_wait && cache.may_fetch() => {
+                        return Err(Step::Wait);
+                    }
+                    other => other?,
+                }
+            }
+        }
+        Ok(inner.claims.check(jws.claims()?, inner.clock.now())?)
     }
 
-    /// The keys this validator verifies with.
-    pub fn keys(&self) -> &KeySet {
-        &self.inner.keys
+    /// The keys this validator verifies with right now: the configured ones,
+    /// plus the last fetched JWKS with remote keys (none before the first
+    /// fetch).
+    pub fn keys(&self) -> KeySet {
+        match &self.inner.keys {
+            Keys::Static(keys) => keys.clone(),
+            #[cfg(feature = "remote")]
+            Keys::Remote { cache, .. } => cache
+                .current()
+                .as_ref()
+                .map(|s| s.keys.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The state of the remote key set, for health endpoints; `None` with
+    /// local keys only.
+    #[cfg(feature = "remote")]
+    pub fn key_source_stats(&self) -> Option<KeySourceStats> {
+        match &self.inner.keys {
+            Keys::Remote { cache, .. } => Some(cache.stats()),
+            Keys::Static(_) => None,
+        }
+    }
+
+    /// The issuer metadata, once discovered ([`ValidatorBuilder::discover`]).
+    #[cfg(feature = "remote")]
+    pub fn issuer_metadata(&self) -> Option<Arc<crate::IssuerMetadata>> {
+        match &self.inner.keys {
+            Keys::Remote { cache, .. } => cache.metadata(),
+            Keys::Static(_) => None,
+        }
+    }
+
+    /// Waits until the first fetch of the remote keys has finished; returns
+    /// its error if it failed (the validator keeps retrying in the
+    /// background). Returns at once with local keys only.
+    #[cfg(feature = "remote")]
+    pub async fn ready(&self) -> Result<(), crate::KeySourceError> {
+        match &self.inner.keys {
+            Keys::Remote { cache, .. } => cache.first_attempt().await,
+            Keys::Static(_) => Ok(()),
+        }
     }
 }
 
@@ -129,6 +258,19 @@ pub enum Clock {
 }
 
 impl Clock {
+    /// Monotonic milliseconds, for intervals (cool-downs, staleness): the
+    /// process's monotonic clock, or the manual clock's reading.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn mono_ms(&self) -> u64 {
+        match self {
+            Clock::System => {
+                static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+                START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+            }
+            Clock::Manual(m) => u64::try_from(m.now()).unwrap_or(0).saturating_mul(1000),
+        }
+    }
+
     /// Now, in seconds since the Unix epoch.
     pub fn now(&self) -> i64 {
         match self {
@@ -232,6 +374,17 @@ pub struct ValidatorBuilder {
     max_token_size: usize,
     clock: Clock,
     keys: Vec<KeyInput>,
+    #[cfg(feature = "remote")]
+    remote: Remote,
+}
+
+#[cfg(feature = "remote")]
+#[derive(Debug, Default)]
+struct Remote {
+    jwks_url: Option<String>,
+    discover: bool,
+    options: JwksOptions,
+    allow_http: bool,
 }
 
 impl Default for ValidatorBuilder {
@@ -246,6 +399,8 @@ impl Default for ValidatorBuilder {
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             clock: Clock::System,
             keys: Vec::new(),
+            #[cfg(feature = "remote")]
+            remote: Remote::default(),
         }
     }
 }
@@ -360,7 +515,61 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Fetches the keys from a JWKS URL and keeps them fresh (see the
+    /// [`jwks`](crate::jwks) module). HTTPS is required unless
+    /// [`allow_insecure_http`](Self::allow_insecure_http).
+    #[cfg(feature = "remote")]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.remote.jwks_url = Some(url.into());
+        self
+    }
+
+    /// Finds the keys through the configured issuer's metadata (OpenID
+    /// Connect Discovery, falling back to RFC 8414), then keeps them fresh
+    /// like [`jwks_url`](Self::jwks_url). The document's `issuer` must equal
+    /// the configured issuer; exactly one issuer must be configured.
+    #[cfg(feature = "remote")]
+    pub fn discover(mut self) -> Self {
+        self.remote.discover = true;
+        self
+    }
+
+    /// Settings of the remote key cache (timeouts, cool-down, refresh
+    /// bounds, stale age, size limits).
+    #[cfg(feature = "remote")]
+    pub fn jwks_options(mut self, options: JwksOptions) -> Self {
+        self.remote.options = options;
+        self
+    }
+
+    /// Allows plain `http://` URLs for discovery and the JWKS. For tests and
+    /// loopback set-ups only: over plain HTTP anyone on the path can replace
+    /// the keys.
+    #[cfg(feature = "remote")]
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.remote.allow_http = true;
+        self
+    }
+
+    /// Builds the validator and waits for the first fetch of the remote
+    /// keys: fails with [`BuildError::KeySource`] if the authorization server
+    /// cannot be reached or its keys are unusable. This is the fail-fast
+    /// start-up; [`build`](Self::build) is the start-anyway one.
+    #[cfg(feature = "remote")]
+    pub async fn build_and_fetch(self) -> Result<Validator, BuildError> {
+        let validator = self.build()?;
+        validator.ready().await?;
+        Ok(validator)
+    }
+
     /// Checks the configuration and builds the validator.
+    ///
+    /// With remote keys ([`jwks_url`](Self::jwks_url),
+    /// [`discover`](Self::discover)) this returns at once and fetches the keys
+    /// in the background; until they arrive, tokens that need them are
+    /// answered with [`ValidationError::KeysUnavailable`] (HTTP 503) after a
+    /// bounded wait. Must be called within a tokio runtime then. Use
+    /// [`build_and_fetch`](Self::build_and_fetch) to fail at start-up instead.
     pub fn build(self) -> Result<Validator, BuildError> {
         if self.issuers.is_empty() {
             return Err(BuildError::NoIssuer);
@@ -411,7 +620,11 @@ impl ValidatorBuilder {
         if algorithms.is_empty() {
             return Err(BuildError::NoAlgorithms);
         }
-        if keys.algorithms().intersection(algorithms).is_empty() {
+        #[cfg(feature = "remote")]
+        let remote = self.remote.jwks_url.is_some() || self.remote.discover;
+        #[cfg(not(feature = "remote"))]
+        let remote = false;
+        if !remote && keys.algorithms().intersection(algorithms).is_empty() {
             return Err(BuildError::NoKeys {
                 rejected: keys
                     .rejected()
@@ -420,6 +633,11 @@ impl ValidatorBuilder {
                     .collect(),
             });
         }
+        let keys = match () {
+            #[cfg(feature = "remote")]
+            () if remote => start_remote(self.remote, &self.issuers, keys, self.clock.clone())?,
+            () => Keys::Static(keys),
+        };
         Ok(Validator {
             inner: Arc::new(Inner {
                 header: HeaderRules {
@@ -438,4 +656,46 @@ impl ValidatorBuilder {
             }),
         })
     }
+}
+
+#[cfg(feature = "remote")]
+fn start_remote(
+    remote: Remote,
+    issuers: &[String],
+    base: KeySet,
+    clock: Clock,
+) -> Result<Keys, BuildError> {
+    let source = match (remote.jwks_url, remote.discover) {
+        (Some(_), true) => {
+            return Err(BuildError::RemoteConfig(
+                "configure either jwks_url or discover, not both",
+            ));
+        }
+        (Some(url), false) => Source::Url(url),
+        (None, _) => match issuers {
+            [issuer] => Source::Discover(issuer.clone()),
+            _ => {
+                return Err(BuildError::RemoteConfig(
+                    "discover needs exactly one configured issuer",
+                ));
+            }
+        },
+    };
+    let fetcher = crate::fetch::Fetcher::new(remote.options.fetch_timeout, remote.allow_http)
+        .map_err(BuildError::Url)?;
+    match &source {
+        Source::Url(url) => {
+            fetcher.url(url).map_err(BuildError::Url)?;
+        }
+        Source::Discover(issuer) => {
+            fetcher.url(issuer).map_err(BuildError::Url)?;
+        }
+    }
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+    let cache = Arc::new(JwksCache::new(source, fetcher, remote.options, base, clock));
+    let task = runtime.spawn(cache.clone().run());
+    Ok(Keys::Remote {
+        cache,
+        _task: AbortOnDrop(task),
+    })
 }

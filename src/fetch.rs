@@ -1,0 +1,176 @@
+//! Fetching small JSON documents from the authorization server (discovery
+//! metadata, JWKS) with a timeout, a size cap enforced while reading, HTTPS
+//! required by default, and redirects only within the same origin.
+
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+use reqwest::Url;
+
+/// Why fetching a document from the authorization server failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// No complete answer within the fetch timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made (refused, DNS, TLS).
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The server answered with an unexpected status.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// The body is larger than the limit; reading stopped there.
+    #[error("response body over the {0}-byte limit")]
+    TooLarge(usize),
+    /// A redirect to another origin, or too many redirects.
+    #[error("redirect refused: {0}")]
+    Redirect(String),
+    /// The URL is not `https` (and plain HTTP was not allowed), or not a URL.
+    #[error("refused URL {0}: only https is allowed (see ValidatorBuilder::allow_insecure_http)")]
+    InsecureUrl(String),
+    /// The body is not the expected JSON document.
+    #[error("invalid document: {0}")]
+    Invalid(String),
+    /// Any other transport error.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Most redirects followed, all within the same origin.
+const MAX_REDIRECTS: usize = 3;
+
+/// An HTTP client for the authorization server's documents.
+#[derive(Clone, Debug)]
+pub(crate) struct Fetcher {
+    client: reqwest::Client,
+    timeout: Duration,
+    allow_http: bool,
+}
+
+/// A response whose body was read within the size limit.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Fetcher {
+    pub(crate) fn new(timeout: Duration, allow_http: bool) -> Result<Self, FetchError> {
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt.previous().first().is_some_and(|first| {
+                first.host_str() == attempt.url().host_str()
+                    && first.port_or_known_default() == attempt.url().port_or_known_default()
+                    && (first.scheme() == attempt.url().scheme() || attempt.url().scheme() == "https")
+            });
+            if !same_origin {
+                attempt.error("redirect to another origin")
+            } else if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(policy)
+            .user_agent(concat!("bearer-guard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Other(e.to_string()))?;
+        Ok(Fetcher {
+            client,
+            timeout,
+            allow_http,
+        })
+    }
+
+    /// Parses `url` and checks its scheme: `https`, or `http` when allowed.
+    pub(crate) fn url(&self, url: &str) -> Result<Url, FetchError> {
+        let parsed = Url::parse(url).map_err(|_| FetchError::InsecureUrl(url.to_owned()))?;
+        match parsed.scheme() {
+            "https" => Ok(parsed),
+            "http" if self.allow_http => Ok(parsed),
+            _ => Err(FetchError::InsecureUrl(url.to_owned())),
+        }
+    }
+
+    /// GETs `url`. A 200 answer's body is read up to `max_size` bytes; a 304
+    /// comes back with an empty body; any other status is an error.
+    pub(crate) async fn get(
+        &self,
+        url: &Url,
+        headers: HeaderMap,
+        max_size: usize,
+    ) -> Result<Fetched, FetchError> {
+        let response = self
+            .client
+            .get(url.clone())
+            .headers(headers)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status();
+        if status != StatusCode::OK && status != StatusCode::NOT_MODIFIED {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        let headers = response.headers().clone();
+        let body = if status == StatusCode::OK {
+            self.read_limited(response, max_size).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn read_limited(
+        &self,
+        mut response: reqwest::Response,
+        max_size: usize,
+    ) -> Result<Vec<u8>, FetchError> {
+        if response
+            .content_length()
+            .is_some_and(|len| len > max_size as u64)
+        {
+            return Err(FetchError::TooLarge(max_size));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+            if body.len() + chunk.len() > max_size {
+                return Err(FetchError::TooLarge(max_size));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn classify(&self, e: reqwest::Error) -> FetchError {
+        if e.is_timeout() {
+            FetchError::Timeout(self.timeout)
+        } else if e.is_redirect() {
+            FetchError::Redirect(error_chain(&e))
+        } else if e.is_connect() {
+            FetchError::Connect(error_chain(&e))
+        } else {
+            FetchError::Other(error_chain(&e))
+        }
+    }
+}
+
+/// The error and its sources, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
