@@ -5,13 +5,17 @@
 //! cargo run --release --example resource_server -- \
 //!     --issuer https://auth.example.com/ --audience payments --jwks-file jwks.json
 //! cargo run --release --example resource_server -- --demo
+//! cargo run --release --example resource_server -- \
+//!     --issuer https://auth.example.com/ --audience payments --discover
 //! ```
 //!
 //! Routes:
 //! - `GET /health`: public, 200 `ok`;
 //! - `GET /me`: any valid token; 200 JSON with `sub`, `iss`, `aud`,
 //!   `client_id`, `scopes` (array) and `exp`;
-//! - `POST /charge`: needs the scope `charge:customer`.
+//! - `POST /charge`: needs the scope `charge:customer`;
+//! - `GET /health/keys`: public, the remote key set's state as JSON (with
+//!   `--jwks-url` or `--discover`).
 //!
 //! It prints `listening on ADDR` once it accepts connections.
 
@@ -35,6 +39,11 @@ OPTIONS:
     --issuer URL        accepted token issuer (`iss`), exact match
     --audience AUD      accepted audience (`aud`); repeat for several
     --jwks-file PATH    verification keys, as a JWKS document
+    --jwks-url URL      verification keys from this JWKS URL, kept fresh
+    --discover          find the JWKS through the issuer's metadata
+                        (OpenID Connect Discovery, then RFC 8414)
+    --allow-http        allow plain http:// for --jwks-url / --discover
+                        (loopback test set-ups only)
     --rfc9068           strict RFC 9068 profile: `typ` must be at+jwt, and
                         sub, client_id, iat, jti are required
     --realm REALM       realm of the WWW-Authenticate challenge [default: api]
@@ -42,7 +51,9 @@ OPTIONS:
                         it, and print tokens to call the API with
     -h, --help          print this help
 
-Without --demo, --issuer, --audience and --jwks-file are required.
+Without --demo, --issuer, --audience and one of --jwks-file, --jwks-url or
+--discover are required. With remote keys the server starts even if the
+authorization server is down, and answers 503 until its keys arrive.
 ";
 
 #[derive(Debug, Default)]
@@ -51,6 +62,9 @@ struct Args {
     issuer: Option<String>,
     audiences: Vec<String>,
     jwks_file: Option<String>,
+    jwks_url: Option<String>,
+    discover: bool,
+    allow_http: bool,
     rfc9068: bool,
     realm: Option<String>,
     demo: bool,
@@ -76,6 +90,9 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--issuer" => args.issuer = Some(value("--issuer")?),
             "--audience" => args.audiences.push(value("--audience")?),
             "--jwks-file" => args.jwks_file = Some(value("--jwks-file")?),
+            "--jwks-url" => args.jwks_url = Some(value("--jwks-url")?),
+            "--discover" => args.discover = true,
+            "--allow-http" => args.allow_http = true,
             "--realm" => args.realm = Some(value("--realm")?),
             "--rfc9068" => args.rfc9068 = true,
             "--demo" => args.demo = true,
@@ -103,7 +120,25 @@ async fn charge(claims: Claims) -> Json<Value> {
     }))
 }
 
+fn key_health(validator: &Validator) -> Json<Value> {
+    Json(match validator.key_source_stats() {
+        None => json!({ "source": "local", "keys": validator.keys().len() }),
+        Some(s) => json!({
+            "source": "remote",
+            "jwks_uri": s.jwks_uri,
+            "status": format!("{:?}", s.status),
+            "keys": s.keys,
+            "fetches": s.fetches,
+            "on_demand_fetches": s.on_demand_fetches,
+            "failures": s.failures,
+            "consecutive_failures": s.consecutive_failures,
+            "last_error": s.last_error.map(|e| e.to_string()),
+        }),
+    })
+}
+
 fn app(validator: Validator, realm: &str) -> Router {
+    let health_validator = validator.clone();
     let protected = Router::new()
         .route("/charge", post(charge))
         .route_layer(RequireScopeLayer::all(["charge:customer"]))
@@ -111,11 +146,23 @@ fn app(validator: Validator, realm: &str) -> Router {
         .route_layer(BearerLayer::new(validator).realm(realm));
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/health/keys",
+            get(move || {
+                let v = health_validator.clone();
+                async move { key_health(&v) }
+            }),
+        )
         .merge(protected)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Key fetches, rotations and failures are reported through `tracing`.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stderr)
+        .init();
     let args = match parse_args() {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -144,15 +191,28 @@ async fn main() -> ExitCode {
         }
         demo = Some(issuer);
     } else {
-        let (Some(issuer), Some(jwks), false) =
-            (&args.issuer, &args.jwks_file, args.audiences.is_empty())
-        else {
+        let sources = usize::from(args.jwks_file.is_some())
+            + usize::from(args.jwks_url.is_some())
+            + usize::from(args.discover);
+        let (Some(issuer), 1, false) = (&args.issuer, sources, args.audiences.is_empty()) else {
             eprintln!(
-                "error: --issuer, --audience and --jwks-file are required (or --demo); see --help"
+                "error: --issuer, --audience and one of --jwks-file, --jwks-url, --discover are required (or --demo); see --help"
             );
             return ExitCode::from(2);
         };
-        builder = builder.issuer(issuer.clone()).jwks_file(jwks);
+        builder = builder.issuer(issuer.clone());
+        if let Some(path) = &args.jwks_file {
+            builder = builder.jwks_file(path);
+        }
+        if let Some(url) = &args.jwks_url {
+            builder = builder.jwks_url(url.clone());
+        }
+        if args.discover {
+            builder = builder.discover();
+        }
+        if args.allow_http {
+            builder = builder.allow_insecure_http();
+        }
     }
     for audience in &args.audiences {
         builder = builder.audience(audience.clone());

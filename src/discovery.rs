@@ -141,8 +141,14 @@ mod tests {
     fn metadata_urls_for_issuers_with_and_without_path() {
         let u = |s: &str| reqwest::Url::parse(s).unwrap();
         let [oidc, rfc] = metadata_urls(&u("https://as.example"));
-        assert_eq!(oidc.as_str(), "https://as.example/.well-known/openid-configuration");
-        assert_eq!(rfc.as_str(), "https://as.example/.well-known/oauth-authorization-server");
+        assert_eq!(
+            oidc.as_str(),
+            "https://as.example/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            rfc.as_str(),
+            "https://as.example/.well-known/oauth-authorization-server"
+        );
         let [oidc, rfc] = metadata_urls(&u("https://as.example/realms/acme/"));
         assert_eq!(
             oidc.as_str(),

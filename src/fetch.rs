@@ -62,7 +62,8 @@ impl Fetcher {
             let same_origin = attempt.previous().first().is_some_and(|first| {
                 first.host_str() == attempt.url().host_str()
                     && first.port_or_known_default() == attempt.url().port_or_known_default()
-                    && (first.scheme() == attempt.url().scheme() || attempt.url().scheme() == "https")
+                    && (first.scheme() == attempt.url().scheme()
+                        || attempt.url().scheme() == "https")
             });
             if !same_origin {
                 attempt.error("redirect to another origin")
@@ -163,14 +164,18 @@ impl Fetcher {
     }
 }
 
-/// The error and its sources, one line.
+/// The error's causes, one line. reqwest's own message only repeats the URL,
+/// which the caller reports already.
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
+    let mut parts = Vec::new();
     let mut source = e.source();
     while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        parts.push(s.to_string());
         source = s.source();
     }
-    out
+    if parts.is_empty() {
+        e.to_string()
+    } else {
+        parts.join(": ")
+    }
 }

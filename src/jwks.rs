@@ -267,6 +267,23 @@ pub struct KeySourceStats {
     pub next_attempt_in: Option<Duration>,
 }
 
+/// Notifications of finished key fetches, from
+/// [`Validator::key_source_updates`](crate::Validator::key_source_updates).
+#[derive(Debug)]
+pub struct KeySourceUpdates {
+    attempts: watch::Receiver<u64>,
+    cache: std::sync::Weak<JwksCache>,
+}
+
+impl KeySourceUpdates {
+    /// Waits until the next fetch attempt finishes (successful or not) and
+    /// returns the statistics then; `None` once the validator is dropped.
+    pub async fn next(&mut self) -> Option<KeySourceStats> {
+        self.attempts.changed().await.ok()?;
+        Some(self.cache.upgrade()?.stats())
+    }
+}
+
 /// What a validator fetches keys from.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
@@ -288,6 +305,8 @@ pub(crate) struct Snapshot {
 #[derive(Default)]
 struct Control {
     in_flight: bool,
+    /// A refresh asked for explicitly, which ignores the cool-down.
+    forced: bool,
     last_started: Option<u64>,
     finished_attempts: u64,
 }
@@ -336,13 +355,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 enum Fetched {
-    Updated {
-        keys: KeySet,
-        headers: HeaderMap,
-    },
-    NotModified {
-        headers: HeaderMap,
-    },
+    Updated { keys: KeySet, headers: HeaderMap },
+    NotModified { headers: HeaderMap },
 }
 
 impl JwksCache {
@@ -436,6 +450,33 @@ impl JwksCache {
         let _ = tokio::time::timeout(bound, attempts.wait_for(|n| *n != seen)).await;
     }
 
+    /// Fetches now, whatever the cool-down, and returns the outcome of that
+    /// fetch. An attempt already running is let finish first.
+    pub(crate) async fn refresh_now(&self) -> Result<(), KeySourceError> {
+        let mut attempts = self.attempts.subscribe();
+        let seen = *attempts.borrow_and_update();
+        let target = {
+            let mut control = lock(&self.control);
+            control.forced = true;
+            seen + 1 + u64::from(control.in_flight)
+        };
+        self.wake.notify_one();
+        let _ = attempts.wait_for(|n| *n >= target).await;
+        // `last_error` is cleared by every success.
+        match lock(&self.stats).last_error.clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// A subscription to finished attempts.
+    pub(crate) fn updates(self: &Arc<Self>) -> KeySourceUpdates {
+        KeySourceUpdates {
+            attempts: self.attempts.subscribe(),
+            cache: Arc::downgrade(self),
+        }
+    }
+
     /// Waits until the first attempt (discovery and JWKS) has finished and
     /// returns its error, if it failed.
     pub(crate) async fn first_attempt(&self) -> Result<(), KeySourceError> {
@@ -490,9 +531,13 @@ impl JwksCache {
                 () = tokio::time::sleep_until(deadline) => false,
                 () = self.wake.notified() => true,
             };
-            if on_demand && !self.cooled_down(&lock(&self.control)) {
-                // Coalesced requests for a fetch that already happened.
-                continue;
+            if on_demand {
+                let mut control = lock(&self.control);
+                let forced = std::mem::take(&mut control.forced);
+                if !forced && !self.cooled_down(&control) {
+                    // Coalesced requests for a fetch that already happened.
+                    continue;
+                }
             }
             let delay = self.attempt(on_demand).await;
             deadline = tokio::time::Instant::now() + delay;
@@ -525,7 +570,13 @@ impl JwksCache {
                     let count = keys.len();
                     self.store(keys, &headers);
                     delay = jitter(self.options.refresh_interval(&headers));
-                    tracing::info!(keys = count, duration_ms = elapsed_ms, on_demand, next_refresh_s = delay.as_secs(), "JWKS fetched");
+                    tracing::info!(
+                        keys = count,
+                        duration_ms = elapsed_ms,
+                        on_demand,
+                        next_refresh_s = delay.as_secs(),
+                        "JWKS fetched"
+                    );
                     stats.consecutive_failures = 0;
                     stats.last_success = Some(wall);
                     stats.last_error = None;
@@ -575,7 +626,11 @@ impl JwksCache {
     fn jwks_url_string(&self) -> Option<String> {
         match &self.source {
             Source::Url(u) => Some(u.clone()),
-            Source::Discover(_) => self.metadata.load().as_ref().and_then(|m| m.jwks_uri.clone()),
+            Source::Discover(_) => self
+                .metadata
+                .load()
+                .as_ref()
+                .and_then(|m| m.jwks_uri.clone()),
         }
     }
 
@@ -585,9 +640,14 @@ impl JwksCache {
         let url = match &self.source {
             Source::Url(u) => u.clone(),
             Source::Discover(issuer) => match self.metadata.load_full() {
-                Some(m) => m.jwks_uri.clone().ok_or_else(|| DiscoveryError::NoJwksUri(issuer.clone()))?,
+                Some(m) => m
+                    .jwks_uri
+                    .clone()
+                    .ok_or_else(|| DiscoveryError::NoJwksUri(issuer.clone()))?,
                 None => {
-                    let m = discovery::discover(&self.fetcher, issuer, self.options.max_metadata_size).await?;
+                    let m =
+                        discovery::discover(&self.fetcher, issuer, self.options.max_metadata_size)
+                            .await?;
                     if m.jwks_uri.is_none() {
                         return Err(DiscoveryError::NoJwksUri(issuer.clone()).into());
                     }
@@ -597,7 +657,10 @@ impl JwksCache {
                 }
             },
         };
-        let fetch_error = |source| KeySourceError::Fetch { url: url.clone(), source };
+        let fetch_error = |source| KeySourceError::Fetch {
+            url: url.clone(),
+            source,
+        };
         let parsed: Url = self.fetcher.url(&url).map_err(fetch_error)?;
         let mut headers = HeaderMap::new();
         if let Some(s) = &*self.snapshot.load() {
@@ -622,12 +685,12 @@ impl JwksCache {
                 headers: response.headers,
             }));
         }
-        let fetched = KeySet::from_jwks_with_limit(&response.body, self.options.max_keys).map_err(|source| {
-            KeySourceError::Jwks {
+        let fetched = KeySet::from_jwks_with_limit(&response.body, self.options.max_keys).map_err(
+            |source| KeySourceError::Jwks {
                 url: url.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
         if fetched.is_empty() {
             return Err(KeySourceError::NoUsableKeys {
                 url,
@@ -680,7 +743,10 @@ fn kids(keys: &KeySet) -> BTreeSet<String> {
 fn log_rotation(previous: Option<&Snapshot>, next: &KeySet, base: &KeySet) {
     let Some(previous) = previous else { return };
     let base_kids = kids(base);
-    let before: BTreeSet<String> = kids(&previous.keys).difference(&base_kids).cloned().collect();
+    let before: BTreeSet<String> = kids(&previous.keys)
+        .difference(&base_kids)
+        .cloned()
+        .collect();
     let after: BTreeSet<String> = kids(next).difference(&base_kids).cloned().collect();
     let added: Vec<&String> = after.difference(&before).collect();
     let removed: Vec<&String> = before.difference(&after).collect();
@@ -719,16 +785,31 @@ mod tests {
         let o = JwksOptions::default();
         let i = |pairs: &[(&str, &str)]| o.refresh_interval(&headers(pairs));
         assert_eq!(i(&[]), Duration::from_secs(600));
-        assert_eq!(i(&[("cache-control", "public, max-age=3600")]), Duration::from_secs(3600));
-        assert_eq!(i(&[("cache-control", "max-age=5")]), Duration::from_secs(60));
-        assert_eq!(i(&[("cache-control", "max-age=999999")]), Duration::from_secs(86400));
+        assert_eq!(
+            i(&[("cache-control", "public, max-age=3600")]),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            i(&[("cache-control", "max-age=5")]),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            i(&[("cache-control", "max-age=999999")]),
+            Duration::from_secs(86400)
+        );
         assert_eq!(i(&[("cache-control", "no-cache")]), Duration::from_secs(60));
         assert_eq!(
             i(&[("cache-control", "max-age=3600"), ("age", "3000")]),
             Duration::from_secs(600)
         );
-        assert_eq!(i(&[("cache-control", "max-age=abc")]), Duration::from_secs(600));
-        assert_eq!(i(&[("cache-control", "s-maxage=100")]), Duration::from_secs(600));
+        assert_eq!(
+            i(&[("cache-control", "max-age=abc")]),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            i(&[("cache-control", "s-maxage=100")]),
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
@@ -743,7 +824,10 @@ mod tests {
     fn jitter_stays_within_five_percent() {
         for _ in 0..1000 {
             let j = jitter(Duration::from_secs(100));
-            assert!(j >= Duration::from_secs(95) && j <= Duration::from_secs(105), "{j:?}");
+            assert!(
+                j >= Duration::from_secs(95) && j <= Duration::from_secs(105),
+                "{j:?}"
+            );
         }
     }
 }

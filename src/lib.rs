@@ -87,11 +87,11 @@ mod wycheproof;
 pub use claims::{Claims, Scopes};
 #[cfg(feature = "remote")]
 pub use discovery::{DiscoveryError, IssuerMetadata};
+pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError};
 #[cfg(feature = "remote")]
 pub use fetch::FetchError;
 #[cfg(feature = "remote")]
-pub use jwks::{JwksOptions, KeySourceError, KeySourceStats, KeyStatus};
-pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError};
+pub use jwks::{JwksOptions, KeySourceError, KeySourceStats, KeySourceUpdates, KeyStatus};
 pub use jwt::TypPolicy;
 pub use keys::{
     Algorithm, AlgorithmSet, JwksError, KeyError, KeySet, KeyType, RejectedKey, UnknownAlgorithm,

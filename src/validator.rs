@@ -231,6 +231,27 @@ impl Validator {
         }
     }
 
+    /// Fetches the remote keys now, ignoring the cool-down (for an operator's
+    /// "keys rotated" signal, say), and returns that fetch's outcome. With
+    /// local keys only, returns at once.
+    #[cfg(feature = "remote")]
+    pub async fn refresh_keys(&self) -> Result<(), crate::KeySourceError> {
+        match &self.inner.keys {
+            Keys::Remote { cache, .. } => cache.refresh_now().await,
+            Keys::Static(_) => Ok(()),
+        }
+    }
+
+    /// A subscription that wakes after each fetch of the remote keys, with
+    /// the statistics; `None` with local keys only.
+    #[cfg(feature = "remote")]
+    pub fn key_source_updates(&self) -> Option<crate::jwks::KeySourceUpdates> {
+        match &self.inner.keys {
+            Keys::Remote { cache, .. } => Some(cache.updates()),
+            Keys::Static(_) => None,
+        }
+    }
+
     /// Waits until the first fetch of the remote keys has finished; returns
     /// its error if it failed (the validator keeps retrying in the
     /// background). Returns at once with local keys only.
@@ -265,7 +286,10 @@ impl Clock {
         match self {
             Clock::System => {
                 static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-                START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+                START
+                    .get_or_init(std::time::Instant::now)
+                    .elapsed()
+                    .as_millis() as u64
             }
             Clock::Manual(m) => u64::try_from(m.now()).unwrap_or(0).saturating_mul(1000),
         }

@@ -46,3 +46,5 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     });
     addr
 }
+
+pub mod as_server;

@@ -1,0 +1,792 @@
+//! Remote keys against a real HTTP server on 127.0.0.1: discovery, rotation,
+//! the unknown-`kid` flood, every failure mode, stale-if-error and recovery.
+//!
+//! Cool-downs and stale ages are driven by a `ManualClock` (stepped, not
+//! slept); background activity is awaited through explicit signals (the
+//! server's hit counter, `key_source_updates`), never with sleeps.
+
+mod common;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bearer_guard::testing::{TestIssuer, TestKey};
+use bearer_guard::{
+    Algorithm, BuildError, DiscoveryError, FetchError, JwksError, JwksOptions, KeySourceError,
+    KeyStatus, ManualClock, ValidationError, Validator, ValidatorBuilder,
+};
+use common::as_server::{AsServer, Mode, refused_addr, silent_server};
+use serde_json::json;
+
+const AUDIENCE: &str = "payments";
+const T0: i64 = 2_000_000_000;
+
+struct Setup {
+    clock: ManualClock,
+    issuer: TestIssuer,
+    server: AsServer,
+}
+
+/// An issuer with key `a` (ES256), a server publishing it, and a manual clock.
+async fn setup() -> Setup {
+    let clock = ManualClock::new(T0);
+    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("a")])
+        .default_audience(AUDIENCE)
+        .clock(clock.clone());
+    let server = AsServer::start(issuer.jwks_json()).await;
+    Setup {
+        clock,
+        issuer,
+        server,
+    }
+}
+
+fn options() -> JwksOptions {
+    JwksOptions::default().fetch_timeout(Duration::from_millis(500))
+}
+
+impl Setup {
+    fn builder(&self) -> ValidatorBuilder {
+        Validator::builder()
+            .issuer(self.issuer.issuer())
+            .audience(AUDIENCE)
+            .clock(self.clock.clone())
+            .allow_insecure_http()
+            .jwks_url(self.server.jwks_url())
+            .jwks_options(options())
+    }
+
+    async fn validator(&self) -> Validator {
+        self.builder().build_and_fetch().await.expect("validator")
+    }
+
+    fn token(&self) -> String {
+        self.issuer.token().sign()
+    }
+}
+
+fn jwks_of(keys: &[&TestKey]) -> String {
+    json!({ "keys": keys.iter().map(|k| k.public_jwk().unwrap()).collect::<Vec<_>>() }).to_string()
+}
+
+/// Polls a future once: `Some` if it finished without waiting.
+fn poll_once<F: Future>(f: F) -> Option<F::Output> {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+#[tokio::test]
+async fn a_jwks_url_is_fetched_and_verifies_tokens() {
+    let s = setup().await;
+    let v = s.validator().await;
+    assert!(v.validate(&s.token()).await.is_ok());
+    let stats = v.key_source_stats().unwrap();
+    assert_eq!(stats.status, KeyStatus::Fresh);
+    assert_eq!((stats.keys, stats.fetches, stats.failures), (1, 1, 0));
+    assert_eq!(
+        stats.jwks_uri.as_deref(),
+        Some(s.server.jwks_url().as_str())
+    );
+    assert_eq!(s.server.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn discovery_finds_the_jwks_uri_and_the_introspection_endpoint() {
+    let s = setup().await;
+    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("d")])
+        .issuer_url(s.server.url())
+        .default_audience(AUDIENCE);
+    s.server.set_jwks(issuer.jwks_json());
+    let v = Validator::builder()
+        .issuer(s.server.url())
+        .audience(AUDIENCE)
+        .allow_insecure_http()
+        .discover()
+        .build_and_fetch()
+        .await
+        .unwrap();
+    assert!(v.validate(&issuer.token().sign()).await.is_ok());
+    let metadata = v.issuer_metadata().unwrap();
+    assert_eq!(metadata.issuer, s.server.url());
+    assert_eq!(metadata.jwks_uri, Some(s.server.jwks_url()));
+    assert_eq!(
+        metadata.introspection_endpoint,
+        Some(format!("{}/introspect", s.server.url()))
+    );
+    assert!(metadata.other.contains_key("grant_types_supported"));
+}
+
+#[tokio::test]
+async fn discovery_falls_back_to_rfc8414() {
+    let s = setup().await;
+    *s.server.state.oidc_route.lock().unwrap() = false;
+    let v = Validator::builder()
+        .issuer(s.server.url())
+        .audience(AUDIENCE)
+        .allow_insecure_http()
+        .discover()
+        .build_and_fetch()
+        .await
+        .unwrap();
+    assert_eq!(v.issuer_metadata().unwrap().issuer, s.server.url());
+    assert_eq!(
+        s.server
+            .state
+            .metadata_hits
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[tokio::test]
+async fn discovery_refuses_a_document_naming_another_issuer() {
+    let s = setup().await;
+    *s.server.state.issuer.lock().unwrap() = Some("https://evil.example".into());
+    let err = Validator::builder()
+        .issuer(s.server.url())
+        .audience(AUDIENCE)
+        .allow_insecure_http()
+        .discover()
+        .build_and_fetch()
+        .await
+        .unwrap_err();
+    // The message names both issuers.
+    let message = err.to_string();
+    assert!(
+        message.contains(&s.server.url()) && message.contains("https://evil.example"),
+        "{message}"
+    );
+    match err {
+        BuildError::KeySource(KeySourceError::Discovery(DiscoveryError::IssuerMismatch {
+            expected,
+            found,
+        })) => {
+            assert_eq!(expected, s.server.url());
+            assert_eq!(found, "https://evil.example");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The JWKS was never fetched from a mismatched document.
+    assert_eq!(s.server.jwks_hits(), 0);
+}
+
+#[tokio::test]
+async fn https_is_required_unless_explicitly_relaxed() {
+    let s = setup().await;
+    let err = Validator::builder()
+        .issuer("https://as.example")
+        .audience(AUDIENCE)
+        .jwks_url(s.server.jwks_url())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::Url(FetchError::InsecureUrl(_))),
+        "{err:?}"
+    );
+    let err = Validator::builder()
+        .issuer("http://as.example")
+        .audience(AUDIENCE)
+        .discover()
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::Url(FetchError::InsecureUrl(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_added_at_the_server_is_accepted_on_first_use() {
+    let s = setup().await;
+    let v = s.validator().await;
+    let b = TestKey::generate(Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(jwks_of(&[&s.issuer.keys()[0], &b]));
+    // The cool-down since the start-up fetch has passed.
+    s.clock.advance(31);
+    let token = s.issuer.token().signing_key(&b).sign();
+    assert!(v.validate(&token).await.is_ok());
+    assert_eq!(s.server.jwks_hits(), 2);
+    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 1);
+    // Known now: no further fetch.
+    assert!(v.validate(&token).await.is_ok());
+    assert_eq!(s.server.jwks_hits(), 2);
+}
+
+#[tokio::test]
+async fn a_key_removed_at_the_server_stops_verifying_after_the_next_refresh() {
+    let s = setup().await;
+    let b = TestKey::generate(Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(jwks_of(&[&s.issuer.keys()[0], &b]));
+    let v = s.validator().await;
+    let token_b = s.issuer.token().signing_key(&b).sign();
+    assert!(v.validate(&token_b).await.is_ok());
+    s.server.set_jwks(jwks_of(&[&s.issuer.keys()[0]]));
+    v.refresh_keys().await.unwrap();
+    assert_eq!(
+        v.validate(&token_b).await.unwrap_err(),
+        ValidationError::UnknownKeyId
+    );
+    assert!(v.validate(&s.token()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_costs_at_most_one_fetch_per_cooldown() {
+    let s = setup().await;
+    let v = s.validator().await;
+    let stranger = TestKey::generate(Algorithm::ES256);
+    let flood = |round: usize| {
+        let v = v.clone();
+        let tokens: Vec<String> = (0..10_000)
+            .map(|i| {
+                s.issuer
+                    .token()
+                    .signing_key(&stranger)
+                    .header("kid", format!("random-{round}-{i}"))
+                    .sign()
+            })
+            .collect();
+        async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for token in tokens {
+                let v = v.clone();
+                tasks.spawn(async move { v.validate(&token).await });
+            }
+            let mut refused = 0;
+            while let Some(r) = tasks.join_next().await {
+                assert_eq!(r.unwrap().unwrap_err(), ValidationError::UnknownKeyId);
+                refused += 1;
+            }
+            refused
+        }
+    };
+    // Within the cool-down of the start-up fetch: refused at once, no fetch.
+    assert_eq!(flood(0).await, 10_000);
+    assert_eq!(s.server.jwks_hits(), 1);
+    // Cool-down over: the whole flood shares one fetch.
+    s.clock.advance(30);
+    assert_eq!(flood(1).await, 10_000);
+    assert_eq!(s.server.jwks_hits(), 2);
+    // And again nothing until the next cool-down has passed.
+    s.clock.advance(29);
+    assert_eq!(flood(2).await, 10_000);
+    assert_eq!(s.server.jwks_hits(), 2);
+    s.clock.advance(1);
+    assert_eq!(flood(3).await, 10_000);
+    assert_eq!(s.server.jwks_hits(), 3);
+    // Valid tokens were never disturbed.
+    assert!(v.validate(&s.token()).await.is_ok());
+    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 2);
+}
+
+#[tokio::test]
+async fn a_hanging_fetch_does_not_delay_tokens_whose_key_is_known() {
+    let s = setup().await;
+    let v = s.validator().await;
+    s.server.set_mode(Mode::Hang);
+    s.clock.advance(31);
+    let unknown = s.issuer.token().header("kid", "new-key").sign();
+    let waiter = {
+        let v = v.clone();
+        tokio::spawn(async move { v.validate(&unknown).await })
+    };
+    // The refresh has reached the server, which holds it.
+    s.server.wait_for_hits(2).await;
+    // A token with a known key completes without waiting at all.
+    let known = s.token();
+    let result = poll_once(v.validate(&known)).expect("validation must not wait");
+    assert!(result.is_ok());
+    // The waiter gives up when the fetch times out.
+    assert_eq!(
+        waiter.await.unwrap().unwrap_err(),
+        ValidationError::UnknownKeyId
+    );
+    let stats = v.key_source_stats().unwrap();
+    assert_eq!(stats.status, KeyStatus::Stale);
+    assert!(matches!(
+        stats.last_error,
+        Some(KeySourceError::Fetch {
+            source: FetchError::Timeout(_),
+            ..
+        })
+    ));
+}
+
+/// Starts with the server in `mode` and returns the start-up error.
+async fn startup_error(mode: Mode, options: JwksOptions) -> KeySourceError {
+    let s = setup().await;
+    s.server.set_mode(mode);
+    match s.builder().jwks_options(options).build_and_fetch().await {
+        Err(BuildError::KeySource(e)) => e,
+        other => panic!("expected a key source error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn startup_fails_clearly_on_each_failure_mode() {
+    // 1. A server that accepts and never answers.
+    let silent = silent_server().await;
+    let s = setup().await;
+    let err = s
+        .builder()
+        .jwks_url(format!("http://{silent}/jwks"))
+        .build_and_fetch()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BuildError::KeySource(KeySourceError::Fetch {
+                source: FetchError::Timeout(_),
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // 2. Connection refused.
+    let refused = refused_addr().await;
+    let err = s
+        .builder()
+        .jwks_url(format!("http://{refused}/jwks"))
+        .build_and_fetch()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BuildError::KeySource(KeySourceError::Fetch {
+                source: FetchError::Connect(_),
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    // 3. Not 200.
+    for code in [404, 500, 503] {
+        let e = startup_error(Mode::Status(code), options()).await;
+        assert!(
+            matches!(e, KeySourceError::Fetch { source: FetchError::Status(c), .. } if c == code),
+            "{e:?}"
+        );
+    }
+    // 4. Not JSON.
+    let e = startup_error(Mode::NotJson, options()).await;
+    assert!(
+        matches!(
+            e,
+            KeySourceError::Jwks {
+                source: JwksError::NotJson(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // 5. A 50 MiB streamed body: reading stops at the limit.
+    let e = startup_error(
+        Mode::Stream(50 * 1024 * 1024),
+        options().fetch_timeout(Duration::from_secs(5)),
+    )
+    .await;
+    assert!(e.to_string().contains("262144"), "names the limit: {e}");
+    assert!(
+        matches!(
+            e,
+            KeySourceError::Fetch {
+                source: FetchError::TooLarge(262_144),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // 5b. A declared Content-Length over the limit is refused before reading.
+    let e = startup_error(Mode::DeclaredLength(10 * 1024 * 1024), options()).await;
+    assert!(
+        matches!(
+            e,
+            KeySourceError::Fetch {
+                source: FetchError::TooLarge(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // 6. A redirect to another origin.
+    let s2 = setup().await;
+    let e = startup_error(
+        Mode::Redirect(format!("http://localhost:{}/jwks", s2.server.addr.port())),
+        options(),
+    )
+    .await;
+    assert!(
+        matches!(
+            e,
+            KeySourceError::Fetch {
+                source: FetchError::Redirect(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_jwks_with_no_usable_key_is_a_failure_not_an_empty_set() {
+    let s = setup().await;
+    let mut enc = s.issuer.keys()[0].public_jwk().unwrap();
+    enc["use"] = json!("enc");
+    s.server
+        .set_jwks(json!({"keys": [enc, {"kty": "oct", "k": "AAAA", "kid": "hmac"}]}).to_string());
+    match s.builder().build_and_fetch().await.unwrap_err() {
+        BuildError::KeySource(KeySourceError::NoUsableKeys { rejected, .. }) => {
+            assert_eq!(rejected.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unusable_keys_are_skipped_and_usable_ones_kept() {
+    let s = setup().await;
+    let mut enc = s.issuer.keys()[0].public_jwk().unwrap();
+    enc["use"] = json!("enc");
+    enc["kid"] = json!("enc-key");
+    let sig = s.issuer.keys()[0].public_jwk().unwrap();
+    s.server.set_jwks(
+        json!({"keys": [enc, {"kty": "EC", "crv": "P-521", "kid": "p521", "x": "AA", "y": "AA"}, sig]})
+            .to_string(),
+    );
+    let v = s.validator().await;
+    assert_eq!(v.key_source_stats().unwrap().keys, 1);
+    assert!(v.validate(&s.token()).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_jwks_size_and_key_count_limits_hold_at_their_edges() {
+    let s = setup().await;
+    let jwks = s.issuer.jwks_json();
+    // Exactly at the size limit: accepted; one byte under: refused.
+    let at = s
+        .builder()
+        .jwks_options(options().max_size(jwks.len()))
+        .build_and_fetch()
+        .await;
+    assert!(at.is_ok());
+    let under = s
+        .builder()
+        .jwks_options(options().max_size(jwks.len() - 1))
+        .build_and_fetch()
+        .await;
+    assert!(matches!(
+        under,
+        Err(BuildError::KeySource(KeySourceError::Fetch {
+            source: FetchError::TooLarge(_),
+            ..
+        }))
+    ));
+    // Key count: 3 keys with a limit of 3 pass, with a limit of 2 fail.
+    let k = s.issuer.keys()[0].public_jwk().unwrap();
+    s.server.set_jwks(json!({"keys": [k, k, k]}).to_string());
+    assert!(
+        s.builder()
+            .jwks_options(options().max_keys(3))
+            .build_and_fetch()
+            .await
+            .is_ok()
+    );
+    let over = s
+        .builder()
+        .jwks_options(options().max_keys(2))
+        .build_and_fetch()
+        .await;
+    assert!(matches!(
+        over,
+        Err(BuildError::KeySource(KeySourceError::Jwks {
+            source: JwksError::TooManyKeys { count: 3, limit: 2 },
+            ..
+        }))
+    ));
+}
+
+#[tokio::test]
+async fn lazy_start_answers_503_until_keys_arrive() {
+    let s = setup().await;
+    s.server.set_mode(Mode::Status(503));
+    let v = s.builder().build().unwrap();
+    assert!(v.ready().await.is_err());
+    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Unavailable);
+    // No keys: the token cannot be checked (503), it is not refused (401).
+    let err = v.validate(&s.token()).await.unwrap_err();
+    assert_eq!(err, ValidationError::KeysUnavailable);
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    // The server comes back.
+    s.server.set_mode(Mode::Serve);
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&s.token()).await.is_ok());
+    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Fresh);
+}
+
+#[tokio::test]
+async fn the_last_good_keys_serve_through_an_outage_until_max_stale_then_recover() {
+    let s = setup().await;
+    let v = s
+        .builder()
+        .jwks_options(options().max_stale(Duration::from_secs(3600)))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    s.server.set_mode(Mode::Status(500));
+    assert!(v.refresh_keys().await.is_err());
+    // Degraded but serving.
+    assert!(v.validate(&s.token()).await.is_ok());
+    let stats = v.key_source_stats().unwrap();
+    assert_eq!(stats.status, KeyStatus::Stale);
+    assert_eq!(stats.consecutive_failures, 1);
+    // At the edge of max_stale: still serving; past it: 503.
+    s.clock.advance(3600);
+    assert!(v.validate(&s.token()).await.is_ok());
+    s.clock.advance(1);
+    // (The wait allowed by the cool-down fails against the 500s.)
+    assert_eq!(
+        v.validate(&s.token()).await.unwrap_err(),
+        ValidationError::KeysUnavailable
+    );
+    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Unavailable);
+    // Recovery.
+    s.server.set_mode(Mode::Serve);
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&s.token()).await.is_ok());
+    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Fresh);
+}
+
+#[tokio::test]
+async fn revalidation_uses_etag_and_a_304_keeps_the_set() {
+    let s = setup().await;
+    *s.server.state.etag.lock().unwrap() = Some("\"v1\"".into());
+    let v = s.validator().await;
+    v.refresh_keys().await.unwrap();
+    assert_eq!(
+        s.server.state.last_if_none_match.lock().unwrap().as_deref(),
+        Some("\"v1\"")
+    );
+    let stats = v.key_source_stats().unwrap();
+    assert_eq!((stats.fetches, stats.not_modified, stats.keys), (2, 1, 1));
+    assert!(v.validate(&s.token()).await.is_ok());
+}
+
+#[tokio::test]
+async fn revalidation_uses_last_modified() {
+    let s = setup().await;
+    *s.server.state.last_modified.lock().unwrap() = Some("Wed, 21 Oct 2026 07:28:00 GMT".into());
+    let v = s.validator().await;
+    v.refresh_keys().await.unwrap();
+    assert_eq!(
+        s.server
+            .state
+            .last_if_modified_since
+            .lock()
+            .unwrap()
+            .as_deref(),
+        Some("Wed, 21 Oct 2026 07:28:00 GMT")
+    );
+    assert_eq!(v.key_source_stats().unwrap().not_modified, 1);
+}
+
+#[tokio::test]
+async fn the_refresh_interval_follows_cache_control() {
+    let cases = [
+        (Some("max-age=120"), 120),
+        (Some("public, max-age=5"), 60),
+        (Some("max-age=999999"), 86_400),
+        (None, 600),
+    ];
+    for (cache_control, expected) in cases {
+        let s = setup().await;
+        *s.server.state.cache_control.lock().unwrap() = cache_control.map(str::to_owned);
+        let v = s.validator().await;
+        let next = v
+            .key_source_stats()
+            .unwrap()
+            .next_attempt_in
+            .unwrap()
+            .as_secs_f64();
+        let e = expected as f64;
+        assert!(
+            next >= e * 0.95 && next <= e * 1.05,
+            "{cache_control:?}: {next}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_background_task_refreshes_on_its_interval() {
+    let s = setup().await;
+    *s.server.state.cache_control.lock().unwrap() = Some("max-age=0".into());
+    let v = s
+        .builder()
+        .jwks_options(
+            options().refresh_bounds(Duration::from_millis(50), Duration::from_millis(50)),
+        )
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let b = TestKey::generate(Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(jwks_of(&[&b]));
+    let mut updates = v.key_source_updates().unwrap();
+    // Two scheduled refreshes later (no request asked), the new set is in use.
+    let deadline = tokio::time::timeout(Duration::from_secs(10), async {
+        updates.next().await.unwrap();
+        updates.next().await.unwrap()
+    });
+    let stats = deadline.await.expect("scheduled refreshes");
+    assert!(stats.fetches >= 3);
+    assert_eq!(stats.on_demand_fetches, 0);
+    assert!(
+        v.validate(&s.issuer.token().signing_key(&b).sign())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn failed_refreshes_back_off_exponentially() {
+    let s = setup().await;
+    s.server.set_mode(Mode::Status(500));
+    let v = s
+        .builder()
+        .jwks_options(options().retry_backoff(Duration::from_millis(20), Duration::from_millis(80)))
+        .build()
+        .unwrap();
+    let mut updates = v.key_source_updates().unwrap();
+    let mut delays = Vec::new();
+    for _ in 0..5 {
+        let stats = tokio::time::timeout(Duration::from_secs(10), updates.next())
+            .await
+            .expect("an attempt")
+            .unwrap();
+        delays.push(stats.next_attempt_in.unwrap().as_millis());
+    }
+    assert_eq!(delays, [20, 40, 80, 80, 80]);
+    // Recovery resets the schedule to the refresh interval.
+    s.server.set_mode(Mode::Serve);
+    let stats = tokio::time::timeout(Duration::from_secs(10), updates.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.status, KeyStatus::Fresh);
+    assert!(stats.next_attempt_in.unwrap() >= Duration::from_secs(570));
+}
+
+#[tokio::test]
+async fn a_same_origin_redirect_is_followed() {
+    let s = setup().await;
+    // The server answers /moved with a redirect to /jwks on the same origin.
+    let v = s
+        .builder()
+        .jwks_url(format!("{}/moved", s.server.url()))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    assert!(v.validate(&s.token()).await.is_ok());
+    assert_eq!(s.server.jwks_hits(), 1);
+}
+
+#[tokio::test]
+async fn the_refresh_task_stops_when_the_validator_is_dropped() {
+    let s = setup().await;
+    *s.server.state.cache_control.lock().unwrap() = Some("max-age=0".into());
+    let v = s
+        .builder()
+        .jwks_options(
+            options().refresh_bounds(Duration::from_millis(20), Duration::from_millis(20)),
+        )
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let mut updates = v.key_source_updates().unwrap();
+    drop(v);
+    // The subscription ends when the task and its cache are gone.
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while updates.next().await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the refresh task kept running");
+}
+
+#[tokio::test]
+async fn build_needs_a_runtime_for_remote_keys() {
+    let s = setup().await;
+    let builder = s.builder();
+    let err = std::thread::spawn(move || builder.build().unwrap_err())
+        .join()
+        .unwrap();
+    assert!(matches!(err, BuildError::NoRuntime));
+}
+
+#[tokio::test]
+async fn static_keys_and_remote_keys_combine() {
+    let s = setup().await;
+    let local = TestKey::generate(Algorithm::EdDSA).with_kid("local");
+    let v = s
+        .builder()
+        .pem_public_key(local.public_pem().unwrap(), Some("local"))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    assert!(v.validate(&s.token()).await.is_ok());
+    assert!(
+        v.validate(&s.issuer.token().signing_key(&local).sign())
+            .await
+            .is_ok()
+    );
+    assert_eq!(v.keys().len(), 2);
+}
+
+#[test]
+fn keys_unavailable_is_a_503_without_a_challenge() {
+    let e = bearer_guard::AuthError::from(ValidationError::KeysUnavailable);
+    let r: http::Response<()> = e.into_response(Some("api"));
+    assert_eq!(r.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get(http::header::WWW_AUTHENTICATE).is_none());
+}
+
+#[tokio::test]
+async fn through_the_layer_unknown_kid_waits_for_the_refresh() {
+    use axum::Router;
+    use axum::routing::get;
+    use bearer_guard::{BearerLayer, Claims};
+    let s = setup().await;
+    let v = s.validator().await;
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|c: Claims| async move { c.subject().unwrap_or_default().to_owned() }),
+        )
+        .layer(BearerLayer::new(v));
+    let addr = common::serve(app).await;
+    let b = TestKey::generate(Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(jwks_of(&[&s.issuer.keys()[0], &b]));
+    s.clock.advance(31);
+    let token = s.issuer.token().signing_key(&b).subject("rotated").sign();
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap(), "rotated");
+    // With the server down and the keys expired, the layer answers 503.
+    s.server.set_mode(Mode::Status(500));
+    s.clock.advance(13 * 3600);
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/me"))
+        .bearer_auth(s.issuer.token().sign())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().get("www-authenticate").is_none());
+}
