@@ -14,8 +14,8 @@
 //! - `GET /me`: any valid token; 200 JSON with `sub`, `iss`, `aud`,
 //!   `client_id`, `scopes` (array) and `exp`;
 //! - `POST /charge`: needs the scope `charge:customer`;
-//! - `GET /health/keys`: public, the remote key set's state as JSON (with
-//!   `--jwks-url` or `--discover`).
+//! - `GET /health/keys`: public, the key set's state and the introspection
+//!   counters as JSON.
 //!
 //! It prints `listening on ADDR` once it accepts connections.
 
@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
+use bearer_guard::{BearerLayer, Claims, ClientAuth, RequireScopeLayer, Validator};
 use serde_json::{Value, json};
 
 const HELP: &str = "\
@@ -42,8 +42,16 @@ OPTIONS:
     --jwks-url URL      verification keys from this JWKS URL, kept fresh
     --discover          find the JWKS through the issuer's metadata
                         (OpenID Connect Discovery, then RFC 8414)
-    --allow-http        allow plain http:// for --jwks-url / --discover
-                        (loopback test set-ups only)
+    --allow-http        allow plain http:// for --jwks-url / --discover /
+                        --introspection-url (loopback test set-ups only)
+    --introspection-url URL
+                        validate opaque tokens at this RFC 7662 endpoint
+                        (with --discover, the metadata's endpoint is used
+                        when this is absent)
+    --client-id ID      client id for introspection
+    --client-secret S   client secret for introspection (client_secret_basic)
+    --client-secret-post
+                        send the client credentials in the form body instead
     --rfc9068           strict RFC 9068 profile: `typ` must be at+jwt, and
                         sub, client_id, iat, jti are required
     --realm REALM       realm of the WWW-Authenticate challenge [default: api]
@@ -52,7 +60,8 @@ OPTIONS:
     -h, --help          print this help
 
 Without --demo, --issuer, --audience and one of --jwks-file, --jwks-url or
---discover are required. With remote keys the server starts even if the
+--discover are required; --client-id/--client-secret with --introspection-url
+(or --discover) add opaque tokens. With remote keys the server starts even if the
 authorization server is down, and answers 503 until its keys arrive.
 ";
 
@@ -65,6 +74,10 @@ struct Args {
     jwks_url: Option<String>,
     discover: bool,
     allow_http: bool,
+    introspection_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_post: bool,
     rfc9068: bool,
     realm: Option<String>,
     demo: bool,
@@ -93,6 +106,10 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--jwks-url" => args.jwks_url = Some(value("--jwks-url")?),
             "--discover" => args.discover = true,
             "--allow-http" => args.allow_http = true,
+            "--introspection-url" => args.introspection_url = Some(value("--introspection-url")?),
+            "--client-id" => args.client_id = Some(value("--client-id")?),
+            "--client-secret" => args.client_secret = Some(value("--client-secret")?),
+            "--client-secret-post" => args.client_secret_post = true,
             "--realm" => args.realm = Some(value("--realm")?),
             "--rfc9068" => args.rfc9068 = true,
             "--demo" => args.demo = true,
@@ -120,8 +137,19 @@ async fn charge(claims: Claims) -> Json<Value> {
     }))
 }
 
-fn key_health(validator: &Validator) -> Json<Value> {
-    Json(match validator.key_source_stats() {
+async fn key_health(validator: &Validator) -> Json<Value> {
+    let introspection = validator.introspection_stats().await.map(|s| {
+        json!({
+            "calls": s.calls,
+            "cache_hits": s.cache_hits,
+            "active": s.active,
+            "inactive": s.inactive,
+            "failures": s.failures,
+            "overloaded": s.overloaded,
+            "cached": s.cached,
+        })
+    });
+    let mut keys = match validator.key_source_stats() {
         None => json!({ "source": "local", "keys": validator.keys().len() }),
         Some(s) => json!({
             "source": "remote",
@@ -134,7 +162,9 @@ fn key_health(validator: &Validator) -> Json<Value> {
             "consecutive_failures": s.consecutive_failures,
             "last_error": s.last_error.map(|e| e.to_string()),
         }),
-    })
+    };
+    keys["introspection"] = introspection.unwrap_or(Value::Null);
+    Json(keys)
 }
 
 fn app(validator: Validator, realm: &str) -> Router {
@@ -150,7 +180,7 @@ fn app(validator: Validator, realm: &str) -> Router {
             "/health/keys",
             get(move || {
                 let v = health_validator.clone();
-                async move { key_health(&v) }
+                async move { key_health(&v).await }
             }),
         )
         .merge(protected)
@@ -212,6 +242,23 @@ async fn main() -> ExitCode {
         }
         if args.allow_http {
             builder = builder.allow_insecure_http();
+        }
+        if let Some(url) = &args.introspection_url {
+            builder = builder.introspection_url(url.clone());
+        }
+        match (&args.client_id, &args.client_secret) {
+            (Some(id), Some(secret)) => {
+                builder = builder.introspection_client(if args.client_secret_post {
+                    ClientAuth::post(id.clone(), secret.clone())
+                } else {
+                    ClientAuth::basic(id.clone(), secret.clone())
+                });
+            }
+            (None, None) => {}
+            _ => {
+                eprintln!("error: --client-id and --client-secret go together; see --help");
+                return ExitCode::from(2);
+            }
         }
     }
     for audience in &args.audiences {

@@ -47,7 +47,7 @@ pub struct Claims(Arc<Inner>);
 
 struct Inner {
     all: Value,
-    expires_at: i64,
+    expires_at: Option<i64>,
     not_before: Option<i64>,
     issued_at: Option<i64>,
     scopes: Scopes,
@@ -78,8 +78,9 @@ impl Claims {
         one.into_iter().chain(many.into_iter().flatten())
     }
 
-    /// `exp`: expiry, in seconds since the Unix epoch.
-    pub fn expires_at(&self) -> i64 {
+    /// `exp`: expiry, in seconds since the Unix epoch. Always present for a
+    /// JWT; an introspection response may omit it (RFC 7662 §2.2).
+    pub fn expires_at(&self) -> Option<i64> {
         self.0.expires_at
     }
 
@@ -234,6 +235,17 @@ impl fmt::Debug for Scopes {
     }
 }
 
+/// Where the claims came from, which decides what must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A JWT: `exp`, `iss`, `aud` and the configured claims are required.
+    Jwt,
+    /// An RFC 7662 introspection response: each check applies where its
+    /// claim is present (RFC 7662 §2.2 makes them all optional).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    Introspection,
+}
+
 /// The claim checks a validator applies to a verified token.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimRules {
@@ -246,43 +258,52 @@ pub(crate) struct ClaimRules {
 
 impl ClaimRules {
     /// Checks the claims at time `now` (seconds since the epoch) and builds
-    /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`;
-    /// `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims; types of the
-    /// remaining registered claims and scopes.
+    /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`
+    /// (JWTs); `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims
+    /// (JWTs); types of the remaining registered claims and scopes; no `cnf`.
     pub(crate) fn check(
         &self,
         claims: Map<String, Value>,
         now: i64,
+        source: Source,
     ) -> Result<Claims, ValidationError> {
         let present = |name: &str| claims.get(name).filter(|v| !v.is_null());
         let missing = |name: &str| ValidationError::MissingClaim(name.to_owned());
+        let jwt = source == Source::Jwt;
 
-        let exp = present("exp").ok_or_else(|| missing("exp"))?;
-        let iss = present("iss").ok_or_else(|| missing("iss"))?;
-        let aud = present("aud").ok_or_else(|| missing("aud"))?;
-
-        let iss = iss.as_str().ok_or(ValidationError::InvalidClaim("iss"))?;
-        if !self.issuers.iter().any(|i| i == iss) {
-            return Err(ValidationError::InvalidIssuer);
-        }
-        let audience_ok = match aud {
-            Value::String(a) => self.audiences.contains(a),
-            Value::Array(list) => {
-                let mut ok = false;
-                for a in list {
-                    let a = a.as_str().ok_or(ValidationError::InvalidClaim("aud"))?;
-                    ok |= self.audiences.iter().any(|c| c == a);
+        if jwt {
+            for name in ["exp", "iss", "aud"] {
+                if present(name).is_none() {
+                    return Err(missing(name));
                 }
-                ok
             }
-            _ => return Err(ValidationError::InvalidClaim("aud")),
-        };
-        if !audience_ok {
-            return Err(ValidationError::InvalidAudience);
+        }
+        if let Some(iss) = present("iss") {
+            let iss = iss.as_str().ok_or(ValidationError::InvalidClaim("iss"))?;
+            if !self.issuers.iter().any(|i| i == iss) {
+                return Err(ValidationError::InvalidIssuer);
+            }
+        }
+        if let Some(aud) = present("aud") {
+            let audience_ok = match aud {
+                Value::String(a) => self.audiences.contains(a),
+                Value::Array(list) => {
+                    let mut ok = false;
+                    for a in list {
+                        let a = a.as_str().ok_or(ValidationError::InvalidClaim("aud"))?;
+                        ok |= self.audiences.iter().any(|c| c == a);
+                    }
+                    ok
+                }
+                _ => return Err(ValidationError::InvalidClaim("aud")),
+            };
+            if !audience_ok {
+                return Err(ValidationError::InvalidAudience);
+            }
         }
 
-        let expires_at = numeric_date(exp, "exp")?;
-        if now >= expires_at.saturating_add(self.leeway) {
+        let expires_at = present("exp").map(|v| numeric_date(v, "exp")).transpose()?;
+        if expires_at.is_some_and(|exp| now >= exp.saturating_add(self.leeway)) {
             return Err(ValidationError::Expired);
         }
         let not_before = present("nbf").map(|v| numeric_date(v, "nbf")).transpose()?;
@@ -294,7 +315,7 @@ impl ClaimRules {
             return Err(ValidationError::IssuedInFuture);
         }
 
-        if let Some(name) = self.required.iter().find(|name| present(name).is_none()) {
+        if jwt && let Some(name) = self.required.iter().find(|name| present(name).is_none()) {
             return Err(missing(name));
         }
         for name in ["sub", "jti", "client_id", "azp"] {
@@ -307,6 +328,11 @@ impl ClaimRules {
             (None, Some(v)) => scope_value(v, "scp")?,
             (None, None) => Scopes::default(),
         };
+        // RFC 9449 §7.2, RFC 8705 §3: a token bound to a key (`cnf`) is not a
+        // bearer token; presented as one, it must be refused.
+        if present("cnf").is_some() {
+            return Err(ValidationError::SenderConstrained);
+        }
 
         Ok(Claims(Arc::new(Inner {
             all: Value::Object(claims),
@@ -315,6 +341,28 @@ impl ClaimRules {
             issued_at,
             scopes,
         })))
+    }
+}
+
+impl Claims {
+    /// Re-checks the time claims at `now` (for a cached result).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn check_time(&self, now: i64, leeway: i64) -> Result<(), ValidationError> {
+        if self
+            .0
+            .expires_at
+            .is_some_and(|exp| now >= exp.saturating_add(leeway))
+        {
+            return Err(ValidationError::Expired);
+        }
+        if self
+            .0
+            .not_before
+            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
+        {
+            return Err(ValidationError::NotYetValid);
+        }
+        Ok(())
     }
 }
 
@@ -399,7 +447,7 @@ mod tests {
         let Value::Object(map) = v else {
             unreachable!()
         };
-        rules.check(map, NOW)
+        rules.check(map, NOW, Source::Jwt)
     }
 
     fn check(patch: Value) -> Result<Claims, ValidationError> {
@@ -416,7 +464,7 @@ mod tests {
         assert_eq!(c.issuer(), "https://as.example");
         assert_eq!(c.subject(), Some("alice"));
         assert_eq!(c.audiences().collect::<Vec<_>>(), ["x", "api"]);
-        assert_eq!(c.expires_at(), NOW + 300);
+        assert_eq!(c.expires_at(), Some(NOW + 300));
         assert_eq!(c.not_before(), Some(NOW));
         assert_eq!(c.issued_at(), Some(NOW));
         assert_eq!(c.jwt_id(), Some("j"));
@@ -579,6 +627,62 @@ mod tests {
             ValidationError::InvalidClaim("scp")
         );
         assert!(check(json!({})).unwrap().scopes().is_empty());
+    }
+
+    #[test]
+    fn introspection_checks_only_the_claims_present() {
+        let check_intro = |v: Value| {
+            let Value::Object(map) = v else {
+                unreachable!()
+            };
+            rules().check(map, NOW, Source::Introspection)
+        };
+        let c = check_intro(json!({"active": true, "scope": "a"})).unwrap();
+        assert_eq!(c.expires_at(), None);
+        assert_eq!(
+            check_intro(json!({"iss": "https://other"})).unwrap_err(),
+            ValidationError::InvalidIssuer
+        );
+        assert_eq!(
+            check_intro(json!({"aud": "x"})).unwrap_err(),
+            ValidationError::InvalidAudience
+        );
+        assert_eq!(
+            check_intro(json!({"exp": NOW - 61})).unwrap_err(),
+            ValidationError::Expired
+        );
+        // Required claims are a JWT rule.
+        let r = ClaimRules {
+            required: vec!["jti".into()],
+            ..rules()
+        };
+        let Value::Object(map) = json!({"active": true}) else {
+            unreachable!()
+        };
+        assert!(r.check(map, NOW, Source::Introspection).is_ok());
+    }
+
+    #[test]
+    fn sender_constrained_tokens_are_not_bearer_tokens() {
+        assert_eq!(
+            check(json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}))
+                .unwrap_err(),
+            ValidationError::SenderConstrained
+        );
+    }
+
+    #[test]
+    fn cached_claims_recheck_time() {
+        let c = check(json!({"nbf": NOW - 10})).unwrap();
+        assert!(c.check_time(NOW, 60).is_ok());
+        assert_eq!(
+            c.check_time(NOW + 360, 60).unwrap_err(),
+            ValidationError::Expired
+        );
+        assert_eq!(
+            c.check_time(NOW - 100, 60).unwrap_err(),
+            ValidationError::NotYetValid
+        );
     }
 
     #[test]

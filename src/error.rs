@@ -89,6 +89,19 @@ pub enum ValidationError {
     /// `aud` contains none of the configured audiences.
     #[error("token audience is not accepted")]
     InvalidAudience,
+    /// The token carries a confirmation (`cnf`) binding it to a key (DPoP,
+    /// mutual TLS): presented with the `Bearer` scheme it must be refused
+    /// (RFC 9449 §7.2).
+    #[error("a sender-constrained token (cnf) was presented as a bearer token")]
+    SenderConstrained,
+    /// The introspection endpoint says the token is not active (revoked,
+    /// expired, or never issued).
+    #[error("token is not active (introspection)")]
+    Inactive,
+    /// The token could not be checked by introspection: HTTP 503.
+    #[cfg(feature = "remote")]
+    #[error("introspection unavailable: {0}")]
+    IntrospectionUnavailable(crate::introspection::IntrospectionError),
     /// The token could not be checked: no usable key set (the authorization
     /// server has not been reached yet, or the last good keys are older than
     /// the maximum stale age). Not the token's fault: HTTP 503.
@@ -151,7 +164,15 @@ impl ValidationError {
             ValidationError::IssuedInFuture => "The access token was issued in the future",
             ValidationError::InvalidIssuer => "The access token was issued by an untrusted issuer",
             ValidationError::InvalidAudience => "The access token is not meant for this resource",
+            ValidationError::SenderConstrained => {
+                "The access token is bound to a key and is not a bearer token"
+            }
+            ValidationError::Inactive => "The access token is not active",
             ValidationError::KeysUnavailable => "The access token cannot be checked right now",
+            #[cfg(feature = "remote")]
+            ValidationError::IntrospectionUnavailable(_) => {
+                "The access token cannot be checked right now"
+            }
         }
     }
 
@@ -167,7 +188,12 @@ impl ValidationError {
 
     /// Whether the token could not be checked (rather than being refused).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, ValidationError::KeysUnavailable)
+        match self {
+            ValidationError::KeysUnavailable => true,
+            #[cfg(feature = "remote")]
+            ValidationError::IntrospectionUnavailable(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -486,6 +512,8 @@ mod tests {
             ValidationError::IssuedInFuture,
             ValidationError::InvalidIssuer,
             ValidationError::InvalidAudience,
+            ValidationError::SenderConstrained,
+            ValidationError::Inactive,
             ValidationError::KeysUnavailable,
         ];
         for e in all {

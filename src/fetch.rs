@@ -112,14 +112,14 @@ impl Fetcher {
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| classify(e, self.timeout))?;
         let status = response.status();
         if status != StatusCode::OK && status != StatusCode::NOT_MODIFIED {
             return Err(FetchError::Status(status.as_u16()));
         }
         let headers = response.headers().clone();
         let body = if status == StatusCode::OK {
-            self.read_limited(response, max_size).await?
+            read_limited(response, max_size, self.timeout).await?
         } else {
             Vec::new()
         };
@@ -130,37 +130,70 @@ impl Fetcher {
         })
     }
 
-    async fn read_limited(
+    /// POSTs an `application/x-www-form-urlencoded` body; only a 200 answer
+    /// is a success, its body read up to `max_size` bytes.
+    pub(crate) async fn post_form(
         &self,
-        mut response: reqwest::Response,
+        url: &Url,
+        form: &[(&str, &str)],
+        headers: HeaderMap,
         max_size: usize,
+        timeout: Duration,
     ) -> Result<Vec<u8>, FetchError> {
-        if response
-            .content_length()
-            .is_some_and(|len| len > max_size as u64)
-        {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .client
+            .post(url.clone())
+            .timeout(timeout)
+            .headers(headers)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::ACCEPT, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| classify(e, timeout))?;
+        if response.status() != StatusCode::OK {
+            return Err(FetchError::Status(response.status().as_u16()));
+        }
+        read_limited(response, max_size, timeout).await
+    }
+}
+
+async fn read_limited(
+    mut response: reqwest::Response,
+    max_size: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > max_size as u64)
+    {
+        return Err(FetchError::TooLarge(max_size));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, timeout))? {
+        if body.len() + chunk.len() > max_size {
             return Err(FetchError::TooLarge(max_size));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
-            if body.len() + chunk.len() > max_size {
-                return Err(FetchError::TooLarge(max_size));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        body.extend_from_slice(&chunk);
     }
+    Ok(body)
+}
 
-    fn classify(&self, e: reqwest::Error) -> FetchError {
-        if e.is_timeout() {
-            FetchError::Timeout(self.timeout)
-        } else if e.is_redirect() {
-            FetchError::Redirect(error_chain(&e))
-        } else if e.is_connect() {
-            FetchError::Connect(error_chain(&e))
-        } else {
-            FetchError::Other(error_chain(&e))
-        }
+fn classify(e: reqwest::Error, timeout: Duration) -> FetchError {
+    if e.is_timeout() {
+        FetchError::Timeout(timeout)
+    } else if e.is_redirect() {
+        FetchError::Redirect(error_chain(&e))
+    } else if e.is_connect() {
+        FetchError::Connect(error_chain(&e))
+    } else {
+        FetchError::Other(error_chain(&e))
     }
 }
 

@@ -412,6 +412,11 @@ impl JwksCache {
         u128::from(age) > self.options.max_stale.as_millis()
     }
 
+    /// Whether the JWKS URL comes from discovery.
+    pub(crate) fn discovers(&self) -> bool {
+        matches!(self.source, Source::Discover(_))
+    }
+
     /// The issuer metadata, once discovered.
     pub(crate) fn metadata(&self) -> Option<Arc<IssuerMetadata>> {
         self.metadata.load_full()

@@ -73,11 +73,14 @@ pub mod extract;
 #[cfg(feature = "remote")]
 mod fetch;
 #[cfg(feature = "remote")]
+pub mod introspection;
+#[cfg(feature = "remote")]
 pub mod jwks;
 mod jwt;
 mod keys;
 mod layer;
 mod scope;
+mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod validator;
@@ -91,6 +94,10 @@ pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError}
 #[cfg(feature = "remote")]
 pub use fetch::FetchError;
 #[cfg(feature = "remote")]
+pub use introspection::{
+    ClientAuth, IntrospectionError, IntrospectionOptions, IntrospectionStats, TokenPolicy,
+};
+#[cfg(feature = "remote")]
 pub use jwks::{JwksOptions, KeySourceError, KeySourceStats, KeySourceUpdates, KeyStatus};
 pub use jwt::TypPolicy;
 pub use keys::{
@@ -99,6 +106,7 @@ pub use keys::{
 };
 pub use layer::{Anonymous, BearerLayer, BearerService, ResponseFuture};
 pub use scope::{RequireScope, RequireScopeLayer, ScopeRequirement};
+pub use signing::SigningKey;
 pub use validator::{
     Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, ManualClock, Validator, ValidatorBuilder,
 };

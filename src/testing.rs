@@ -25,16 +25,13 @@
 
 use std::fmt;
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SystemRandom, fill};
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use aws_lc_rs::rand::fill;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use crate::keys::Algorithm;
+use crate::signing::{SigningKey, hmac_sign};
 use crate::validator::{Clock, Validator, ValidatorBuilder};
 
 /// The issuer URL a [`TestIssuer::new`] uses.
@@ -43,25 +40,17 @@ pub const DEFAULT_ISSUER: &str = "https://issuer.test";
 /// The audience minted tokens carry unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "test-audience";
 
-enum Signer {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-    Hmac(Vec<u8>),
-}
-
 /// A signing key with its `kid` and default algorithm.
 pub struct TestKey {
     kid: String,
-    alg: Algorithm,
-    signer: Signer,
+    key: SigningKey,
 }
 
 impl fmt::Debug for TestKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TestKey")
             .field("kid", &self.kid)
-            .field("alg", &self.alg)
+            .field("alg", &self.key.alg())
             .finish_non_exhaustive()
     }
 }
@@ -71,53 +60,22 @@ impl TestKey {
     /// the lowercase algorithm name. HMAC keys get a random secret as long as
     /// the hash.
     pub fn generate(alg: Algorithm) -> Self {
-        let signer = match alg {
-            Algorithm::RS256
-            | Algorithm::RS384
-            | Algorithm::RS512
-            | Algorithm::PS256
-            | Algorithm::PS384
-            | Algorithm::PS512 => Signer::Rsa(
-                RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key generation failed"),
-            ),
-            Algorithm::ES256 => Signer::Ec(
-                EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING)
-                    .expect("P-256 key generation failed"),
-            ),
-            Algorithm::ES384 => Signer::Ec(
-                EcdsaKeyPair::generate(&sig::ECDSA_P384_SHA384_FIXED_SIGNING)
-                    .expect("P-384 key generation failed"),
-            ),
-            Algorithm::EdDSA => {
-                Signer::Ed(Ed25519KeyPair::generate().expect("Ed25519 key generation failed"))
-            }
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                let len = match alg {
-                    Algorithm::HS256 => 32,
-                    Algorithm::HS384 => 48,
-                    _ => 64,
-                };
-                let mut secret = vec![0u8; len];
-                fill(&mut secret).expect("random generation failed");
-                Signer::Hmac(secret)
-            }
-        };
-        TestKey {
-            kid: alg.as_str().to_ascii_lowercase(),
-            alg,
-            signer,
-        }
+        Self::from_signing_key(SigningKey::generate(alg))
     }
 
     /// An HMAC key with the given secret (of any length, so that tests can
     /// also try secrets a validator must refuse).
     pub fn hmac(secret: &[u8], alg: Algorithm) -> Self {
         assert!(alg.is_symmetric(), "{alg} is not an HMAC algorithm");
-        TestKey {
-            kid: alg.as_str().to_ascii_lowercase(),
-            alg,
-            signer: Signer::Hmac(secret.to_vec()),
-        }
+        Self::from_signing_key(SigningKey::hmac_unchecked(secret, alg))
+    }
+
+    /// Wraps a signing key; its `kid`, or else the lowercase algorithm name.
+    pub fn from_signing_key(key: SigningKey) -> Self {
+        let kid = key
+            .kid()
+            .map_or_else(|| key.alg().as_str().to_ascii_lowercase(), str::to_owned);
+        TestKey { kid, key }
     }
 
     /// Sets the `kid`.
@@ -133,112 +91,45 @@ impl TestKey {
 
     /// The algorithm tokens signed with this key use by default.
     pub fn alg(&self) -> Algorithm {
-        self.alg
+        self.key.alg()
     }
 
     /// The HMAC secret, for HMAC keys.
     pub fn secret(&self) -> Option<&[u8]> {
-        match &self.signer {
-            Signer::Hmac(s) => Some(s),
-            _ => None,
-        }
+        self.key.secret()
     }
 
     /// The private key as PKCS#8 DER (to sign with another JWT library in
     /// interoperability tests). `None` for HMAC keys.
     pub fn private_pkcs8_der(&self) -> Option<Vec<u8>> {
-        Some(match &self.signer {
-            Signer::Rsa(k) => k.as_der().expect("PKCS#8 encoding").as_ref().to_vec(),
-            Signer::Ec(k) => k.to_pkcs8v1().expect("PKCS#8 encoding").as_ref().to_vec(),
-            Signer::Ed(k) => k.to_pkcs8v1().expect("PKCS#8 encoding").as_ref().to_vec(),
-            Signer::Hmac(_) => return None,
-        })
+        self.key.private_pkcs8_der()
     }
 
     /// The public key as a JWK with `kid`, `alg` and `use: sig`. `None` for
     /// HMAC keys, which have no public form.
     pub fn public_jwk(&self) -> Option<Value> {
-        let kid = &self.kid;
-        let alg = self.alg.as_str();
-        Some(match &self.signer {
-            Signer::Rsa(k) => {
-                let public = k.public_key();
-                json!({"kty": "RSA", "kid": kid, "alg": alg, "use": "sig",
-                    "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
-                    "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero())})
-            }
-            Signer::Ec(k) => {
-                let point = k.public_key().as_ref();
-                let len = (point.len() - 1) / 2;
-                let crv = if len == 32 { "P-256" } else { "P-384" };
-                json!({"kty": "EC", "kid": kid, "alg": alg, "use": "sig", "crv": crv,
-                    "x": URL_SAFE_NO_PAD.encode(&point[1..=len]),
-                    "y": URL_SAFE_NO_PAD.encode(&point[1 + len..])})
-            }
-            Signer::Ed(k) => json!({"kty": "OKP", "kid": kid, "alg": alg, "use": "sig",
-                "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(k.public_key().as_ref())}),
-            Signer::Hmac(_) => return None,
-        })
+        let mut jwk = self.key.public_jwk()?;
+        jwk["kid"] = json!(self.kid);
+        Some(jwk)
     }
 
     /// The public key as PEM (`PUBLIC KEY`, SubjectPublicKeyInfo). `None` for
     /// HMAC keys.
     pub fn public_pem(&self) -> Option<String> {
-        let der = match &self.signer {
-            Signer::Rsa(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
-            Signer::Ec(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
-            Signer::Ed(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
-            Signer::Hmac(_) => return None,
-        }
-        .expect("public key encoding failed");
-        Some(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
+        self.key.public_pem()
     }
 
-    /// Signs `message` with `alg`. Panics if this key cannot produce `alg`
-    /// (an EC key asked for RS256, say): a mistake in the test itself.
+    /// Signs `message` with `alg`.
+    ///
+    /// # Panics
+    ///
+    /// If this key cannot produce `alg` (an EC key asked for RS256, say): a
+    /// mistake in the test itself.
     pub fn sign(&self, alg: Algorithm, message: &[u8]) -> Vec<u8> {
-        match &self.signer {
-            Signer::Rsa(k) => {
-                let padding: &'static dyn sig::RsaEncoding = match alg {
-                    Algorithm::RS256 => &sig::RSA_PKCS1_SHA256,
-                    Algorithm::RS384 => &sig::RSA_PKCS1_SHA384,
-                    Algorithm::RS512 => &sig::RSA_PKCS1_SHA512,
-                    Algorithm::PS256 => &sig::RSA_PSS_SHA256,
-                    Algorithm::PS384 => &sig::RSA_PSS_SHA384,
-                    Algorithm::PS512 => &sig::RSA_PSS_SHA512,
-                    other => panic!("an RSA key cannot sign {other}"),
-                };
-                let mut out = vec![0; k.public_modulus_len()];
-                k.sign(padding, &SystemRandom::new(), message, &mut out)
-                    .expect("RSA signing failed");
-                out
-            }
-            Signer::Ec(k) => {
-                assert_eq!(alg, self.alg, "an EC key signs only its own algorithm");
-                k.sign(&SystemRandom::new(), message)
-                    .expect("ECDSA signing failed")
-                    .as_ref()
-                    .to_vec()
-            }
-            Signer::Ed(k) => {
-                assert_eq!(alg, Algorithm::EdDSA, "an Ed25519 key signs only EdDSA");
-                k.sign(message).as_ref().to_vec()
-            }
-            Signer::Hmac(secret) => hmac_sign(secret, alg, message),
-        }
+        self.key
+            .sign(alg, message)
+            .unwrap_or_else(|| panic!("a {} key cannot sign {alg}", self.key.alg()))
     }
-}
-
-fn hmac_sign(secret: &[u8], alg: Algorithm, message: &[u8]) -> Vec<u8> {
-    let algorithm = match alg {
-        Algorithm::HS256 => hmac::HMAC_SHA256,
-        Algorithm::HS384 => hmac::HMAC_SHA384,
-        Algorithm::HS512 => hmac::HMAC_SHA512,
-        other => panic!("{other} is not an HMAC algorithm"),
-    };
-    hmac::sign(&hmac::Key::new(algorithm, secret), message)
-        .as_ref()
-        .to_vec()
 }
 
 /// A stand-in authorization server: keys, a JWKS, and a token minter.
@@ -346,7 +237,7 @@ impl TestIssuer {
         }
         for key in &self.keys {
             if let Some(secret) = key.secret() {
-                builder = builder.hmac_secret(secret, key.alg, Some(&key.kid));
+                builder = builder.hmac_secret(secret, key.alg(), Some(&key.kid));
             }
         }
         builder
@@ -382,7 +273,7 @@ impl TestIssuer {
         claims.insert("jti".into(), json!(URL_SAFE_NO_PAD.encode(jti)));
         claims.insert("client_id".into(), json!("test-client"));
         let mut header = Map::new();
-        header.insert("alg".into(), json!(key.alg.as_str()));
+        header.insert("alg".into(), json!(key.alg().as_str()));
         header.insert("typ".into(), json!("at+jwt"));
         header.insert("kid".into(), json!(key.kid));
         TokenBuilder {
@@ -434,7 +325,7 @@ impl<'a> TokenBuilder<'a> {
     /// `alg` and `kid` go in the header).
     pub fn signing_key(mut self, key: &'a TestKey) -> Self {
         self.key = key;
-        self.header.insert("alg".into(), json!(key.alg.as_str()));
+        self.header.insert("alg".into(), json!(key.alg().as_str()));
         self.header.insert("kid".into(), json!(key.kid));
         self
     }
@@ -533,7 +424,7 @@ impl<'a> TokenBuilder<'a> {
             }
         };
         let (input, _) = self.signing_input();
-        let signature = hmac_sign(secret, alg, input.as_bytes());
+        let signature = hmac_sign(secret, alg, input.as_bytes()).expect("an HMAC algorithm");
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 

@@ -7,8 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::claims::{ClaimRules, Claims};
+use crate::claims::{ClaimRules, Claims, Source as ClaimSource};
 use crate::error::{BuildError, ValidationError};
+#[cfg(feature = "remote")]
+use crate::introspection::{
+    ClientAuth, Endpoint, IntrospectionOptions, IntrospectionStats, Introspector, TokenPolicy,
+};
 #[cfg(feature = "remote")]
 use crate::jwks::{JwksCache, JwksOptions, KeySourceStats, Source};
 use crate::jwt::{HeaderRules, Jws, TypPolicy};
@@ -61,6 +65,8 @@ struct Inner {
     max_token_size: usize,
     clock: Clock,
     keys: Keys,
+    #[cfg(feature = "remote")]
+    introspection: Option<(TokenPolicy, Introspector)>,
 }
 
 enum Keys {
@@ -136,6 +142,11 @@ impl Validator {
     /// `kid` (or has not been fetched yet) and a fetch is running or allowed
     /// by the cool-down; the wait is bounded by the fetch timeout.
     pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+        #[cfg(feature = "remote")]
+        if let Some(introspector) = self.introspector_for(token) {
+            self.check_size(token)?;
+            return introspector.introspect(token, &self.inner.claims).await;
+        }
         match self.attempt(token, true) {
             Attempt::Done(result) => result,
             Attempt::Wait => {
@@ -154,6 +165,14 @@ impl Validator {
     /// Validation without waiting. With `may_wait`, answers [`Attempt::Wait`]
     /// where a key fetch could change the outcome.
     pub(crate) fn attempt(&self, token: &str, may_wait: bool) -> Attempt {
+        #[cfg(feature = "remote")]
+        if self.introspector_for(token).is_some() {
+            return match self.check_size(token) {
+                Err(e) => Attempt::Done(Err(e)),
+                Ok(()) if may_wait => Attempt::Wait,
+                Ok(()) => Attempt::Done(Err(ValidationError::KeysUnavailable)),
+            };
+        }
         match self.check(token, may_wait) {
             Ok(claims) => Attempt::Done(Ok(claims)),
             Err(Step::Fail(e)) => Attempt::Done(Err(e)),
@@ -161,17 +180,36 @@ impl Validator {
         }
     }
 
+    /// The introspector, if this token goes to introspection.
+    #[cfg(feature = "remote")]
+    fn introspector_for(&self, token: &str) -> Option<&Introspector> {
+        let (policy, introspector) = self.inner.introspection.as_ref()?;
+        let jws = token.bytes().filter(|b| *b == b'.').count() == 2;
+        match policy {
+            TokenPolicy::IntrospectAll => Some(introspector),
+            TokenPolicy::JwtThenIntrospect if !jws => Some(introspector),
+            _ => None,
+        }
+    }
+
+    fn check_size(&self, token: &str) -> Result<(), ValidationError> {
+        if token.len() > self.inner.max_token_size {
+            return Err(ValidationError::TooLarge {
+                len: token.len(),
+                limit: self.inner.max_token_size,
+            });
+        }
+        if token.is_empty() {
+            return Err(ValidationError::Malformed(crate::Malformed::Empty));
+        }
+        Ok(())
+    }
+
     fn check(&self, token: &str, may_wait: bool) -> Result<Claims, Step> {
         let inner = &*self.inner;
         #[cfg(not(feature = "remote"))]
         let _ = may_wait;
-        if token.len() > inner.max_token_size {
-            return Err(ValidationError::TooLarge {
-                len: token.len(),
-                limit: inner.max_token_size,
-            }
-            .into());
-        }
+        self.check_size(token)?;
         let jws = Jws::parse(token)?;
         let alg = jws.check_header(&inner.header)?;
         match &inner.keys {
@@ -194,7 +232,9 @@ impl Validator {
                 }
             }
         }
-        Ok(inner.claims.check(jws.claims()?, inner.clock.now())?)
+        Ok(inner
+            .claims
+            .check(jws.claims()?, inner.clock.now(), ClaimSource::Jwt)?)
     }
 
     /// The keys this validator verifies with right now: the configured ones,
@@ -249,6 +289,15 @@ impl Validator {
         match &self.inner.keys {
             Keys::Remote { cache, .. } => Some(cache.updates()),
             Keys::Static(_) => None,
+        }
+    }
+
+    /// Counters of introspection and its cache; `None` without introspection.
+    #[cfg(feature = "remote")]
+    pub async fn introspection_stats(&self) -> Option<IntrospectionStats> {
+        match &self.inner.introspection {
+            Some((_, introspector)) => Some(introspector.stats().await),
+            None => None,
         }
     }
 
@@ -409,6 +458,10 @@ struct Remote {
     discover: bool,
     options: JwksOptions,
     allow_http: bool,
+    introspection_url: Option<String>,
+    introspection_client: Option<ClientAuth>,
+    introspection_options: IntrospectionOptions,
+    policy: Option<TokenPolicy>,
 }
 
 impl Default for ValidatorBuilder {
@@ -575,6 +628,42 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Validates opaque tokens at this RFC 7662 introspection endpoint (see
+    /// the [`introspection`](crate::introspection) module). Needs
+    /// [`introspection_client`](Self::introspection_client). With
+    /// [`discover`](Self::discover), the endpoint can come from the issuer
+    /// metadata instead.
+    #[cfg(feature = "remote")]
+    pub fn introspection_url(mut self, url: impl Into<String>) -> Self {
+        self.remote.introspection_url = Some(url.into());
+        self
+    }
+
+    /// How this resource server authenticates to the introspection endpoint;
+    /// setting it turns introspection on (endpoint from
+    /// [`introspection_url`](Self::introspection_url) or discovery).
+    #[cfg(feature = "remote")]
+    pub fn introspection_client(mut self, auth: ClientAuth) -> Self {
+        self.remote.introspection_client = Some(auth);
+        self
+    }
+
+    /// Settings of introspection and its cache.
+    #[cfg(feature = "remote")]
+    pub fn introspection_options(mut self, options: IntrospectionOptions) -> Self {
+        self.remote.introspection_options = options;
+        self
+    }
+
+    /// Which tokens go to introspection. Default:
+    /// [`TokenPolicy::JwtThenIntrospect`] with introspection configured,
+    /// [`TokenPolicy::JwtOnly`] without.
+    #[cfg(feature = "remote")]
+    pub fn token_policy(mut self, policy: TokenPolicy) -> Self {
+        self.remote.policy = Some(policy);
+        self
+    }
+
     /// Builds the validator and waits for the first fetch of the remote
     /// keys: fails with [`BuildError::KeySource`] if the authorization server
     /// cannot be reached or its keys are unusable. This is the fail-fast
@@ -648,7 +737,12 @@ impl ValidatorBuilder {
         let remote = self.remote.jwks_url.is_some() || self.remote.discover;
         #[cfg(not(feature = "remote"))]
         let remote = false;
-        if !remote && keys.algorithms().intersection(algorithms).is_empty() {
+        #[cfg(feature = "remote")]
+        let introspection_only =
+            self.remote.policy == Some(TokenPolicy::IntrospectAll) && keys.is_empty();
+        #[cfg(not(feature = "remote"))]
+        let introspection_only = false;
+        if !remote && !introspection_only && keys.algorithms().intersection(algorithms).is_empty() {
             return Err(BuildError::NoKeys {
                 rejected: keys
                     .rejected()
@@ -657,11 +751,27 @@ impl ValidatorBuilder {
                     .collect(),
             });
         }
-        let keys = match () {
-            #[cfg(feature = "remote")]
-            () if remote => start_remote(self.remote, &self.issuers, keys, self.clock.clone())?,
-            () => Keys::Static(keys),
+        #[cfg(feature = "remote")]
+        let (keys, introspection) = {
+            let mut remote_config = self.remote;
+            let introspection_config = (
+                remote_config.introspection_url.take(),
+                remote_config.introspection_client.take(),
+                remote_config.policy.take(),
+                std::mem::take(&mut remote_config.introspection_options),
+            );
+            let allow_http = remote_config.allow_http;
+            let keys = if remote {
+                start_remote(remote_config, &self.issuers, keys, self.clock.clone())?
+            } else {
+                Keys::Static(keys)
+            };
+            let introspection =
+                build_introspection(introspection_config, &keys, allow_http, self.clock.clone())?;
+            (keys, introspection)
         };
+        #[cfg(not(feature = "remote"))]
+        let keys = Keys::Static(keys);
         Ok(Validator {
             inner: Arc::new(Inner {
                 header: HeaderRules {
@@ -677,9 +787,60 @@ impl ValidatorBuilder {
                 max_token_size: self.max_token_size,
                 clock: self.clock,
                 keys,
+                #[cfg(feature = "remote")]
+                introspection,
             }),
         })
     }
+}
+
+#[cfg(feature = "remote")]
+type IntrospectionConfig = (
+    Option<String>,
+    Option<ClientAuth>,
+    Option<TokenPolicy>,
+    IntrospectionOptions,
+);
+
+#[cfg(feature = "remote")]
+fn build_introspection(
+    (url, client, policy, options): IntrospectionConfig,
+    keys: &Keys,
+    allow_http: bool,
+    clock: Clock,
+) -> Result<Option<(TokenPolicy, Introspector)>, BuildError> {
+    let Some(client) = client else {
+        return match (url, policy) {
+            (Some(_), _) => Err(BuildError::RemoteConfig(
+                "introspection_url needs introspection_client (RFC 7662 §2.1: the endpoint requires client authentication)",
+            )),
+            (None, Some(TokenPolicy::JwtThenIntrospect | TokenPolicy::IntrospectAll)) => Err(
+                BuildError::RemoteConfig("this token policy needs introspection_client"),
+            ),
+            (None, _) => Ok(None),
+        };
+    };
+    let fetcher =
+        crate::fetch::Fetcher::new(options.timeout_value(), allow_http).map_err(BuildError::Url)?;
+    let endpoint = match (url, keys) {
+        (Some(url), _) => Endpoint::Url(fetcher.url(&url).map_err(BuildError::Url)?),
+        (None, Keys::Remote { cache, .. }) if cache.discovers() => {
+            Endpoint::Discovered(cache.clone())
+        }
+        (None, _) => {
+            return Err(BuildError::RemoteConfig(
+                "introspection needs introspection_url, or discover() to find the endpoint",
+            ));
+        }
+    };
+    let policy = policy.unwrap_or(TokenPolicy::JwtThenIntrospect);
+    if policy == TokenPolicy::JwtOnly {
+        return Ok(None);
+    }
+    Ok(Some((
+        policy,
+        Introspector::new(endpoint, client, fetcher, options, clock),
+    )))
 }
 
 #[cfg(feature = "remote")]

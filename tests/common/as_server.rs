@@ -2,6 +2,7 @@
 //! serves discovery metadata and a JWKS, counts the hits, and can be told to
 //! fail in each way a real one does.
 
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,7 +15,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use bearer_guard::Validator;
 use bytes::Bytes;
 use http_body::Frame;
 use tokio::sync::watch;
@@ -38,7 +40,58 @@ pub enum Mode {
     Redirect(String),
 }
 
-#[derive(Debug)]
+/// How the introspection endpoint answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntroMode {
+    /// 200 with the registered answer for the token (else `active: false`).
+    Serve,
+    /// Like `Serve`, but holds every answer until `open_gate`.
+    Gated,
+    /// This status, empty body.
+    Status(u16),
+    /// Never answers.
+    Hang,
+    /// 200 with this raw body.
+    Raw(String),
+    /// 200 streaming this many bytes.
+    Stream(usize),
+}
+
+/// The client authentication the introspection endpoint demands.
+#[derive(Clone)]
+pub enum ExpectedAuth {
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    /// Verifies the assertion with this validator (issuer = client id,
+    /// audience = the endpoint URL) and refuses a reused `jti`.
+    PrivateKeyJwt {
+        client_id: String,
+        validator: Validator,
+    },
+}
+
+/// What the introspection endpoint received.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub authorization: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 pub struct Inner {
     pub jwks: Mutex<String>,
     pub mode: Mutex<Mode>,
@@ -56,7 +109,26 @@ pub struct Inner {
     pub last_if_modified_since: Mutex<Option<String>>,
     /// The JWKS hit count, observable.
     pub hits: watch::Sender<usize>,
+    /// Introspection: token -> answer.
+    pub intro_answers: Mutex<HashMap<String, serde_json::Value>>,
+    pub intro_mode: Mutex<IntroMode>,
+    pub intro_auth: Mutex<ExpectedAuth>,
+    pub intro_seen: Mutex<Vec<SeenRequest>>,
+    pub intro_jtis: Mutex<HashSet<String>>,
+    /// The introspection call count, observable.
+    pub intro_calls: watch::Sender<usize>,
+    pub gate: watch::Sender<bool>,
 }
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AsServer state")
+    }
+}
+
+/// The client the tests' resource server authenticates as by default.
+pub const CLIENT_ID: &str = "rs:1 é";
+pub const CLIENT_SECRET: &str = "p@ss/w+rd";
 
 #[derive(Clone, Debug)]
 pub struct AsServer {
@@ -82,6 +154,16 @@ impl AsServer {
             last_if_none_match: Mutex::new(None),
             last_if_modified_since: Mutex::new(None),
             hits: watch::channel(0).0,
+            intro_answers: Mutex::new(HashMap::new()),
+            intro_mode: Mutex::new(IntroMode::Serve),
+            intro_auth: Mutex::new(ExpectedAuth::Basic {
+                id: CLIENT_ID.into(),
+                secret: CLIENT_SECRET.into(),
+            }),
+            intro_seen: Mutex::new(Vec::new()),
+            intro_jtis: Mutex::new(HashSet::new()),
+            intro_calls: watch::channel(0).0,
+            gate: watch::channel(false).0,
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(oidc_metadata))
@@ -90,6 +172,7 @@ impl AsServer {
                 get(rfc8414_metadata),
             )
             .route("/jwks", get(jwks_endpoint))
+            .route("/introspect", post(introspect_endpoint))
             .route(
                 "/moved",
                 get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/jwks")]) }),
@@ -117,6 +200,46 @@ impl AsServer {
 
     pub fn jwks_hits(&self) -> usize {
         self.state.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    pub fn introspection_url(&self) -> String {
+        format!("http://{}/introspect", self.addr)
+    }
+
+    /// Registers the introspection answer for `token`.
+    pub fn answer(&self, token: &str, answer: serde_json::Value) {
+        self.state
+            .intro_answers
+            .lock()
+            .unwrap()
+            .insert(token.to_owned(), answer);
+    }
+
+    pub fn set_intro_mode(&self, mode: IntroMode) {
+        *self.state.intro_mode.lock().unwrap() = mode;
+    }
+
+    pub fn expect_auth(&self, auth: ExpectedAuth) {
+        *self.state.intro_auth.lock().unwrap() = auth;
+    }
+
+    pub fn intro_calls(&self) -> usize {
+        *self.state.intro_calls.borrow()
+    }
+
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.state.intro_seen.lock().unwrap().clone()
+    }
+
+    /// Waits until the introspection endpoint has been called `n` times.
+    pub async fn wait_for_intro_calls(&self, n: usize) {
+        let mut rx = self.state.intro_calls.subscribe();
+        rx.wait_for(|c| *c >= n).await.unwrap();
+    }
+
+    /// Releases the answers held in `IntroMode::Gated`.
+    pub fn open_gate(&self) {
+        self.state.gate.send_replace(true);
     }
 
     /// Waits until the JWKS endpoint has been hit `n` times.
@@ -214,6 +337,103 @@ async fn jwks_endpoint(State((state, _)): State<AppState>, headers: HeaderMap) -
         Mode::Redirect(location) => {
             (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
         }
+    }
+}
+
+async fn introspect_endpoint(
+    State((state, addr)): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let seen = SeenRequest {
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        form,
+    };
+    state.intro_seen.lock().unwrap().push(seen.clone());
+    state.intro_calls.send_modify(|c| *c += 1);
+    let expected = state.intro_auth.lock().unwrap().clone();
+    let authenticated = match expected {
+        ExpectedAuth::Basic { id, secret } => {
+            use base64::Engine as _;
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let want = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    enc(&id),
+                    enc(&secret)
+                ))
+            );
+            seen.authorization.as_deref() == Some(want.as_str())
+        }
+        ExpectedAuth::Post { id, secret } => {
+            seen.param("client_id") == Some(id.as_str())
+                && seen.param("client_secret") == Some(secret.as_str())
+                && seen.authorization.is_none()
+        }
+        ExpectedAuth::PrivateKeyJwt {
+            client_id,
+            validator,
+        } => {
+            let ok_type = seen.param("client_assertion_type")
+                == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+            match (ok_type, seen.param("client_assertion")) {
+                (true, Some(assertion)) => match validator.validate(assertion).await {
+                    Ok(claims) => {
+                        let fresh = claims
+                            .jwt_id()
+                            .is_some_and(|j| state.intro_jtis.lock().unwrap().insert(j.to_owned()));
+                        let lifetime = claims.expires_at().unwrap_or(i64::MAX)
+                            - claims.issued_at().unwrap_or(0);
+                        claims.subject() == Some(client_id.as_str())
+                            && claims
+                                .audiences()
+                                .eq([format!("http://{addr}/introspect").as_str()])
+                            && fresh
+                            && lifetime <= 60
+                    }
+                    Err(_) => false,
+                },
+                _ => false,
+            }
+        }
+    };
+    if !authenticated {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let mode = state.intro_mode.lock().unwrap().clone();
+    let answer = || {
+        let token = seen.param("token").unwrap_or_default();
+        let answer = state
+            .intro_answers
+            .lock()
+            .unwrap()
+            .get(token)
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({"active": false}));
+        axum::Json(answer).into_response()
+    };
+    match mode {
+        IntroMode::Serve => answer(),
+        IntroMode::Gated => {
+            let mut open = state.gate.subscribe();
+            let _ = open.wait_for(|o| *o).await;
+            answer()
+        }
+        IntroMode::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        IntroMode::Hang => std::future::pending().await,
+        IntroMode::Raw(body) => {
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        IntroMode::Stream(len) => Response::new(Body::new(Endless { remaining: len })),
     }
 }
 

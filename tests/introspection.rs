@@ -1,0 +1,648 @@
+//! Opaque tokens through RFC 7662 introspection, against a real endpoint on
+//! 127.0.0.1 that counts its calls and checks the client authentication it
+//! receives.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use bearer_guard::testing::{TestIssuer, TestKey};
+use bearer_guard::{
+    Algorithm, BearerLayer, BuildError, Claims, ClientAuth, FetchError, IntrospectionError,
+    IntrospectionOptions, ManualClock, SigningKey, TokenPolicy, ValidationError, Validator,
+    ValidatorBuilder,
+};
+use common::as_server::{AsServer, CLIENT_ID, CLIENT_SECRET, ExpectedAuth, IntroMode};
+use serde_json::{Value, json};
+
+const AUDIENCE: &str = "payments";
+const T0: i64 = 2_000_000_000;
+
+struct Setup {
+    clock: ManualClock,
+    issuer: TestIssuer,
+    server: AsServer,
+}
+
+async fn setup() -> Setup {
+    let clock = ManualClock::new(T0);
+    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("a")])
+        .default_audience(AUDIENCE)
+        .clock(clock.clone());
+    let server = AsServer::start(issuer.jwks_json()).await;
+    Setup {
+        clock,
+        issuer,
+        server,
+    }
+}
+
+impl Setup {
+    /// The issuer URL used in answers: the test issuer's.
+    fn active(&self, extra: Value) -> Value {
+        let mut answer = json!({
+            "active": true,
+            "iss": self.issuer.issuer(),
+            "aud": AUDIENCE,
+            "sub": "alice",
+            "client_id": "web-app",
+            "scope": "charge:customer orders:read",
+            "token_type": "Bearer",
+            "exp": T0 + 3600,
+            "iat": T0,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                answer.as_object_mut().unwrap().remove(k);
+            } else {
+                answer[k] = v.clone();
+            }
+        }
+        answer
+    }
+
+    fn builder(&self) -> ValidatorBuilder {
+        self.issuer
+            .validator_builder()
+            .audience(AUDIENCE)
+            .allow_insecure_http()
+            .introspection_url(self.server.introspection_url())
+            .introspection_client(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
+            .introspection_options(
+                IntrospectionOptions::default().timeout(Duration::from_millis(500)),
+            )
+    }
+
+    fn validator(&self) -> Validator {
+        self.builder().build().unwrap()
+    }
+}
+
+fn unavailable(e: &ValidationError) -> &IntrospectionError {
+    match e {
+        ValidationError::IntrospectionUnavailable(i) => i,
+        other => panic!("expected IntrospectionUnavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_active_opaque_token_yields_the_same_claims_type() {
+    let s = setup().await;
+    s.server.answer("opaque-1", s.active(json!({})));
+    let claims = s.validator().validate("opaque-1").await.unwrap();
+    assert_eq!(claims.subject(), Some("alice"));
+    assert_eq!(claims.client_id(), Some("web-app"));
+    assert_eq!(claims.issuer(), s.issuer.issuer());
+    assert!(claims.scopes().contains("charge:customer"));
+    assert_eq!(claims.expires_at(), Some(T0 + 3600));
+    // RFC 7662 §2.1: the token and the hint.
+    let seen = &s.server.seen()[0];
+    assert_eq!(seen.param("token"), Some("opaque-1"));
+    assert_eq!(seen.param("token_type_hint"), Some("access_token"));
+}
+
+#[tokio::test]
+async fn handlers_cannot_tell_introspected_from_local_tokens() {
+    let s = setup().await;
+    s.server.answer("opaque-2", s.active(json!({"sub": "bob"})));
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|c: Claims| async move { c.subject().unwrap_or("?").to_owned() }),
+        )
+        .layer(BearerLayer::new(s.validator()).realm("payments"));
+    let addr = common::serve(app).await;
+    let client = reqwest::Client::new();
+    let get = |token: String| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("http://{addr}/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let challenge = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), challenge, r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("opaque-2".into()).await, (200, None, "bob".into()));
+    let jwt = s.issuer.token().subject("carol").sign();
+    assert_eq!(get(jwt).await, (200, None, "carol".into()));
+    // An inactive token is a plain 401 invalid_token.
+    let (status, challenge, _) = get("revoked-token".into()).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            r#"Bearer realm="payments", error="invalid_token", error_description="The access token is not active""#
+        )
+    );
+    // JWTs are checked locally: only the two opaque tokens were introspected.
+    assert_eq!(s.server.intro_calls(), 2);
+}
+
+#[tokio::test]
+async fn inactive_tokens_are_refused() {
+    let s = setup().await;
+    s.server.answer("gone", json!({"active": false}));
+    assert_eq!(
+        s.validator().validate("gone").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+}
+
+#[tokio::test]
+async fn client_secret_basic_form_encodes_before_base64() {
+    let s = setup().await;
+    s.server.answer("t", s.active(json!({})));
+    // The endpoint accepts only the exact RFC 6749 §2.3.1 encoding of
+    // "rs:1 é" / "p@ss/w+rd".
+    assert!(s.validator().validate("t").await.is_ok());
+    let auth = s.server.seen()[0].authorization.clone().unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(decoded).unwrap(),
+        "rs%3A1+%C3%A9:p%40ss%2Fw%2Brd"
+    );
+}
+
+#[tokio::test]
+async fn client_secret_post_sends_the_credentials_in_the_form() {
+    let s = setup().await;
+    s.server.expect_auth(ExpectedAuth::Post {
+        id: "rs".into(),
+        secret: "s3cret".into(),
+    });
+    s.server.answer("t", s.active(json!({})));
+    let v = s
+        .builder()
+        .introspection_client(ClientAuth::post("rs", "s3cret"))
+        .build()
+        .unwrap();
+    assert!(v.validate("t").await.is_ok());
+    let seen = &s.server.seen()[0];
+    assert_eq!(seen.param("client_secret"), Some("s3cret"));
+    assert!(seen.authorization.is_none());
+}
+
+#[tokio::test]
+async fn private_key_jwt_sends_a_fresh_signed_assertion_per_call() {
+    let s = setup().await;
+    let client_key = SigningKey::generate(Algorithm::ES256).with_kid("rs-key");
+    let client_jwk = client_key.public_jwk().unwrap();
+    // The endpoint verifies assertions with a validator of its own.
+    let verifier = Validator::builder()
+        .issuer("resource-server")
+        .audience(s.server.introspection_url())
+        .jwks_json(json!({ "keys": [client_jwk] }).to_string())
+        .clock(s.clock.clone())
+        .build()
+        .unwrap();
+    s.server.expect_auth(ExpectedAuth::PrivateKeyJwt {
+        client_id: "resource-server".into(),
+        validator: verifier,
+    });
+    s.server.answer("t1", s.active(json!({})));
+    s.server.answer("t2", s.active(json!({})));
+    let v = s
+        .builder()
+        .introspection_client(ClientAuth::private_key_jwt("resource-server", client_key))
+        .build()
+        .unwrap();
+    assert!(v.validate("t1").await.is_ok());
+    assert!(v.validate("t2").await.is_ok());
+    let seen = s.server.seen();
+    assert_ne!(
+        seen[0].param("client_assertion"),
+        seen[1].param("client_assertion")
+    );
+}
+
+#[tokio::test]
+async fn rejected_client_credentials_are_a_503_not_a_401() {
+    let s = setup().await;
+    s.server.answer("t", s.active(json!({})));
+    let v = s
+        .builder()
+        .introspection_client(ClientAuth::basic(CLIENT_ID, "wrong"))
+        .build()
+        .unwrap();
+    let err = v.validate("t").await.unwrap_err();
+    assert_eq!(
+        unavailable(&err),
+        &IntrospectionError::ClientAuthRejected(401)
+    );
+    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn answers_are_cached_by_token_digest() {
+    let s = setup().await;
+    s.server.answer("t", s.active(json!({})));
+    let v = s.validator();
+    for _ in 0..5 {
+        assert!(v.validate("t").await.is_ok());
+    }
+    assert_eq!(s.server.intro_calls(), 1);
+    let stats = v.introspection_stats().await.unwrap();
+    assert_eq!((stats.calls, stats.cache_hits, stats.active), (1, 4, 1));
+}
+
+#[tokio::test]
+async fn an_active_answer_lives_until_max_ttl_at_most() {
+    let s = setup().await;
+    s.server.answer("t", s.active(json!({})));
+    let v = s.validator();
+    assert!(v.validate("t").await.is_ok());
+    s.clock.advance(59);
+    assert!(v.validate("t").await.is_ok());
+    assert_eq!(s.server.intro_calls(), 1);
+    // At 60 s (the default max_ttl) the answer is asked for again: a
+    // revocation is noticed.
+    s.server.answer("t", json!({"active": false}));
+    s.clock.advance(1);
+    assert_eq!(
+        v.validate("t").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+    assert_eq!(s.server.intro_calls(), 2);
+}
+
+#[tokio::test]
+async fn an_active_answer_never_outlives_the_tokens_exp() {
+    let s = setup().await;
+    s.server.answer("short", s.active(json!({"exp": T0 + 20})));
+    let v = s
+        .builder()
+        .introspection_options(IntrospectionOptions::default().max_ttl(Duration::from_secs(300)))
+        .build()
+        .unwrap();
+    assert!(v.validate("short").await.is_ok());
+    s.clock.advance(19);
+    assert!(v.validate("short").await.is_ok());
+    assert_eq!(s.server.intro_calls(), 1);
+    // Past exp + leeway the token is expired, whatever the cache held.
+    s.clock.advance(61);
+    assert_eq!(
+        v.validate("short").await.unwrap_err(),
+        ValidationError::Expired
+    );
+}
+
+#[tokio::test]
+async fn inactive_answers_are_cached_for_the_shorter_inactive_ttl() {
+    let s = setup().await;
+    let v = s.validator();
+    assert_eq!(
+        v.validate("unknown").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+    s.clock.advance(9);
+    assert_eq!(
+        v.validate("unknown").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+    assert_eq!(s.server.intro_calls(), 1);
+    s.clock.advance(1);
+    s.server.answer("unknown", s.active(json!({})));
+    assert!(v.validate("unknown").await.is_ok());
+    assert_eq!(s.server.intro_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_requests_for_one_token_make_one_call() {
+    let s = setup().await;
+    s.server.answer("popular", s.active(json!({})));
+    s.server.set_intro_mode(IntroMode::Gated);
+    let v = s.validator();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let v = v.clone();
+        tasks.spawn(async move { v.validate("popular").await });
+    }
+    // The one call has arrived; the others are waiting on it.
+    s.server.wait_for_intro_calls(1).await;
+    s.server.open_gate();
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        assert!(r.unwrap().is_ok());
+        ok += 1;
+    }
+    assert_eq!(ok, 100);
+    assert_eq!(s.server.intro_calls(), 1);
+    let stats = v.introspection_stats().await.unwrap();
+    assert_eq!((stats.calls, stats.cache_hits), (1, 99));
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_capacity() {
+    let s = setup().await;
+    let v = s
+        .builder()
+        .introspection_options(IntrospectionOptions::default().capacity(10))
+        .build()
+        .unwrap();
+    for i in 0..50 {
+        let token = format!("tok-{i}");
+        s.server.answer(&token, s.active(json!({})));
+        assert!(v.validate(&token).await.is_ok());
+    }
+    let stats = v.introspection_stats().await.unwrap();
+    assert_eq!(stats.calls, 50);
+    assert!(stats.cached <= 10, "{} cached", stats.cached);
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_times_out_into_503() {
+    let s = setup().await;
+    s.server.set_intro_mode(IntroMode::Hang);
+    let v = s
+        .builder()
+        .introspection_options(IntrospectionOptions::default().timeout(Duration::from_millis(200)))
+        .build()
+        .unwrap();
+    let err = v.validate("t").await.unwrap_err();
+    assert!(
+        matches!(unavailable(&err), IntrospectionError::Fetch(FetchError::Timeout(d)) if *d == Duration::from_millis(200)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn during_an_outage_cached_answers_serve_and_new_tokens_get_503() {
+    let s = setup().await;
+    s.server.answer("cached", s.active(json!({})));
+    s.server.answer("new", s.active(json!({})));
+    let v = s.validator();
+    assert!(v.validate("cached").await.is_ok());
+    for mode in [IntroMode::Status(503), IntroMode::Hang] {
+        s.server.set_intro_mode(mode);
+        assert!(v.validate("cached").await.is_ok());
+        let err = v.validate("new").await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+    // A refused connection, too.
+    let refused = common::as_server::refused_addr().await;
+    let down = s
+        .builder()
+        .introspection_url(format!("http://{refused}/introspect"))
+        .build()
+        .unwrap();
+    let err = down.validate("new").await.unwrap_err();
+    assert!(matches!(
+        unavailable(&err),
+        IntrospectionError::Fetch(FetchError::Connect(_))
+    ));
+}
+
+#[tokio::test]
+async fn malformed_answers_are_503_never_200() {
+    let s = setup().await;
+    let cases: Vec<(IntroMode, IntrospectionError)> = vec![
+        (
+            IntroMode::Raw("<html>".into()),
+            IntrospectionError::Invalid("not a JSON object"),
+        ),
+        (
+            IntroMode::Raw("[true]".into()),
+            IntrospectionError::Invalid("not a JSON object"),
+        ),
+        (
+            IntroMode::Raw(r#"{"sub":"x"}"#.into()),
+            IntrospectionError::Invalid("no boolean `active`"),
+        ),
+        (
+            IntroMode::Raw(r#"{"active":"true"}"#.into()),
+            IntrospectionError::Invalid("no boolean `active`"),
+        ),
+        (
+            IntroMode::Raw(r#"{"active":true,"active":false}"#.into()),
+            IntrospectionError::Invalid("not a JSON object"),
+        ),
+        (
+            IntroMode::Status(500),
+            IntrospectionError::Fetch(FetchError::Status(500)),
+        ),
+        (
+            IntroMode::Stream(10 * 1024 * 1024),
+            IntrospectionError::Fetch(FetchError::TooLarge(64 * 1024)),
+        ),
+    ];
+    for (i, (mode, expected)) in cases.into_iter().enumerate() {
+        s.server.set_intro_mode(mode.clone());
+        let err = s.validator().validate(&format!("t{i}")).await.unwrap_err();
+        assert_eq!(unavailable(&err), &expected, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_response_size_limit_holds_at_its_edge() {
+    let s = setup().await;
+    let body = json!({"active": false}).to_string();
+    s.server.set_intro_mode(IntroMode::Raw(body.clone()));
+    let at = s
+        .builder()
+        .introspection_options(IntrospectionOptions::default().max_size(body.len()))
+        .build()
+        .unwrap();
+    assert_eq!(
+        at.validate("a").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+    let under = s
+        .builder()
+        .introspection_options(IntrospectionOptions::default().max_size(body.len() - 1))
+        .build()
+        .unwrap();
+    let err = under.validate("b").await.unwrap_err();
+    assert!(matches!(
+        unavailable(&err),
+        IntrospectionError::Fetch(FetchError::TooLarge(_))
+    ));
+}
+
+#[tokio::test]
+async fn beyond_max_concurrent_calls_requests_get_503_at_once() {
+    let s = setup().await;
+    s.server.set_intro_mode(IntroMode::Gated);
+    let v = s
+        .builder()
+        .introspection_options(
+            IntrospectionOptions::default()
+                .max_concurrent(2)
+                .timeout(Duration::from_secs(10)),
+        )
+        .build()
+        .unwrap();
+    let mut held = tokio::task::JoinSet::new();
+    for t in ["one", "two"] {
+        let v = v.clone();
+        held.spawn(async move { v.validate(t).await });
+    }
+    s.server.wait_for_intro_calls(2).await;
+    let err = v.validate("three").await.unwrap_err();
+    assert_eq!(unavailable(&err), &IntrospectionError::Overloaded);
+    s.server.open_gate();
+    while let Some(r) = held.join_next().await {
+        assert_eq!(r.unwrap().unwrap_err(), ValidationError::Inactive);
+    }
+    assert_eq!(s.server.intro_calls(), 2);
+    assert_eq!(v.introspection_stats().await.unwrap().overloaded, 1);
+    // With capacity free again, the refused token is introspected.
+    assert_eq!(
+        v.validate("three").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+}
+
+#[tokio::test]
+async fn active_answers_go_through_the_claim_checks() {
+    let s = setup().await;
+    let cases = [
+        (
+            json!({"iss": "https://other.example"}),
+            ValidationError::InvalidIssuer,
+        ),
+        (json!({"aud": "orders"}), ValidationError::InvalidAudience),
+        (json!({"exp": T0 - 3600}), ValidationError::Expired),
+        (json!({"nbf": T0 + 3600}), ValidationError::NotYetValid),
+        (
+            json!({"token_type": "refresh_token"}),
+            ValidationError::TypeNotAllowed,
+        ),
+        (
+            json!({"token_type": "DPoP", "cnf": {"jkt": "x"}}),
+            ValidationError::SenderConstrained,
+        ),
+        (
+            json!({"cnf": {"x5t#S256": "y"}}),
+            ValidationError::SenderConstrained,
+        ),
+        (json!({"scope": 5}), ValidationError::InvalidClaim("scope")),
+    ];
+    let v = s.validator();
+    for (i, (patch, expected)) in cases.into_iter().enumerate() {
+        let token = format!("t{i}");
+        s.server.answer(&token, s.active(patch.clone()));
+        assert_eq!(v.validate(&token).await.unwrap_err(), expected, "{patch}");
+    }
+    // Absent iss / aud / exp are not required for introspection answers.
+    s.server
+        .answer("bare", json!({"active": true, "scope": "a"}));
+    let claims = v.validate("bare").await.unwrap();
+    assert_eq!(claims.expires_at(), None);
+}
+
+#[tokio::test]
+async fn token_policies_route_tokens() {
+    let s = setup().await;
+    let jwt = s.issuer.token().subject("local").sign();
+    s.server.answer("opaque", s.active(json!({})));
+    s.server
+        .answer(&jwt, s.active(json!({"sub": "introspected"})));
+
+    let only_jwt = s
+        .builder()
+        .token_policy(TokenPolicy::JwtOnly)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        only_jwt.validate("opaque").await.unwrap_err(),
+        ValidationError::Malformed(_)
+    ));
+    assert_eq!(s.server.intro_calls(), 0);
+
+    let mixed = s.builder().build().unwrap();
+    assert_eq!(mixed.validate(&jwt).await.unwrap().subject(), Some("local"));
+    assert_eq!(s.server.intro_calls(), 0);
+    assert!(mixed.validate("opaque").await.is_ok());
+    assert_eq!(s.server.intro_calls(), 1);
+
+    let all = s
+        .builder()
+        .token_policy(TokenPolicy::IntrospectAll)
+        .build()
+        .unwrap();
+    assert_eq!(
+        all.validate(&jwt).await.unwrap().subject(),
+        Some("introspected")
+    );
+    assert_eq!(s.server.intro_calls(), 2);
+}
+
+#[tokio::test]
+async fn the_endpoint_can_come_from_discovery() {
+    let s = setup().await;
+    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256)])
+        .issuer_url(s.server.url())
+        .default_audience(AUDIENCE)
+        .clock(s.clock.clone());
+    s.server.set_jwks(issuer.jwks_json());
+    let mut answer = s.active(json!({}));
+    answer["iss"] = json!(s.server.url());
+    s.server.answer("opaque", answer);
+    let v = Validator::builder()
+        .issuer(s.server.url())
+        .audience(AUDIENCE)
+        .clock(s.clock.clone())
+        .allow_insecure_http()
+        .discover()
+        .introspection_client(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
+        .build()
+        .unwrap();
+    // No wait for discovery first: the first opaque token waits for it.
+    assert!(v.validate("opaque").await.is_ok());
+    assert!(v.validate(&issuer.token().sign()).await.is_ok());
+}
+
+#[test]
+fn introspection_configuration_errors_are_clear() {
+    let base = || {
+        Validator::builder()
+            .issuer("https://i")
+            .audience("a")
+            .jwks_json(TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256)]).jwks_json())
+    };
+    assert!(matches!(
+        base().introspection_url("https://i/introspect").build(),
+        Err(BuildError::RemoteConfig(_))
+    ));
+    assert!(matches!(
+        base()
+            .introspection_client(ClientAuth::basic("a", "b"))
+            .build(),
+        Err(BuildError::RemoteConfig(_))
+    ));
+    assert!(matches!(
+        base().token_policy(TokenPolicy::IntrospectAll).build(),
+        Err(BuildError::RemoteConfig(_))
+    ));
+    assert!(matches!(
+        base()
+            .introspection_url("http://i/introspect")
+            .introspection_client(ClientAuth::basic("a", "b"))
+            .build(),
+        Err(BuildError::Url(FetchError::InsecureUrl(_)))
+    ));
+}
+
+#[tokio::test]
+async fn oversize_opaque_tokens_are_refused_without_a_call() {
+    let s = setup().await;
+    let v = s.builder().max_token_size(64).build().unwrap();
+    let token = "o".repeat(65);
+    assert!(matches!(
+        v.validate(&token).await.unwrap_err(),
+        ValidationError::TooLarge { len: 65, limit: 64 }
+    ));
+    assert_eq!(s.server.intro_calls(), 0);
+}
