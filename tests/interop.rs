@@ -1,0 +1,453 @@
+//! Interop: bearer-guard against a real, certified OpenID provider — the npm
+//! package `oidc-provider` (pinned in tests/interop/package-lock.json),
+//! started on 127.0.0.1 by tests/interop/server.mjs.
+//!
+//! Needs Node.js >= 20. The harness's npm dependencies are installed from the
+//! lockfile when missing; without Node these tests fail and say what to
+//! install (they never pass silently).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bearer_guard::{
+    Algorithm, BearerLayer, Claims, ClientAuth, IntrospectionOptions, JwksOptions, KeyStatus,
+    RequireScopeLayer, SigningKey, ValidationError, Validator,
+};
+use serde_json::{Value, json};
+
+const JWT_RESOURCE: &str = "https://rs.example.test/jwt";
+const OPAQUE_RESOURCE: &str = "https://rs.example.test/opaque";
+
+fn harness_dir() -> String {
+    format!("{}/tests/interop", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Checks Node.js and installs the harness's dependencies from the lockfile
+/// if they are missing (once per test run).
+fn prepare() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let version = Command::new("node")
+            .arg("--version")
+            .output()
+            .map_err(|e| {
+                format!(
+                    "the interop tests need Node.js >= 20 (`node` not found: {e}). \
+                     Install it (Debian: `apt-get install nodejs npm`, or from nodejs.org) \
+                     and run again."
+                )
+            })?;
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+        let major: u32 = version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major < 20 {
+            return Err(format!(
+                "the interop tests need Node.js >= 20, found {version:?}; install a newer Node.js"
+            ));
+        }
+        let dir = harness_dir();
+        if !std::path::Path::new(&format!("{dir}/node_modules/oidc-provider/package.json")).exists()
+        {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .map_err(|e| format!("`npm ci` in {dir} could not run: {e}; install npm"))?;
+            if !status.success() {
+                return Err(format!("`npm ci` in {dir} failed ({status})"));
+            }
+        }
+        Ok(())
+    });
+    if let Err(message) = ready {
+        panic!("{message}");
+    }
+}
+
+/// A running oidc-provider; killed when dropped.
+struct Provider {
+    child: Child,
+    issuer: String,
+}
+
+impl Provider {
+    fn start() -> Provider {
+        prepare();
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .current_dir(harness_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start node server.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader
+            .read_line(&mut line)
+            .expect("read the harness output");
+        // Keep draining the harness's output: a closed pipe would kill it
+        // (EPIPE) the next time the provider writes a line.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        let issuer = line
+            .trim()
+            .strip_prefix("ISSUER ")
+            .unwrap_or_else(|| panic!("the harness did not start: {line:?}"))
+            .to_owned();
+        Provider { child, issuer }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn admin(&self, path: &str) -> Value {
+        let r = reqwest::Client::new()
+            .post(format!("{}/admin/{path}", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "admin {path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    /// A client-credentials token for `order-service`.
+    async fn token(&self, scope: &str, resource: &str) -> String {
+        self.token_response(scope, resource, None).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    async fn token_response(&self, scope: &str, resource: &str, dpop: Option<&str>) -> Value {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+                ("resource", resource),
+            ])
+            .finish();
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth("order-service", Some("order-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(proof) = dpop {
+            req = req.header("DPoP", proof);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "token endpoint: {status} {v}");
+        v
+    }
+
+    async fn revoke(&self, token: &str) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        let r = reqwest::Client::new()
+            .post(format!("{}/token/revocation", self.issuer))
+            .basic_auth("order-service", Some("order-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// The resource server's validator: discovery, both resources as
+    /// audiences, introspection as `payments-rs`.
+    fn validator(&self) -> bearer_guard::ValidatorBuilder {
+        Validator::builder()
+            .issuer(self.issuer.clone())
+            .audience(JWT_RESOURCE)
+            .audience(OPAQUE_RESOURCE)
+            .allow_insecure_http()
+            .discover()
+            .introspection_client(ClientAuth::basic("payments-rs", "rs-secret"))
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn payments_app(validator: Validator) -> Router {
+    Router::new()
+        .route(
+            "/charge",
+            post(
+                |c: Claims| async move { format!("charged for {}", c.client_id().unwrap_or("?")) },
+            ),
+        )
+        .route_layer(RequireScopeLayer::all(["charge:customer"]))
+        .route("/me", get(|c: Claims| async move { axum::Json(c) }))
+        .layer(BearerLayer::new(validator).realm("payments"))
+}
+
+async fn call(
+    addr: std::net::SocketAddr,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> (u16, Option<String>, String) {
+    let r = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), challenge, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn discovery_finds_the_providers_endpoints() {
+    let op = Provider::start();
+    let v = op.validator().build_and_fetch().await.unwrap();
+    let m = v.issuer_metadata().unwrap();
+    assert_eq!(m.issuer, op.issuer);
+    assert_eq!(m.jwks_uri, Some(format!("{}/jwks", op.issuer)));
+    assert_eq!(
+        m.introspection_endpoint,
+        Some(format!("{}/token/introspection", op.issuer))
+    );
+    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Fresh);
+}
+
+#[tokio::test]
+async fn client_credentials_jwts_pass_the_layer_and_scopes_are_enforced() {
+    let op = Provider::start();
+    let v = op.validator().build_and_fetch().await.unwrap();
+    let addr = common::serve(payments_app(v)).await;
+
+    let token = op.token("charge:customer", JWT_RESOURCE).await;
+    let (status, _, body) = call(addr, reqwest::Method::POST, "/charge", &token).await;
+    assert_eq!((status, body.as_str()), (200, "charged for order-service"));
+
+    let (status, _, body) = call(addr, reqwest::Method::GET, "/me", &token).await;
+    assert_eq!(status, 200);
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["aud"], JWT_RESOURCE);
+    assert_eq!(me["iss"], op.issuer.as_str());
+
+    let read_only = op.token("orders:read", JWT_RESOURCE).await;
+    let (status, challenge, _) = call(addr, reqwest::Method::POST, "/charge", &read_only).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            r#"Bearer realm="payments", error="insufficient_scope", error_description="The access token lacks the scope this request needs", scope="charge:customer""#
+        )
+    );
+}
+
+#[tokio::test]
+async fn the_providers_jwts_meet_the_strict_rfc9068_profile() {
+    let op = Provider::start();
+    let strict = op
+        .validator()
+        .rfc9068_profile()
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let token = op.token("charge:customer", JWT_RESOURCE).await;
+    let claims = strict.validate(&token).await.unwrap();
+    assert_eq!(claims.client_id(), Some("order-service"));
+    assert!(claims.jwt_id().is_some() && claims.issued_at().is_some());
+}
+
+#[tokio::test]
+async fn opaque_tokens_are_accepted_through_introspection() {
+    let op = Provider::start();
+    let v = op.validator().build_and_fetch().await.unwrap();
+    let addr = common::serve(payments_app(v.clone())).await;
+    let token = op.token("charge:customer", OPAQUE_RESOURCE).await;
+    assert_eq!(token.matches('.').count(), 0, "an opaque token");
+    let (status, _, body) = call(addr, reqwest::Method::POST, "/charge", &token).await;
+    assert_eq!((status, body.as_str()), (200, "charged for order-service"));
+    let (status, _, body) = call(addr, reqwest::Method::GET, "/me", &token).await;
+    assert_eq!(status, 200);
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["aud"], OPAQUE_RESOURCE);
+    assert_eq!(me["token_type"], "Bearer");
+    let stats = v.introspection_stats().await.unwrap();
+    assert_eq!((stats.calls, stats.active, stats.cache_hits), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_revoked_opaque_token_is_refused() {
+    let op = Provider::start();
+    let v = op.validator().build_and_fetch().await.unwrap();
+    let token = op.token("charge:customer", OPAQUE_RESOURCE).await;
+    op.revoke(&token).await;
+    assert_eq!(
+        v.validate(&token).await.unwrap_err(),
+        ValidationError::Inactive
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotated_at_the_provider_is_picked_up_without_a_restart() {
+    let op = Provider::start();
+    let v = op
+        .validator()
+        .jwks_options(JwksOptions::default().cooldown(Duration::ZERO))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let before = op.token("charge:customer", JWT_RESOURCE).await;
+    let opaque_before = op.token("charge:customer", OPAQUE_RESOURCE).await;
+    assert!(v.validate(&before).await.is_ok());
+
+    let rotated = op.admin("rotate").await;
+    let after = op.token("charge:customer", JWT_RESOURCE).await;
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(after.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], rotated["kid"], "signed with the new key");
+    assert!(v.validate(&after).await.is_ok());
+    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 1);
+    // The old key is still published; tokens issued before stay valid, and
+    // so do opaque tokens (the provider's store survived the rotation).
+    assert!(v.validate(&before).await.is_ok());
+    assert!(v.validate(&opaque_before).await.is_ok());
+}
+
+#[tokio::test]
+async fn with_the_provider_down_jwts_verify_and_opaque_tokens_get_503() {
+    let mut op = Provider::start();
+    let v = op
+        .validator()
+        .introspection_options(IntrospectionOptions::default().timeout(Duration::from_millis(500)))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let jwt = op.token("charge:customer", JWT_RESOURCE).await;
+    let opaque = op.token("charge:customer", OPAQUE_RESOURCE).await;
+
+    // JWKS failing or hanging: the last good keys keep serving.
+    op.admin("jwks/fail").await;
+    assert!(v.refresh_keys().await.is_err());
+    assert!(v.validate(&jwt).await.is_ok());
+    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Stale);
+    // Introspection hanging: 503.
+    op.admin("introspection/hang").await;
+    let err = v.validate(&opaque).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+
+    // The provider process gone altogether.
+    op.stop();
+    assert!(v.refresh_keys().await.is_err());
+    assert!(v.validate(&jwt).await.is_ok());
+    let addr = common::serve(payments_app(v.clone())).await;
+    let (status, challenge, _) = call(addr, reqwest::Method::POST, "/charge", &jwt).await;
+    assert_eq!((status, challenge), (200, None));
+    let (status, challenge, _) = call(addr, reqwest::Method::POST, "/charge", &opaque).await;
+    assert_eq!((status, challenge), (503, None));
+}
+
+/// A DPoP proof (RFC 9449 §4.2) for a POST to `htu`.
+fn dpop_proof(key: &SigningKey, htu: &str) -> String {
+    let mut jwk = key.public_jwk().unwrap();
+    let obj = jwk.as_object_mut().unwrap();
+    obj.remove("alg");
+    obj.remove("use");
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+    let mut jti = [0u8; 16];
+    jti.copy_from_slice(&std::process::id().to_be_bytes().repeat(4));
+    let claims = json!({
+        "jti": format!("{}-{}", URL_SAFE_NO_PAD.encode(jti), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()),
+        "htm": "POST",
+        "htu": htu,
+        "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = key.sign(Algorithm::ES256, input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_presented_as_bearer_is_refused() {
+    let op = Provider::start();
+    let v = op.validator().build_and_fetch().await.unwrap();
+    let key = SigningKey::generate(Algorithm::ES256);
+    let htu = format!("{}/token", op.issuer);
+
+    let response = op
+        .token_response(
+            "charge:customer",
+            JWT_RESOURCE,
+            Some(&dpop_proof(&key, &htu)),
+        )
+        .await;
+    assert_eq!(response["token_type"], "DPoP");
+    let token = response["access_token"].as_str().unwrap();
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(payload["cnf"]["jkt"].is_string(), "{payload}");
+    assert_eq!(
+        v.validate(token).await.unwrap_err(),
+        ValidationError::SenderConstrained
+    );
+
+    let response = op
+        .token_response(
+            "charge:customer",
+            OPAQUE_RESOURCE,
+            Some(&dpop_proof(&key, &htu)),
+        )
+        .await;
+    let opaque = response["access_token"].as_str().unwrap();
+    assert_eq!(
+        v.validate(opaque).await.unwrap_err(),
+        ValidationError::SenderConstrained
+    );
+
+    let addr = common::serve(payments_app(v)).await;
+    let (status, challenge, _) = call(addr, reqwest::Method::POST, "/charge", token).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            r#"Bearer realm="payments", error="invalid_token", error_description="The access token is bound to a key and is not a bearer token""#
+        )
+    );
+}

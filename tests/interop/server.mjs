@@ -1,0 +1,183 @@
+// Interop test harness: a real, certified OpenID provider (oidc-provider) on
+// 127.0.0.1, for bearer-guard's tests/interop.rs.
+//
+// Prints `ISSUER http://127.0.0.1:PORT` once it accepts connections.
+//
+// Test-only admin routes (not part of oidc-provider):
+//   POST /admin/rotate                  new signing key (published first), the
+//                                       old one still published; the token
+//                                       store survives
+//   POST /admin/jwks/{ok,fail,hang}     how GET /jwks answers
+//   POST /admin/introspection/{ok,fail,hang}
+//
+// Clients:
+//   order-service / order-secret  client_credentials (client_secret_basic)
+//   payments-rs   / rs-secret     the resource server, for introspection
+// Resources (RFC 8707):
+//   https://rs.example.test/jwt     JWT access tokens (the default resource)
+//   https://rs.example.test/opaque  opaque access tokens
+
+import { createServer } from 'node:http';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+export const JWT_RESOURCE = 'https://rs.example.test/jwt';
+export const OPAQUE_RESOURCE = 'https://rs.example.test/opaque';
+
+// One store for every provider instance, so tokens survive a key rotation.
+const store = new Map();
+
+class MemoryAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : undefined;
+    store.set(this.key(id), { payload, expiresAt });
+  }
+
+  async find(id) {
+    const entry = store.get(this.key(id));
+    if (!entry) return undefined;
+    if (entry.expiresAt && entry.expiresAt < Date.now()) {
+      store.delete(this.key(id));
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  async findByUid(uid) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.uid === uid) return entry.payload;
+    }
+    return undefined;
+  }
+
+  async findByUserCode(userCode) {
+    for (const [key, entry] of store) {
+      if (key.startsWith(`${this.model}:`) && entry.payload.userCode === userCode) return entry.payload;
+    }
+    return undefined;
+  }
+
+  async consume(id) {
+    const entry = store.get(this.key(id));
+    if (entry) entry.payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    store.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    for (const [key, entry] of store) {
+      if (entry.payload.grantId === grantId) store.delete(key);
+    }
+  }
+}
+
+function newKey() {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
+}
+
+const keys = [newKey()];
+const modes = { jwks: 'ok', introspection: 'ok' };
+
+function configuration() {
+  return {
+    adapter: MemoryAdapter,
+    jwks: { keys },
+    clients: [
+      {
+        client_id: 'order-service',
+        client_secret: 'order-secret',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: 'payments-rs',
+        client_secret: 'rs-secret',
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+    ],
+    features: {
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      dPoP: { enabled: true },
+      devInteractions: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => JWT_RESOURCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resourceIndicator) => ({
+          scope: 'charge:customer orders:read',
+          audience: resourceIndicator,
+          accessTokenTTL: 300,
+          accessTokenFormat: resourceIndicator === OPAQUE_RESOURCE ? 'opaque' : 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        }),
+      },
+    },
+    cookies: { keys: ['interop-test-cookie-key'] },
+  };
+}
+
+const server = createServer((req, res) => handle(req, res));
+let provider;
+
+function handle(req, res) {
+  const url = new URL(req.url, 'http://localhost');
+  if (req.method === 'POST' && url.pathname.startsWith('/admin/')) {
+    const [, , what, mode] = url.pathname.split('/');
+    if (what === 'rotate') {
+      keys.unshift(newKey());
+      provider = new Provider(provider.issuer, configuration());
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ kid: keys[0].kid }));
+      return;
+    }
+    if ((what === 'jwks' || what === 'introspection') && ['ok', 'fail', 'hang'].includes(mode)) {
+      modes[what] = mode;
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  const mode = url.pathname === '/jwks' ? modes.jwks
+    : url.pathname === '/token/introspection' ? modes.introspection
+    : 'ok';
+  if (mode === 'fail') {
+    res.writeHead(500);
+    res.end();
+    return;
+  }
+  if (mode === 'hang') {
+    return; // never answer
+  }
+  provider.callback()(req, res);
+}
+
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address();
+  provider = new Provider(`http://127.0.0.1:${port}`, configuration());
+  process.stdout.write(`ISSUER http://127.0.0.1:${port}\n`);
+});
+
+// Stop with the test that started it.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
