@@ -338,6 +338,8 @@ pub(crate) struct JwksCache {
     wake: Notify,
     attempts: watch::Sender<u64>,
     stats: Mutex<StatsInner>,
+    /// Counts refreshes that removed keys.
+    removals: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for JwksCache {
@@ -394,7 +396,14 @@ impl JwksCache {
                 last_error: None,
                 next_attempt_in: None,
             }),
+            removals: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many refreshes removed keys so far: cached verifications made
+    /// before the last removal are not trusted.
+    pub(crate) fn removals(&self) -> u64 {
+        self.removals.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The key set to verify with: `None` before the first successful fetch
@@ -571,7 +580,11 @@ impl JwksCache {
             match result {
                 Ok(Some(Fetched::Updated { keys, headers })) => {
                     let previous = self.snapshot.load();
-                    log_rotation(previous.as_deref(), &keys, &self.base);
+                    if log_rotation(previous.as_deref(), &keys, &self.base) {
+                        // Tokens verified by a removed key must be verified again.
+                        self.removals
+                            .fetch_add(1, std::sync::atomic::Ordering::Release);
+                    }
                     let count = keys.len();
                     self.store(keys, &headers);
                     delay = jitter(self.options.refresh_interval(&headers));
@@ -745,8 +758,11 @@ fn kids(keys: &KeySet) -> BTreeSet<String> {
         .collect()
 }
 
-fn log_rotation(previous: Option<&Snapshot>, next: &KeySet, base: &KeySet) {
-    let Some(previous) = previous else { return };
+/// Logs added and removed keys; returns whether any key was removed.
+fn log_rotation(previous: Option<&Snapshot>, next: &KeySet, base: &KeySet) -> bool {
+    let Some(previous) = previous else {
+        return false;
+    };
     let base_kids = kids(base);
     let before: BTreeSet<String> = kids(&previous.keys)
         .difference(&base_kids)
@@ -758,6 +774,7 @@ fn log_rotation(previous: Option<&Snapshot>, next: &KeySet, base: &KeySet) {
     if !added.is_empty() || !removed.is_empty() {
         tracing::info!(?added, ?removed, "JWKS keys rotated");
     }
+    !removed.is_empty()
 }
 
 /// ±5 % of `interval`, so that many instances do not refresh in step.

@@ -108,5 +108,6 @@ pub use layer::{Anonymous, BearerLayer, BearerService, ResponseFuture};
 pub use scope::{RequireScope, RequireScopeLayer, ScopeRequirement};
 pub use signing::SigningKey;
 pub use validator::{
-    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, ManualClock, Validator, ValidatorBuilder,
+    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, ManualClock,
+    Validator, ValidatorBuilder,
 };

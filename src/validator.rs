@@ -27,6 +27,9 @@ pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
 /// Default clock leeway for `exp`, `nbf` and `iat`: 60 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
+/// Default capacity of the verified-token cache: 10 000 tokens.
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
+
 /// Validates access tokens: the part of this crate that knows nothing of HTTP.
 ///
 /// Use it from the [`BearerLayer`](crate::BearerLayer), or directly from a gRPC
@@ -67,6 +70,37 @@ struct Inner {
     keys: Keys,
     #[cfg(feature = "remote")]
     introspection: Option<(TokenPolicy, Introspector)>,
+    cache: Option<moka::sync::Cache<[u8; 32], Verified>>,
+}
+
+/// A verified token in the cache.
+#[derive(Clone)]
+struct Verified {
+    claims: Claims,
+    /// Key removals seen when it was verified (see `JwksCache::removals`).
+    removals: u64,
+}
+
+/// Evicts a cached token once it has expired (the hit path re-checks the
+/// time claims against the validator's clock in any case).
+struct UntilExpiry {
+    leeway: i64,
+    clock: Clock,
+}
+
+impl moka::Expiry<[u8; 32], Verified> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Verified,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        let exp = value.claims.expires_at()?;
+        let left = exp
+            .saturating_add(self.leeway)
+            .saturating_sub(self.clock.now());
+        Some(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+    }
 }
 
 enum Keys {
@@ -205,11 +239,53 @@ impl Validator {
         Ok(())
     }
 
+    /// Removals of keys seen so far; `None` when no usable key set.
+    fn removals(&self) -> Option<u64> {
+        match &self.inner.keys {
+            Keys::Static(_) => Some(0),
+            #[cfg(feature = "remote")]
+            Keys::Remote { cache, .. } => cache.current().is_some().then(|| cache.removals()),
+        }
+    }
+
     fn check(&self, token: &str, may_wait: bool) -> Result<Claims, Step> {
         let inner = &*self.inner;
         #[cfg(not(feature = "remote"))]
         let _ = may_wait;
         self.check_size(token)?;
+        let cache_key = inner.cache.as_ref().map(|cache| {
+            let key: [u8; 32] =
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
+                    .as_ref()
+                    .try_into()
+                    .unwrap_or([0; 32]);
+            (cache, key)
+        });
+        if let Some((cache, key)) = &cache_key
+            && let Some(hit) = cache.get(key)
+            && Some(hit.removals) == self.removals()
+        {
+            hit.claims
+                .check_time(inner.clock.now(), inner.claims.leeway)?;
+            return Ok(hit.claims);
+        }
+        let removals = self.removals();
+        let claims = self.verify(token, may_wait)?;
+        if let (Some((cache, key)), Some(removals)) = (cache_key, removals) {
+            cache.insert(
+                key,
+                Verified {
+                    claims: claims.clone(),
+                    removals,
+                },
+            );
+        }
+        Ok(claims)
+    }
+
+    /// Full verification: header, key, signature, claims.
+    fn verify(&self, token: &str, may_wait: bool) -> Result<Claims, Step> {
+        let inner = &*self.inner;
         let jws = Jws::parse(token)?;
         let alg = jws.check_header(&inner.header)?;
         match &inner.keys {
@@ -290,6 +366,15 @@ impl Validator {
             Keys::Remote { cache, .. } => Some(cache.updates()),
             Keys::Static(_) => None,
         }
+    }
+
+    /// Tokens in the verified-token cache now (approximate); `None` when the
+    /// cache is off.
+    pub fn token_cache_len(&self) -> Option<u64> {
+        self.inner.cache.as_ref().map(|c| {
+            c.run_pending_tasks();
+            c.entry_count()
+        })
     }
 
     /// Counters of introspection and its cache; `None` without introspection.
@@ -435,6 +520,7 @@ impl fmt::Debug for KeyInput {
 /// | `typ` | [`TypPolicy::AccessTokenOrJwt`] |
 /// | required claims | `exp`, `iss`, `aud` (always), plus any you add |
 /// | token size | [`DEFAULT_MAX_TOKEN_SIZE`] (16 KiB) |
+/// | verified-token cache | [`DEFAULT_TOKEN_CACHE_CAPACITY`] (10 000 tokens) |
 #[derive(Debug)]
 #[must_use]
 pub struct ValidatorBuilder {
@@ -447,6 +533,7 @@ pub struct ValidatorBuilder {
     max_token_size: usize,
     clock: Clock,
     keys: Vec<KeyInput>,
+    token_cache: u64,
     #[cfg(feature = "remote")]
     remote: Remote,
 }
@@ -476,6 +563,7 @@ impl Default for ValidatorBuilder {
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             clock: Clock::System,
             keys: Vec::new(),
+            token_cache: DEFAULT_TOKEN_CACHE_CAPACITY,
             #[cfg(feature = "remote")]
             remote: Remote::default(),
         }
@@ -506,6 +594,19 @@ impl ValidatorBuilder {
     /// Clock leeway for `exp`, `nbf` and `iat` (default 60 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// Capacity of the verified-token cache (default
+    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`]); 0 turns it off.
+    ///
+    /// A token seen before is answered from the cache without checking its
+    /// signature again: its `exp` and `nbf` are re-checked against the clock
+    /// on every hit, entries are keyed by the SHA-256 of the whole token (no
+    /// two tokens share an entry), only tokens that passed every check are
+    /// stored, and a key removed from the JWKS invalidates what it verified.
+    pub fn token_cache_capacity(mut self, tokens: u64) -> Self {
+        self.token_cache = tokens;
         self
     }
 
@@ -772,6 +873,16 @@ impl ValidatorBuilder {
         };
         #[cfg(not(feature = "remote"))]
         let keys = Keys::Static(keys);
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        let cache = (self.token_cache > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(self.token_cache)
+                .expire_after(UntilExpiry {
+                    leeway,
+                    clock: self.clock.clone(),
+                })
+                .build()
+        });
         Ok(Validator {
             inner: Arc::new(Inner {
                 header: HeaderRules {
@@ -781,7 +892,7 @@ impl ValidatorBuilder {
                 claims: ClaimRules {
                     issuers: self.issuers,
                     audiences: self.audiences,
-                    leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                    leeway,
                     required: self.required,
                 },
                 max_token_size: self.max_token_size,
@@ -789,6 +900,7 @@ impl ValidatorBuilder {
                 keys,
                 #[cfg(feature = "remote")]
                 introspection,
+                cache,
             }),
         })
     }

@@ -790,3 +790,35 @@ async fn through_the_layer_unknown_kid_waits_for_the_refresh() {
     assert_eq!(resp.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().get("www-authenticate").is_none());
 }
+
+#[tokio::test]
+async fn cached_tokens_follow_the_key_set_past_max_stale_and_after_removal() {
+    let s = setup().await;
+    let v = s
+        .builder()
+        .jwks_options(options().max_stale(Duration::from_secs(600)))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let token = s.issuer.token().expires_in(7200).sign();
+    assert!(v.validate(&token).await.is_ok());
+    assert_eq!(v.token_cache_len(), Some(1));
+    // The key set goes stale beyond max_stale: the cached token is not
+    // served either.
+    s.server.set_mode(Mode::Status(500));
+    s.clock.advance(601);
+    assert_eq!(
+        v.validate(&token).await.unwrap_err(),
+        ValidationError::KeysUnavailable
+    );
+    // Back, but without the key: the cached verification is void.
+    s.server.set_mode(Mode::Serve);
+    s.server.set_jwks(jwks_of(&[
+        &TestKey::generate(Algorithm::ES256).with_kid("other")
+    ]));
+    v.refresh_keys().await.unwrap();
+    assert_eq!(
+        v.validate(&token).await.unwrap_err(),
+        ValidationError::UnknownKeyId
+    );
+}

@@ -1,0 +1,110 @@
+//! The verified-token cache: hits re-check the clock, never confuse two
+//! tokens, hold only verified tokens, stay within capacity.
+
+mod common;
+
+use bearer_guard::testing::{TestIssuer, TestKey};
+use bearer_guard::{Algorithm, ManualClock, ValidationError, Validator};
+use common::{AUDIENCE, issuer};
+
+const T0: i64 = 2_000_000_000;
+
+fn timed() -> (ManualClock, TestIssuer, Validator) {
+    let clock = ManualClock::new(T0);
+    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256)])
+        .default_audience(AUDIENCE)
+        .clock(clock.clone());
+    let v = issuer.validator(AUDIENCE);
+    (clock, issuer, v)
+}
+
+#[tokio::test]
+async fn a_token_seen_before_is_served_from_one_entry() {
+    let v = issuer().validator(AUDIENCE);
+    let token = issuer().token().sign();
+    for _ in 0..5 {
+        assert!(v.validate(&token).await.is_ok());
+    }
+    assert_eq!(v.token_cache_len(), Some(1));
+    let other = issuer().token().sign();
+    assert!(v.validate(&other).await.is_ok());
+    assert_eq!(v.token_cache_len(), Some(2));
+}
+
+#[tokio::test]
+async fn a_hit_re_checks_expiry_against_the_clock() {
+    let (clock, issuer, v) = timed();
+    let token = issuer.token().expires_in(100).sign();
+    assert!(v.validate(&token).await.is_ok());
+    clock.advance(100 + 59);
+    assert!(v.validate(&token).await.is_ok(), "inside the leeway");
+    clock.advance(1);
+    assert_eq!(
+        v.validate(&token).await.unwrap_err(),
+        ValidationError::Expired
+    );
+}
+
+#[tokio::test]
+async fn a_token_differing_from_a_cached_one_is_verified_on_its_own() {
+    let v = issuer().validator(AUDIENCE);
+    let token = issuer().token().sign();
+    assert!(v.validate(&token).await.is_ok());
+    // Same header and payload, another signature.
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let forged = format!("{input}.AAAA");
+    assert_eq!(
+        v.validate(&forged).await.unwrap_err(),
+        ValidationError::InvalidSignature
+    );
+    // A one-character change anywhere.
+    let mut bytes = token.clone().into_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    let tweaked = String::from_utf8(bytes).unwrap();
+    assert!(v.validate(&tweaked).await.is_err());
+    assert_eq!(v.token_cache_len(), Some(1));
+}
+
+#[tokio::test]
+async fn only_verified_tokens_are_cached() {
+    let v = issuer().validator(AUDIENCE);
+    for bad in [
+        issuer().token().expires_in(-3600).sign(),
+        issuer().token().audience("other").sign(),
+        issuer().token().tampered(),
+        "garbage".to_owned(),
+    ] {
+        assert!(v.validate(&bad).await.is_err());
+        assert!(v.validate(&bad).await.is_err(), "refused again");
+    }
+    assert_eq!(v.token_cache_len(), Some(0));
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_capacity() {
+    let v = issuer()
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(10)
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        assert!(v.validate(&issuer().token().sign()).await.is_ok());
+    }
+    let len = v.token_cache_len().unwrap();
+    assert!(len <= 10, "{len}");
+}
+
+#[tokio::test]
+async fn capacity_zero_turns_the_cache_off() {
+    let (_, issuer, _) = timed();
+    let v = issuer
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(0)
+        .build()
+        .unwrap();
+    assert!(v.validate(&issuer.token().sign()).await.is_ok());
+    assert_eq!(v.token_cache_len(), None);
+}
