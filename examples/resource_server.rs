@@ -14,6 +14,8 @@
 //! - `GET /me`: any valid token; 200 JSON with `sub`, `iss`, `aud`,
 //!   `client_id`, `scopes` (array) and `exp`;
 //! - `POST /charge`: needs the scope `charge:customer`;
+//! - `GET /ping`: any valid token; answers `ok` like `/health`, so that a
+//!   load test comparing the two measures the layer alone;
 //! - `GET /health/keys`: public, the key set's state and the introspection
 //!   counters as JSON.
 //!
@@ -29,7 +31,7 @@ use bearer_guard::{BearerLayer, Claims, ClientAuth, RequireScopeLayer, Validator
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-resource_server: a protected API (GET /health, GET /me, POST /charge)
+resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping)
 
 USAGE:
     resource_server [OPTIONS]
@@ -55,6 +57,9 @@ OPTIONS:
     --rfc9068           strict RFC 9068 profile: `typ` must be at+jwt, and
                         sub, client_id, iat, jti are required
     --realm REALM       realm of the WWW-Authenticate challenge [default: api]
+    --token-cache-capacity N
+                        verified-token cache size; 0 turns it off
+                        [default: 10000]
     --demo              no authorization server needed: generate a key, trust
                         it, and print tokens to call the API with
     -h, --help          print this help
@@ -80,6 +85,7 @@ struct Args {
     client_secret_post: bool,
     rfc9068: bool,
     realm: Option<String>,
+    token_cache_capacity: Option<u64>,
     demo: bool,
 }
 
@@ -111,6 +117,13 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--client-secret" => args.client_secret = Some(value("--client-secret")?),
             "--client-secret-post" => args.client_secret_post = true,
             "--realm" => args.realm = Some(value("--realm")?),
+            "--token-cache-capacity" => {
+                let n = value("--token-cache-capacity")?;
+                args.token_cache_capacity = Some(
+                    n.parse()
+                        .map_err(|_| format!("--token-cache-capacity: {n:?} is not a number"))?,
+                );
+            }
             "--rfc9068" => args.rfc9068 = true,
             "--demo" => args.demo = true,
             other => return Err(format!("unknown option {other:?} (see --help)")),
@@ -173,6 +186,7 @@ fn app(validator: Validator, realm: &str) -> Router {
         .route("/charge", post(charge))
         .route_layer(RequireScopeLayer::all(["charge:customer"]))
         .route("/me", get(me))
+        .route("/ping", get(|| async { "ok" }))
         .route_layer(BearerLayer::new(validator).realm(realm));
     Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -266,6 +280,9 @@ async fn main() -> ExitCode {
     }
     if args.rfc9068 {
         builder = builder.rfc9068_profile();
+    }
+    if let Some(n) = args.token_cache_capacity {
+        builder = builder.token_cache_capacity(n);
     }
     let validator = match builder.build() {
         Ok(v) => v,

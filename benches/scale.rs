@@ -1,0 +1,125 @@
+//! Scale: throughput of validation on several threads at once (no global
+//! lock on the hot path means two threads do about twice the work of one),
+//! and memory per cached token.
+//!
+//! `cargo bench --bench scale` (add `-- --quick` for a short pass).
+
+mod common;
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bearer_guard::{Algorithm, Validator};
+use common::{AUDIENCE, Fixture, gate, mean_ns, now};
+use criterion::Criterion;
+
+/// Runs `iters` validations spread over `threads` threads, each cycling
+/// through `tokens`; returns the wall time.
+fn run(validator: &Validator, tokens: &[String], threads: usize, iters: u64) -> Duration {
+    let per_thread = iters / threads as u64 + 1;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let token = &tokens[(t * 7919 + i as usize) % tokens.len()];
+                    black_box(now(validator.validate(black_box(token))).expect("valid"));
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Memory per cached token: RSS growth while the cache fills, per entry.
+/// (An entry holds a SHA-256 of the token and its parsed claims, not the
+/// token; ES256 keeps the minting of 20,000 tokens fast.)
+fn memory_per_entry(f: &Fixture) -> Option<(f64, usize)> {
+    const N: usize = 20_000;
+    let tokens: Vec<String> = (0..N)
+        .map(|_| {
+            f.issuer
+                .token()
+                .scope("charge:customer orders:read")
+                .expires_in(3600)
+                .sign()
+        })
+        .collect();
+    let v = f
+        .issuer
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(N as u64)
+        .build()
+        .ok()?;
+    let before = resident_bytes()?;
+    for t in &tokens {
+        now(v.validate(t)).ok()?;
+    }
+    let entries = v.token_cache_len()? as f64;
+    let after = resident_bytes()?;
+    Some((
+        (after.saturating_sub(before)) as f64 / entries,
+        tokens[0].len(),
+    ))
+}
+
+fn main() -> ExitCode {
+    let memory = memory_per_entry(&Fixture::new("ES256", Algorithm::ES256));
+    let f = Fixture::new("RS256", Algorithm::RS256);
+
+    let tokens: Vec<String> = (0..1000)
+        .map(|_| f.issuer.token().expires_in(24 * 3600).sign())
+        .collect();
+    let warm = f.issuer.validator(AUDIENCE);
+    for t in &tokens {
+        now(warm.validate(t)).expect("valid");
+    }
+    let cold = f.cold();
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut group = c.benchmark_group("scale/RS256");
+    for threads in [1usize, 2] {
+        group.bench_function(format!("warm-{threads}t"), |b| {
+            b.iter_custom(|iters| run(&warm, &tokens, threads, iters))
+        });
+        group.bench_function(format!("cold-{threads}t"), |b| {
+            b.iter_custom(|iters| run(&cold, &tokens, threads, iters))
+        });
+    }
+    group.finish();
+    c.final_summary();
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\nthroughput on {cores} cores; ratios measured in this run");
+    let mut failed = false;
+    for kind in ["warm", "cold"] {
+        let one = mean_ns("scale/RS256", &format!("{kind}-1t"));
+        let two = mean_ns("scale/RS256", &format!("{kind}-2t"));
+        if let (Some(one), Some(two)) = (one, two) {
+            println!(
+                "{kind:<5} 1 thread {:>9.0}/s   2 threads {:>9.0}/s   scaling {:.2}x",
+                1e9 / one,
+                1e9 / two,
+                one / two
+            );
+            // Two threads slower than one: a lock gone wrong.
+            failed |= gate() && one / two < 0.9;
+        }
+    }
+    if let Some((bytes, token_len)) = memory {
+        println!("memory per cached token: {bytes:.0} bytes (claims of a {token_len}-byte token)");
+    }
+    if failed {
+        println!("GROSS REGRESSION: two threads validate slower than one");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
