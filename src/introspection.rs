@@ -23,7 +23,8 @@
 //!   [`IntrospectionOptions::max_ttl`], whichever is sooner; an inactive or
 //!   refused one for [`inactive_ttl`](IntrospectionOptions::inactive_ttl);
 //!   bounded capacity; concurrent requests for one uncached token make one
-//!   call (single flight), and share its outcome, failures included.
+//!   call (single flight), and share its outcome, failures included;
+//!   failures are not cached, so they never displace good answers.
 //! - **Overload**: at most [`max_concurrent`](IntrospectionOptions::max_concurrent)
 //!   calls in flight; beyond that a request for an uncached token is answered
 //!   503 at once instead of queueing. Cached answers keep serving while the
@@ -250,6 +251,9 @@ pub struct IntrospectionStats {
     pub failures: u64,
     /// Requests answered 503 at once because too many calls were in flight.
     pub overloaded: u64,
+    /// The most calls that were ever in flight at once (at most
+    /// [`IntrospectionOptions::max_concurrent`]).
+    pub max_in_flight: u64,
     /// Answers in the cache now.
     pub cached: u64,
 }
@@ -262,6 +266,25 @@ struct Counters {
     inactive: AtomicU64,
     failures: AtomicU64,
     overloaded: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a call in flight for as long as it lives (also when abandoned).
+struct InFlight<'a>(&'a Counters);
+
+impl<'a> InFlight<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        let now = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(counters)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A cached introspection outcome.
@@ -278,26 +301,17 @@ enum Cached {
         at: i64,
         ttl: u64,
     },
-    /// Not checked: shared with the requests that waited for this call, then
-    /// replaced by the next request.
-    Failed(IntrospectionError),
 }
 
 impl Cached {
     fn stale(&self, now: i64) -> bool {
-        match self {
-            Cached::Active { at, ttl, .. } | Cached::Refused { at, ttl, .. } => {
-                now.saturating_sub(*at) >= i64::try_from(*ttl).unwrap_or(i64::MAX)
-            }
-            Cached::Failed(_) => true,
-        }
+        let (Cached::Active { at, ttl, .. } | Cached::Refused { at, ttl, .. }) = self;
+        now.saturating_sub(*at) >= i64::try_from(*ttl).unwrap_or(i64::MAX)
     }
 
     fn ttl(&self) -> Duration {
-        match self {
-            Cached::Active { ttl, .. } | Cached::Refused { ttl, .. } => Duration::from_secs(*ttl),
-            Cached::Failed(_) => Duration::ZERO,
-        }
+        let (Cached::Active { ttl, .. } | Cached::Refused { ttl, .. }) = self;
+        Duration::from_secs(*ttl)
     }
 }
 
@@ -379,30 +393,44 @@ impl Introspector {
             .try_into()
             .expect("SHA-256 is 32 bytes");
         let now = self.clock.now();
+        if let Some(hit) = self.cache.get(&key).await {
+            if !hit.stale(now) {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return self.answer(hit, rules);
+            }
+            self.cache.invalidate(&key).await;
+        }
+        // Concurrent requests for this token share one call, and its error;
+        // errors are not cached, so they never displace good answers.
         let entry = self
             .cache
             .entry(key)
-            .or_insert_with_if(self.call(token, rules), |cached| cached.stale(now))
-            .await;
+            .or_try_insert_with(self.call(token, rules))
+            .await
+            .map_err(|e| ValidationError::IntrospectionUnavailable((*e).clone()))?;
         if !entry.is_fresh() {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
         }
-        match entry.into_value() {
+        self.answer(entry.into_value(), rules)
+    }
+
+    fn answer(&self, cached: Cached, rules: &ClaimRules) -> Result<Claims, ValidationError> {
+        match cached {
             Cached::Active { claims, .. } => {
                 claims.check_time(self.clock.now(), rules.leeway)?;
                 Ok(claims)
             }
             Cached::Refused { error, .. } => Err(error),
-            Cached::Failed(e) => Err(ValidationError::IntrospectionUnavailable(e)),
         }
     }
 
     /// One call to the endpoint, turned into a cacheable outcome.
-    async fn call(&self, token: &str, rules: &ClaimRules) -> Cached {
+    async fn call(&self, token: &str, rules: &ClaimRules) -> Result<Cached, IntrospectionError> {
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
-            return Cached::Failed(IntrospectionError::Overloaded);
+            return Err(IntrospectionError::Overloaded);
         };
+        let _in_flight = InFlight::new(&self.counters);
         let outcome = self
             .request(token)
             .await
@@ -415,7 +443,7 @@ impl Introspector {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed)
             }
         };
-        outcome.unwrap_or_else(Cached::Failed)
+        outcome
     }
 
     async fn endpoint(&self) -> Result<reqwest::Url, IntrospectionError> {
@@ -514,43 +542,7 @@ impl Introspector {
 
     /// Reads an introspection response (RFC 7662 §2.2).
     fn outcome(&self, body: &[u8], rules: &ClaimRules) -> Result<Cached, IntrospectionError> {
-        let map =
-            parse_claims(body).map_err(|_| IntrospectionError::Invalid("not a JSON object"))?;
-        let now = self.clock.now();
-        let refused = |error| Cached::Refused {
-            error,
-            at: now,
-            ttl: self.options.inactive_ttl.as_secs(),
-        };
-        match map.get("active") {
-            Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => return Ok(refused(ValidationError::Inactive)),
-            _ => return Err(IntrospectionError::Invalid("no boolean `active`")),
-        }
-        if let Some(token_type) = map.get("token_type").and_then(Value::as_str) {
-            if token_type.eq_ignore_ascii_case("dpop") {
-                return Ok(refused(ValidationError::SenderConstrained));
-            }
-            if !token_type.eq_ignore_ascii_case("bearer")
-                && !token_type.eq_ignore_ascii_case("access_token")
-            {
-                return Ok(refused(ValidationError::TypeNotAllowed));
-            }
-        }
-        match rules.check(map, now, Source::Introspection) {
-            Ok(claims) => {
-                let until_exp = claims.expires_at().map_or(u64::MAX, |exp| {
-                    u64::try_from(exp.saturating_sub(now)).unwrap_or(0)
-                });
-                let ttl = until_exp.min(self.options.max_ttl.as_secs());
-                Ok(Cached::Active {
-                    claims,
-                    at: now,
-                    ttl,
-                })
-            }
-            Err(error) => Ok(refused(error)),
-        }
+        interpret(body, rules, self.clock.now(), &self.options)
     }
 
     pub(crate) async fn stats(&self) -> IntrospectionStats {
@@ -563,8 +555,75 @@ impl Introspector {
             inactive: c.inactive.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
             overloaded: c.overloaded.load(Ordering::Relaxed),
+            max_in_flight: c.max_in_flight.load(Ordering::Relaxed),
             cached: self.cache.entry_count(),
         }
+    }
+}
+
+/// Reads an introspection response body at time `now` (RFC 7662 §2.2).
+fn interpret(
+    body: &[u8],
+    rules: &ClaimRules,
+    now: i64,
+    options: &IntrospectionOptions,
+) -> Result<Cached, IntrospectionError> {
+    let map = parse_claims(body).map_err(|_| IntrospectionError::Invalid("not a JSON object"))?;
+    let refused = |error| Cached::Refused {
+        error,
+        at: now,
+        ttl: options.inactive_ttl.as_secs(),
+    };
+    match map.get("active") {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => return Ok(refused(ValidationError::Inactive)),
+        _ => return Err(IntrospectionError::Invalid("no boolean `active`")),
+    }
+    if let Some(token_type) = map.get("token_type").and_then(Value::as_str) {
+        if token_type.eq_ignore_ascii_case("dpop") {
+            return Ok(refused(ValidationError::SenderConstrained));
+        }
+        if !token_type.eq_ignore_ascii_case("bearer")
+            && !token_type.eq_ignore_ascii_case("access_token")
+        {
+            return Ok(refused(ValidationError::TypeNotAllowed));
+        }
+    }
+    match rules.check(map, now, Source::Introspection) {
+        Ok(claims) => {
+            let until_exp = claims.expires_at().map_or(u64::MAX, |exp| {
+                u64::try_from(exp.saturating_sub(now)).unwrap_or(0)
+            });
+            let ttl = until_exp.min(options.max_ttl.as_secs());
+            Ok(Cached::Active {
+                claims,
+                at: now,
+                ttl,
+            })
+        }
+        Err(error) => Ok(refused(error)),
+    }
+}
+
+/// Fuzzing entry point (`cargo fuzz run introspection_response`): reads
+/// `body` as an introspection response. Not part of the API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub fn fuzz_response(body: &[u8]) {
+    let rules = ClaimRules {
+        issuers: vec!["https://issuer.test".into()],
+        audiences: vec!["api".into()],
+        leeway: 60,
+        required: vec![],
+    };
+    if let Ok(Cached::Active { claims, ttl, .. }) = interpret(
+        body,
+        &rules,
+        1_800_000_000,
+        &IntrospectionOptions::default(),
+    ) {
+        assert!(ttl <= 60);
+        let _ = claims.scopes().len();
     }
 }
 
@@ -602,6 +661,5 @@ mod tests {
         };
         assert!(!c.stale(109));
         assert!(c.stale(110));
-        assert!(Cached::Failed(IntrospectionError::Overloaded).stale(0));
     }
 }

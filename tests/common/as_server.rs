@@ -117,6 +117,11 @@ pub struct Inner {
     pub intro_jtis: Mutex<HashSet<String>>,
     /// The introspection call count, observable.
     pub intro_calls: watch::Sender<usize>,
+    /// Introspection requests being answered now, and the most at once.
+    pub intro_in_flight: AtomicUsize,
+    pub intro_peak: AtomicUsize,
+    /// Mirrors `intro_in_flight`, observable.
+    pub intro_busy: watch::Sender<usize>,
     pub gate: watch::Sender<bool>,
 }
 
@@ -163,6 +168,9 @@ impl AsServer {
             intro_seen: Mutex::new(Vec::new()),
             intro_jtis: Mutex::new(HashSet::new()),
             intro_calls: watch::channel(0).0,
+            intro_in_flight: AtomicUsize::new(0),
+            intro_peak: AtomicUsize::new(0),
+            intro_busy: watch::channel(0).0,
             gate: watch::channel(false).0,
         });
         let app = Router::new()
@@ -227,6 +235,11 @@ impl AsServer {
         *self.state.intro_calls.borrow()
     }
 
+    /// The most introspection requests the endpoint answered at once.
+    pub fn intro_peak(&self) -> usize {
+        self.state.intro_peak.load(Ordering::SeqCst)
+    }
+
     pub fn seen(&self) -> Vec<SeenRequest> {
         self.state.intro_seen.lock().unwrap().clone()
     }
@@ -235,6 +248,12 @@ impl AsServer {
     pub async fn wait_for_intro_calls(&self, n: usize) {
         let mut rx = self.state.intro_calls.subscribe();
         rx.wait_for(|c| *c >= n).await.unwrap();
+    }
+
+    /// Waits until the introspection endpoint answers no request.
+    pub async fn wait_for_intro_idle(&self) {
+        let mut rx = self.state.intro_busy.subscribe();
+        rx.wait_for(|n| *n == 0).await.unwrap();
     }
 
     /// Releases the answers held in `IntroMode::Gated`.
@@ -340,11 +359,31 @@ async fn jwks_endpoint(State((state, _)): State<AppState>, headers: HeaderMap) -
     }
 }
 
+/// Counts a request in flight until dropped (answered or abandoned).
+struct InFlight(Arc<Inner>);
+
+impl InFlight {
+    fn new(state: &Arc<Inner>) -> Self {
+        let now = state.intro_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.intro_peak.fetch_max(now, Ordering::SeqCst);
+        state.intro_busy.send_replace(now);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.0.intro_in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+        self.0.intro_busy.send_replace(now);
+    }
+}
+
 async fn introspect_endpoint(
     State((state, addr)): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _in_flight = InFlight::new(&state);
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let seen = SeenRequest {
         authorization: headers
