@@ -11,32 +11,15 @@ use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
     Algorithm, BearerLayer, BuildError, Claims, ClientAuth, FetchError, IntrospectionError,
-    IntrospectionOptions, ManualClock, SigningKey, TokenPolicy, ValidationError, Validator,
-    ValidatorBuilder,
+    IntrospectionOptions, SigningKey, TokenPolicy, ValidationError, Validator, ValidatorBuilder,
 };
-use common::as_server::{AsServer, CLIENT_ID, CLIENT_SECRET, ExpectedAuth, IntroMode};
+use common::as_server::{CLIENT_ID, CLIENT_SECRET, ExpectedAuth, IntroMode, Setup, T0};
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = "payments";
-const T0: i64 = 2_000_000_000;
-
-struct Setup {
-    clock: ManualClock,
-    issuer: TestIssuer,
-    server: AsServer,
-}
 
 async fn setup() -> Setup {
-    let clock = ManualClock::new(T0);
-    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("a")])
-        .default_audience(AUDIENCE)
-        .clock(clock.clone());
-    let server = AsServer::start(issuer.jwks_json()).await;
-    Setup {
-        clock,
-        issuer,
-        server,
-    }
+    common::as_server::setup(AUDIENCE).await
 }
 
 impl Setup {

@@ -15,32 +15,15 @@ use std::time::Duration;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
     Algorithm, BuildError, DiscoveryError, FetchError, JwksError, JwksOptions, KeySourceError,
-    KeyStatus, ManualClock, ValidationError, Validator, ValidatorBuilder,
+    KeyStatus, ValidationError, Validator, ValidatorBuilder,
 };
-use common::as_server::{AsServer, Mode, refused_addr, silent_server};
+use common::as_server::{Mode, Setup, refused_addr, silent_server};
 use serde_json::json;
 
 const AUDIENCE: &str = "payments";
-const T0: i64 = 2_000_000_000;
 
-struct Setup {
-    clock: ManualClock,
-    issuer: TestIssuer,
-    server: AsServer,
-}
-
-/// An issuer with key `a` (ES256), a server publishing it, and a manual clock.
 async fn setup() -> Setup {
-    let clock = ManualClock::new(T0);
-    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("a")])
-        .default_audience(AUDIENCE)
-        .clock(clock.clone());
-    let server = AsServer::start(issuer.jwks_json()).await;
-    Setup {
-        clock,
-        issuer,
-        server,
-    }
+    common::as_server::setup(AUDIENCE).await
 }
 
 fn options() -> JwksOptions {
@@ -327,43 +310,27 @@ async fn startup_error(mode: Mode, options: JwksOptions) -> KeySourceError {
 
 #[tokio::test]
 async fn startup_fails_clearly_on_each_failure_mode() {
-    // 1. A server that accepts and never answers.
+    // 1. A server that accepts and never answers; 2. connection refused.
     let silent = silent_server().await;
-    let s = setup().await;
-    let err = s
-        .builder()
-        .jwks_url(format!("http://{silent}/jwks"))
-        .build_and_fetch()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BuildError::KeySource(KeySourceError::Fetch {
-                source: FetchError::Timeout(_),
-                ..
-            })
-        ),
-        "{err:?}"
-    );
-    // 2. Connection refused.
     let refused = refused_addr().await;
-    let err = s
-        .builder()
-        .jwks_url(format!("http://{refused}/jwks"))
-        .build_and_fetch()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BuildError::KeySource(KeySourceError::Fetch {
-                source: FetchError::Connect(_),
-                ..
-            })
-        ),
-        "{err:?}"
-    );
+    let s = setup().await;
+    for (addr, timeout) in [(silent, true), (refused, false)] {
+        let err = s
+            .builder()
+            .jwks_url(format!("http://{addr}/jwks"))
+            .build_and_fetch()
+            .await
+            .unwrap_err();
+        let BuildError::KeySource(KeySourceError::Fetch { source, .. }) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(matches!(source, FetchError::Timeout(_)), timeout, "{err:?}");
+        assert_eq!(
+            matches!(source, FetchError::Connect(_)),
+            !timeout,
+            "{err:?}"
+        );
+    }
     // 3. Not 200.
     for code in [404, 500, 503] {
         let e = startup_error(Mode::Status(code), options()).await;

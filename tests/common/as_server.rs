@@ -498,6 +498,33 @@ impl http_body::Body for Endless {
     }
 }
 
+/// What the remote-key and introspection tests start from: a manual clock at
+/// `T0`, an issuer with one ES256 key (`kid: a`) on that clock, and a server
+/// publishing its JWKS.
+pub struct Setup {
+    pub clock: bearer_guard::ManualClock,
+    pub issuer: bearer_guard::testing::TestIssuer,
+    pub server: AsServer,
+}
+
+/// The manual clock's start: 2033-05-18.
+pub const T0: i64 = 2_000_000_000;
+
+pub async fn setup(audience: &str) -> Setup {
+    use bearer_guard::Algorithm;
+    use bearer_guard::testing::{TestIssuer, TestKey};
+    let clock = bearer_guard::ManualClock::new(T0);
+    let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("a")])
+        .default_audience(audience)
+        .clock(clock.clone());
+    let server = AsServer::start(issuer.jwks_json()).await;
+    Setup {
+        clock,
+        issuer,
+        server,
+    }
+}
+
 /// A TCP server that accepts connections and never answers (nor closes).
 pub async fn silent_server() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
