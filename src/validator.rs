@@ -201,10 +201,10 @@ impl Validator {
     pub(crate) fn attempt(&self, token: &str, may_wait: bool) -> Attempt {
         #[cfg(feature = "remote")]
         if self.introspector_for(token).is_some() {
+            // Introspection is a network call: `validate` makes it.
             return match self.check_size(token) {
                 Err(e) => Attempt::Done(Err(e)),
-                Ok(()) if may_wait => Attempt::Wait,
-                Ok(()) => Attempt::Done(Err(ValidationError::KeysUnavailable)),
+                Ok(()) => Attempt::Wait,
             };
         }
         match self.check(token, may_wait) {
