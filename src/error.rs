@@ -365,8 +365,8 @@ pub(crate) fn challenge(params: &[(&str, &str)]) -> HeaderValue {
         out.push('"');
     }
     // Every byte pushed is visible ASCII, a space, or UTF-8 from a realm
-    // (obs-text, allowed in field values): this cannot fail.
-    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    // (obs-text, allowed in field values by RFC 9110 §5.5): this cannot fail.
+    HeaderValue::from_bytes(out.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
 /// Returns whether `realm` can be sent in a `WWW-Authenticate` header: no
@@ -481,6 +481,15 @@ mod tests {
     fn realm_quotes_and_backslashes_are_escaped() {
         let v = AuthError::MissingToken.www_authenticate(Some(r#"a "quoted" \ realm"#));
         assert_eq!(v, r#"Bearer realm="a \"quoted\" \\ realm""#);
+    }
+
+    #[test]
+    fn a_non_ascii_realm_keeps_the_whole_challenge() {
+        let v = AuthError::InvalidToken(ValidationError::Expired).www_authenticate(Some("pagos é"));
+        assert_eq!(
+            v.as_bytes(),
+            "Bearer realm=\"pagos é\", error=\"invalid_token\", error_description=\"The access token expired\"".as_bytes()
+        );
     }
 
     #[test]
