@@ -91,18 +91,19 @@ pub(crate) async fn discover(
     let issuer_url = fetcher
         .url(issuer)
         .map_err(|_| DiscoveryError::InvalidIssuer(issuer.to_owned()))?;
-    let mut last = None;
-    for url in metadata_urls(&issuer_url) {
+    let [oidc, rfc8414] = metadata_urls(&issuer_url);
+    let mut last = (oidc.clone(), FetchError::Status(0));
+    for url in [oidc, rfc8414] {
         match fetcher.get(&url, http::HeaderMap::new(), max_size).await {
             Ok(fetched) if fetched.status == http::StatusCode::OK => {
                 return check(issuer, url.as_str(), &fetched.body);
             }
             Ok(fetched) => {
-                last = Some((url, FetchError::Status(fetched.status.as_u16())));
+                last = (url, FetchError::Status(fetched.status.as_u16()));
             }
             // The server answered, but not with this document: try the other
             // location. A transport failure would fail there too.
-            Err(FetchError::Status(code)) => last = Some((url, FetchError::Status(code))),
+            Err(FetchError::Status(code)) => last = (url, FetchError::Status(code)),
             Err(source) => {
                 return Err(DiscoveryError::Fetch {
                     url: url.to_string(),
@@ -111,7 +112,7 @@ pub(crate) async fn discover(
             }
         }
     }
-    let (url, source) = last.expect("two URLs were tried");
+    let (url, source) = last;
     Err(DiscoveryError::Fetch {
         url: url.to_string(),
         source,
@@ -119,11 +120,20 @@ pub(crate) async fn discover(
 }
 
 fn check(issuer: &str, url: &str, body: &[u8]) -> Result<IssuerMetadata, DiscoveryError> {
-    let metadata: IssuerMetadata =
-        serde_json::from_slice(body).map_err(|e| DiscoveryError::Invalid {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
+    let invalid = |reason: String| DiscoveryError::Invalid {
+        url: url.to_owned(),
+        reason,
+    };
+    let object = crate::json::parse_object(body).map_err(|e| {
+        invalid(match e {
+            crate::json::ObjectError::NotAnObject => {
+                "not a complete, valid UTF-8 JSON object".to_owned()
+            }
+            crate::json::ObjectError::DuplicateMember => "a member appears twice".to_owned(),
+        })
+    })?;
+    let metadata: IssuerMetadata = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| invalid(e.to_string()))?;
     if metadata.issuer != issuer {
         return Err(DiscoveryError::IssuerMismatch {
             expected: issuer.to_owned(),

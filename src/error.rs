@@ -391,6 +391,17 @@ pub enum BuildError {
         /// Why each offered key was refused, as `(kid, reason)`.
         rejected: Vec<(Option<String>, KeyError)>,
     },
+    /// Several issuers and one key set, without
+    /// [`issuers_share_keys`](crate::ValidatorBuilder::issuers_share_keys):
+    /// a token naming one issuer would verify with another issuer's keys
+    /// (RFC 8725 §3.8).
+    #[error(
+        "{issuers} issuers are configured with one key set, so a token naming one issuer could be verified with another issuer's key (RFC 8725 §3.8): build one validator per issuer, or call ValidatorBuilder::issuers_share_keys() if these are names of one authorization server that signs with these keys"
+    )]
+    IssuersShareKeys {
+        /// How many issuers are configured.
+        issuers: usize,
+    },
     /// The algorithm allow-list is empty.
     #[error("the algorithm allow-list is empty")]
     NoAlgorithms,

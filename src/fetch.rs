@@ -177,7 +177,7 @@ async fn read_limited(
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, timeout))? {
-        if body.len() + chunk.len() > max_size {
+        if body.len().saturating_add(chunk.len()) > max_size {
             return Err(FetchError::TooLarge(max_size));
         }
         body.extend_from_slice(&chunk);

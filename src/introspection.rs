@@ -35,7 +35,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::HeaderMap;
@@ -233,6 +232,10 @@ pub enum IntrospectionError {
     /// Too many calls in flight.
     #[error("too many introspection calls in flight")]
     Overloaded,
+    /// The `private_key_jwt` client assertion could not be made (the key
+    /// cannot sign, or the random generator failed).
+    #[error("cannot sign the private_key_jwt client assertion")]
+    ClientAssertion,
 }
 
 /// Counters of the introspection client and its cache.
@@ -275,7 +278,10 @@ struct InFlight<'a>(&'a Counters);
 
 impl<'a> InFlight<'a> {
     fn new(counters: &'a Counters) -> Self {
-        let now = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = counters
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         counters.max_in_flight.fetch_max(now, Ordering::Relaxed);
         InFlight(counters)
     }
@@ -388,10 +394,7 @@ impl Introspector {
         token: &str,
         rules: &ClaimRules,
     ) -> Result<Claims, ValidationError> {
-        let key: [u8; 32] = digest::digest(&digest::SHA256, token.as_bytes())
-            .as_ref()
-            .try_into()
-            .expect("SHA-256 is 32 bytes");
+        let key = crate::digest::sha256(token.as_bytes());
         let now = self.clock.now();
         if let Some(hit) = self.cache.get(&key).await {
             if !hit.stale(now) {
@@ -453,7 +456,10 @@ impl Introspector {
                 if cache.metadata().is_none() {
                     // Start-up: discovery may still be running.
                     let _ = tokio::time::timeout(
-                        self.options.timeout.max(Duration::from_secs(1)) * 2,
+                        self.options
+                            .timeout
+                            .max(Duration::from_secs(1))
+                            .saturating_mul(2),
                         cache.first_attempt(),
                     )
                     .await;
@@ -495,7 +501,7 @@ impl Introspector {
                 form.push(("client_secret", client_secret));
             }
             ClientAuth::PrivateKeyJwt { client_id, key } => {
-                assertion = self.assertion(client_id, key, url.as_str());
+                assertion = self.assertion(client_id, key, url.as_str())?;
                 form.push((
                     "client_assertion_type",
                     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -522,11 +528,15 @@ impl Introspector {
     }
 
     /// A `private_key_jwt` client assertion (RFC 7523 §3).
-    fn assertion(&self, client_id: &str, key: &SigningKey, audience: &str) -> String {
+    fn assertion(
+        &self,
+        client_id: &str,
+        key: &SigningKey,
+        audience: &str,
+    ) -> Result<String, IntrospectionError> {
         let now = self.clock.now();
         let mut jti = [0u8; 16];
-        // A failed RNG leaves zeros; the endpoint then refuses a replay.
-        let _ = aws_lc_rs::rand::fill(&mut jti);
+        aws_lc_rs::rand::fill(&mut jti).map_err(|_| IntrospectionError::ClientAssertion)?;
         key.sign_jwt(
             None,
             &json!({
@@ -534,10 +544,11 @@ impl Introspector {
                 "sub": client_id,
                 "aud": audience,
                 "iat": now,
-                "exp": now + 60,
+                "exp": now.saturating_add(60),
                 "jti": URL_SAFE_NO_PAD.encode(jti),
             }),
         )
+        .ok_or(IntrospectionError::ClientAssertion)
     }
 
     /// Reads an introspection response (RFC 7662 §2.2).

@@ -64,6 +64,10 @@ pub struct JwksOptions {
     pub(crate) max_metadata_size: usize,
 }
 
+/// Longest sleep of the refresh task (a week): configured intervals beyond
+/// it are shortened so that no deadline can overflow the clock.
+const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Largest JWKS response accepted, in bytes: 256 KiB.
 pub const DEFAULT_MAX_JWKS_SIZE: usize = 256 * 1024;
 /// Most keys accepted in one JWKS: 100.
@@ -338,8 +342,6 @@ pub(crate) struct JwksCache {
     wake: Notify,
     attempts: watch::Sender<u64>,
     stats: Mutex<StatsInner>,
-    /// Counts refreshes that removed keys.
-    removals: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for JwksCache {
@@ -396,14 +398,7 @@ impl JwksCache {
                 last_error: None,
                 next_attempt_in: None,
             }),
-            removals: std::sync::atomic::AtomicU64::new(0),
         }
-    }
-
-    /// How many refreshes removed keys so far: cached verifications made
-    /// before the last removal are not trusted.
-    pub(crate) fn removals(&self) -> u64 {
-        self.removals.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The key set to verify with: `None` before the first successful fetch
@@ -460,7 +455,11 @@ impl JwksCache {
             }
         }
         // Discovery and the JWKS fetch each have the fetch timeout.
-        let bound = self.options.fetch_timeout * 2 + Duration::from_millis(500);
+        let bound = self
+            .options
+            .fetch_timeout
+            .saturating_mul(2)
+            .saturating_add(Duration::from_millis(500));
         let _ = tokio::time::timeout(bound, attempts.wait_for(|n| *n != seen)).await;
     }
 
@@ -472,7 +471,8 @@ impl JwksCache {
         let target = {
             let mut control = lock(&self.control);
             control.forced = true;
-            seen + 1 + u64::from(control.in_flight)
+            seen.saturating_add(1)
+                .saturating_add(u64::from(control.in_flight))
         };
         self.wake.notify_one();
         let _ = attempts.wait_for(|n| *n >= target).await;
@@ -553,8 +553,9 @@ impl JwksCache {
                     continue;
                 }
             }
-            let delay = self.attempt(on_demand).await;
-            deadline = tokio::time::Instant::now() + delay;
+            let delay = self.attempt(on_demand).await.min(MAX_DELAY);
+            let now = tokio::time::Instant::now();
+            deadline = now.checked_add(delay).unwrap_or(now);
         }
     }
 
@@ -574,18 +575,16 @@ impl JwksCache {
             let mut stats = lock(&self.stats);
             stats.last_attempt = Some(wall);
             if result.as_ref().is_ok_and(Option::is_some) || result.is_err() {
-                stats.fetches += 1;
-                stats.on_demand += u64::from(on_demand);
+                stats.fetches = stats.fetches.saturating_add(1);
+                stats.on_demand = stats.on_demand.saturating_add(u64::from(on_demand));
             }
             match result {
                 Ok(Some(Fetched::Updated { keys, headers })) => {
-                    let previous = self.snapshot.load();
-                    if log_rotation(previous.as_deref(), &keys, &self.base) {
-                        // Tokens verified by a removed key must be verified again.
-                        self.removals
-                            .fetch_add(1, std::sync::atomic::Ordering::Release);
-                    }
+                    log_rotation(self.snapshot.load().as_deref(), &keys);
                     let count = keys.len();
+                    // From this store on, cached tokens whose key is not in
+                    // the new set are verified again (the cache checks the
+                    // current set on every hit): nothing else signals removal.
                     self.store(keys, &headers);
                     delay = jitter(self.options.refresh_interval(&headers));
                     tracing::info!(
@@ -603,7 +602,7 @@ impl JwksCache {
                     self.confirm(&headers);
                     delay = jitter(self.options.refresh_interval(&headers));
                     tracing::debug!(duration_ms = elapsed_ms, on_demand, "JWKS not modified");
-                    stats.not_modified += 1;
+                    stats.not_modified = stats.not_modified.saturating_add(1);
                     stats.consecutive_failures = 0;
                     stats.last_success = Some(wall);
                     stats.last_error = None;
@@ -611,7 +610,7 @@ impl JwksCache {
                 // Discovery succeeded and the JWKS URL was just learnt.
                 Ok(None) => delay = Duration::ZERO,
                 Err(error) => {
-                    stats.failures += 1;
+                    stats.failures = stats.failures.saturating_add(1);
                     stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
                     delay = self.options.backoff(stats.consecutive_failures);
                     let serving = self.snapshot.load().is_some();
@@ -628,17 +627,21 @@ impl JwksCache {
             let mut control = lock(&self.control);
             control.in_flight = false;
             if delay > Duration::ZERO {
-                control.finished_attempts += 1;
+                control.finished_attempts = control.finished_attempts.saturating_add(1);
             }
         }
         if delay > Duration::ZERO {
-            self.attempts.send_modify(|n| *n += 1);
+            self.attempts.send_modify(|n| *n = n.saturating_add(1));
         }
         delay
     }
 
     fn wall_now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(u64::try_from(self.clock.now()).unwrap_or(0))
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(
+                u64::try_from(self.clock.now()).unwrap_or(0),
+            ))
+            .unwrap_or(UNIX_EPOCH)
     }
 
     fn jwks_url_string(&self) -> Option<String> {
@@ -752,29 +755,31 @@ impl JwksCache {
     }
 }
 
-fn kids(keys: &KeySet) -> BTreeSet<String> {
+/// Each key as `kid (thumbprint)`: a key replaced under the same `kid` shows
+/// as one removed and one added.
+fn key_names(keys: &KeySet) -> BTreeSet<String> {
     keys.iter()
-        .map(|k| k.kid().unwrap_or("(no kid)").to_owned())
+        .map(|k| {
+            format!(
+                "{} ({})",
+                k.kid().unwrap_or("no kid"),
+                k.thumbprint().unwrap_or_default()
+            )
+        })
         .collect()
 }
 
-/// Logs added and removed keys; returns whether any key was removed.
-fn log_rotation(previous: Option<&Snapshot>, next: &KeySet, base: &KeySet) -> bool {
+/// Logs added and removed keys.
+fn log_rotation(previous: Option<&Snapshot>, next: &KeySet) {
     let Some(previous) = previous else {
-        return false;
+        return;
     };
-    let base_kids = kids(base);
-    let before: BTreeSet<String> = kids(&previous.keys)
-        .difference(&base_kids)
-        .cloned()
-        .collect();
-    let after: BTreeSet<String> = kids(next).difference(&base_kids).cloned().collect();
+    let (before, after) = (key_names(&previous.keys), key_names(next));
     let added: Vec<&String> = after.difference(&before).collect();
     let removed: Vec<&String> = before.difference(&after).collect();
     if !added.is_empty() || !removed.is_empty() {
         tracing::info!(?added, ?removed, "JWKS keys rotated");
     }
-    !removed.is_empty()
 }
 
 /// ±5 % of `interval`, so that many instances do not refresh in step.
@@ -784,7 +789,8 @@ fn jitter(interval: Duration) -> Duration {
         Ok(()) => f64::from(u16::from_be_bytes(byte)) / f64::from(u16::MAX),
         Err(_) => 0.5,
     };
-    interval.mul_f64(0.95 + 0.1 * r)
+    // Bounded first: `mul_f64` panics on overflow.
+    interval.min(MAX_DELAY).mul_f64(0.95 + 0.1 * r)
 }
 
 #[cfg(test)]

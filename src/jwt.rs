@@ -9,11 +9,12 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{Malformed, ValidationError};
-use crate::keys::{Algorithm, AlgorithmSet, KeySet};
+use crate::json::{self, ObjectError, StrictAny};
+use crate::keys::{Algorithm, AlgorithmSet, KeyBinding, KeySet};
 
 /// Which `typ` header values a validator accepts.
 ///
@@ -42,13 +43,7 @@ pub enum TypPolicy {
 
 impl TypPolicy {
     fn allows(&self, typ: Option<&str>) -> bool {
-        let normalized = typ.map(|t| {
-            if t.len() > 12 && t[..12].eq_ignore_ascii_case("application/") {
-                &t[12..]
-            } else {
-                t
-            }
-        });
+        let normalized = typ.map(strip_application);
         let eq = |want: &str| normalized.is_some_and(|t| t.eq_ignore_ascii_case(want));
         match self {
             TypPolicy::AccessTokenOrJwt => normalized.is_none() || eq("at+jwt") || eq("jwt"),
@@ -57,11 +52,24 @@ impl TypPolicy {
                 if want.is_empty() {
                     normalized.is_none()
                 } else {
-                    let w = want.strip_prefix("application/").unwrap_or(want);
-                    eq(w)
+                    eq(strip_application(want))
                 }
             }),
         }
+    }
+}
+
+/// A media type without its `application/` prefix (matched in any letter
+/// case, RFC 7515 §4.1.9), when something follows the prefix.
+fn strip_application(typ: &str) -> &str {
+    const PREFIX: &str = "application/";
+    // `get` rather than slicing: `typ` comes from the token and may hold a
+    // multibyte character across the prefix's end.
+    match (typ.get(..PREFIX.len()), typ.get(PREFIX.len()..)) {
+        (Some(prefix), Some(rest)) if !rest.is_empty() && prefix.eq_ignore_ascii_case(PREFIX) => {
+            rest
+        }
+        _ => typ,
     }
 }
 
@@ -103,16 +111,19 @@ impl<'a> Jws<'a> {
         if token.is_empty() {
             return Err(ValidationError::Malformed(Malformed::Empty));
         }
-        let mut parts = token.splitn(4, '.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            let dots = token.bytes().filter(|b| *b == b'.').count();
+        let dots = token.bytes().filter(|b| *b == b'.').count();
+        if dots != 2 {
             return Err(ValidationError::Malformed(if dots == 4 {
                 Malformed::Encrypted
             } else {
                 Malformed::SegmentCount
             }));
+        }
+        let segments = token
+            .rsplit_once('.')
+            .and_then(|(input, s)| Some((input, input.split_once('.')?, s)));
+        let Some((signing_input, (h, p), s)) = segments else {
+            return Err(ValidationError::Malformed(Malformed::SegmentCount));
         };
         // An empty payload is a valid JWS; it fails later as a claims set.
         if h.is_empty() {
@@ -122,7 +133,7 @@ impl<'a> Jws<'a> {
         let header = parse_header(&header_json)?;
         Ok(Jws {
             header,
-            signing_input: &token[..h.len() + 1 + p.len()],
+            signing_input,
             payload: p,
             signature: s,
         })
@@ -159,7 +170,7 @@ impl<'a> Jws<'a> {
         &self,
         alg: Algorithm,
         keys: &KeySet,
-    ) -> Result<(), ValidationError> {
+    ) -> Result<KeyBinding, ValidationError> {
         // 8192-bit RSA signatures are 1024 bytes (1366 base64url characters):
         // anything longer is wrong, and is not decoded.
         if self.signature.len() > 1366 {
@@ -236,9 +247,9 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         }
         let mut h = Header::default();
         let mut others: Vec<String> = Vec::new();
-        let mut count = 0;
+        let mut count = 0usize;
         while let Some(key) = map.next_key::<HeaderKey>()? {
-            count += 1;
+            count = count.saturating_add(1);
             if count > MAX_HEADER_MEMBERS {
                 return Err(de::Error::custom("too many header members"));
             }
@@ -249,7 +260,8 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 HeaderKey::Crit => set(&mut h.crit, map.next_value()?, &mut h.duplicate),
                 HeaderKey::B64 => set(&mut h.b64, map.next_value()?, &mut h.duplicate),
                 HeaderKey::Other(name) => {
-                    map.next_value::<IgnoredAny>()?;
+                    // Decoded and checked, though unused (RFC 7515 §5.2).
+                    map.next_value::<StrictAny>()?;
                     h.duplicate |= others.contains(&name);
                     others.push(name);
                 }
@@ -276,43 +288,16 @@ fn parse_header(json: &[u8]) -> Result<Header, ValidationError> {
     Ok(header)
 }
 
-/// A claims object with a flag for a repeated top-level member.
-struct ClaimsObject {
-    map: Map<String, Value>,
-    duplicate: bool,
-}
-
-impl<'de> de::Deserialize<'de> for ClaimsObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ClaimsObject;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<ClaimsObject, A::Error> {
-                let mut map = Map::new();
-                let mut duplicate = false;
-                while let Some((k, v)) = access.next_entry::<String, Value>()? {
-                    duplicate |= map.insert(k, v).is_some();
-                }
-                Ok(ClaimsObject { map, duplicate })
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 /// Parses a JWT claims set: a JSON object whose member names are unique
 /// (RFC 7519 §4: a parser must reject duplicates or keep the last; this one
-/// rejects).
+/// rejects), every string in it valid (RFC 7519 §7.2).
 pub(crate) fn parse_claims(json: &[u8]) -> Result<Map<String, Value>, ValidationError> {
-    let obj: ClaimsObject =
-        serde_json::from_slice(json).map_err(|_| ValidationError::Malformed(Malformed::Claims))?;
-    if obj.duplicate {
-        return Err(ValidationError::Malformed(Malformed::DuplicateMember));
-    }
-    Ok(obj.map)
+    json::parse_object(json).map_err(|e| {
+        ValidationError::Malformed(match e {
+            ObjectError::NotAnObject => Malformed::Claims,
+            ObjectError::DuplicateMember => Malformed::DuplicateMember,
+        })
+    })
 }
 
 #[cfg(test)]

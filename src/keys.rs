@@ -318,6 +318,37 @@ pub struct VerificationKey {
     key_type: KeyType,
     algorithms: AlgorithmSet,
     verifiers: Vec<(Algorithm, Verifier)>,
+    /// SHA-256 of the key's RFC 7638 thumbprint input: the key material,
+    /// whatever its `kid`.
+    thumbprint: [u8; 32],
+}
+
+/// Which key verified a token, and for which algorithm: a verification is
+/// only as good as this key, so a cached result is trusted only while a key
+/// set still holds a key with the same material that may verify `alg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyBinding {
+    thumbprint: [u8; 32],
+    alg: Algorithm,
+}
+
+/// The SHA-256 of an RFC 7638 thumbprint input: the required members, in
+/// lexicographic order, as JSON without whitespace. Every value here is a
+/// base64url string or a fixed name, so none needs escaping.
+fn thumbprint(members: &[(&str, &str)]) -> [u8; 32] {
+    let mut json = String::from("{");
+    for (i, (name, value)) in members.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(name);
+        json.push_str("\":\"");
+        json.push_str(value);
+        json.push('"');
+    }
+    json.push('}');
+    crate::digest::sha256(json.as_bytes())
 }
 
 impl fmt::Debug for VerificationKey {
@@ -344,6 +375,16 @@ impl VerificationKey {
     /// The algorithms this key may verify.
     pub fn algorithms(&self) -> AlgorithmSet {
         self.algorithms
+    }
+
+    /// The key's JWK SHA-256 thumbprint (RFC 7638), base64url-encoded: the
+    /// same whatever its `kid`, `alg` or `use`. `None` for HMAC secrets,
+    /// whose thumbprint would be a hash of the secret.
+    pub fn thumbprint(&self) -> Option<String> {
+        match self.key_type {
+            KeyType::Hmac => None,
+            _ => Some(URL_SAFE_NO_PAD.encode(self.thumbprint)),
+        }
     }
 
     /// Returns a copy of this key with `kid` set.
@@ -395,7 +436,26 @@ impl VerificationKey {
                 (KeyType::Ed25519, Algorithm::EdDSA, &sig::ED25519),
             ] {
                 if let Ok(parsed) = ParsedPublicKey::new(verify, der) {
-                    return Ok(single(None, key_type, alg, Verifier::Public(parsed)));
+                    // The SubjectPublicKeyInfo ends with the public key: the
+                    // uncompressed point (0x04 || x || y), or Ed25519's 32 bytes.
+                    let len = match key_type {
+                        KeyType::EcP256 => 65,
+                        KeyType::EcP384 => 97,
+                        _ => 32,
+                    };
+                    let raw = der
+                        .len()
+                        .checked_sub(len)
+                        .and_then(|start| der.get(start..))
+                        .ok_or_else(|| KeyError::Pem("truncated public key".into()))?;
+                    let thumbprint = public_thumbprint(key_type, raw)?;
+                    return Ok(single(
+                        None,
+                        key_type,
+                        alg,
+                        Verifier::Public(parsed),
+                        thumbprint,
+                    ));
                 }
             }
         }
@@ -422,12 +482,22 @@ impl VerificationKey {
                 min,
             });
         }
+        let k = URL_SAFE_NO_PAD.encode(secret);
         Ok(single(
             None,
             KeyType::Hmac,
             alg,
             Verifier::Hmac(Box::new(hmac::Key::new(algorithm, secret))),
+            thumbprint(&[("k", &k), ("kty", "oct")]),
         ))
+    }
+
+    /// What a verification by this key for `alg` is bound to.
+    fn binding(&self, alg: Algorithm) -> KeyBinding {
+        KeyBinding {
+            thumbprint: self.thumbprint,
+            alg,
+        }
     }
 
     /// Verifies `signature` over `message` with `alg`. Returns `false` when the
@@ -448,13 +518,39 @@ fn single(
     key_type: KeyType,
     alg: Algorithm,
     verifier: Verifier,
+    thumbprint: [u8; 32],
 ) -> VerificationKey {
     VerificationKey {
         kid,
         key_type,
         algorithms: AlgorithmSet::from_iter([alg]),
         verifiers: vec![(alg, verifier)],
+        thumbprint,
     }
+}
+
+/// The thumbprint of an EC point (`0x04 || x || y`) or an Ed25519 key.
+fn public_thumbprint(key_type: KeyType, raw: &[u8]) -> Result<[u8; 32], KeyError> {
+    let crv = match key_type {
+        KeyType::EcP256 => "P-256",
+        KeyType::EcP384 => "P-384",
+        _ => {
+            let x = URL_SAFE_NO_PAD.encode(raw);
+            return Ok(thumbprint(&[("crv", "Ed25519"), ("kty", "OKP"), ("x", &x)]));
+        }
+    };
+    let coordinates = match raw.split_first() {
+        Some((0x04, rest)) => rest,
+        _ => return Err(KeyError::InvalidEcPoint),
+    };
+    let (x, y) = coordinates.split_at(coordinates.len() / 2);
+    let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+    Ok(thumbprint(&[
+        ("crv", crv),
+        ("kty", "EC"),
+        ("x", &x),
+        ("y", &y),
+    ]))
 }
 
 /// A key that a JWKS offered and that was refused, with the reason.
@@ -512,13 +608,15 @@ impl KeySet {
     /// As [`from_jwks`](Self::from_jwks), refusing a document with more than
     /// `max_keys` entries before parsing any key.
     pub fn from_jwks_with_limit(json: &[u8], max_keys: usize) -> Result<Self, JwksError> {
-        #[derive(Deserialize)]
-        struct Doc {
-            keys: Option<serde_json::Value>,
-        }
-        let doc: Doc =
-            serde_json::from_slice(json).map_err(|e| JwksError::NotJson(e.to_string()))?;
-        let Some(serde_json::Value::Array(entries)) = doc.keys else {
+        let mut doc = crate::json::parse_object(json).map_err(|e| {
+            JwksError::NotJson(match e {
+                crate::json::ObjectError::NotAnObject => {
+                    "not a complete, valid UTF-8 JSON object".to_owned()
+                }
+                crate::json::ObjectError::DuplicateMember => "a member appears twice".to_owned(),
+            })
+        })?;
+        let Some(serde_json::Value::Array(entries)) = doc.remove("keys") else {
             return Err(JwksError::NoKeysArray);
         };
         if entries.len() > max_keys {
@@ -582,17 +680,25 @@ impl KeySet {
         })
     }
 
+    /// Whether a key with the material of the one that made `binding` is
+    /// still in the set and may still verify its algorithm.
+    pub(crate) fn still_trusts(&self, binding: &KeyBinding) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.thumbprint == binding.thumbprint && k.algorithms.contains(binding.alg))
+    }
+
     /// Verifies a signature with the key(s) the header designates (see the
     /// type's documentation): by `kid`, every key with that `kid` that may
     /// verify `alg` is tried in document order; without `kid`, the single key
-    /// that may verify `alg`.
+    /// that may verify `alg`. Returns which key verified it.
     pub(crate) fn verify(
         &self,
         kid: Option<&str>,
         alg: Algorithm,
         message: &[u8],
         signature: &[u8],
-    ) -> Result<(), ValidationError> {
+    ) -> Result<KeyBinding, ValidationError> {
         let Some(kid) = kid else {
             return self.verify_with_sole(
                 |_| true,
@@ -627,7 +733,7 @@ impl KeySet {
         for key in matching.filter(|k| k.algorithms.contains(alg)) {
             tried = true;
             if key.verify(alg, message, signature) {
-                return Ok(());
+                return Ok(key.binding(alg));
             }
         }
         Err(if tried {
@@ -647,13 +753,13 @@ impl KeySet {
         message: &[u8],
         signature: &[u8],
         none: impl FnOnce() -> ValidationError,
-    ) -> Result<(), ValidationError> {
+    ) -> Result<KeyBinding, ValidationError> {
         let mut candidates = self
             .keys
             .iter()
             .filter(|k| eligible(k) && k.algorithms.contains(alg));
         match (candidates.next(), candidates.next()) {
-            (Some(key), None) if key.verify(alg, message, signature) => Ok(()),
+            (Some(key), None) if key.verify(alg, message, signature) => Ok(key.binding(alg)),
             (Some(_), None) => Err(ValidationError::InvalidSignature),
             (Some(_), Some(_)) => Err(ValidationError::MissingKeyId),
             (None, _) => Err(none()),
@@ -773,17 +879,19 @@ impl RawJwk {
                 if x.len() != len || y.len() != len {
                     return Err(KeyError::InvalidEcPoint);
                 }
-                let mut point = Vec::with_capacity(1 + 2 * len);
+                let mut point = Vec::with_capacity(97);
                 point.push(0x04);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
                 let parsed =
                     ParsedPublicKey::new(verify, &point).map_err(|_| KeyError::InvalidEcPoint)?;
+                let thumbprint = public_thumbprint(key_type, &point)?;
                 Ok(single(
                     self.kid,
                     key_type,
                     expected,
                     Verifier::Public(parsed),
+                    thumbprint,
                 ))
             }
             "OKP" => {
@@ -807,6 +915,7 @@ impl RawJwk {
                     KeyType::Ed25519,
                     Algorithm::EdDSA,
                     Verifier::Public(parsed),
+                    public_thumbprint(KeyType::Ed25519, &x)?,
                 ))
             }
             "oct" => Err(KeyError::SymmetricKeyInJwks),
@@ -825,8 +934,8 @@ fn decode_member(value: Option<&str>, name: &'static str) -> Result<Vec<u8>, Key
 }
 
 fn strip_zeros(bytes: &[u8]) -> &[u8] {
-    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    &bytes[first..]
+    let zeros = bytes.iter().take_while(|b| **b == 0).count();
+    bytes.get(zeros..).unwrap_or_default()
 }
 
 /// Smallest and largest accepted RSA modulus, in bits.
@@ -847,7 +956,11 @@ fn rsa_key(
     let Some(&first) = n.first() else {
         return Err(KeyError::InvalidRsaKey);
     };
-    let bits = (n.len() - 1) * 8 + (8 - first.leading_zeros() as usize);
+    // `n` has no leading zero byte, so `first` has at least one bit set.
+    let bits = n
+        .len()
+        .saturating_mul(8)
+        .saturating_sub(first.leading_zeros() as usize);
     if bits < RSA_MIN_BITS {
         return Err(KeyError::RsaModulusTooSmall(bits));
     }
@@ -883,11 +996,13 @@ fn rsa_key(
             .map_err(|_| KeyError::InvalidRsaKey)?;
         verifiers.push((*alg, Verifier::Public(parsed)));
     }
+    let (n64, e64) = (URL_SAFE_NO_PAD.encode(n), URL_SAFE_NO_PAD.encode(e));
     Ok(VerificationKey {
         kid,
         key_type: KeyType::Rsa { bits },
         algorithms: algs.into_iter().collect(),
         verifiers,
+        thumbprint: thumbprint(&[("e", &e64), ("kty", "RSA"), ("n", &n64)]),
     })
 }
 
@@ -895,6 +1010,8 @@ fn rsa_key(
 /// for each small prime `p`, `n mod p` lies in the subgroup generated by
 /// 65537. A random modulus passes this test for every prime with negligible
 /// probability.
+// Every value stays below 167 * 256 + 256: no overflow is possible.
+#[allow(clippy::arithmetic_side_effects)]
 fn roca_fingerprint(n: &[u8]) -> bool {
     const PRIMES: [u64; 38] = [
         3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,

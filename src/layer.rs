@@ -284,10 +284,12 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
+                // Polled again after completion, the future stays pending,
+                // like `futures::future::Fuse`, rather than panicking.
                 StateProj::Rejected { response } => {
-                    return Poll::Ready(Ok(response
+                    return response
                         .take()
-                        .expect("bearer-guard ResponseFuture polled after completion")));
+                        .map_or(Poll::Pending, |r| Poll::Ready(Ok(r)));
                 }
                 StateProj::Validating {
                     validation,
@@ -297,7 +299,7 @@ where
                 } => {
                     let result = std::task::ready!(validation.as_mut().poll(cx));
                     let (Some(mut req), Some(mut svc)) = (request.take(), inner.take()) else {
-                        panic!("bearer-guard ResponseFuture polled after completion");
+                        return Poll::Pending;
                     };
                     match result {
                         Ok(claims) => {

@@ -46,6 +46,15 @@
 //!   are ignored; an unknown `crit` is refused.
 //! - `iss` must match exactly, `aud` must contain a configured audience,
 //!   `exp` is required; 60 s leeway for `exp`, `nbf` and `iat`.
+//! - Keys belong to an issuer (RFC 8725 §3.8): several issuers with one key
+//!   set are refused at build time unless declared names of one server
+//!   ([`ValidatorBuilder::issuers_share_keys`]).
+//! - A cached verification is only as good as its key: a cache hit counts
+//!   only while the key that verified the token (its RFC 7638 thumbprint)
+//!   is in the current key set.
+//! - Header and claims must be completely valid UTF-8 JSON, unused members
+//!   included; untrusted input never panics (clippy denies slicing,
+//!   indexing, `unwrap`, `expect` and `panic!` in this crate).
 //! - Tokens over 16 KiB are refused before any decoding; nothing is parsed
 //!   from the payload before the signature verifies.
 //! - RSA keys under 2048 bits, EC points off their curve and keys whose
@@ -60,12 +69,30 @@
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token |
 
 #![forbid(unsafe_code)]
+// Untrusted input never panics: no slicing, indexing, unwrap, expect or
+// panic outside tests. A provably safe case carries a local `allow` with
+// its reason.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::string_slice,
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::arithmetic_side_effects,
+    )
+)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "axum")]
 pub mod axum;
 mod claims;
+mod digest;
 #[cfg(feature = "remote")]
 mod discovery;
 mod error;
@@ -74,6 +101,7 @@ pub mod extract;
 mod fetch;
 #[cfg(feature = "remote")]
 pub mod introspection;
+mod json;
 #[cfg(feature = "remote")]
 pub mod jwks;
 mod jwt;

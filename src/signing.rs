@@ -5,7 +5,7 @@ use std::fmt;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
-use aws_lc_rs::rand::{SystemRandom, fill};
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,8 +53,9 @@ impl SigningKey {
                 let pair = RsaKeyPair::from_pkcs8(der)
                     .or_else(|_| RsaKeyPair::from_der(der))
                     .map_err(|_| bad("RSA"))?;
-                if pair.public_modulus_len() * 8 < 2048 {
-                    return Err(KeyError::RsaModulusTooSmall(pair.public_modulus_len() * 8));
+                let bits = pair.public_modulus_len().saturating_mul(8);
+                if bits < 2048 {
+                    return Err(KeyError::RsaModulusTooSmall(bits));
                 }
                 Signer::Rsa(pair)
             }
@@ -95,7 +96,14 @@ impl SigningKey {
     }
 
     /// Generates a key for `alg` (RSA: 2048 bits; HMAC: a random secret as
-    /// long as the hash).
+    /// long as the hash). Test set-ups only (feature `testing`): a real
+    /// client's key is registered with its authorization server.
+    ///
+    /// # Panics
+    ///
+    /// If the system's random generator fails: the test machine is broken.
+    #[cfg(feature = "testing")]
+    #[allow(clippy::expect_used)]
     pub fn generate(alg: Algorithm) -> Self {
         let signer = match alg {
             Algorithm::RS256
@@ -115,7 +123,7 @@ impl SigningKey {
             }
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
                 let mut secret = vec![0u8; hmac_len(alg)];
-                fill(&mut secret).expect("random generation failed");
+                aws_lc_rs::rand::fill(&mut secret).expect("random generation failed");
                 Signer::Hmac(secret)
             }
         };
@@ -172,19 +180,20 @@ impl SigningKey {
                     "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero())})
             }
             Signer::Ec(k) => {
-                let point = k.public_key().as_ref();
-                let len = (point.len() - 1) / 2;
-                let crv = if len == 32 { "P-256" } else { "P-384" };
+                // An uncompressed point: 0x04, then x and y of equal length.
+                let coordinates = k.public_key().as_ref().get(1..).unwrap_or_default();
+                let (x, y) = coordinates.split_at(coordinates.len() / 2);
+                let crv = if x.len() == 32 { "P-256" } else { "P-384" };
                 json!({"kty": "EC", "alg": alg, "use": "sig", "crv": crv,
-                    "x": URL_SAFE_NO_PAD.encode(&point[1..=len]),
-                    "y": URL_SAFE_NO_PAD.encode(&point[1 + len..])})
+                    "x": URL_SAFE_NO_PAD.encode(x),
+                    "y": URL_SAFE_NO_PAD.encode(y)})
             }
             Signer::Ed(k) => json!({"kty": "OKP", "alg": alg, "use": "sig",
                 "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(k.public_key().as_ref())}),
             Signer::Hmac(_) => return None,
         };
-        if let Some(kid) = &self.kid {
-            jwk["kid"] = json!(kid);
+        if let (Some(kid), Some(members)) = (&self.kid, jwk.as_object_mut()) {
+            members.insert("kid".into(), json!(kid));
         }
         Some(jwk)
     }
@@ -240,24 +249,26 @@ impl SigningKey {
         }
     }
 
-    /// A compact JWS of `claims` with header `{alg, kid?, typ?}`.
+    /// A compact JWS of `claims` with header `{alg, kid?, typ?}`; `None` if
+    /// the signature could not be made.
     #[cfg(feature = "remote")]
-    pub(crate) fn sign_jwt(&self, typ: Option<&str>, claims: &Value) -> String {
-        let mut header = json!({ "alg": self.alg.as_str() });
+    pub(crate) fn sign_jwt(&self, typ: Option<&str>, claims: &Value) -> Option<String> {
+        let mut header = serde_json::Map::new();
+        header.insert("alg".into(), json!(self.alg.as_str()));
         if let Some(kid) = &self.kid {
-            header["kid"] = json!(kid);
+            header.insert("kid".into(), json!(kid));
         }
         if let Some(typ) = typ {
-            header["typ"] = json!(typ);
+            header.insert("typ".into(), json!(typ));
         }
+        let header = Value::Object(header);
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        // The key was built for self.alg, so it can always produce it.
-        let signature = self.sign(self.alg, input.as_bytes()).unwrap_or_default();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let signature = self.sign(self.alg, input.as_bytes())?;
+        Some(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }
 
@@ -269,6 +280,7 @@ fn ec_signing(alg: Algorithm) -> &'static sig::EcdsaSigningAlgorithm {
     }
 }
 
+#[cfg(feature = "testing")]
 fn hmac_len(alg: Algorithm) -> usize {
     match alg {
         Algorithm::HS256 => 32,

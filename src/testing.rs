@@ -7,6 +7,16 @@
 //! key...). Never enable this feature in production builds: it exists to
 //! forge tokens.
 //!
+//! Test helpers panic on a test author's mistakes (a key that cannot sign
+//! the requested algorithm, an unknown `kid`), with a message that says so,
+//! as `assert!` would: no untrusted input reaches this module.
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+//!
 //! ```
 //! use bearer_guard::testing::TestIssuer;
 //! use bearer_guard::ValidationError;

@@ -16,7 +16,7 @@ use crate::introspection::{
 #[cfg(feature = "remote")]
 use crate::jwks::{JwksCache, JwksOptions, KeySourceStats, Source};
 use crate::jwt::{HeaderRules, Jws, TypPolicy};
-use crate::keys::{Algorithm, AlgorithmSet, KeySet, VerificationKey};
+use crate::keys::{Algorithm, AlgorithmSet, KeyBinding, KeySet, VerificationKey};
 
 /// Default largest token accepted, in bytes: 16 KiB.
 ///
@@ -73,12 +73,12 @@ struct Inner {
     cache: Option<moka::sync::Cache<[u8; 32], Verified>>,
 }
 
-/// A verified token in the cache.
+/// A verified token in the cache, bound to the key that verified it: a hit
+/// counts only while the current key set still holds that key.
 #[derive(Clone)]
 struct Verified {
     claims: Claims,
-    /// Key removals seen when it was verified (see `JwksCache::removals`).
-    removals: u64,
+    key: KeyBinding,
 }
 
 /// Evicts a cached token once it has expired (the hit path re-checks the
@@ -239,12 +239,16 @@ impl Validator {
         Ok(())
     }
 
-    /// Removals of keys seen so far; `None` when no usable key set.
-    fn removals(&self) -> Option<u64> {
+    /// Whether the current key set still holds the key of `binding`; false
+    /// when there is no usable key set.
+    fn still_trusts(&self, binding: &KeyBinding) -> bool {
         match &self.inner.keys {
-            Keys::Static(_) => Some(0),
+            Keys::Static(keys) => keys.still_trusts(binding),
             #[cfg(feature = "remote")]
-            Keys::Remote { cache, .. } => cache.current().is_some().then(|| cache.removals()),
+            Keys::Remote { cache, .. } => cache
+                .current()
+                .as_ref()
+                .is_some_and(|snapshot| snapshot.keys.still_trusts(binding)),
         }
     }
 
@@ -253,42 +257,44 @@ impl Validator {
         #[cfg(not(feature = "remote"))]
         let _ = may_wait;
         self.check_size(token)?;
-        let cache_key = inner.cache.as_ref().map(|cache| {
-            let key: [u8; 32] =
-                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())
-                    .as_ref()
-                    .try_into()
-                    .unwrap_or([0; 32]);
-            (cache, key)
-        });
+        let cache_key = inner
+            .cache
+            .as_ref()
+            .map(|cache| (cache, crate::digest::sha256(token.as_bytes())));
         if let Some((cache, key)) = &cache_key
             && let Some(hit) = cache.get(key)
-            && Some(hit.removals) == self.removals()
         {
-            hit.claims
-                .check_time(inner.clock.now(), inner.claims.leeway)?;
-            return Ok(hit.claims);
+            if self.still_trusts(&hit.key) {
+                hit.claims
+                    .check_time(inner.clock.now(), inner.claims.leeway)?;
+                return Ok(hit.claims);
+            }
+            // The key that verified it is gone: verify again (which fails
+            // unless another trusted key signed the very same token).
+            cache.invalidate(key);
         }
-        let removals = self.removals();
-        let claims = self.verify(token, may_wait)?;
-        if let (Some((cache, key)), Some(removals)) = (cache_key, removals) {
+        let (claims, key) = self.verify(token, may_wait)?;
+        if let Some((cache, digest)) = cache_key {
             cache.insert(
-                key,
+                digest,
                 Verified {
                     claims: claims.clone(),
-                    removals,
+                    key,
                 },
             );
         }
         Ok(claims)
     }
 
-    /// Full verification: header, key, signature, claims.
-    fn verify(&self, token: &str, may_wait: bool) -> Result<Claims, Step> {
+    /// Full verification: header, key, signature, claims. Returns the claims
+    /// and the key that verified them.
+    fn verify(&self, token: &str, may_wait: bool) -> Result<(Claims, KeyBinding), Step> {
         let inner = &*self.inner;
+        #[cfg(not(feature = "remote"))]
+        let _ = may_wait;
         let jws = Jws::parse(token)?;
         let alg = jws.check_header(&inner.header)?;
-        match &inner.keys {
+        let binding = match &inner.keys {
             Keys::Static(keys) => jws.verify_signature(alg, keys)?,
             #[cfg(feature = "remote")]
             Keys::Remote { cache, .. } => {
@@ -307,10 +313,11 @@ impl Validator {
                     other => other?,
                 }
             }
-        }
-        Ok(inner
+        };
+        let claims = inner
             .claims
-            .check(jws.claims()?, inner.clock.now(), ClaimSource::Jwt)?)
+            .check(jws.claims()?, inner.clock.now(), ClaimSource::Jwt)?;
+        Ok((claims, binding))
     }
 
     /// The keys this validator verifies with right now: the configured ones,
@@ -534,6 +541,7 @@ pub struct ValidatorBuilder {
     clock: Clock,
     keys: Vec<KeyInput>,
     token_cache: u64,
+    issuers_share_keys: bool,
     #[cfg(feature = "remote")]
     remote: Remote,
 }
@@ -564,6 +572,7 @@ impl Default for ValidatorBuilder {
             clock: Clock::System,
             keys: Vec::new(),
             token_cache: DEFAULT_TOKEN_CACHE_CAPACITY,
+            issuers_share_keys: false,
             #[cfg(feature = "remote")]
             remote: Remote::default(),
         }
@@ -572,9 +581,29 @@ impl Default for ValidatorBuilder {
 
 impl ValidatorBuilder {
     /// Accepts tokens whose `iss` is exactly `issuer` (no normalisation: a
-    /// trailing slash matters). Call again to accept several issuers.
+    /// trailing slash matters).
+    ///
+    /// Keys belong to an issuer (RFC 8725 §3.8): a validator's keys verify
+    /// the tokens of its issuer only. Several issuers are accepted only when
+    /// they are names of one authorization server that signs with the
+    /// configured keys, declared with
+    /// [`issuers_share_keys`](Self::issuers_share_keys); otherwise build one
+    /// validator per issuer.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
+        self
+    }
+
+    /// Declares that the configured issuers are names of one authorization
+    /// server that signs all their tokens with the configured keys (for
+    /// example Microsoft Entra's v1 `https://sts.windows.net/{tenant}/` and
+    /// v2 `https://login.microsoftonline.com/{tenant}/v2.0`, or a custom
+    /// domain beside the default one). Without it, a validator with several
+    /// issuers and one key set is refused with
+    /// [`BuildError::IssuersShareKeys`], because a token naming one issuer
+    /// would verify with another issuer's keys.
+    pub fn issuers_share_keys(mut self) -> Self {
+        self.issuers_share_keys = true;
         self
     }
 
@@ -790,6 +819,18 @@ impl ValidatorBuilder {
         }
         if self.audiences.is_empty() {
             return Err(BuildError::NoAudience);
+        }
+        #[cfg(feature = "remote")]
+        let remote_keys = self.remote.jwks_url.is_some() || self.remote.discover;
+        #[cfg(not(feature = "remote"))]
+        let remote_keys = false;
+        if self.issuers.len() > 1
+            && !self.issuers_share_keys
+            && (remote_keys || !self.keys.is_empty())
+        {
+            return Err(BuildError::IssuersShareKeys {
+                issuers: self.issuers.len(),
+            });
         }
         let mut keys = KeySet::new();
         let mut hmac_algs = AlgorithmSet::empty();

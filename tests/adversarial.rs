@@ -603,9 +603,15 @@ async fn deeply_nested_json_fails_cleanly() {
         &payload(&format!(r#","x":{}"#, deep(100))),
     );
     assert!(validator().validate(&token).await.is_ok());
-    // An attacker's deep header: read without recursion, then the
-    // signature decides.
+    // An attacker's deep header: every member is decoded (RFC 7515 §5.2),
+    // within the same nesting limit, before any signature check.
     let header = format!(r#"{{"alg":"RS256","kid":"rs256","x":{}}}"#, deep(6000));
+    let forged = format!("{}.{}.AAAA", B64.encode(header), B64.encode(payload("")));
+    assert_eq!(
+        refused(&forged).await,
+        ValidationError::Malformed(Malformed::Header)
+    );
+    let header = format!(r#"{{"alg":"RS256","kid":"rs256","x":{}}}"#, deep(100));
     let forged = format!("{}.{}.AAAA", B64.encode(header), B64.encode(payload("")));
     assert_eq!(refused(&forged).await, ValidationError::InvalidSignature);
 }
