@@ -45,8 +45,12 @@ async fn main() -> ExitCode {
         .expect("validator");
     let app = Router::new()
         .route("/charge", post(charge))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]))
-        .layer(BearerLayer::new(validator).realm("payments"));
+        .route_layer(RequireScopeLayer::all(["charge:customer"]).expect("a valid scope"))
+        .layer(
+            BearerLayer::new(validator)
+                .realm("payments")
+                .expect("a valid realm"),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1");

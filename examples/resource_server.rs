@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, ClientAuth, RequireScopeLayer, Validator};
+use bearer_guard::{BearerLayer, Claims, ClientAuth, Introspection, RequireScopeLayer, Validator};
 use serde_json::{Value, json};
 
 const HELP: &str = "\
@@ -180,15 +180,15 @@ async fn key_health(validator: &Validator) -> Json<Value> {
     Json(keys)
 }
 
-fn app(validator: Validator, realm: &str) -> Router {
+fn app(validator: Validator, realm: &str) -> Result<Router, Box<dyn std::error::Error>> {
     let health_validator = validator.clone();
     let protected = Router::new()
         .route("/charge", post(charge))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]))
+        .route_layer(RequireScopeLayer::all(["charge:customer"])?)
         .route("/me", get(me))
         .route("/ping", get(|| async { "ok" }))
-        .route_layer(BearerLayer::new(validator).realm(realm));
-    Router::new()
+        .route_layer(BearerLayer::new(validator).realm(realm)?);
+    Ok(Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
             "/health/keys",
@@ -197,7 +197,7 @@ fn app(validator: Validator, realm: &str) -> Router {
                 async move { key_health(&v).await }
             }),
         )
-        .merge(protected)
+        .merge(protected))
 }
 
 #[tokio::main]
@@ -257,20 +257,30 @@ async fn main() -> ExitCode {
         if args.allow_http {
             builder = builder.allow_insecure_http();
         }
-        if let Some(url) = &args.introspection_url {
-            builder = builder.introspection_url(url.clone());
-        }
-        match (&args.client_id, &args.client_secret) {
-            (Some(id), Some(secret)) => {
-                builder = builder.introspection_client(if args.client_secret_post {
-                    ClientAuth::post(id.clone(), secret.clone())
-                } else {
-                    ClientAuth::basic(id.clone(), secret.clone())
-                });
+        let auth = match (&args.client_id, &args.client_secret) {
+            (Some(id), Some(secret)) if args.client_secret_post => {
+                Some(ClientAuth::post(id.clone(), secret.clone()))
+            }
+            (Some(id), Some(secret)) => Some(ClientAuth::basic(id.clone(), secret.clone())),
+            (None, None) => None,
+            _ => {
+                eprintln!("error: --client-id and --client-secret go together; see --help");
+                return ExitCode::from(2);
+            }
+        };
+        match (auth, &args.introspection_url) {
+            (Some(auth), Some(url)) => {
+                builder = builder.introspection(Introspection::at(url.clone(), auth));
+            }
+            // With --discover, the metadata's endpoint.
+            (Some(auth), None) if args.discover => {
+                builder = builder.introspection(Introspection::discovered(auth));
             }
             (None, None) => {}
             _ => {
-                eprintln!("error: --client-id and --client-secret go together; see --help");
+                eprintln!(
+                    "error: introspection needs --client-id and --client-secret, and --introspection-url or --discover; see --help"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -314,7 +324,13 @@ async fn main() -> ExitCode {
         println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/me\n");
     }
 
-    let app = app(validator, args.realm.as_deref().unwrap_or("api"));
+    let app = match app(validator, args.realm.as_deref().unwrap_or("api")) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     println!("listening on {addr}");
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("error: {e}");

@@ -17,8 +17,7 @@ use http::request::Parts;
 use http::{StatusCode, header};
 
 use crate::claims::Claims;
-use crate::error::AuthError;
-use crate::layer::{Anonymous, Realm};
+use crate::http::{Anonymous, AuthError};
 
 /// Why the [`Claims`] extractor refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,12 +29,9 @@ pub enum ClaimsRejection {
     )]
     MissingLayer,
     /// The layer let the request through anonymously but the handler needs
-    /// claims: 401 with a bare `Bearer` challenge.
+    /// claims: 401 with a bare `Bearer` challenge (with the layer's realm).
     #[error("this route needs a bearer token")]
-    Unauthenticated {
-        /// The realm configured on the layer.
-        realm: Option<String>,
-    },
+    Unauthenticated,
 }
 
 impl IntoResponse for ClaimsRejection {
@@ -50,18 +46,16 @@ impl IntoResponse for ClaimsRejection {
                 )
                     .into_response()
             }
-            ClaimsRejection::Unauthenticated { realm } => {
-                AuthError::MissingToken.into_response(realm.as_deref())
-            }
+            ClaimsRejection::Unauthenticated => AuthError::MissingToken.into_response(),
         }
     }
 }
 
 impl IntoResponse for AuthError {
-    /// The RFC 6750 response, without a `realm` (a handler does not know the
-    /// layer's realm).
+    /// The RFC 6750 response; the enclosing
+    /// [`BearerLayer`](crate::BearerLayer) adds its realm on the way out.
     fn into_response(self) -> Response {
-        AuthError::into_response(self, None)
+        self.into_http_response(None)
     }
 }
 
@@ -72,9 +66,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
         match parts.extensions.get::<Claims>() {
             Some(claims) => Ok(claims.clone()),
             None if parts.extensions.get::<Anonymous>().is_some() => {
-                Err(ClaimsRejection::Unauthenticated {
-                    realm: parts.extensions.get::<Realm>().map(|r| r.0.to_string()),
-                })
+                Err(ClaimsRejection::Unauthenticated)
             }
             None => Err(ClaimsRejection::MissingLayer),
         }

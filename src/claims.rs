@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::ValidationError;
+use crate::clock::{Leeway, TimeError};
 
 /// The verified claims of an access token.
 ///
@@ -24,12 +24,12 @@ use crate::error::ValidationError;
 /// # use bearer_guard::testing::TestIssuer;
 /// # tokio_test_block_on(async {
 /// let issuer = TestIssuer::new();
-/// let validator = issuer.validator("payments");
-/// let token = issuer.token().audience("payments").scope("charge:customer refund")
+/// let validator = issuer.validator();
+/// let token = issuer.token().scope("charge:customer refund")
 ///     .claim("tenant", "acme").sign();
 /// let claims = validator.validate(&token).await.unwrap();
 ///
-/// assert_eq!(claims.issuer(), issuer.issuer());
+/// assert_eq!(claims.issuer(), Some(issuer.issuer()));
 /// assert!(claims.scopes().contains("refund"));
 /// assert_eq!(claims.get("tenant").and_then(|v| v.as_str()), Some("acme"));
 ///
@@ -58,9 +58,10 @@ impl Claims {
         self.0.all.get(name).and_then(Value::as_str)
     }
 
-    /// `iss`: the issuer, one of the validator's configured issuers.
-    pub fn issuer(&self) -> &str {
-        self.str_claim("iss").unwrap_or_default()
+    /// `iss`: the issuer, one of the validator's configured issuers. Always
+    /// present for a JWT; an introspection response may omit it.
+    pub fn issuer(&self) -> Option<&str> {
+        self.str_claim("iss")
     }
 
     /// `sub`: the subject (a user, or the client itself for client-credentials tokens).
@@ -246,12 +247,36 @@ pub(crate) enum Source {
     Introspection,
 }
 
+/// Why verified claims were refused (the validator reports each as its own
+/// error variant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClaimError {
+    /// A required claim is absent or `null`.
+    Missing(String),
+    /// A claim has the wrong type or an impossible value.
+    Invalid(&'static str),
+    /// `exp`, `nbf` or `iat` against the clock.
+    Time(TimeError),
+    /// `iss` is not a configured issuer.
+    Issuer,
+    /// `aud` holds no configured audience.
+    Audience,
+    /// A `cnf` binds the token to a key: it is not a bearer token.
+    SenderConstrained,
+}
+
+impl From<TimeError> for ClaimError {
+    fn from(e: TimeError) -> Self {
+        ClaimError::Time(e)
+    }
+}
+
 /// The claim checks a validator applies to a verified token.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimRules {
     pub(crate) issuers: Vec<String>,
     pub(crate) audiences: Vec<String>,
-    pub(crate) leeway: i64,
+    pub(crate) leeway: Leeway,
     /// Claims that must be present besides `iss`, `aud` and `exp`.
     pub(crate) required: Vec<String>,
 }
@@ -266,9 +291,9 @@ impl ClaimRules {
         claims: Map<String, Value>,
         now: i64,
         source: Source,
-    ) -> Result<Claims, ValidationError> {
+    ) -> Result<Claims, ClaimError> {
         let present = |name: &str| claims.get(name).filter(|v| !v.is_null());
-        let missing = |name: &str| ValidationError::MissingClaim(name.to_owned());
+        let missing = |name: &str| ClaimError::Missing(name.to_owned());
         let jwt = source == Source::Jwt;
 
         if jwt {
@@ -279,9 +304,9 @@ impl ClaimRules {
             }
         }
         if let Some(iss) = present("iss") {
-            let iss = iss.as_str().ok_or(ValidationError::InvalidClaim("iss"))?;
+            let iss = iss.as_str().ok_or(ClaimError::Invalid("iss"))?;
             if !self.issuers.iter().any(|i| i == iss) {
-                return Err(ValidationError::InvalidIssuer);
+                return Err(ClaimError::Issuer);
             }
         }
         if let Some(aud) = present("aud") {
@@ -290,37 +315,31 @@ impl ClaimRules {
                 Value::Array(list) => {
                     let mut ok = false;
                     for a in list {
-                        let a = a.as_str().ok_or(ValidationError::InvalidClaim("aud"))?;
+                        let a = a.as_str().ok_or(ClaimError::Invalid("aud"))?;
                         ok |= self.audiences.iter().any(|c| c == a);
                     }
                     ok
                 }
-                _ => return Err(ValidationError::InvalidClaim("aud")),
+                _ => return Err(ClaimError::Invalid("aud")),
             };
             if !audience_ok {
-                return Err(ValidationError::InvalidAudience);
+                return Err(ClaimError::Audience);
             }
         }
 
         let expires_at = present("exp").map(|v| numeric_date(v, "exp")).transpose()?;
-        if expires_at.is_some_and(|exp| now >= exp.saturating_add(self.leeway)) {
-            return Err(ValidationError::Expired);
-        }
+        self.leeway.check_window(expires_at, None, now)?;
         let not_before = present("nbf").map(|v| numeric_date(v, "nbf")).transpose()?;
-        if not_before.is_some_and(|nbf| now.saturating_add(self.leeway) < nbf) {
-            return Err(ValidationError::NotYetValid);
-        }
+        self.leeway.check_window(None, not_before, now)?;
         let issued_at = present("iat").map(|v| numeric_date(v, "iat")).transpose()?;
-        if issued_at.is_some_and(|iat| iat > now.saturating_add(self.leeway)) {
-            return Err(ValidationError::IssuedInFuture);
-        }
+        self.leeway.check_issued_at(issued_at, now)?;
 
         if jwt && let Some(name) = self.required.iter().find(|name| present(name).is_none()) {
             return Err(missing(name));
         }
         for name in ["sub", "jti", "client_id", "azp"] {
             if present(name).is_some_and(|v| !v.is_string()) {
-                return Err(ValidationError::InvalidClaim(static_name(name)));
+                return Err(ClaimError::Invalid(static_name(name)));
             }
         }
         let scopes = match (present("scope"), present("scp")) {
@@ -331,7 +350,7 @@ impl ClaimRules {
         // RFC 9449 §7.2, RFC 8705 §3: a token bound to a key (`cnf`) is not a
         // bearer token; presented as one, it must be refused.
         if present("cnf").is_some() {
-            return Err(ValidationError::SenderConstrained);
+            return Err(ClaimError::SenderConstrained);
         }
 
         Ok(Claims(Arc::new(Inner {
@@ -345,24 +364,9 @@ impl ClaimRules {
 }
 
 impl Claims {
-    /// Re-checks the time claims at `now` (for a cached result).
-    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    pub(crate) fn check_time(&self, now: i64, leeway: i64) -> Result<(), ValidationError> {
-        if self
-            .0
-            .expires_at
-            .is_some_and(|exp| now >= exp.saturating_add(leeway))
-        {
-            return Err(ValidationError::Expired);
-        }
-        if self
-            .0
-            .not_before
-            .is_some_and(|nbf| now.saturating_add(leeway) < nbf)
-        {
-            return Err(ValidationError::NotYetValid);
-        }
-        Ok(())
+    /// Re-checks `exp` and `nbf` at `now` (for a cached result).
+    pub(crate) fn check_time(&self, now: i64, leeway: Leeway) -> Result<(), TimeError> {
+        leeway.check_window(self.0.expires_at, self.0.not_before, now)
     }
 }
 
@@ -377,9 +381,9 @@ fn static_name(name: &str) -> &'static str {
 
 /// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional
 /// (rounded down). Strings, and values beyond ±10^15 s, are invalid.
-fn numeric_date(v: &Value, name: &'static str) -> Result<i64, ValidationError> {
+fn numeric_date(v: &Value, name: &'static str) -> Result<i64, ClaimError> {
     const LIMIT: i64 = 1_000_000_000_000_000;
-    let invalid = ValidationError::InvalidClaim(name);
+    let invalid = ClaimError::Invalid(name);
     let Value::Number(n) = v else {
         return Err(invalid);
     };
@@ -397,7 +401,7 @@ fn numeric_date(v: &Value, name: &'static str) -> Result<i64, ValidationError> {
     Ok(secs)
 }
 
-fn scope_value(v: &Value, name: &'static str) -> Result<Scopes, ValidationError> {
+fn scope_value(v: &Value, name: &'static str) -> Result<Scopes, ClaimError> {
     match v {
         Value::String(s) => Ok(Scopes::parse(s)),
         Value::Array(items) => {
@@ -406,12 +410,12 @@ fn scope_value(v: &Value, name: &'static str) -> Result<Scopes, ValidationError>
                 // An array element must be one scope-token: no spaces.
                 match item.as_str() {
                     Some(s) if !s.contains(' ') => strs.push(s),
-                    _ => return Err(ValidationError::InvalidClaim(name)),
+                    _ => return Err(ClaimError::Invalid(name)),
                 }
             }
             Ok(Scopes::from_iter(strs))
         }
-        _ => Err(ValidationError::InvalidClaim(name)),
+        _ => Err(ClaimError::Invalid(name)),
     }
 }
 
@@ -426,7 +430,7 @@ mod tests {
         ClaimRules {
             issuers: vec!["https://as.example".into()],
             audiences: vec!["api".into(), "api2".into()],
-            leeway: 60,
+            leeway: Leeway(60),
             required: vec![],
         }
     }
@@ -435,7 +439,7 @@ mod tests {
         json!({"iss": "https://as.example", "aud": "api", "exp": NOW + 300, "sub": "alice"})
     }
 
-    fn check_with(rules: &ClaimRules, patch: Value) -> Result<Claims, ValidationError> {
+    fn check_with(rules: &ClaimRules, patch: Value) -> Result<Claims, ClaimError> {
         let mut v = base();
         for (k, val) in patch.as_object().unwrap() {
             if val.is_null() {
@@ -450,7 +454,7 @@ mod tests {
         rules.check(map, NOW, Source::Jwt)
     }
 
-    fn check(patch: Value) -> Result<Claims, ValidationError> {
+    fn check(patch: Value) -> Result<Claims, ClaimError> {
         check_with(&rules(), patch)
     }
 
@@ -461,7 +465,7 @@ mod tests {
             "client_id": "c", "azp": "c", "scope": "a b"}),
         )
         .unwrap();
-        assert_eq!(c.issuer(), "https://as.example");
+        assert_eq!(c.issuer(), Some("https://as.example"));
         assert_eq!(c.subject(), Some("alice"));
         assert_eq!(c.audiences().collect::<Vec<_>>(), ["x", "api"]);
         assert_eq!(c.expires_at(), Some(NOW + 300));
@@ -477,7 +481,7 @@ mod tests {
     fn exp_iss_aud_are_required() {
         for name in ["exp", "iss", "aud"] {
             let err = check(json!({ name: null })).unwrap_err();
-            assert_eq!(err, ValidationError::MissingClaim(name.into()));
+            assert_eq!(err, ClaimError::Missing(name.into()));
         }
     }
 
@@ -487,16 +491,16 @@ mod tests {
         assert!(check(json!({"exp": NOW - 59})).is_ok());
         assert_eq!(
             check(json!({"exp": NOW - 60})).unwrap_err(),
-            ValidationError::Expired
+            ClaimError::Time(TimeError::Expired)
         );
         let strict = ClaimRules {
-            leeway: 0,
+            leeway: Leeway(0),
             ..rules()
         };
         assert!(check_with(&strict, json!({"exp": NOW + 1})).is_ok());
         assert_eq!(
             check_with(&strict, json!({"exp": NOW})).unwrap_err(),
-            ValidationError::Expired
+            ClaimError::Time(TimeError::Expired)
         );
     }
 
@@ -505,12 +509,12 @@ mod tests {
         assert!(check(json!({"nbf": NOW + 60})).is_ok());
         assert_eq!(
             check(json!({"nbf": NOW + 61})).unwrap_err(),
-            ValidationError::NotYetValid
+            ClaimError::Time(TimeError::NotYetValid)
         );
         assert!(check(json!({"iat": NOW + 60})).is_ok());
         assert_eq!(
             check(json!({"iat": NOW + 61})).unwrap_err(),
-            ValidationError::IssuedInFuture
+            ClaimError::Time(TimeError::IssuedInFuture)
         );
     }
 
@@ -526,16 +530,16 @@ mod tests {
         ] {
             assert_eq!(
                 check(json!({ "exp": bad })).unwrap_err(),
-                ValidationError::InvalidClaim("exp")
+                ClaimError::Invalid("exp")
             );
         }
         assert_eq!(
             check(json!({"exp": -5})).unwrap_err(),
-            ValidationError::Expired
+            ClaimError::Time(TimeError::Expired)
         );
         assert_eq!(
             check(json!({"nbf": "0"})).unwrap_err(),
-            ValidationError::InvalidClaim("nbf")
+            ClaimError::Invalid("nbf")
         );
     }
 
@@ -549,13 +553,13 @@ mod tests {
         ] {
             assert_eq!(
                 check(json!({"iss": near})).unwrap_err(),
-                ValidationError::InvalidIssuer,
+                ClaimError::Issuer,
                 "{near}"
             );
         }
         assert_eq!(
             check(json!({"iss": ["https://as.example"]})).unwrap_err(),
-            ValidationError::InvalidClaim("iss")
+            ClaimError::Invalid("iss")
         );
     }
 
@@ -565,23 +569,20 @@ mod tests {
         assert!(check(json!({"aud": ["other", "api2"]})).is_ok());
         assert_eq!(
             check(json!({"aud": "API"})).unwrap_err(),
-            ValidationError::InvalidAudience
+            ClaimError::Audience
         );
-        assert_eq!(
-            check(json!({"aud": []})).unwrap_err(),
-            ValidationError::InvalidAudience
-        );
+        assert_eq!(check(json!({"aud": []})).unwrap_err(), ClaimError::Audience);
         assert_eq!(
             check(json!({"aud": ["api other"]})).unwrap_err(),
-            ValidationError::InvalidAudience
+            ClaimError::Audience
         );
         assert_eq!(
             check(json!({"aud": ["api", 5]})).unwrap_err(),
-            ValidationError::InvalidClaim("aud")
+            ClaimError::Invalid("aud")
         );
         assert_eq!(
             check(json!({"aud": 5})).unwrap_err(),
-            ValidationError::InvalidClaim("aud")
+            ClaimError::Invalid("aud")
         );
     }
 
@@ -593,7 +594,7 @@ mod tests {
         };
         assert_eq!(
             check_with(&r, json!({})).unwrap_err(),
-            ValidationError::MissingClaim("jti".into())
+            ClaimError::Missing("jti".into())
         );
         assert!(check_with(&r, json!({"jti": "x"})).is_ok());
     }
@@ -602,11 +603,11 @@ mod tests {
     fn registered_string_claims_must_be_strings() {
         assert_eq!(
             check(json!({"sub": 5})).unwrap_err(),
-            ValidationError::InvalidClaim("sub")
+            ClaimError::Invalid("sub")
         );
         assert_eq!(
             check(json!({"client_id": {}})).unwrap_err(),
-            ValidationError::InvalidClaim("client_id")
+            ClaimError::Invalid("client_id")
         );
     }
 
@@ -620,11 +621,11 @@ mod tests {
         assert_eq!(c.scopes().to_string(), "x");
         assert_eq!(
             check(json!({"scope": 1})).unwrap_err(),
-            ValidationError::InvalidClaim("scope")
+            ClaimError::Invalid("scope")
         );
         assert_eq!(
             check(json!({"scp": ["a b"]})).unwrap_err(),
-            ValidationError::InvalidClaim("scp")
+            ClaimError::Invalid("scp")
         );
         assert!(check(json!({})).unwrap().scopes().is_empty());
     }
@@ -641,15 +642,15 @@ mod tests {
         assert_eq!(c.expires_at(), None);
         assert_eq!(
             check_intro(json!({"iss": "https://other"})).unwrap_err(),
-            ValidationError::InvalidIssuer
+            ClaimError::Issuer
         );
         assert_eq!(
             check_intro(json!({"aud": "x"})).unwrap_err(),
-            ValidationError::InvalidAudience
+            ClaimError::Audience
         );
         assert_eq!(
             check_intro(json!({"exp": NOW - 61})).unwrap_err(),
-            ValidationError::Expired
+            ClaimError::Time(TimeError::Expired)
         );
         // Required claims are a JWT rule.
         let r = ClaimRules {
@@ -667,21 +668,21 @@ mod tests {
         assert_eq!(
             check(json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}))
                 .unwrap_err(),
-            ValidationError::SenderConstrained
+            ClaimError::SenderConstrained
         );
     }
 
     #[test]
     fn cached_claims_recheck_time() {
         let c = check(json!({"nbf": NOW - 10})).unwrap();
-        assert!(c.check_time(NOW, 60).is_ok());
+        assert!(c.check_time(NOW, Leeway(60)).is_ok());
         assert_eq!(
-            c.check_time(NOW + 360, 60).unwrap_err(),
-            ValidationError::Expired
+            c.check_time(NOW + 360, Leeway(60)).unwrap_err(),
+            TimeError::Expired
         );
         assert_eq!(
-            c.check_time(NOW - 100, 60).unwrap_err(),
-            ValidationError::NotYetValid
+            c.check_time(NOW - 100, Leeway(60)).unwrap_err(),
+            TimeError::NotYetValid
         );
     }
 

@@ -1,9 +1,13 @@
-//! Local validation of JWT access tokens: compact JWS shape, JOSE header
-//! checks, key selection and signature, then the claims.
+//! Compact JWS (RFC 7515 §7.1): the shape, the JOSE header and its checks,
+//! the signature through a [`KeySet`], then the claims object.
 //!
 //! The order matters for safety: nothing in the payload is parsed until the
 //! signature has verified, and the key is never taken from the token (`jwk`,
 //! `jku`, `x5u`, `x5c` and `x5t` header members are ignored).
+//!
+//! A [`Jws`] owns no part of the token: it keeps the decoded header and the
+//! segment boundaries, so that a validation waiting for keys carries it
+//! along instead of parsing the token again.
 
 use std::fmt;
 
@@ -12,9 +16,65 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::error::{Malformed, ValidationError};
 use crate::json::{self, ObjectError, StrictAny};
-use crate::keys::{Algorithm, AlgorithmSet, KeyBinding, KeySet};
+use crate::keys::{Algorithm, AlgorithmSet, KeyBinding, KeySet, SignatureError};
+
+/// How a token failed to be a well-formed compact JWS (RFC 7515 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The token is empty.
+    #[error("empty token")]
+    Empty,
+    /// Not three dot-separated segments.
+    #[error("not three dot-separated segments")]
+    SegmentCount,
+    /// Five segments: an encrypted JWT (JWE), which a resource server cannot read.
+    #[error("encrypted tokens (JWE) are not supported")]
+    Encrypted,
+    /// A segment is not unpadded base64url (RFC 7515 §2).
+    #[error("a segment is not unpadded base64url")]
+    Base64,
+    /// The header is not a JSON object with a string `alg`.
+    #[error("the header is not a valid JOSE header")]
+    Header,
+    /// The header or the claims repeat a member name.
+    #[error("duplicate member name in header or claims")]
+    DuplicateMember,
+    /// The payload is not a JSON object.
+    #[error("the claims are not a JSON object")]
+    Claims,
+}
+
+/// Why a compact JWS was refused before its claims were read (the validator
+/// reports each as its own `ValidationError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JwsError {
+    /// Not a well-formed compact JWS.
+    Malformed(Malformed),
+    /// `alg` is not an algorithm this crate implements (`none` included).
+    UnsupportedAlgorithm,
+    /// `alg` is implemented but not allowed.
+    AlgorithmNotAllowed(Algorithm),
+    /// `crit` names an extension, or `b64: false`.
+    UnsupportedCritical,
+    /// `typ` is not allowed by the policy.
+    TypeNotAllowed,
+    /// No key verified the signature.
+    Signature(SignatureError),
+}
+
+impl From<Malformed> for JwsError {
+    fn from(m: Malformed) -> Self {
+        JwsError::Malformed(m)
+    }
+}
+
+impl From<SignatureError> for JwsError {
+    fn from(e: SignatureError) -> Self {
+        JwsError::Signature(e)
+    }
+}
 
 /// Which `typ` header values a validator accepts.
 ///
@@ -81,7 +141,7 @@ pub(crate) struct HeaderRules {
 }
 
 /// The JOSE header members this crate acts on.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Header {
     pub(crate) alg: Option<String>,
     pub(crate) kid: Option<String>,
@@ -91,109 +151,121 @@ pub(crate) struct Header {
     duplicate: bool,
 }
 
-/// A compact JWS split into its parts, header decoded, nothing verified yet.
-pub(crate) struct Jws<'a> {
-    pub(crate) header: Header,
-    signing_input: &'a str,
-    payload: &'a str,
-    signature: &'a str,
+/// A compact JWS whose shape and header checks passed: the decoded header,
+/// the algorithm, and where the segments of its token end. Nothing in the
+/// payload has been read.
+#[derive(Debug, Clone)]
+pub(crate) struct Jws {
+    header: Header,
+    alg: Algorithm,
+    /// End of the header segment (the first dot).
+    header_end: usize,
+    /// End of the signing input (the second dot).
+    input_end: usize,
 }
 
-fn b64(segment: &str) -> Result<Vec<u8>, ValidationError> {
+/// 8192-bit RSA signatures are 1024 bytes, 1366 base64url characters:
+/// anything longer is wrong, and is not decoded.
+const MAX_SIGNATURE_CHARS: usize = 1366;
+
+fn b64(segment: &str) -> Result<Vec<u8>, Malformed> {
     URL_SAFE_NO_PAD
         .decode(segment)
-        .map_err(|_| ValidationError::Malformed(Malformed::Base64))
+        .map_err(|_| Malformed::Base64)
 }
 
-impl<'a> Jws<'a> {
-    /// Splits a compact JWS (RFC 7515 §7.1) and decodes its header.
-    pub(crate) fn parse(token: &'a str) -> Result<Self, ValidationError> {
+impl Jws {
+    /// Splits a compact JWS (RFC 7515 §7.1), decodes its header and applies
+    /// the header checks: `alg` known and allowed, no unknown `crit`, no
+    /// `b64: false`, `typ` allowed.
+    pub(crate) fn parse(token: &str, rules: &HeaderRules) -> Result<Jws, JwsError> {
         if token.is_empty() {
-            return Err(ValidationError::Malformed(Malformed::Empty));
+            return Err(Malformed::Empty.into());
         }
         let dots = token.bytes().filter(|b| *b == b'.').count();
         if dots != 2 {
-            return Err(ValidationError::Malformed(if dots == 4 {
+            return Err(if dots == 4 {
                 Malformed::Encrypted
             } else {
                 Malformed::SegmentCount
-            }));
+            }
+            .into());
         }
-        let segments = token
-            .rsplit_once('.')
-            .and_then(|(input, s)| Some((input, input.split_once('.')?, s)));
-        let Some((signing_input, (h, p), s)) = segments else {
-            return Err(ValidationError::Malformed(Malformed::SegmentCount));
+        let (Some(header_end), Some(input_end)) = (token.find('.'), token.rfind('.')) else {
+            return Err(Malformed::SegmentCount.into());
         };
         // An empty payload is a valid JWS; it fails later as a claims set.
-        if h.is_empty() {
-            return Err(ValidationError::Malformed(Malformed::SegmentCount));
+        let header_segment = token.get(..header_end).unwrap_or_default();
+        if header_segment.is_empty() {
+            return Err(Malformed::SegmentCount.into());
         }
-        let header_json = b64(h)?;
-        let header = parse_header(&header_json)?;
+        let header = parse_header(&b64(header_segment)?)?;
+        let alg = check_header(&header, rules)?;
         Ok(Jws {
             header,
-            signing_input,
-            payload: p,
-            signature: s,
+            alg,
+            header_end,
+            input_end,
         })
     }
 
-    /// Applies the header checks: `alg` known and allowed, no unknown `crit`,
-    /// no `b64: false`, `typ` allowed. Returns the algorithm.
-    pub(crate) fn check_header(&self, rules: &HeaderRules) -> Result<Algorithm, ValidationError> {
-        let alg: Algorithm = self
-            .header
-            .alg
-            .as_deref()
-            .ok_or(ValidationError::Malformed(Malformed::Header))?
-            .parse()
-            .map_err(|_| ValidationError::UnsupportedAlgorithm)?;
-        if !rules.algorithms.contains(alg) {
-            return Err(ValidationError::AlgorithmNotAllowed(alg));
-        }
-        // RFC 7515 §4.1.11: a recipient that does not understand every name in
-        // `crit` must reject the JWS. This validator understands no extension.
-        // RFC 7797: `b64: false` changes what was signed; it is not supported.
-        if self.header.crit.is_some() || self.header.b64 == Some(false) {
-            return Err(ValidationError::UnsupportedCritical);
-        }
-        if !rules.typ.allows(self.header.typ.as_deref()) {
-            return Err(ValidationError::TypeNotAllowed);
-        }
-        Ok(alg)
+    /// The header's `kid`.
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
     }
 
-    /// Verifies the signature with the key(s) the header's `kid` and `alg`
-    /// designate.
-    pub(crate) fn verify_signature(
-        &self,
-        alg: Algorithm,
-        keys: &KeySet,
-    ) -> Result<KeyBinding, ValidationError> {
-        // 8192-bit RSA signatures are 1024 bytes (1366 base64url characters):
-        // anything longer is wrong, and is not decoded.
-        if self.signature.len() > 1366 {
-            return Err(ValidationError::InvalidSignature);
+    /// Verifies the signature of `token` (the one this was parsed from) with
+    /// the key(s) the header's `kid` and `alg` designate; returns which key
+    /// verified it.
+    pub(crate) fn verify(&self, token: &str, keys: &KeySet) -> Result<KeyBinding, JwsError> {
+        let signing_input = token.get(..self.input_end).unwrap_or_default();
+        let signature = token
+            .get(self.input_end.saturating_add(1)..)
+            .unwrap_or_default();
+        if signature.len() > MAX_SIGNATURE_CHARS {
+            return Err(SignatureError::InvalidSignature.into());
         }
-        let signature = b64(self.signature)?;
-        keys.verify(
-            self.header.kid.as_deref(),
-            alg,
-            self.signing_input.as_bytes(),
-            &signature,
-        )
+        let signature = b64(signature)?;
+        Ok(keys.verify(self.kid(), self.alg, signing_input.as_bytes(), &signature)?)
     }
 
-    /// The decoded payload. Call only after the signature verified.
-    pub(crate) fn payload(&self) -> Result<Vec<u8>, ValidationError> {
-        b64(self.payload)
+    /// The decoded payload of `token`. Call only after the signature
+    /// verified.
+    pub(crate) fn payload(&self, token: &str) -> Result<Vec<u8>, Malformed> {
+        let payload = token
+            .get(self.header_end.saturating_add(1)..self.input_end)
+            .unwrap_or_default();
+        b64(payload)
     }
 
-    /// Decodes the claims object. Call only after the signature verified.
-    pub(crate) fn claims(&self) -> Result<Map<String, Value>, ValidationError> {
-        parse_claims(&self.payload()?)
+    /// Decodes the claims object of `token`. Call only after the signature
+    /// verified.
+    pub(crate) fn claims(&self, token: &str) -> Result<Map<String, Value>, Malformed> {
+        parse_claims(&self.payload(token)?)
     }
+}
+
+/// The header checks; returns the algorithm.
+fn check_header(header: &Header, rules: &HeaderRules) -> Result<Algorithm, JwsError> {
+    let alg: Algorithm = header
+        .alg
+        .as_deref()
+        .ok_or(JwsError::Malformed(Malformed::Header))?
+        .parse()
+        .map_err(|_| JwsError::UnsupportedAlgorithm)?;
+    if !rules.algorithms.contains(alg) {
+        return Err(JwsError::AlgorithmNotAllowed(alg));
+    }
+    // RFC 7515 §4.1.11: a recipient that does not understand every name in
+    // `crit` must reject the JWS. This validator understands no extension.
+    // RFC 7797: `b64: false` changes what was signed; it is not supported.
+    if header.crit.is_some() || header.b64 == Some(false) {
+        return Err(JwsError::UnsupportedCritical);
+    }
+    if !rules.typ.allows(header.typ.as_deref()) {
+        return Err(JwsError::TypeNotAllowed);
+    }
+    Ok(alg)
 }
 
 enum HeaderKey {
@@ -271,19 +343,19 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-fn parse_header(json: &[u8]) -> Result<Header, ValidationError> {
+fn parse_header(json: &[u8]) -> Result<Header, Malformed> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let header = (&mut de)
         .deserialize_map(HeaderVisitor)
         .and_then(|h| de.end().map(|()| h))
-        .map_err(|_| ValidationError::Malformed(Malformed::Header))?;
+        .map_err(|_| Malformed::Header)?;
     if header.duplicate {
         // RFC 7515 §5.2 step 4: reject duplicate header parameter names.
-        return Err(ValidationError::Malformed(Malformed::DuplicateMember));
+        return Err(Malformed::DuplicateMember);
     }
     // RFC 7515 §4.1.11: `crit`, when present, is a non-empty list.
     if header.crit.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ValidationError::Malformed(Malformed::Header));
+        return Err(Malformed::Header);
     }
     Ok(header)
 }
@@ -291,12 +363,10 @@ fn parse_header(json: &[u8]) -> Result<Header, ValidationError> {
 /// Parses a JWT claims set: a JSON object whose member names are unique
 /// (RFC 7519 §4: a parser must reject duplicates or keep the last; this one
 /// rejects), every string in it valid (RFC 7519 §7.2).
-pub(crate) fn parse_claims(json: &[u8]) -> Result<Map<String, Value>, ValidationError> {
-    json::parse_object(json).map_err(|e| {
-        ValidationError::Malformed(match e {
-            ObjectError::NotAnObject => Malformed::Claims,
-            ObjectError::DuplicateMember => Malformed::DuplicateMember,
-        })
+pub(crate) fn parse_claims(json: &[u8]) -> Result<Map<String, Value>, Malformed> {
+    json::parse_object(json).map_err(|e| match e {
+        ObjectError::NotAnObject => Malformed::Claims,
+        ObjectError::DuplicateMember => Malformed::DuplicateMember,
     })
 }
 
@@ -308,15 +378,21 @@ mod tests {
         URL_SAFE_NO_PAD.encode(s)
     }
 
-    fn header_of(json: &str) -> Result<Header, ValidationError> {
-        let token = format!("{}.{}.sig", enc(json), enc("{}"));
-        Jws::parse(&token).map(|j| j.header)
+    fn header_of(json: &str) -> Result<Header, Malformed> {
+        parse_header(json.as_bytes())
+    }
+
+    fn rules() -> HeaderRules {
+        HeaderRules {
+            algorithms: AlgorithmSet::asymmetric(),
+            typ: TypPolicy::default(),
+        }
     }
 
     #[test]
     fn shape_errors_are_named() {
-        let m = |t: &str| match Jws::parse(t) {
-            Err(ValidationError::Malformed(m)) => m,
+        let m = |t: &str| match Jws::parse(t, &rules()) {
+            Err(JwsError::Malformed(m)) => m,
             other => panic!("{t}: {:?}", other.map(|_| ())),
         };
         assert_eq!(m(""), Malformed::Empty);
@@ -341,11 +417,11 @@ mod tests {
     fn duplicate_header_members_are_rejected() {
         assert_eq!(
             header_of(r#"{"alg":"RS256","alg":"none"}"#).unwrap_err(),
-            ValidationError::Malformed(Malformed::DuplicateMember)
+            Malformed::DuplicateMember
         );
         assert_eq!(
             header_of(r#"{"alg":"RS256","x":1,"x":2}"#).unwrap_err(),
-            ValidationError::Malformed(Malformed::DuplicateMember)
+            Malformed::DuplicateMember
         );
     }
 
@@ -357,51 +433,44 @@ mod tests {
         let at_limit = format!("{{{}}}", members.join(","));
         assert!(header_of(&at_limit).is_ok());
         let over = format!("{{{},\"alg\":\"RS256\"}}", members.join(","));
-        assert_eq!(
-            header_of(&over).unwrap_err(),
-            ValidationError::Malformed(Malformed::Header)
-        );
+        assert_eq!(header_of(&over).unwrap_err(), Malformed::Header);
     }
 
     #[test]
     fn header_checks() {
-        let rules = HeaderRules {
-            algorithms: AlgorithmSet::asymmetric(),
-            typ: TypPolicy::default(),
-        };
         let check = |json: &str| {
             let token = format!("{}.e30.c2ln", enc(json));
-            Jws::parse(&token)?.check_header(&rules)
+            Jws::parse(&token, &rules()).map(|j| j.alg)
         };
         assert_eq!(check(r#"{"alg":"RS256"}"#), Ok(Algorithm::RS256));
         assert_eq!(
             check(r#"{"alg":"none"}"#),
-            Err(ValidationError::UnsupportedAlgorithm)
+            Err(JwsError::UnsupportedAlgorithm)
         );
         assert_eq!(
             check(r#"{"alg":"HS256"}"#),
-            Err(ValidationError::AlgorithmNotAllowed(Algorithm::HS256))
+            Err(JwsError::AlgorithmNotAllowed(Algorithm::HS256))
         );
         assert_eq!(
             check(r#"{"typ":"JWT"}"#),
-            Err(ValidationError::Malformed(Malformed::Header))
+            Err(JwsError::Malformed(Malformed::Header))
         );
         assert_eq!(
             check(r#"{"alg":"RS256","crit":["exp"],"exp":1}"#),
-            Err(ValidationError::UnsupportedCritical)
+            Err(JwsError::UnsupportedCritical)
         );
         assert_eq!(
             check(r#"{"alg":"RS256","crit":[]}"#),
-            Err(ValidationError::Malformed(Malformed::Header))
+            Err(JwsError::Malformed(Malformed::Header))
         );
         assert_eq!(
             check(r#"{"alg":"RS256","b64":false}"#),
-            Err(ValidationError::UnsupportedCritical)
+            Err(JwsError::UnsupportedCritical)
         );
         assert_eq!(check(r#"{"alg":"RS256","b64":true}"#), Ok(Algorithm::RS256));
         assert_eq!(
             check(r#"{"alg":"RS256","typ":"dpop+jwt"}"#),
-            Err(ValidationError::TypeNotAllowed)
+            Err(JwsError::TypeNotAllowed)
         );
     }
 
@@ -443,13 +512,10 @@ mod tests {
         assert!(parse_claims(br#"{"a":1}"#).is_ok());
         assert_eq!(
             parse_claims(br#"{"a":1,"a":2}"#).unwrap_err(),
-            ValidationError::Malformed(Malformed::DuplicateMember)
+            Malformed::DuplicateMember
         );
         for bad in [&b"[1]"[..], b"\"x\"", b"{", b"{} x", b""] {
-            assert_eq!(
-                parse_claims(bad).unwrap_err(),
-                ValidationError::Malformed(Malformed::Claims)
-            );
+            assert_eq!(parse_claims(bad).unwrap_err(), Malformed::Claims);
         }
     }
 
@@ -458,7 +524,7 @@ mod tests {
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(
             parse_claims(deep.as_bytes()).unwrap_err(),
-            ValidationError::Malformed(Malformed::Claims)
+            Malformed::Claims
         );
     }
 }

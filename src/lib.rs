@@ -25,9 +25,9 @@
 //!     .route("/charge", post(|claims: Claims| async move {
 //!         format!("charged on behalf of {:?}", claims.client_id())
 //!     }))
-//!     .route_layer(RequireScopeLayer::all(["charge:customer"]))
+//!     .route_layer(RequireScopeLayer::all(["charge:customer"])?)
 //!     .route("/me", get(|claims: Claims| async move { Json(claims) }))
-//!     .layer(BearerLayer::new(validator).realm("payments"));
+//!     .layer(BearerLayer::new(validator).realm("payments")?);
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
@@ -66,7 +66,23 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `axum` | yes | [`Claims`] and `Option<Claims>` extractors, `IntoResponse` for [`AuthError`] |
-//! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token |
+//! | `remote` | yes | keys from the network (`jwks_url`, `discover`: a refreshing JWKS cache) and RFC 7662 introspection of opaque tokens (reqwest with rustls, tokio) |
+//! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token; `ManualClock`, `SigningKey::generate` |
+//!
+//! # Layout
+//!
+//! Imports run downward; no module imports one above it, and there is no
+//! import loop (`tests/architecture.rs` checks both):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | leaves | `clock` (time and leeway rules), `json` (strict JSON), `digest` |
+//! | keys | `keys/`: algorithm, error, jwk (one key), set (lookup), signing |
+//! | tokens | `jwt` (compact JWS), `claims` |
+//! | network | `remote/`: fetch, discovery, jwks; `introspection/` |
+//! | validation | `validator/`: error, builder, key_source, token_cache |
+//! | HTTP | `http/`: extract, layer, scope, response; `axum` |
+//! | tests | `testing` |
 
 #![forbid(unsafe_code)]
 // Untrusted input never panics: no slicing, indexing, unwrap, expect or
@@ -89,53 +105,63 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "axum")]
-pub mod axum;
-mod claims;
+// Leaves.
+mod clock;
 mod digest;
-#[cfg(feature = "remote")]
-mod discovery;
-mod error;
-pub mod extract;
-#[cfg(feature = "remote")]
-mod fetch;
-#[cfg(feature = "remote")]
-pub mod introspection;
 mod json;
-#[cfg(feature = "remote")]
-pub mod jwks;
+// Keys and tokens.
+mod claims;
 mod jwt;
 mod keys;
-mod layer;
-mod scope;
-mod signing;
+// The network.
+#[cfg(feature = "remote")]
+mod introspection;
+#[cfg(feature = "remote")]
+mod remote;
+// Validation.
+mod validator;
+// HTTP.
+#[cfg(feature = "axum")]
+mod axum;
+mod http;
+// Tests.
 #[cfg(feature = "testing")]
 pub mod testing;
-mod validator;
 #[cfg(test)]
 mod wycheproof;
 
+pub use self::http::extract;
+pub use self::http::{
+    Anonymous, AuthError, BearerLayer, BearerResponseFuture, BearerService, InvalidRealm,
+    RequestError, RequireScope, RequireScopeLayer, RequireScopeResponseFuture, ScopeError,
+    ScopeRequirement,
+};
+#[cfg(feature = "axum")]
+pub use axum::ClaimsRejection;
 pub use claims::{Claims, Scopes};
-#[cfg(feature = "remote")]
-pub use discovery::{DiscoveryError, IssuerMetadata};
-pub use error::{AuthError, BuildError, Malformed, RequestError, ValidationError};
-#[cfg(feature = "remote")]
-pub use fetch::FetchError;
+pub use clock::Clock;
+#[cfg(feature = "testing")]
+pub use clock::ManualClock;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use introspection::fuzz_introspection_response;
 #[cfg(feature = "remote")]
 pub use introspection::{
-    ClientAuth, IntrospectionError, IntrospectionOptions, IntrospectionStats, TokenPolicy,
+    ClientAuth, DEFAULT_MAX_INTROSPECTION_SIZE, Introspection, IntrospectionError,
+    IntrospectionOptions, IntrospectionStats, InvalidResponse, TokenPolicy,
+};
+pub use jwt::{Malformed, TypPolicy};
+pub use keys::{
+    Algorithm, AlgorithmSet, JwksError, KeyError, KeySet, KeyType, RejectedKey, SigningKey,
+    UnknownAlgorithm, VerificationKey,
 };
 #[cfg(feature = "remote")]
-pub use jwks::{JwksOptions, KeySourceError, KeySourceStats, KeySourceUpdates, KeyStatus};
-pub use jwt::TypPolicy;
-pub use keys::{
-    Algorithm, AlgorithmSet, JwksError, KeyError, KeySet, KeyType, RejectedKey, UnknownAlgorithm,
-    VerificationKey,
+pub use remote::{
+    DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, DEFAULT_MAX_METADATA_SIZE, DiscoveryError,
+    FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError, KeySourceStats,
+    KeySourceUpdates, KeyStatus, RedirectError, TransportError,
 };
-pub use layer::{Anonymous, BearerLayer, BearerService, ResponseFuture};
-pub use scope::{RequireScope, RequireScopeLayer, ScopeRequirement};
-pub use signing::SigningKey;
 pub use validator::{
-    Clock, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, ManualClock,
-    Validator, ValidatorBuilder,
+    BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY,
+    ValidationError, Validator, ValidatorBuilder,
 };

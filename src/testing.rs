@@ -22,13 +22,13 @@
 //! use bearer_guard::ValidationError;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let issuer = TestIssuer::new();
-//! let validator = issuer.validator("payments");
+//! let issuer = TestIssuer::new().default_audience("payments");
+//! let validator = issuer.validator();
 //!
-//! let good = issuer.token().audience("payments").scope("charge:customer").sign();
+//! let good = issuer.token().scope("charge:customer").sign();
 //! assert!(validator.validate(&good).await.is_ok());
 //!
-//! let expired = issuer.token().audience("payments").expires_in(-3600).sign();
+//! let expired = issuer.token().expires_in(-3600).sign();
 //! assert_eq!(validator.validate(&expired).await.unwrap_err(), ValidationError::Expired);
 //! # });
 //! ```
@@ -40,9 +40,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
+use crate::clock::Clock;
 use crate::keys::Algorithm;
-use crate::signing::{SigningKey, hmac_sign};
-use crate::validator::{Clock, Validator, ValidatorBuilder};
+use crate::keys::SigningKey;
+use crate::keys::signing::hmac_sign;
+use crate::validator::{Validator, ValidatorBuilder};
 
 /// The issuer URL a [`TestIssuer::new`] uses.
 pub const DEFAULT_ISSUER: &str = "https://issuer.test";
@@ -237,7 +239,7 @@ impl TestIssuer {
     }
 
     /// A builder preset with this issuer, its JWKS, its HMAC secrets if any,
-    /// and its clock.
+    /// and its clock (no audience: add the one to accept).
     pub fn validator_builder(&self) -> ValidatorBuilder {
         let mut builder = Validator::builder()
             .issuer(self.issuer.clone())
@@ -253,16 +255,24 @@ impl TestIssuer {
         builder
     }
 
-    /// A validator for `audience` trusting this issuer.
+    /// A validator trusting this issuer for the audience its tokens carry by
+    /// default ([`default_audience`](Self::default_audience)), so that
+    /// `issuer.validator()` accepts `issuer.token().sign()`. For another
+    /// audience, use [`validator_builder`](Self::validator_builder).
     ///
     /// # Panics
     ///
     /// If the validator cannot be built (a bug in the test set-up).
-    pub fn validator(&self, audience: &str) -> Validator {
+    pub fn validator(&self) -> Validator {
         self.validator_builder()
-            .audience(audience)
+            .audience(self.audience.clone())
             .build()
             .expect("TestIssuer validator")
+    }
+
+    /// The audience minted tokens carry by default.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     /// Starts minting a token signed by the default key, with the claims of a

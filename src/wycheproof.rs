@@ -17,9 +17,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use crate::error::ValidationError;
 use crate::jwt::{HeaderRules, Jws, TypPolicy};
 use crate::keys::{Algorithm, AlgorithmSet, KeySet, VerificationKey};
+use crate::validator::ValidationError;
 
 fn load(name: &str) -> Value {
     let path = format!(
@@ -110,10 +110,9 @@ fn verify(token: &str, keys: &KeySet) -> Result<(), ValidationError> {
         algorithms: Algorithm::ALL.into_iter().collect::<AlgorithmSet>(),
         typ: TypPolicy::default(),
     };
-    let jws = Jws::parse(token)?;
-    let alg = jws.check_header(&rules)?;
-    jws.verify_signature(alg, keys)?;
-    jws.payload().map(drop)
+    let jws = Jws::parse(token, &rules)?;
+    jws.verify(token, keys)?;
+    jws.payload(token).map(drop).map_err(Into::into)
 }
 
 /// Runs every test of a vector file; returns how many ran.

@@ -18,8 +18,8 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::{
-    Algorithm, BearerLayer, Claims, ClientAuth, IntrospectionOptions, JwksOptions, KeyStatus,
-    RequireScopeLayer, SigningKey, ValidationError, Validator,
+    Algorithm, BearerLayer, Claims, ClientAuth, Introspection, IntrospectionOptions, JwksOptions,
+    KeyStatus, RequireScopeLayer, SigningKey, ValidationError, Validator,
 };
 use serde_json::{Value, json};
 
@@ -179,13 +179,20 @@ impl Provider {
     /// The resource server's validator: discovery, both resources as
     /// audiences, introspection as `payments-rs`.
     fn validator(&self) -> bearer_guard::ValidatorBuilder {
+        self.validator_with(IntrospectionOptions::default())
+    }
+
+    fn validator_with(&self, options: IntrospectionOptions) -> bearer_guard::ValidatorBuilder {
         Validator::builder()
             .issuer(self.issuer.clone())
             .audience(JWT_RESOURCE)
             .audience(OPAQUE_RESOURCE)
             .allow_insecure_http()
             .discover()
-            .introspection_client(ClientAuth::basic("payments-rs", "rs-secret"))
+            .introspection(
+                Introspection::discovered(ClientAuth::basic("payments-rs", "rs-secret"))
+                    .options(options),
+            )
     }
 }
 
@@ -203,9 +210,9 @@ fn payments_app(validator: Validator) -> Router {
                 |c: Claims| async move { format!("charged for {}", c.client_id().unwrap_or("?")) },
             ),
         )
-        .route_layer(RequireScopeLayer::all(["charge:customer"]))
+        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
         .route("/me", get(|c: Claims| async move { axum::Json(c) }))
-        .layer(BearerLayer::new(validator).realm("payments"))
+        .layer(BearerLayer::new(validator).realm("payments").unwrap())
 }
 
 async fn call(
@@ -347,8 +354,7 @@ async fn a_key_rotated_at_the_provider_is_picked_up_without_a_restart() {
 async fn with_the_provider_down_jwts_verify_and_opaque_tokens_get_503() {
     let mut op = Provider::start();
     let v = op
-        .validator()
-        .introspection_options(IntrospectionOptions::default().timeout(Duration::from_millis(500)))
+        .validator_with(IntrospectionOptions::default().timeout(Duration::from_millis(500)))
         .build_and_fetch()
         .await
         .unwrap();

@@ -10,8 +10,9 @@ use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, BuildError, Claims, ClientAuth, FetchError, IntrospectionError,
-    IntrospectionOptions, SigningKey, TokenPolicy, ValidationError, Validator, ValidatorBuilder,
+    Algorithm, BearerLayer, BuildError, Claims, ClientAuth, FetchError, Introspection,
+    IntrospectionError, IntrospectionOptions, InvalidResponse, SigningKey, TokenPolicy,
+    ValidationError, Validator, ValidatorBuilder,
 };
 use common::as_server::{CLIENT_ID, CLIENT_SECRET, ExpectedAuth, IntroMode, Setup, T0};
 use serde_json::{Value, json};
@@ -46,16 +47,31 @@ impl Setup {
         answer
     }
 
-    fn builder(&self) -> ValidatorBuilder {
+    /// Introspection at the test server with `auth` (and a 500 ms timeout).
+    fn with_auth(&self, auth: ClientAuth) -> Introspection {
+        Introspection::at(self.server.introspection_url(), auth)
+            .options(IntrospectionOptions::default().timeout(Duration::from_millis(500)))
+    }
+
+    /// Introspection at the test server with `options` (and basic auth).
+    fn with_options(&self, options: IntrospectionOptions) -> Introspection {
+        Introspection::at(
+            self.server.introspection_url(),
+            ClientAuth::basic(CLIENT_ID, CLIENT_SECRET),
+        )
+        .options(options)
+    }
+
+    fn builder_with(&self, introspection: Introspection) -> ValidatorBuilder {
         self.issuer
             .validator_builder()
             .audience(AUDIENCE)
             .allow_insecure_http()
-            .introspection_url(self.server.introspection_url())
-            .introspection_client(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
-            .introspection_options(
-                IntrospectionOptions::default().timeout(Duration::from_millis(500)),
-            )
+            .introspection(introspection)
+    }
+
+    fn builder(&self) -> ValidatorBuilder {
+        self.builder_with(self.with_auth(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET)))
     }
 
     fn validator(&self) -> Validator {
@@ -77,7 +93,7 @@ async fn an_active_opaque_token_yields_the_same_claims_type() {
     let claims = s.validator().validate("opaque-1").await.unwrap();
     assert_eq!(claims.subject(), Some("alice"));
     assert_eq!(claims.client_id(), Some("web-app"));
-    assert_eq!(claims.issuer(), s.issuer.issuer());
+    assert_eq!(claims.issuer(), Some(s.issuer.issuer()));
     assert!(claims.scopes().contains("charge:customer"));
     assert_eq!(claims.expires_at(), Some(T0 + 3600));
     // RFC 7662 §2.1: the token and the hint.
@@ -95,7 +111,7 @@ async fn handlers_cannot_tell_introspected_from_local_tokens() {
             "/me",
             get(|c: Claims| async move { c.subject().unwrap_or("?").to_owned() }),
         )
-        .layer(BearerLayer::new(s.validator()).realm("payments"));
+        .layer(BearerLayer::new(s.validator()).realm("payments").unwrap());
     let addr = common::serve(app).await;
     let client = reqwest::Client::new();
     let get = |token: String| {
@@ -167,8 +183,7 @@ async fn client_secret_post_sends_the_credentials_in_the_form() {
     });
     s.server.answer("t", s.active(json!({})));
     let v = s
-        .builder()
-        .introspection_client(ClientAuth::post("rs", "s3cret"))
+        .builder_with(s.with_auth(ClientAuth::post("rs", "s3cret")))
         .build()
         .unwrap();
     assert!(v.validate("t").await.is_ok());
@@ -197,8 +212,7 @@ async fn private_key_jwt_sends_a_fresh_signed_assertion_per_call() {
     s.server.answer("t1", s.active(json!({})));
     s.server.answer("t2", s.active(json!({})));
     let v = s
-        .builder()
-        .introspection_client(ClientAuth::private_key_jwt("resource-server", client_key))
+        .builder_with(s.with_auth(ClientAuth::private_key_jwt("resource-server", client_key)))
         .build()
         .unwrap();
     assert!(v.validate("t1").await.is_ok());
@@ -215,8 +229,7 @@ async fn rejected_client_credentials_are_a_503_not_a_401() {
     let s = setup().await;
     s.server.answer("t", s.active(json!({})));
     let v = s
-        .builder()
-        .introspection_client(ClientAuth::basic(CLIENT_ID, "wrong"))
+        .builder_with(s.with_auth(ClientAuth::basic(CLIENT_ID, "wrong")))
         .build()
         .unwrap();
     let err = v.validate("t").await.unwrap_err();
@@ -224,7 +237,10 @@ async fn rejected_client_credentials_are_a_503_not_a_401() {
         unavailable(&err),
         &IntrospectionError::ClientAuthRejected(401)
     );
-    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        bearer_guard::AuthError::from(err.clone()).status(),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 #[tokio::test]
@@ -265,8 +281,9 @@ async fn an_active_answer_never_outlives_the_tokens_exp() {
     let s = setup().await;
     s.server.answer("short", s.active(json!({"exp": T0 + 20})));
     let v = s
-        .builder()
-        .introspection_options(IntrospectionOptions::default().max_ttl(Duration::from_secs(300)))
+        .builder_with(
+            s.with_options(IntrospectionOptions::default().max_ttl(Duration::from_secs(300))),
+        )
         .build()
         .unwrap();
     assert!(v.validate("short").await.is_ok());
@@ -330,8 +347,7 @@ async fn a_hundred_concurrent_requests_for_one_token_make_one_call() {
 async fn the_cache_stays_within_its_capacity() {
     let s = setup().await;
     let v = s
-        .builder()
-        .introspection_options(IntrospectionOptions::default().capacity(10))
+        .builder_with(s.with_options(IntrospectionOptions::default().capacity(10)))
         .build()
         .unwrap();
     for i in 0..50 {
@@ -349,8 +365,9 @@ async fn a_slow_endpoint_times_out_into_503() {
     let s = setup().await;
     s.server.set_intro_mode(IntroMode::Hang);
     let v = s
-        .builder()
-        .introspection_options(IntrospectionOptions::default().timeout(Duration::from_millis(200)))
+        .builder_with(
+            s.with_options(IntrospectionOptions::default().timeout(Duration::from_millis(200))),
+        )
         .build()
         .unwrap();
     let err = v.validate("t").await.unwrap_err();
@@ -376,8 +393,10 @@ async fn during_an_outage_cached_answers_serve_and_new_tokens_get_503() {
     // A refused connection, too.
     let refused = common::as_server::refused_addr().await;
     let down = s
-        .builder()
-        .introspection_url(format!("http://{refused}/introspect"))
+        .builder_with(Introspection::at(
+            format!("http://{refused}/introspect"),
+            ClientAuth::basic(CLIENT_ID, CLIENT_SECRET),
+        ))
         .build()
         .unwrap();
     let err = down.validate("new").await.unwrap_err();
@@ -393,23 +412,23 @@ async fn malformed_answers_are_503_never_200() {
     let cases: Vec<(IntroMode, IntrospectionError)> = vec![
         (
             IntroMode::Raw("<html>".into()),
-            IntrospectionError::Invalid("not a JSON object"),
+            IntrospectionError::InvalidResponse(InvalidResponse::NotJsonObject),
         ),
         (
             IntroMode::Raw("[true]".into()),
-            IntrospectionError::Invalid("not a JSON object"),
+            IntrospectionError::InvalidResponse(InvalidResponse::NotJsonObject),
         ),
         (
             IntroMode::Raw(r#"{"sub":"x"}"#.into()),
-            IntrospectionError::Invalid("no boolean `active`"),
+            IntrospectionError::InvalidResponse(InvalidResponse::NoActive),
         ),
         (
             IntroMode::Raw(r#"{"active":"true"}"#.into()),
-            IntrospectionError::Invalid("no boolean `active`"),
+            IntrospectionError::InvalidResponse(InvalidResponse::NoActive),
         ),
         (
             IntroMode::Raw(r#"{"active":true,"active":false}"#.into()),
-            IntrospectionError::Invalid("not a JSON object"),
+            IntrospectionError::InvalidResponse(InvalidResponse::DuplicateMember),
         ),
         (
             IntroMode::Status(500),
@@ -433,8 +452,7 @@ async fn the_response_size_limit_holds_at_its_edge() {
     let body = json!({"active": false}).to_string();
     s.server.set_intro_mode(IntroMode::Raw(body.clone()));
     let at = s
-        .builder()
-        .introspection_options(IntrospectionOptions::default().max_size(body.len()))
+        .builder_with(s.with_options(IntrospectionOptions::default().max_size(body.len())))
         .build()
         .unwrap();
     assert_eq!(
@@ -442,8 +460,7 @@ async fn the_response_size_limit_holds_at_its_edge() {
         ValidationError::Inactive
     );
     let under = s
-        .builder()
-        .introspection_options(IntrospectionOptions::default().max_size(body.len() - 1))
+        .builder_with(s.with_options(IntrospectionOptions::default().max_size(body.len() - 1)))
         .build()
         .unwrap();
     let err = under.validate("b").await.unwrap_err();
@@ -458,11 +475,12 @@ async fn beyond_max_concurrent_calls_requests_get_503_at_once() {
     let s = setup().await;
     s.server.set_intro_mode(IntroMode::Gated);
     let v = s
-        .builder()
-        .introspection_options(
-            IntrospectionOptions::default()
-                .max_concurrent(2)
-                .timeout(Duration::from_secs(10)),
+        .builder_with(
+            s.with_options(
+                IntrospectionOptions::default()
+                    .max_concurrent(2)
+                    .timeout(Duration::from_secs(10)),
+            ),
         )
         .build()
         .unwrap();
@@ -533,9 +551,11 @@ async fn token_policies_route_tokens() {
     s.server
         .answer(&jwt, s.active(json!({"sub": "introspected"})));
 
+    // Without introspection, only JWTs.
     let only_jwt = s
-        .builder()
-        .token_policy(TokenPolicy::JwtOnly)
+        .issuer
+        .validator_builder()
+        .audience(AUDIENCE)
         .build()
         .unwrap();
     assert!(matches!(
@@ -551,8 +571,10 @@ async fn token_policies_route_tokens() {
     assert_eq!(s.server.intro_calls(), 1);
 
     let all = s
-        .builder()
-        .token_policy(TokenPolicy::IntrospectAll)
+        .builder_with(
+            s.with_auth(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
+                .policy(TokenPolicy::IntrospectAll),
+        )
         .build()
         .unwrap();
     assert_eq!(
@@ -579,7 +601,10 @@ async fn the_endpoint_can_come_from_discovery() {
         .clock(s.clock.clone())
         .allow_insecure_http()
         .discover()
-        .introspection_client(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
+        .introspection(Introspection::discovered(ClientAuth::basic(
+            CLIENT_ID,
+            CLIENT_SECRET,
+        )))
         .build()
         .unwrap();
     // No wait for discovery first: the first opaque token waits for it.
@@ -595,24 +620,19 @@ fn introspection_configuration_errors_are_clear() {
             .audience("a")
             .jwks_json(TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256)]).jwks_json())
     };
-    assert!(matches!(
-        base().introspection_url("https://i/introspect").build(),
-        Err(BuildError::RemoteConfig(_))
-    ));
+    // The endpoint from discovery needs discovery.
     assert!(matches!(
         base()
-            .introspection_client(ClientAuth::basic("a", "b"))
+            .introspection(Introspection::discovered(ClientAuth::basic("a", "b")))
             .build(),
-        Err(BuildError::RemoteConfig(_))
-    ));
-    assert!(matches!(
-        base().token_policy(TokenPolicy::IntrospectAll).build(),
-        Err(BuildError::RemoteConfig(_))
+        Err(BuildError::IntrospectionNeedsDiscovery)
     ));
     assert!(matches!(
         base()
-            .introspection_url("http://i/introspect")
-            .introspection_client(ClientAuth::basic("a", "b"))
+            .introspection(Introspection::at(
+                "http://i/introspect",
+                ClientAuth::basic("a", "b")
+            ))
             .build(),
         Err(BuildError::Url(FetchError::InsecureUrl(_)))
     ));

@@ -345,7 +345,7 @@ async fn startup_fails_clearly_on_each_failure_mode() {
         matches!(
             e,
             KeySourceError::Jwks {
-                source: JwksError::NotJson(_),
+                source: JwksError::NotJsonObject,
                 ..
             }
         ),
@@ -487,7 +487,11 @@ async fn lazy_start_answers_503_until_keys_arrive() {
     // No keys: the token cannot be checked (503), it is not refused (401).
     let err = v.validate(&s.token()).await.unwrap_err();
     assert_eq!(err, ValidationError::KeysUnavailable);
-    assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(err.is_unavailable());
+    assert_eq!(
+        bearer_guard::AuthError::from(err).status(),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
     // The server comes back.
     s.server.set_mode(Mode::Serve);
     v.refresh_keys().await.unwrap();
@@ -714,7 +718,7 @@ async fn static_keys_and_remote_keys_combine() {
 #[test]
 fn keys_unavailable_is_a_503_without_a_challenge() {
     let e = bearer_guard::AuthError::from(ValidationError::KeysUnavailable);
-    let r: http::Response<()> = e.into_response(Some("api"));
+    let r: http::Response<()> = e.into_http_response(Some("api"));
     assert_eq!(r.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.headers().get(http::header::WWW_AUTHENTICATE).is_none());
 }

@@ -14,13 +14,13 @@ fn timed() -> (ManualClock, TestIssuer, Validator) {
     let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256)])
         .default_audience(AUDIENCE)
         .clock(clock.clone());
-    let v = issuer.validator(AUDIENCE);
+    let v = issuer.validator();
     (clock, issuer, v)
 }
 
 #[tokio::test]
 async fn a_token_seen_before_is_served_from_one_entry() {
-    let v = issuer().validator(AUDIENCE);
+    let v = issuer().validator();
     let token = issuer().token().sign();
     for _ in 0..5 {
         assert!(v.validate(&token).await.is_ok());
@@ -47,7 +47,7 @@ async fn a_hit_re_checks_expiry_against_the_clock() {
 
 #[tokio::test]
 async fn a_token_differing_from_a_cached_one_is_verified_on_its_own() {
-    let v = issuer().validator(AUDIENCE);
+    let v = issuer().validator();
     let token = issuer().token().sign();
     assert!(v.validate(&token).await.is_ok());
     // Same header and payload, another signature.
@@ -68,7 +68,7 @@ async fn a_token_differing_from_a_cached_one_is_verified_on_its_own() {
 
 #[tokio::test]
 async fn only_verified_tokens_are_cached() {
-    let v = issuer().validator(AUDIENCE);
+    let v = issuer().validator();
     for bad in [
         issuer().token().expires_in(-3600).sign(),
         issuer().token().audience("other").sign(),

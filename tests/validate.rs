@@ -13,7 +13,7 @@ use common::{AUDIENCE, issuer, stranger};
 use serde_json::json;
 
 fn validator() -> Validator {
-    issuer().validator(AUDIENCE)
+    issuer().validator()
 }
 
 async fn check(token: &str) -> Result<bearer_guard::Claims, ValidationError> {
@@ -29,7 +29,7 @@ async fn accepts_a_token_from_each_asymmetric_algorithm() {
     for kid in ["rs256", "ps256", "es256", "es384", "eddsa"] {
         let token = issuer().token().key(kid).sign();
         let claims = check(&token).await.unwrap_or_else(|e| panic!("{kid}: {e}"));
-        assert_eq!(claims.issuer(), issuer().issuer());
+        assert_eq!(claims.issuer(), Some(issuer().issuer()));
     }
 }
 

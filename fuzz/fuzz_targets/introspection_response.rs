@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    bearer_guard::introspection::fuzz_response(data);
+    bearer_guard::fuzz_introspection_response(data);
 });

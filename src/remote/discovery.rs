@@ -11,7 +11,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::fetch::{FetchError, Fetcher};
+use super::error::{DiscoveryError, FetchError, InvalidMetadata};
+use super::fetch::Fetcher;
+use crate::json::{self, ObjectError};
 
 /// The metadata this crate uses from an authorization server's discovery
 /// document; every other member is kept in [`other`](Self::other).
@@ -29,42 +31,6 @@ pub struct IssuerMetadata {
     /// Every other member of the document.
     #[serde(flatten)]
     pub other: Map<String, Value>,
-}
-
-/// Why discovery failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DiscoveryError {
-    /// The issuer is not a usable URL (or not https when https is required).
-    #[error("issuer {0:?} is not an https URL (see ValidatorBuilder::allow_insecure_http)")]
-    InvalidIssuer(String),
-    /// Neither metadata location answered with a document.
-    #[error("cannot fetch metadata from {url}: {source}")]
-    Fetch {
-        /// The last URL tried.
-        url: String,
-        /// What went wrong.
-        source: FetchError,
-    },
-    /// The document is not a JSON object with a string `issuer`.
-    #[error("metadata at {url} is not valid: {reason}")]
-    Invalid {
-        /// Where it came from.
-        url: String,
-        /// Why it is invalid.
-        reason: String,
-    },
-    /// The document names another issuer.
-    #[error("metadata names issuer {found:?}, but {expected:?} is configured (they must be equal)")]
-    IssuerMismatch {
-        /// The configured issuer.
-        expected: String,
-        /// The document's `issuer`.
-        found: String,
-    },
-    /// The document has no `jwks_uri`.
-    #[error("metadata of {0:?} has no jwks_uri")]
-    NoJwksUri(String),
 }
 
 /// Largest discovery document accepted, in bytes: 64 KiB.
@@ -120,20 +86,29 @@ pub(crate) async fn discover(
 }
 
 fn check(issuer: &str, url: &str, body: &[u8]) -> Result<IssuerMetadata, DiscoveryError> {
-    let invalid = |reason: String| DiscoveryError::Invalid {
+    let invalid = |reason| DiscoveryError::Invalid {
         url: url.to_owned(),
         reason,
     };
-    let object = crate::json::parse_object(body).map_err(|e| {
+    let object = json::parse_object(body).map_err(|e| {
         invalid(match e {
-            crate::json::ObjectError::NotAnObject => {
-                "not a complete, valid UTF-8 JSON object".to_owned()
-            }
-            crate::json::ObjectError::DuplicateMember => "a member appears twice".to_owned(),
+            ObjectError::NotAnObject => InvalidMetadata::NotJsonObject,
+            ObjectError::DuplicateMember => InvalidMetadata::DuplicateMember,
         })
     })?;
-    let metadata: IssuerMetadata = serde_json::from_value(serde_json::Value::Object(object))
-        .map_err(|e| invalid(e.to_string()))?;
+    if !object.get("issuer").is_some_and(Value::is_string) {
+        return Err(invalid(InvalidMetadata::Member("issuer")));
+    }
+    for member in ["jwks_uri", "introspection_endpoint", "token_endpoint"] {
+        if object
+            .get(member)
+            .is_some_and(|v| !v.is_string() && !v.is_null())
+        {
+            return Err(invalid(InvalidMetadata::Member(member)));
+        }
+    }
+    let metadata: IssuerMetadata = serde_json::from_value(Value::Object(object))
+        .map_err(|_| invalid(InvalidMetadata::Member("issuer")))?;
     if metadata.issuer != issuer {
         return Err(DiscoveryError::IssuerMismatch {
             expected: issuer.to_owned(),

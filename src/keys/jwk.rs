@@ -1,27 +1,8 @@
-//! Verification keys: a parsed JWKS, PEM public keys and shared HMAC secrets.
-//!
-//! Every key is checked when it is loaded, not when a token arrives: RSA
-//! moduli of 2048 to 8192 bits with a sane public exponent, EC points that lie
-//! on their curve, Ed25519 points of the right length, HMAC secrets at least as
-//! long as their hash. Each key is then parsed once into the form the crypto
-//! library verifies with, and bound to the algorithms it may verify: its `alg`
-//! if the JWK names one, else every algorithm its `kty`/`crv` allows.
-//!
-//! ```
-//! use bearer_guard::{Algorithm, KeySet};
-//!
-//! let jwks = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
-//!     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
-//! let keys = KeySet::from_jwks(jwks.as_bytes()).unwrap();
-//! assert_eq!(keys.len(), 1);
-//! let key = keys.iter().next().unwrap();
-//! assert_eq!(key.kid(), Some("k1"));
-//! assert!(key.algorithms().contains(Algorithm::EdDSA));
-//! ```
+//! One verification key: parsed from a JWK, a PEM public key or an HMAC
+//! secret, checked, bound to the algorithms it may verify, and identified by
+//! its RFC 7638 thumbprint.
 
 use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
@@ -29,178 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::error::ValidationError;
-
-/// A JWS signature algorithm this crate can verify (RFC 7518 §3, RFC 8037).
-///
-/// `none` is deliberately not a variant: it can never be selected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-#[allow(clippy::upper_case_acronyms)]
-pub enum Algorithm {
-    /// HMAC with SHA-256.
-    HS256,
-    /// HMAC with SHA-384.
-    HS384,
-    /// HMAC with SHA-512.
-    HS512,
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    RS256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    RS384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    RS512,
-    /// RSASSA-PSS with SHA-256.
-    PS256,
-    /// RSASSA-PSS with SHA-384.
-    PS384,
-    /// RSASSA-PSS with SHA-512.
-    PS512,
-    /// ECDSA on P-256 with SHA-256.
-    ES256,
-    /// ECDSA on P-384 with SHA-384.
-    ES384,
-    /// EdDSA (Ed25519).
-    EdDSA,
-}
-
-impl Algorithm {
-    /// Every algorithm this crate implements.
-    pub const ALL: [Algorithm; 12] = [
-        Algorithm::HS256,
-        Algorithm::HS384,
-        Algorithm::HS512,
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ];
-
-    const RSA: [Algorithm; 6] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-    ];
-
-    /// The `alg` value as it appears in a JOSE header.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::HS256 => "HS256",
-            Algorithm::HS384 => "HS384",
-            Algorithm::HS512 => "HS512",
-            Algorithm::RS256 => "RS256",
-            Algorithm::RS384 => "RS384",
-            Algorithm::RS512 => "RS512",
-            Algorithm::PS256 => "PS256",
-            Algorithm::PS384 => "PS384",
-            Algorithm::PS512 => "PS512",
-            Algorithm::ES256 => "ES256",
-            Algorithm::ES384 => "ES384",
-            Algorithm::EdDSA => "EdDSA",
-        }
-    }
-
-    /// Whether this is an HMAC (shared-secret) algorithm.
-    pub fn is_symmetric(self) -> bool {
-        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-    }
-
-    fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error for an `alg` name this crate does not implement.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported algorithm")]
-pub struct UnknownAlgorithm;
-
-impl FromStr for Algorithm {
-    type Err = UnknownAlgorithm;
-
-    /// Parses an `alg` value. Names are case-sensitive (RFC 7515 §4.1.1), so
-    /// `rs256` and `None` are unknown, like `none`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Algorithm::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or(UnknownAlgorithm)
-    }
-}
-
-/// A set of [`Algorithm`]s.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct AlgorithmSet(u16);
-
-impl AlgorithmSet {
-    /// The empty set.
-    pub const fn empty() -> Self {
-        AlgorithmSet(0)
-    }
-
-    /// The asymmetric algorithms: the default allow-list of a validator.
-    pub fn asymmetric() -> Self {
-        Algorithm::ALL
-            .into_iter()
-            .filter(|a| !a.is_symmetric())
-            .collect()
-    }
-
-    /// Whether `alg` is in the set.
-    pub fn contains(&self, alg: Algorithm) -> bool {
-        self.0 & alg.bit() != 0
-    }
-
-    /// Adds `alg`.
-    pub fn insert(&mut self, alg: Algorithm) {
-        self.0 |= alg.bit();
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0 == 0
-    }
-
-    /// The algorithms in the set, in [`Algorithm::ALL`] order.
-    pub fn iter(&self) -> impl Iterator<Item = Algorithm> + '_ {
-        Algorithm::ALL.into_iter().filter(|a| self.contains(*a))
-    }
-
-    /// The intersection of two sets.
-    pub fn intersection(&self, other: AlgorithmSet) -> AlgorithmSet {
-        AlgorithmSet(self.0 & other.0)
-    }
-}
-
-impl FromIterator<Algorithm> for AlgorithmSet {
-    fn from_iter<I: IntoIterator<Item = Algorithm>>(iter: I) -> Self {
-        let mut set = AlgorithmSet::empty();
-        for a in iter {
-            set.insert(a);
-        }
-        set
-    }
-}
-
-impl fmt::Debug for AlgorithmSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter()).finish()
-    }
-}
+use super::algorithm::{Algorithm, AlgorithmSet};
+use super::error::KeyError;
 
 /// What kind of key a [`VerificationKey`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,92 +32,6 @@ pub enum KeyType {
     Hmac,
 }
 
-/// Why one key was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// A required JWK member is absent.
-    #[error("missing member `{0}`")]
-    MissingMember(&'static str),
-    /// A JWK member has the wrong type or is not valid base64url.
-    #[error("invalid member `{0}`")]
-    InvalidMember(&'static str),
-    /// The `kty` is not RSA, EC or OKP.
-    #[error("unsupported key type {0:?}")]
-    UnsupportedKeyType(String),
-    /// The `crv` is not P-256, P-384 or Ed25519.
-    #[error("unsupported curve {0:?}")]
-    UnsupportedCurve(String),
-    /// A symmetric (`oct`) key in a JWKS: shared secrets are configured with
-    /// [`ValidatorBuilder::hmac_secret`](crate::ValidatorBuilder::hmac_secret), never taken from a key set.
-    #[error("symmetric (oct) keys are not accepted from a JWKS")]
-    SymmetricKeyInJwks,
-    /// `use` is not `sig`: the key is for encryption.
-    #[error("key `use` is not \"sig\"")]
-    NotForSignatures,
-    /// `key_ops` does not include `verify`.
-    #[error("key `key_ops` does not include \"verify\"")]
-    VerifyNotPermitted,
-    /// The JWK's `alg` is unknown or does not fit its key type.
-    #[error("key `alg` {0:?} is unsupported or does not fit the key type")]
-    AlgorithmMismatch(String),
-    /// RSA modulus shorter than 2048 bits.
-    #[error("RSA modulus of {0} bits is under the 2048-bit minimum")]
-    RsaModulusTooSmall(usize),
-    /// RSA modulus longer than 8192 bits.
-    #[error("RSA modulus of {0} bits is over the 8192-bit maximum")]
-    RsaModulusTooLarge(usize),
-    /// RSA modulus with the ROCA fingerprint (CVE-2017-15361): generated by a
-    /// vulnerable Infineon library, its private key can be recovered.
-    #[error("RSA modulus has the ROCA fingerprint (CVE-2017-15361)")]
-    RsaRocaVulnerable,
-    /// RSA modulus even, or exponent even, below 3, or above 2^32 - 1.
-    #[error("invalid RSA modulus or public exponent")]
-    InvalidRsaKey,
-    /// EC coordinates of the wrong length, or a point not on the curve.
-    #[error("EC public key is not a valid point on its curve")]
-    InvalidEcPoint,
-    /// Ed25519 public key of the wrong length or encoding.
-    #[error("invalid Ed25519 public key")]
-    InvalidEd25519Key,
-    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
-    #[error("HMAC secret of {len} bytes is shorter than the {min} bytes {alg} requires")]
-    HmacSecretTooShort {
-        /// The algorithm.
-        alg: Algorithm,
-        /// Secret length in bytes.
-        len: usize,
-        /// Minimum length in bytes.
-        min: usize,
-    },
-    /// An HMAC secret offered with an asymmetric algorithm.
-    #[error("{0} is not an HMAC algorithm")]
-    NotHmac(Algorithm),
-    /// PEM input that is not a public key this crate supports.
-    #[error("PEM input is not a supported public key: {0}")]
-    Pem(String),
-}
-
-/// Why a JWKS document as a whole could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum JwksError {
-    /// Not JSON.
-    #[error("not a JSON document: {0}")]
-    NotJson(String),
-    /// No `keys` array.
-    #[error("no `keys` array")]
-    NoKeysArray,
-    /// More keys than the configured limit.
-    #[error("{count} keys, over the limit of {limit}")]
-    TooManyKeys {
-        /// Keys in the document.
-        count: usize,
-        /// The limit.
-        limit: usize,
-    },
-}
-
 enum Verifier {
     Public(ParsedPublicKey),
     Hmac(Box<hmac::Key>),
@@ -314,13 +39,13 @@ enum Verifier {
 
 /// One key, parsed, checked, and bound to the algorithms it may verify.
 pub struct VerificationKey {
-    kid: Option<String>,
+    pub(super) kid: Option<String>,
     key_type: KeyType,
-    algorithms: AlgorithmSet,
+    pub(super) algorithms: AlgorithmSet,
     verifiers: Vec<(Algorithm, Verifier)>,
     /// SHA-256 of the key's RFC 7638 thumbprint input: the key material,
     /// whatever its `kid`.
-    thumbprint: [u8; 32],
+    pub(super) thumbprint: [u8; 32],
 }
 
 /// Which key verified a token, and for which algorithm: a verification is
@@ -328,8 +53,8 @@ pub struct VerificationKey {
 /// set still holds a key with the same material that may verify `alg`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct KeyBinding {
-    thumbprint: [u8; 32],
-    alg: Algorithm,
+    pub(super) thumbprint: [u8; 32],
+    pub(super) alg: Algorithm,
 }
 
 /// The SHA-256 of an RFC 7638 thumbprint input: the required members, in
@@ -403,14 +128,15 @@ impl VerificationKey {
     /// P-256, P-384 or Ed25519) or `RSA PUBLIC KEY` (PKCS#1). The key gets no
     /// `kid`; set one with [`with_kid`](Self::with_kid).
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let parsed = pem::parse(pem).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let parsed = pem::parse(pem).map_err(|_| KeyError::NotPem)?;
         let der = parsed.contents();
         match parsed.tag() {
             "PUBLIC KEY" | "RSA PUBLIC KEY" => {}
             other => {
-                return Err(KeyError::Pem(format!(
-                    "expected a PUBLIC KEY block, found {other}"
-                )));
+                return Err(KeyError::PemLabel {
+                    expected: "PUBLIC KEY or RSA PUBLIC KEY",
+                    found: other.to_owned(),
+                });
             }
         }
         if let Ok(rsa) = aws_lc_rs::rsa::PublicKey::from_der(der) {
@@ -447,7 +173,7 @@ impl VerificationKey {
                         .len()
                         .checked_sub(len)
                         .and_then(|start| der.get(start..))
-                        .ok_or_else(|| KeyError::Pem("truncated public key".into()))?;
+                        .ok_or(KeyError::UnsupportedPublicKey)?;
                     let thumbprint = public_thumbprint(key_type, raw)?;
                     return Ok(single(
                         None,
@@ -459,9 +185,7 @@ impl VerificationKey {
                 }
             }
         }
-        Err(KeyError::Pem(
-            "not an RSA, P-256, P-384 or Ed25519 public key".into(),
-        ))
+        Err(KeyError::UnsupportedPublicKey)
     }
 
     /// A shared HMAC secret for one algorithm (`HS256`, `HS384` or `HS512`).
@@ -493,7 +217,7 @@ impl VerificationKey {
     }
 
     /// What a verification by this key for `alg` is bound to.
-    fn binding(&self, alg: Algorithm) -> KeyBinding {
+    pub(super) fn binding(&self, alg: Algorithm) -> KeyBinding {
         KeyBinding {
             thumbprint: self.thumbprint,
             alg,
@@ -551,220 +275,6 @@ fn public_thumbprint(key_type: KeyType, raw: &[u8]) -> Result<[u8; 32], KeyError
         ("x", &x),
         ("y", &y),
     ]))
-}
-
-/// A key that a JWKS offered and that was refused, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedKey {
-    /// The key's `kid`, if it had a readable one.
-    pub kid: Option<String>,
-    /// Why it was refused.
-    pub reason: KeyError,
-}
-
-/// A set of verification keys, from a JWKS document, PEM keys or HMAC secrets.
-///
-/// Keys keep their document order. A token is matched to keys by `kid`: each
-/// key with that `kid` whose algorithms include the token's `alg` is tried in
-/// document order (a set that repeats a `kid`, as some servers do during a
-/// rotation, still verifies tokens from either key). A `kid` that no key has
-/// is verified only by a key configured *without* a `kid` (a PEM key, a shared
-/// secret), when exactly one such key may verify the `alg`. A token without `kid` is
-/// accepted only when exactly one key in the set may verify its `alg`;
-/// otherwise it is refused with [`ValidationError::MissingKeyId`] rather than
-/// trying every key, which would let one token cost many verifications.
-#[derive(Clone, Default)]
-pub struct KeySet {
-    keys: Vec<Arc<VerificationKey>>,
-    rejected: Vec<RejectedKey>,
-}
-
-impl fmt::Debug for KeySet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeySet")
-            .field("keys", &self.keys)
-            .field("rejected", &self.rejected)
-            .finish()
-    }
-}
-
-impl KeySet {
-    /// An empty set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Parses a JWKS document (RFC 7517 §5).
-    ///
-    /// Keys that cannot verify signatures (wrong `use`/`key_ops`, unsupported
-    /// `kty`/`crv`, weak or malformed keys, symmetric keys) are left out and
-    /// listed in [`rejected`](Self::rejected), each with a warning in the
-    /// trace; only a document that is not JSON or has no `keys` array is an
-    /// error. The result may be empty.
-    pub fn from_jwks(json: &[u8]) -> Result<Self, JwksError> {
-        Self::from_jwks_with_limit(json, usize::MAX)
-    }
-
-    /// As [`from_jwks`](Self::from_jwks), refusing a document with more than
-    /// `max_keys` entries before parsing any key.
-    pub fn from_jwks_with_limit(json: &[u8], max_keys: usize) -> Result<Self, JwksError> {
-        let mut doc = crate::json::parse_object(json).map_err(|e| {
-            JwksError::NotJson(match e {
-                crate::json::ObjectError::NotAnObject => {
-                    "not a complete, valid UTF-8 JSON object".to_owned()
-                }
-                crate::json::ObjectError::DuplicateMember => "a member appears twice".to_owned(),
-            })
-        })?;
-        let Some(serde_json::Value::Array(entries)) = doc.remove("keys") else {
-            return Err(JwksError::NoKeysArray);
-        };
-        if entries.len() > max_keys {
-            return Err(JwksError::TooManyKeys {
-                count: entries.len(),
-                limit: max_keys,
-            });
-        }
-        let mut set = KeySet::new();
-        for entry in &entries {
-            match VerificationKey::from_jwk(entry) {
-                Ok(key) => set.push(key),
-                Err(reason) => {
-                    let kid = entry
-                        .get("kid")
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_owned);
-                    tracing::warn!(kid = ?kid, %reason, "JWKS key skipped");
-                    set.rejected.push(RejectedKey { kid, reason });
-                }
-            }
-        }
-        Ok(set)
-    }
-
-    /// Adds a key at the end of the set.
-    pub fn push(&mut self, key: VerificationKey) {
-        self.keys.push(Arc::new(key));
-    }
-
-    /// Appends every key (and rejection) of `other`.
-    pub fn extend(&mut self, other: KeySet) {
-        self.keys.extend(other.keys);
-        self.rejected.extend(other.rejected);
-    }
-
-    /// Number of usable keys.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether there is no usable key.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// The usable keys, in document order.
-    pub fn iter(&self) -> impl Iterator<Item = &VerificationKey> {
-        self.keys.iter().map(|k| &**k)
-    }
-
-    /// The keys that were offered and refused, with the reasons.
-    pub fn rejected(&self) -> &[RejectedKey] {
-        &self.rejected
-    }
-
-    /// The algorithms that at least one key may verify.
-    pub fn algorithms(&self) -> AlgorithmSet {
-        self.keys.iter().fold(AlgorithmSet::empty(), |acc, k| {
-            AlgorithmSet(acc.0 | k.algorithms.0)
-        })
-    }
-
-    /// Whether a key with the material of the one that made `binding` is
-    /// still in the set and may still verify its algorithm.
-    pub(crate) fn still_trusts(&self, binding: &KeyBinding) -> bool {
-        self.keys
-            .iter()
-            .any(|k| k.thumbprint == binding.thumbprint && k.algorithms.contains(binding.alg))
-    }
-
-    /// Verifies a signature with the key(s) the header designates (see the
-    /// type's documentation): by `kid`, every key with that `kid` that may
-    /// verify `alg` is tried in document order; without `kid`, the single key
-    /// that may verify `alg`. Returns which key verified it.
-    pub(crate) fn verify(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<KeyBinding, ValidationError> {
-        let Some(kid) = kid else {
-            return self.verify_with_sole(
-                |_| true,
-                alg,
-                message,
-                signature,
-                || ValidationError::NoKeyForAlgorithm(alg),
-            );
-        };
-        let mut matching = self
-            .keys
-            .iter()
-            .filter(|k| k.kid.as_deref() == Some(kid))
-            .peekable();
-        if matching.peek().is_none() {
-            // A `kid` no key has: only a key configured without `kid` (a PEM
-            // key, a shared secret) may still verify it.
-            return self
-                .verify_with_sole(
-                    |k| k.kid.is_none(),
-                    alg,
-                    message,
-                    signature,
-                    || ValidationError::UnknownKeyId,
-                )
-                .map_err(|e| match e {
-                    ValidationError::MissingKeyId => ValidationError::UnknownKeyId,
-                    e => e,
-                });
-        }
-        let mut tried = false;
-        for key in matching.filter(|k| k.algorithms.contains(alg)) {
-            tried = true;
-            if key.verify(alg, message, signature) {
-                return Ok(key.binding(alg));
-            }
-        }
-        Err(if tried {
-            ValidationError::InvalidSignature
-        } else {
-            ValidationError::KeyAlgorithmMismatch(alg)
-        })
-    }
-
-    /// Verifies with the one key that is `eligible` and may verify `alg`;
-    /// `none` is the error when there is no such key, `MissingKeyId` when
-    /// there are several.
-    fn verify_with_sole(
-        &self,
-        eligible: impl Fn(&VerificationKey) -> bool,
-        alg: Algorithm,
-        message: &[u8],
-        signature: &[u8],
-        none: impl FnOnce() -> ValidationError,
-    ) -> Result<KeyBinding, ValidationError> {
-        let mut candidates = self
-            .keys
-            .iter()
-            .filter(|k| eligible(k) && k.algorithms.contains(alg));
-        match (candidates.next(), candidates.next()) {
-            (Some(key), None) if key.verify(alg, message, signature) => Ok(key.binding(alg)),
-            (Some(_), None) => Err(ValidationError::InvalidSignature),
-            (Some(_), Some(_)) => Err(ValidationError::MissingKeyId),
-            (None, _) => Err(none()),
-        }
-    }
 }
 
 /// The members of a JWK this crate reads; everything else is ignored
@@ -1036,7 +546,7 @@ fn roca_fingerprint(n: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -1046,7 +556,7 @@ mod tests {
         "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","use":"enc","kid":"1"}"#;
     const RFC7517_RSA_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
 
-    fn rsa_jwk(extra: serde_json::Value) -> serde_json::Value {
+    pub(crate) fn rsa_jwk(extra: serde_json::Value) -> serde_json::Value {
         let mut v = json!({"kty": "RSA", "n": RFC7517_RSA_N, "e": "AQAB", "kid": "r1"});
         v.as_object_mut()
             .unwrap()
@@ -1203,78 +713,6 @@ mod tests {
     }
 
     #[test]
-    fn jwks_keeps_usable_keys_and_reports_the_rest() {
-        let doc = json!({"keys": [
-            rsa_jwk(json!({})),
-            {"kty": "EC", "crv": "P-521", "kid": "big", "x": "AA", "y": "AA"},
-            rsa_jwk(json!({"kid": "enc", "use": "enc"})),
-        ]});
-        let set = KeySet::from_jwks(doc.to_string().as_bytes()).unwrap();
-        assert_eq!(set.len(), 1);
-        assert_eq!(set.rejected().len(), 2);
-        assert_eq!(set.rejected()[0].kid.as_deref(), Some("big"));
-        assert_eq!(set.rejected()[1].reason, KeyError::NotForSignatures);
-    }
-
-    #[test]
-    fn jwks_document_errors() {
-        assert!(matches!(
-            KeySet::from_jwks(b"not json"),
-            Err(JwksError::NotJson(_))
-        ));
-        assert_eq!(
-            KeySet::from_jwks(b"{}").unwrap_err(),
-            JwksError::NoKeysArray
-        );
-        assert_eq!(
-            KeySet::from_jwks(br#"{"keys": {}}"#).unwrap_err(),
-            JwksError::NoKeysArray
-        );
-        assert!(KeySet::from_jwks(br#"{"keys": []}"#).unwrap().is_empty());
-    }
-
-    #[test]
-    fn key_lookup_by_kid_then_algorithm() {
-        let mut set = KeySet::new();
-        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "a", "alg": "RS256"}))).unwrap());
-        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "a", "alg": "PS256"}))).unwrap());
-        let verify = |kid, alg| set.verify(kid, alg, b"msg", &[0u8; 256]);
-        // Keys exist for the kid and alg: the (junk) signature is what fails.
-        assert_eq!(
-            verify(Some("a"), Algorithm::PS256),
-            Err(ValidationError::InvalidSignature)
-        );
-        assert_eq!(
-            verify(Some("a"), Algorithm::ES256),
-            Err(ValidationError::KeyAlgorithmMismatch(Algorithm::ES256))
-        );
-        assert_eq!(
-            verify(Some("b"), Algorithm::RS256),
-            Err(ValidationError::UnknownKeyId)
-        );
-    }
-
-    #[test]
-    fn key_lookup_without_kid_needs_exactly_one_candidate() {
-        let mut set = KeySet::new();
-        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"alg": "RS256"}))).unwrap());
-        let verify = |set: &KeySet, alg| set.verify(None, alg, b"msg", &[0u8; 256]);
-        assert_eq!(
-            verify(&set, Algorithm::RS256),
-            Err(ValidationError::InvalidSignature)
-        );
-        assert_eq!(
-            verify(&set, Algorithm::ES256),
-            Err(ValidationError::NoKeyForAlgorithm(Algorithm::ES256))
-        );
-        set.push(VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "b"}))).unwrap());
-        assert_eq!(
-            verify(&set, Algorithm::RS256),
-            Err(ValidationError::MissingKeyId)
-        );
-    }
-
-    #[test]
     fn roca_fingerprint_detects_vulnerable_moduli_only() {
         // The Wycheproof ROCA key (json_web_key_test.json, tcId 7).
         let roca = "AanFpofbj7KjD4Lf-N2hVMKR7yewSyXhhbirIMTGpfYEhZ_lnt5UoK98DnKIgArXGTu3MaW_HhFw16HGaTDUHqPrId7fe4r11CqRw09yBFuW79V8sYIwHdzCaWflUI6auImYbVfoN9_nD5n8N8SY9DwXw7mwZM9wREPXoDPgOoIWl6q_MPsp7n0zs3Z5ZaiQWOOzl1S9OhwAfSiiOwz6efnXEaxuTEtPd7BjSx7NaFka8Dx9U7YqXy2RFj1O9PjyaDGuRh7YXsX3iMUSP_wSyHQg_c_qHRtKUsNSGCT7OZg0hzm2KphtjnayKJvC64vAbROBR4Ubg6Bxg9IQVZ-QYyE";
@@ -1305,10 +743,46 @@ mod tests {
     }
 
     #[test]
-    fn algorithm_names_are_case_sensitive_and_none_is_unknown() {
-        assert_eq!("RS256".parse::<Algorithm>(), Ok(Algorithm::RS256));
-        for bad in ["none", "None", "NONE", "rs256", "ES512", ""] {
-            assert!(bad.parse::<Algorithm>().is_err(), "{bad}");
-        }
+    fn thumbprints_match_rfc_7638_and_rfc_8037() {
+        // RFC 7638 §3.1.
+        let key = VerificationKey::from_jwk(&rsa_jwk(json!({}))).unwrap();
+        assert_eq!(
+            key.thumbprint().as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+        // Independent of kid, alg and use.
+        let other =
+            VerificationKey::from_jwk(&rsa_jwk(json!({"kid": "x", "alg": "PS256", "use": "sig"})))
+                .unwrap();
+        assert_eq!(other.thumbprint(), key.thumbprint());
+        // RFC 8037 Appendix A.3.
+        let ed = VerificationKey::from_jwk(&json!({"kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}))
+        .unwrap();
+        assert_eq!(
+            ed.thumbprint().as_deref(),
+            Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+        );
+        assert_eq!(
+            VerificationKey::hmac(&[7; 32], Algorithm::HS256)
+                .unwrap()
+                .thumbprint(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_pem_key_has_the_thumbprint_of_its_jwk() {
+        // The RFC 8037 key as SubjectPublicKeyInfo.
+        let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n";
+        let key = VerificationKey::from_pem(pem.as_bytes()).unwrap();
+        assert_eq!(
+            key.thumbprint().as_deref(),
+            Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+        );
+        assert_eq!(
+            VerificationKey::from_pem(b"junk").unwrap_err(),
+            KeyError::NotPem
+        );
     }
 }

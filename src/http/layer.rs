@@ -6,14 +6,13 @@
 //! use axum::{Router, routing::get};
 //! use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
 //! # use bearer_guard::testing::TestIssuer;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let issuer = TestIssuer::new();
-//!
 //! let validator = Validator::builder()
 //!     .issuer("https://issuer.test")
 //!     .audience("payments")
 //!     .jwks_json(issuer.jwks_json())
-//!     .build()
-//!     .unwrap();
+//!     .build()?;
 //!
 //! async fn me(claims: Claims) -> String {
 //!     format!("hello {}", claims.subject().unwrap_or("anonymous"))
@@ -21,14 +20,18 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/charge", get(|| async { "charged" }))
-//!     .route_layer(RequireScopeLayer::all(["charge:customer"]))
+//!     .route_layer(RequireScopeLayer::all(["charge:customer"])?)
 //!     .route("/me", get(me))
-//!     .layer(BearerLayer::new(validator).realm("payments"));
+//!     .layer(BearerLayer::new(validator).realm("payments")?);
+//! # Ok(()) }
 //! ```
 //!
 //! Requests are answered per RFC 6750 §3 without reaching the inner service
 //! when the token is missing (401), the credentials are malformed (400) or the
-//! token is refused (401); see [`AuthError`] for the exact responses.
+//! token is refused (401); see [`AuthError`] for the exact responses. A
+//! refusal from inside (a [`RequireScopeLayer`](crate::RequireScopeLayer), an
+//! extractor, a handler returning [`AuthError`]) gets the layer's realm on its
+//! way out.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,10 +43,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::extract::{bearer_credentials, is_b64token, query_token};
+use super::response::{AuthError, InvalidRealm, RequestError, apply_realm, check_realm};
 use crate::claims::Claims;
-use crate::error::{AuthError, RequestError, ValidationError, valid_realm};
-use crate::extract::{bearer_token, query_token};
-use crate::validator::{Attempt, Validator};
+use crate::validator::{Attempt, Pending, ValidationError, Validator};
 
 /// Put in the request extensions when the layer lets a request without a token
 /// through ([`BearerLayer::allow_anonymous`]). Handlers (and the `Option<Claims>`
@@ -51,13 +54,12 @@ use crate::validator::{Attempt, Validator};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Anonymous;
 
-/// The realm configured on the layer, carried in the request extensions so
-/// that the scope layer and the extractors answer with the same challenge.
+/// Everything a [`BearerService`] shares with its clones, behind one `Arc`:
+/// a router clones the service for every request, and each shared counter
+/// a clone touches is a cache line the cores pass back and forth.
 #[derive(Debug, Clone)]
-pub(crate) struct Realm(pub(crate) Arc<str>);
-
-#[derive(Debug, Default, Clone)]
-struct Config {
+struct Shared {
+    validator: Validator,
     realm: Option<Arc<str>>,
     anonymous: bool,
     query: bool,
@@ -73,37 +75,36 @@ struct Config {
 ///   `access_token` URI query parameter (RFC 6750 §2.3), off by default.
 #[derive(Clone, Debug)]
 pub struct BearerLayer {
-    validator: Validator,
-    config: Arc<Config>,
+    shared: Arc<Shared>,
 }
 
 impl BearerLayer {
     /// A layer validating with `validator`.
     pub fn new(validator: Validator) -> Self {
         BearerLayer {
-            validator,
-            config: Arc::new(Config::default()),
+            shared: Arc::new(Shared {
+                validator,
+                realm: None,
+                anonymous: false,
+                query: false,
+            }),
         }
     }
 
-    fn config_mut(&mut self) -> &mut Config {
-        Arc::make_mut(&mut self.config)
+    fn config_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.shared)
     }
 
-    /// Sets the `realm` attribute of every challenge (RFC 6750 §3).
+    /// Sets the `realm` attribute of every challenge (RFC 6750 §3), those of
+    /// the refusals from inside the layer included.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `realm` contains control characters, which no HTTP header can carry:
-    /// a configuration error, caught at start-up.
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        let realm = realm.into();
-        assert!(
-            valid_realm(&realm),
-            "bearer-guard: the realm must not contain control characters"
-        );
-        self.config_mut().realm = Some(realm.into());
-        self
+    /// [`InvalidRealm`] if `realm` contains control characters, which no
+    /// HTTP header can carry.
+    pub fn realm(mut self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
+        self.config_mut().realm = Some(check_realm(realm.into())?);
+        Ok(self)
     }
 
     /// Lets requests that carry no bearer token through, with an
@@ -129,8 +130,7 @@ impl<S> Layer<S> for BearerLayer {
     fn layer(&self, inner: S) -> Self::Service {
         BearerService {
             inner,
-            validator: self.validator.clone(),
-            config: self.config.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -139,39 +139,50 @@ impl<S> Layer<S> for BearerLayer {
 #[derive(Clone, Debug)]
 pub struct BearerService<S> {
     inner: S,
-    validator: Validator,
-    config: Arc<Config>,
+    shared: Arc<Shared>,
 }
-
-/// A token whose validation must wait for a key fetch.
-struct Deferred(String);
 
 impl<S> BearerService<S> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
-    /// has to wait for keys.
-    fn authenticate<B>(&self, req: &mut Request<B>) -> Result<Option<Deferred>, AuthError> {
-        let header = bearer_token(req.headers())?;
-        let query = if self.config.query {
+    /// has to wait for the network.
+    fn authenticate<B>(&self, req: &mut Request<B>) -> Result<Option<Box<Pending>>, AuthError> {
+        // The header's credentials are checked against the `b64token` syntax
+        // only when the token was not verified before (below).
+        let header = bearer_credentials(req.headers())?;
+        let malformed = |t: &str| !is_b64token(t);
+        let query = if self.shared.query {
+            if header.is_some_and(malformed) {
+                return Err(RequestError::MalformedBearer.into());
+            }
             query_token(req.uri())?
         } else {
             None
         };
-        let token = match (header, query.as_deref()) {
+        let (token, from_header) = match (header, query.as_deref()) {
             (Some(_), Some(_)) => return Err(RequestError::MultipleTokens.into()),
-            (Some(t), None) | (None, Some(t)) => t,
-            (None, None) if self.config.anonymous => {
+            (Some(t), None) => (t, true),
+            (None, Some(t)) => (t, false),
+            (None, None) if self.shared.anonymous => {
                 req.extensions_mut().insert(Anonymous);
                 return Ok(None);
             }
             (None, None) => return Err(AuthError::MissingToken),
         };
-        match self.validator.attempt(token, true) {
+        let validator = &self.shared.validator;
+        let attempt = match validator.lookup(token) {
+            Ok(result) => Attempt::Done(result),
+            Err(_) if from_header && malformed(token) => {
+                return Err(RequestError::MalformedBearer.into());
+            }
+            Err(miss) => validator.attempt_after(token, miss),
+        };
+        match attempt {
             Attempt::Done(result) => {
                 req.extensions_mut().insert(result?);
                 Ok(None)
             }
-            Attempt::Wait => Ok(Some(Deferred(token.to_owned()))),
+            Attempt::Pending(pending) => Ok(Some(pending)),
         }
     }
 }
@@ -183,51 +194,68 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody>;
+    type Future = BearerResponseFuture<S, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        if let Some(realm) = &self.config.realm {
-            req.extensions_mut().insert(Realm(realm.clone()));
-        }
-        match self.authenticate(&mut req) {
-            Ok(None) => ResponseFuture::inner(self.inner.call(req)),
-            Ok(Some(Deferred(token))) => {
+        // Only a layer with a realm needs to see its inner responses.
+        let realm = self.shared.realm.is_some().then(|| self.shared.clone());
+        let state = match self.authenticate(&mut req) {
+            Ok(None) => State::Inner {
+                fut: self.inner.call(req),
+            },
+            Ok(Some(pending)) => {
                 // The inner service was made ready by poll_ready: take that
                 // one along and leave a clone here (tower's clone-and-swap),
                 // so the request is served by the service that is ready.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                let validator = self.validator.clone();
-                ResponseFuture {
-                    state: State::Validating {
-                        validation: Box::pin(async move { validator.validate(&token).await }),
+                let validator = self.shared.validator.clone();
+                State::Validating {
+                    waiting: Box::new(Waiting {
+                        validation: Box::pin(async move { validator.finish(*pending).await }),
                         request: Some(req),
                         inner: Some(inner),
-                        realm: self.config.realm.clone(),
-                    },
+                    }),
                 }
             }
-            Err(error) => ResponseFuture::rejected(error, self.config.realm.as_deref()),
+            Err(error) => State::Rejected {
+                response: Some(rejection(error, self.shared.realm.as_deref())),
+            },
+        };
+        BearerResponseFuture {
+            state,
+            shared: realm,
         }
     }
 }
 
 type Validation = Pin<Box<dyn Future<Output = Result<Claims, ValidationError>> + Send>>;
 
+/// A request waiting for the network, with the service that will serve it.
+/// Boxed in the future's state, so that the common case (a decision made at
+/// once) moves a small future around.
+struct Waiting<S, ReqBody> {
+    validation: Validation,
+    request: Option<Request<ReqBody>>,
+    inner: Option<S>,
+}
+
 pin_project! {
     /// The response future of [`BearerService`]: an RFC 6750 error response
-    /// ready at once, a validation waiting for keys, or the inner service's
-    /// future.
-    pub struct ResponseFuture<S, ReqBody>
+    /// ready at once, a validation waiting for the network, or the inner
+    /// service's future (whose refusals get the layer's realm).
+    pub struct BearerResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
         state: State<S, ReqBody>,
+        // The layer's settings, when it has a realm to add to refusals.
+        shared: Option<Arc<Shared>>,
     }
 }
 
@@ -238,42 +266,17 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         Rejected { response: Option<S::Response> },
-        Validating {
-            validation: Validation,
-            request: Option<Request<ReqBody>>,
-            inner: Option<S>,
-            realm: Option<Arc<str>>,
-        },
+        Validating { waiting: Box<Waiting<S, ReqBody>> },
         Inner { #[pin] fut: S::Future },
-    }
-}
-
-impl<S, ReqBody, ResBody> ResponseFuture<S, ReqBody>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Default,
-{
-    pub(crate) fn inner(fut: S::Future) -> Self {
-        ResponseFuture {
-            state: State::Inner { fut },
-        }
-    }
-
-    pub(crate) fn rejected(error: AuthError, realm: Option<&str>) -> Self {
-        ResponseFuture {
-            state: State::Rejected {
-                response: Some(rejection(error, realm)),
-            },
-        }
     }
 }
 
 fn rejection<B: Default>(error: AuthError, realm: Option<&str>) -> Response<B> {
     tracing::debug!(%error, status = error.status().as_u16(), "request refused");
-    error.into_response(realm)
+    error.into_http_response(realm)
 }
 
-impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+impl<S, ReqBody, ResBody> Future for BearerResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Default,
@@ -281,7 +284,8 @@ where
     type Output = Result<S::Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let mut state = this.state;
         loop {
             match state.as_mut().project() {
                 // Polled again after completion, the future stays pending,
@@ -291,14 +295,11 @@ where
                         .take()
                         .map_or(Poll::Pending, |r| Poll::Ready(Ok(r)));
                 }
-                StateProj::Validating {
-                    validation,
-                    request,
-                    inner,
-                    realm,
-                } => {
-                    let result = std::task::ready!(validation.as_mut().poll(cx));
-                    let (Some(mut req), Some(mut svc)) = (request.take(), inner.take()) else {
+                StateProj::Validating { waiting } => {
+                    let result = std::task::ready!(waiting.validation.as_mut().poll(cx));
+                    let (Some(mut req), Some(mut svc)) =
+                        (waiting.request.take(), waiting.inner.take())
+                    else {
                         return Poll::Pending;
                     };
                     match result {
@@ -308,11 +309,18 @@ where
                             state.set(State::Inner { fut });
                         }
                         Err(error) => {
-                            return Poll::Ready(Ok(rejection(error.into(), realm.as_deref())));
+                            let realm = this.shared.as_deref().and_then(|s| s.realm.as_deref());
+                            return Poll::Ready(Ok(rejection(error.into(), realm)));
                         }
                     }
                 }
-                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Inner { fut } => {
+                    let mut response = std::task::ready!(fut.poll(cx))?;
+                    if let Some(realm) = this.shared.as_deref().and_then(|s| s.realm.as_deref()) {
+                        apply_realm(&mut response, realm);
+                    }
+                    return Poll::Ready(Ok(response));
+                }
             }
         }
     }

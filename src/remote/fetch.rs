@@ -7,35 +7,7 @@ use std::time::Duration;
 use http::{HeaderMap, StatusCode};
 use reqwest::Url;
 
-/// Why fetching a document from the authorization server failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FetchError {
-    /// No complete answer within the fetch timeout.
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    /// The connection could not be made (refused, DNS, TLS).
-    #[error("cannot connect: {0}")]
-    Connect(String),
-    /// The server answered with an unexpected status.
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// The body is larger than the limit; reading stopped there.
-    #[error("response body over the {0}-byte limit")]
-    TooLarge(usize),
-    /// A redirect to another origin, or too many redirects.
-    #[error("redirect refused: {0}")]
-    Redirect(String),
-    /// The URL is not `https` (and plain HTTP was not allowed), or not a URL.
-    #[error("refused URL {0}: only https is allowed (see ValidatorBuilder::allow_insecure_http)")]
-    InsecureUrl(String),
-    /// The body is not the expected JSON document.
-    #[error("invalid document: {0}")]
-    Invalid(String),
-    /// Any other transport error.
-    #[error("{0}")]
-    Other(String),
-}
+use super::error::{FetchError, RedirectError, TransportError};
 
 /// Most redirects followed, all within the same origin.
 const MAX_REDIRECTS: usize = 3;
@@ -66,9 +38,12 @@ impl Fetcher {
                         || attempt.url().scheme() == "https")
             });
             if !same_origin {
-                attempt.error("redirect to another origin")
+                let to = attempt.url().to_string();
+                attempt.error(RedirectError::OtherOrigin { to })
             } else if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error("too many redirects")
+                attempt.error(RedirectError::TooMany {
+                    limit: MAX_REDIRECTS,
+                })
             } else {
                 attempt.follow()
             }
@@ -79,7 +54,7 @@ impl Fetcher {
             .redirect(policy)
             .user_agent(concat!("bearer-guard/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| FetchError::Other(e.to_string()))?;
+            .map_err(|e| FetchError::Client(TransportError::new(e)))?;
         Ok(Fetcher {
             client,
             timeout,
@@ -187,28 +162,21 @@ async fn read_limited(
 
 fn classify(e: reqwest::Error, timeout: Duration) -> FetchError {
     if e.is_timeout() {
-        FetchError::Timeout(timeout)
-    } else if e.is_redirect() {
-        FetchError::Redirect(error_chain(&e))
-    } else if e.is_connect() {
-        FetchError::Connect(error_chain(&e))
-    } else {
-        FetchError::Other(error_chain(&e))
+        return FetchError::Timeout(timeout);
     }
-}
-
-/// The error's causes, one line. reqwest's own message only repeats the URL,
-/// which the caller reports already.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
+    if e.is_redirect() {
+        // The policy above refused it with a `RedirectError`.
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            if let Some(refused) = s.downcast_ref::<RedirectError>() {
+                return FetchError::Redirect(refused.clone());
+            }
+            source = s.source();
+        }
     }
-    if parts.is_empty() {
-        e.to_string()
+    if e.is_connect() {
+        FetchError::Connect(TransportError::new(e))
     } else {
-        parts.join(": ")
+        FetchError::Transport(TransportError::new(e))
     }
 }

@@ -58,7 +58,7 @@ impl Fixture {
 
     /// A validator with the cache on, already holding the token.
     pub fn warm(&self) -> Validator {
-        let v = self.issuer.validator(AUDIENCE);
+        let v = self.issuer.validator();
         now(v.validate(&self.token)).expect("valid");
         v
     }
@@ -87,14 +87,14 @@ impl Fixture {
 /// counts do not include a random key generation).
 pub fn fixed_key(alg: Algorithm) -> TestKey {
     let pem: &[u8] = match alg {
-        Algorithm::ES256 => include_bytes!("../keys/p256.pem"),
-        Algorithm::EdDSA => include_bytes!("../keys/ed25519.pem"),
+        Algorithm::ES256 => include_bytes!("../../keys/p256.pem"),
+        Algorithm::EdDSA => include_bytes!("../../keys/ed25519.pem"),
         Algorithm::HS256 => {
             return TestKey::from_signing_key(
                 SigningKey::hmac(b"bench-secret-bench-secret-bench-secret", alg).expect("secret"),
             );
         }
-        _ => include_bytes!("../keys/rsa2048.pem"),
+        _ => include_bytes!("../../keys/rsa2048.pem"),
     };
     TestKey::from_signing_key(SigningKey::from_pem(pem, alg).expect("bench key"))
 }
@@ -102,8 +102,8 @@ pub fn fixed_key(alg: Algorithm) -> TestKey {
 /// criterion's mean estimate (ns) for `group/function`, from this run.
 pub fn mean_ns(group: &str, function: &str) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        // Benchmarks run from the package root.
-        "target".into()
+        // The workspace's target directory, beside this package.
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into()
     });
     let path = format!(
         "{dir}/criterion/{}/{function}/new/estimates.json",

@@ -11,7 +11,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::keys::{Algorithm, KeyError};
+use super::algorithm::Algorithm;
+use super::error::KeyError;
+use super::jwk::VerificationKey;
 
 enum Signer {
     Rsa(RsaKeyPair),
@@ -44,15 +46,15 @@ impl SigningKey {
     /// Reads a PEM private key for `alg`: `PRIVATE KEY` (PKCS#8, any key
     /// type), `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC 1).
     pub fn from_pem(pem: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
-        let parsed = pem::parse(pem).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let parsed = pem::parse(pem).map_err(|_| KeyError::NotPem)?;
         let der = parsed.contents();
-        let bad = |what: &str| KeyError::Pem(format!("not a valid {what} private key for {alg}"));
+        let bad = |_| KeyError::InvalidPrivateKey(alg);
         let signer = match (alg, parsed.tag()) {
             (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512, _)
             | (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, _) => {
                 let pair = RsaKeyPair::from_pkcs8(der)
                     .or_else(|_| RsaKeyPair::from_der(der))
-                    .map_err(|_| bad("RSA"))?;
+                    .map_err(bad)?;
                 let bits = pair.public_modulus_len().saturating_mul(8);
                 if bits < 2048 {
                     return Err(KeyError::RsaModulusTooSmall(bits));
@@ -66,16 +68,10 @@ impl SigningKey {
                 } else {
                     EcdsaKeyPair::from_pkcs8(signing, der)
                 };
-                Signer::Ec(pair.map_err(|_| bad("EC"))?)
+                Signer::Ec(pair.map_err(bad)?)
             }
-            (Algorithm::EdDSA, _) => {
-                Signer::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| bad("Ed25519"))?)
-            }
-            (hs, _) => {
-                return Err(KeyError::Pem(format!(
-                    "{hs} keys are secrets, not PEM keys"
-                )));
-            }
+            (Algorithm::EdDSA, _) => Signer::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
+            (hs, _) => return Err(KeyError::SecretNotPem(hs)),
         };
         Ok(SigningKey {
             alg,
@@ -87,7 +83,7 @@ impl SigningKey {
     /// An HMAC secret for `alg` (at least as long as the hash, RFC 7518 §3.2).
     pub fn hmac(secret: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
         // Same rules as for verification.
-        crate::keys::VerificationKey::hmac(secret, alg)?;
+        VerificationKey::hmac(secret, alg)?;
         Ok(SigningKey {
             alg,
             kid: None,
@@ -102,7 +98,7 @@ impl SigningKey {
     /// # Panics
     ///
     /// If the system's random generator fails: the test machine is broken.
-    #[cfg(feature = "testing")]
+    #[cfg(any(test, feature = "testing"))]
     #[allow(clippy::expect_used)]
     pub fn generate(alg: Algorithm) -> Self {
         let signer = match alg {
@@ -135,7 +131,7 @@ impl SigningKey {
     }
 
     /// An HMAC key with any secret, even one a validator must refuse (tests).
-    #[cfg(feature = "testing")]
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn hmac_unchecked(secret: &[u8], alg: Algorithm) -> Self {
         SigningKey {
             alg,
@@ -160,7 +156,9 @@ impl SigningKey {
         self.alg
     }
 
-    /// The HMAC secret, for HMAC keys.
+    /// The HMAC secret, for HMAC keys (feature `testing`: a test issuer
+    /// shares it with the validator it builds).
+    #[cfg(any(test, feature = "testing"))]
     pub fn secret(&self) -> Option<&[u8]> {
         match &self.signer {
             Signer::Hmac(s) => Some(s),
@@ -210,7 +208,9 @@ impl SigningKey {
         Some(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
     }
 
-    /// The private key as PKCS#8 DER. `None` for HMAC keys.
+    /// The private key as PKCS#8 DER (feature `testing`, to sign with
+    /// another JWT library in interoperability tests). `None` for HMAC keys.
+    #[cfg(any(test, feature = "testing"))]
     pub fn private_pkcs8_der(&self) -> Option<Vec<u8>> {
         match &self.signer {
             Signer::Rsa(k) => k.as_der().ok().map(|d| d.as_ref().to_vec()),
@@ -280,7 +280,7 @@ fn ec_signing(alg: Algorithm) -> &'static sig::EcdsaSigningAlgorithm {
     }
 }
 
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 fn hmac_len(alg: Algorithm) -> usize {
     match alg {
         Algorithm::HS256 => 32,

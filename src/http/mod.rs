@@ -1,0 +1,14 @@
+//! HTTP: taking the token off a request ([`extract`]), the tower middleware
+//! ([`layer`], [`scope`]) and how refusals answer ([`response`], RFC 6750).
+//! Knows the validator and the claims; the validator knows nothing of this.
+
+pub mod extract;
+pub(crate) mod layer;
+pub(crate) mod response;
+pub(crate) mod scope;
+
+pub use layer::{Anonymous, BearerLayer, BearerResponseFuture, BearerService};
+pub use response::{AuthError, InvalidRealm, RequestError};
+pub use scope::{
+    RequireScope, RequireScopeLayer, RequireScopeResponseFuture, ScopeError, ScopeRequirement,
+};

@@ -1,0 +1,241 @@
+//! The introspection client of one validator: the calls, single-flight
+//! through the cache, bounded in flight.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::HeaderMap;
+use tokio::sync::Semaphore;
+
+use super::cache::{Cached, CachedExpiry};
+use super::client_auth::ClientAuth;
+use super::response::{Answer, Refusal, interpret};
+use super::{IntrospectionError, IntrospectionOptions, IntrospectionStats};
+use crate::claims::{ClaimError, ClaimRules, Claims};
+use crate::clock::Clock;
+use crate::remote::FetchError;
+use crate::remote::fetch::Fetcher;
+use crate::remote::jwks::JwksCache;
+
+/// Why introspection gave no claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// The answer refused the token (cached for the inactive TTL).
+    Refused(Refusal),
+    /// The token could not be checked.
+    Unavailable(IntrospectionError),
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    hits: AtomicU64,
+    active: AtomicU64,
+    inactive: AtomicU64,
+    failures: AtomicU64,
+    overloaded: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Counts a call in flight for as long as it lives (also when abandoned).
+struct InFlight<'a>(&'a Counters);
+
+impl<'a> InFlight<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        let now = counters
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        counters.max_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(counters)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where the endpoint comes from.
+pub(crate) enum Endpoint {
+    Url(reqwest::Url),
+    Discovered(Arc<JwksCache>),
+}
+
+/// The introspection client of one validator.
+pub(crate) struct Introspector {
+    endpoint: Endpoint,
+    auth: ClientAuth,
+    fetcher: Fetcher,
+    options: IntrospectionOptions,
+    cache: moka::future::Cache<[u8; 32], Cached>,
+    permits: Arc<Semaphore>,
+    clock: Clock,
+    counters: Counters,
+}
+
+impl Introspector {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        auth: ClientAuth,
+        fetcher: Fetcher,
+        options: IntrospectionOptions,
+        clock: Clock,
+    ) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(options.capacity)
+            .expire_after(CachedExpiry)
+            .build();
+        Introspector {
+            endpoint,
+            auth,
+            fetcher,
+            permits: Arc::new(Semaphore::new(options.max_concurrent)),
+            options,
+            cache,
+            clock,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Validates `token`, whose SHA-256 is `digest`, by introspection
+    /// (through the cache).
+    pub(crate) async fn introspect(
+        &self,
+        token: &str,
+        digest: [u8; 32],
+        rules: &ClaimRules,
+    ) -> Result<Claims, Rejection> {
+        let now = self.clock.now();
+        if let Some(hit) = self.cache.get(&digest).await {
+            if !hit.stale(now) {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return self.answer(hit, rules);
+            }
+            self.cache.invalidate(&digest).await;
+        }
+        // Concurrent requests for this token share one call, and its error;
+        // errors are not cached, so they never displace good answers.
+        let entry = self
+            .cache
+            .entry(digest)
+            .or_try_insert_with(self.call(token, rules))
+            .await
+            .map_err(|e| Rejection::Unavailable((*e).clone()))?;
+        if !entry.is_fresh() {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.answer(entry.into_value(), rules)
+    }
+
+    fn answer(&self, cached: Cached, rules: &ClaimRules) -> Result<Claims, Rejection> {
+        match cached.answer {
+            Answer::Active { claims, .. } => {
+                claims
+                    .check_time(self.clock.now(), rules.leeway)
+                    .map_err(|e| Rejection::Refused(Refusal::Claims(ClaimError::Time(e))))?;
+                Ok(claims)
+            }
+            Answer::Refused { refusal, .. } => Err(Rejection::Refused(refusal)),
+        }
+    }
+
+    /// One call to the endpoint, turned into a cacheable outcome.
+    async fn call(&self, token: &str, rules: &ClaimRules) -> Result<Cached, IntrospectionError> {
+        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+            self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            return Err(IntrospectionError::Overloaded);
+        };
+        let _in_flight = InFlight::new(&self.counters);
+        let outcome = self.request(token).await.and_then(|body| {
+            let now = self.clock.now();
+            interpret(&body, rules, now, &self.options)
+                .map(|answer| Cached { answer, at: now })
+                .map_err(IntrospectionError::InvalidResponse)
+        });
+        match &outcome {
+            Ok(Cached {
+                answer: Answer::Active { .. },
+                ..
+            }) => self.counters.active.fetch_add(1, Ordering::Relaxed),
+            Ok(_) => self.counters.inactive.fetch_add(1, Ordering::Relaxed),
+            Err(error) => {
+                tracing::warn!(%error, "token introspection failed");
+                self.counters.failures.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        outcome
+    }
+
+    async fn endpoint(&self) -> Result<reqwest::Url, IntrospectionError> {
+        match &self.endpoint {
+            Endpoint::Url(url) => Ok(url.clone()),
+            Endpoint::Discovered(cache) => {
+                if cache.metadata().is_none() {
+                    // Start-up: discovery may still be running.
+                    let _ = tokio::time::timeout(
+                        self.options
+                            .timeout
+                            .max(Duration::from_secs(1))
+                            .saturating_mul(2),
+                        cache.first_attempt(),
+                    )
+                    .await;
+                }
+                let url = cache
+                    .metadata()
+                    .and_then(|m| m.introspection_endpoint.clone())
+                    .ok_or(IntrospectionError::NoEndpoint)?;
+                self.fetcher.url(&url).map_err(IntrospectionError::Fetch)
+            }
+        }
+    }
+
+    /// The RFC 7662 §2.1 request: `token`, `token_type_hint` and the client
+    /// authentication; only a 200 answer's body comes back.
+    async fn request(&self, token: &str) -> Result<Vec<u8>, IntrospectionError> {
+        let url = self.endpoint().await?;
+        let mut form: Vec<(&'static str, String)> = vec![
+            ("token", token.to_owned()),
+            ("token_type_hint", "access_token".to_owned()),
+        ];
+        let mut headers = HeaderMap::new();
+        self.auth
+            .apply(&mut form, &mut headers, url.as_str(), self.clock.now())?;
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        self.fetcher
+            .post_form(
+                &url,
+                &pairs,
+                headers,
+                self.options.max_size,
+                self.options.timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                FetchError::Status(code @ (401 | 403)) => {
+                    IntrospectionError::ClientAuthRejected(code)
+                }
+                other => IntrospectionError::Fetch(other),
+            })
+    }
+
+    pub(crate) async fn stats(&self) -> IntrospectionStats {
+        self.cache.run_pending_tasks().await;
+        let c = &self.counters;
+        IntrospectionStats {
+            calls: c.calls.load(Ordering::Relaxed),
+            cache_hits: c.hits.load(Ordering::Relaxed),
+            active: c.active.load(Ordering::Relaxed),
+            inactive: c.inactive.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+            overloaded: c.overloaded.load(Ordering::Relaxed),
+            max_in_flight: c.max_in_flight.load(Ordering::Relaxed),
+            cached: self.cache.entry_count(),
+        }
+    }
+}

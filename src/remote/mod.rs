@@ -1,0 +1,18 @@
+//! The authorization server over the network (feature `remote`): fetching
+//! small documents safely ([`fetch`]), OpenID Connect / RFC 8414 metadata
+//! ([`discovery`]), and the refreshing JWKS cache ([`jwks`]), with their
+//! errors ([`error`]). Knows keys and the clock; knows nothing of tokens,
+//! validators or middleware.
+
+pub(crate) mod discovery;
+pub(crate) mod error;
+pub(crate) mod fetch;
+pub(crate) mod jwks;
+
+pub use discovery::{DEFAULT_MAX_METADATA_SIZE, IssuerMetadata};
+pub use error::{
+    DiscoveryError, FetchError, InvalidMetadata, KeySourceError, RedirectError, TransportError,
+};
+pub use jwks::KeySourceUpdates;
+pub use jwks::options::{DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, JwksOptions};
+pub use jwks::stats::{KeySourceStats, KeyStatus};

@@ -1,0 +1,375 @@
+//! [`Validator`]: the one entry point that turns a token string into verified
+//! [`Claims`]. Knows nothing of HTTP servers.
+//!
+//! Layout: [`error`] (its errors), [`builder`] (its configuration),
+//! [`key_source`] (configured or remote keys), [`token_cache`] (tokens seen
+//! before), and validation itself here: [`Validator::attempt`] does all that
+//! can be done without waiting and hands what it learned (the digest, the
+//! parsed token, its kind) to [`Validator::finish`] when a key fetch or an
+//! introspection call must be awaited.
+
+pub(crate) mod builder;
+pub(crate) mod error;
+pub(crate) mod key_source;
+pub(crate) mod token_cache;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use builder::ValidatorBuilder;
+pub use error::{BuildError, ValidationError};
+
+use self::key_source::{KeySource, Step};
+use self::token_cache::{TokenCache, Verified};
+use crate::claims::{ClaimRules, Claims, Source as ClaimSource};
+use crate::clock::Clock;
+use crate::digest::sha256;
+#[cfg(feature = "remote")]
+use crate::introspection::client::Introspector;
+#[cfg(feature = "remote")]
+use crate::introspection::{IntrospectionStats, TokenPolicy};
+use crate::jwt::{HeaderRules, Jws, Malformed};
+use crate::keys::{KeyBinding, KeySet};
+#[cfg(feature = "remote")]
+use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
+
+/// Default largest token accepted, in bytes: 16 KiB.
+///
+/// Tokens are refused before any decoding when longer. Real access tokens are
+/// well under 4 KiB; Keycloak tokens with many roles approach 8 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
+
+/// Default clock leeway for `exp`, `nbf` and `iat`: 60 seconds.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Default capacity of the verified-token cache: 10 000 tokens.
+pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
+
+/// Validates access tokens: the part of this crate that knows nothing of HTTP.
+///
+/// Use it from the [`BearerLayer`](crate::BearerLayer), or directly from a gRPC
+/// interceptor, a queue consumer or a test. Cloning is cheap and clones share
+/// their keys.
+///
+/// ```
+/// use bearer_guard::{Validator, ValidationError};
+/// # use bearer_guard::testing::TestIssuer;
+/// # let test_issuer = TestIssuer::new();
+/// # let jwks_json = test_issuer.jwks_json();
+///
+/// let validator = Validator::builder()
+///     .issuer("https://issuer.test")
+///     .audience("payments")
+///     .jwks_json(jwks_json)
+///     .build()?;
+/// # let token = test_issuer.token().audience("payments").sign();
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// match validator.validate(&token).await {
+///     Ok(claims) => println!("hello {:?}", claims.subject()),
+///     Err(ValidationError::Expired) => println!("please refresh your token"),
+///     Err(other) => println!("refused: {other}"),
+/// }
+/// # });
+/// # Ok::<(), bearer_guard::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct Validator {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) header: HeaderRules,
+    pub(crate) claims: ClaimRules,
+    pub(crate) max_token_size: usize,
+    pub(crate) clock: Clock,
+    pub(crate) keys: KeySource,
+    #[cfg(feature = "remote")]
+    pub(crate) introspection: Option<(TokenPolicy, Introspector)>,
+    pub(crate) cache: Option<TokenCache>,
+}
+
+/// The outcome of [`Validator::attempt`].
+pub(crate) enum Attempt {
+    /// Validation finished.
+    Done(Result<Claims, ValidationError>),
+    /// Validation must wait for the network: [`Validator::finish`] does.
+    /// (Boxed: the slow path pays for its state, the fast path does not.)
+    Pending(Box<Pending>),
+}
+
+/// A cache miss, with what the lookup learned: the token's digest (when the
+/// validator keys anything by it).
+pub(crate) struct Miss {
+    digest: Option<[u8; 32]>,
+}
+
+/// A validation waiting for the network, with everything learned so far:
+/// the token is not parsed or hashed again.
+pub(crate) struct Pending {
+    token: Box<str>,
+    digest: Option<[u8; 32]>,
+    kind: PendingKind,
+}
+
+enum PendingKind {
+    /// A JWT whose header passed its checks; its key may be fetched.
+    KeyFetch(Jws),
+    /// A token for the introspection endpoint.
+    #[cfg(feature = "remote")]
+    Introspection,
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Validator")
+            .field("issuers", &self.inner.claims.issuers)
+            .field("audiences", &self.inner.claims.audiences)
+            .field("algorithms", &self.inner.header.algorithms)
+            .field("typ", &self.inner.header.typ)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// Starts a builder.
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder::default()
+    }
+
+    /// Validates `token` (the bare token, without `Bearer `) and returns its
+    /// verified claims, or the first check that failed.
+    ///
+    /// Checks, in order: size limit; compact JWS shape; header (`alg` known
+    /// and allowed, no unknown `crit`, `typ` allowed); key by `kid`, bound to
+    /// `alg`; signature; then, only once the signature holds, the claims
+    /// (`exp`, `iss`, `aud` present; `iss` exact; `aud` contains a configured
+    /// audience; `exp`, `nbf`, `iat` against the clock with leeway; required
+    /// claims; claim types).
+    ///
+    /// With remote keys, this waits only when the key set lacks the token's
+    /// `kid` (or has not been fetched yet) and a fetch is running or allowed
+    /// by the cool-down; the wait is bounded by the fetch timeout.
+    pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+        match self.attempt(token) {
+            Attempt::Done(result) => result,
+            Attempt::Pending(pending) => self.finish(*pending).await,
+        }
+    }
+
+    /// Everything validation can do without waiting: one size check, one
+    /// digest, one cache lookup, one parse, one signature check. Hands over
+    /// what it learned when the network must be awaited.
+    pub(crate) fn attempt(&self, token: &str) -> Attempt {
+        match self.lookup(token) {
+            Ok(result) => Attempt::Done(result),
+            Err(miss) => self.attempt_after(token, miss),
+        }
+    }
+
+    /// The verified-token cache alone: `Ok` when `token` was verified before
+    /// (and its key is still trusted), with the time claims checked again;
+    /// otherwise what the lookup learned, for [`attempt_after`](Self::attempt_after).
+    pub(crate) fn lookup(&self, token: &str) -> Result<Result<Claims, ValidationError>, Miss> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_size || token.is_empty() || !self.needs_digest() {
+            return Err(Miss { digest: None });
+        }
+        let digest = sha256(token.as_bytes());
+        if let Some(cache) = &inner.cache
+            && let Some(hit) = cache.get(&digest)
+        {
+            if inner.keys.still_trusts(&hit.key) {
+                let checked = hit
+                    .claims
+                    .check_time(inner.clock.now(), inner.claims.leeway);
+                if checked.is_err() {
+                    cache.remove(&digest);
+                }
+                return Ok(checked.map(|()| hit.claims).map_err(Into::into));
+            }
+            // The key that verified it is gone: verify again (which fails
+            // unless another trusted key signed the very same token).
+            cache.remove(&digest);
+        }
+        Err(Miss {
+            digest: Some(digest),
+        })
+    }
+
+    /// Validation after a cache miss.
+    pub(crate) fn attempt_after(&self, token: &str, miss: Miss) -> Attempt {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_size {
+            return Attempt::Done(Err(ValidationError::TooLarge {
+                len: token.len(),
+                limit: inner.max_token_size,
+            }));
+        }
+        if token.is_empty() {
+            return Attempt::Done(Err(Malformed::Empty.into()));
+        }
+        let digest = miss.digest;
+        #[cfg(feature = "remote")]
+        if self.introspects(token) {
+            return Attempt::Pending(Box::new(Pending {
+                token: token.into(),
+                digest,
+                kind: PendingKind::Introspection,
+            }));
+        }
+        let jws = match Jws::parse(token, &inner.header) {
+            Ok(jws) => jws,
+            Err(e) => return Attempt::Done(Err(e.into())),
+        };
+        match inner.keys.verify(&jws, token, true) {
+            Ok(key) => Attempt::Done(self.accept(&jws, token, key, digest)),
+            Err(Step::Fail(e)) => Attempt::Done(Err(e)),
+            Err(Step::Wait) => Attempt::Pending(Box::new(Pending {
+                token: token.into(),
+                digest,
+                kind: PendingKind::KeyFetch(jws),
+            })),
+        }
+    }
+
+    /// Completes a validation that had to wait: for a key fetch (then one
+    /// more signature check, never another wait) or for introspection.
+    pub(crate) async fn finish(&self, pending: Pending) -> Result<Claims, ValidationError> {
+        let Pending {
+            token,
+            digest,
+            kind,
+        } = pending;
+        match kind {
+            PendingKind::KeyFetch(jws) => {
+                #[cfg(feature = "remote")]
+                self.inner.keys.refresh_and_wait().await;
+                match self.inner.keys.verify(&jws, &token, false) {
+                    Ok(key) => self.accept(&jws, &token, key, digest),
+                    Err(Step::Fail(e)) => Err(e),
+                    Err(Step::Wait) => Err(ValidationError::KeysUnavailable),
+                }
+            }
+            #[cfg(feature = "remote")]
+            PendingKind::Introspection => {
+                let (Some((_, introspector)), Some(digest)) = (&self.inner.introspection, digest)
+                else {
+                    return Err(ValidationError::KeysUnavailable);
+                };
+                Ok(introspector
+                    .introspect(&token, digest, &self.inner.claims)
+                    .await?)
+            }
+        }
+    }
+
+    /// After the signature: the claims, then the cache.
+    fn accept(
+        &self,
+        jws: &Jws,
+        token: &str,
+        key: KeyBinding,
+        digest: Option<[u8; 32]>,
+    ) -> Result<Claims, ValidationError> {
+        let inner = &*self.inner;
+        let claims = inner
+            .claims
+            .check(jws.claims(token)?, inner.clock.now(), ClaimSource::Jwt)?;
+        if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
+            cache.insert(
+                digest,
+                Verified {
+                    claims: claims.clone(),
+                    key,
+                },
+            );
+        }
+        Ok(claims)
+    }
+
+    /// Whether this validator keys anything by the token's digest.
+    fn needs_digest(&self) -> bool {
+        #[cfg(feature = "remote")]
+        if self.inner.introspection.is_some() {
+            return true;
+        }
+        self.inner.cache.is_some()
+    }
+
+    /// Whether `token` goes to introspection.
+    #[cfg(feature = "remote")]
+    fn introspects(&self, token: &str) -> bool {
+        match &self.inner.introspection {
+            Some((TokenPolicy::IntrospectAll, _)) => true,
+            Some((TokenPolicy::JwtThenIntrospect, _)) => {
+                token.bytes().filter(|b| *b == b'.').count() != 2
+            }
+            None => false,
+        }
+    }
+
+    /// The keys this validator verifies with right now: the configured ones,
+    /// plus the last fetched JWKS with remote keys (none before the first
+    /// fetch).
+    pub fn keys(&self) -> KeySet {
+        self.inner.keys.current()
+    }
+
+    /// The state of the remote key set, for health endpoints; `None` with
+    /// local keys only.
+    #[cfg(feature = "remote")]
+    pub fn key_source_stats(&self) -> Option<KeySourceStats> {
+        self.inner.keys.remote().map(|cache| cache.stats())
+    }
+
+    /// The issuer metadata, once discovered ([`ValidatorBuilder::discover`]).
+    #[cfg(feature = "remote")]
+    pub fn issuer_metadata(&self) -> Option<Arc<IssuerMetadata>> {
+        self.inner.keys.remote().and_then(|cache| cache.metadata())
+    }
+
+    /// Fetches the remote keys now, ignoring the cool-down (for an operator's
+    /// "keys rotated" signal, say), and returns that fetch's outcome. With
+    /// local keys only, returns at once.
+    #[cfg(feature = "remote")]
+    pub async fn refresh_keys(&self) -> Result<(), KeySourceError> {
+        match self.inner.keys.remote() {
+            Some(cache) => cache.refresh_now().await,
+            None => Ok(()),
+        }
+    }
+
+    /// A subscription that wakes after each fetch of the remote keys, with
+    /// the statistics; `None` with local keys only.
+    #[cfg(feature = "remote")]
+    pub fn key_source_updates(&self) -> Option<KeySourceUpdates> {
+        self.inner.keys.remote().map(|cache| cache.updates())
+    }
+
+    /// Tokens in the verified-token cache now (approximate); `None` when the
+    /// cache is off.
+    pub fn token_cache_len(&self) -> Option<u64> {
+        self.inner.cache.as_ref().map(TokenCache::len)
+    }
+
+    /// Counters of introspection and its cache; `None` without introspection.
+    #[cfg(feature = "remote")]
+    pub async fn introspection_stats(&self) -> Option<IntrospectionStats> {
+        match &self.inner.introspection {
+            Some((_, introspector)) => Some(introspector.stats().await),
+            None => None,
+        }
+    }
+
+    /// Waits until the first fetch of the remote keys has finished; returns
+    /// its error if it failed (the validator keeps retrying in the
+    /// background). Returns at once with local keys only.
+    #[cfg(feature = "remote")]
+    pub async fn ready(&self) -> Result<(), KeySourceError> {
+        match self.inner.keys.remote() {
+            Some(cache) => cache.first_attempt().await,
+            None => Ok(()),
+        }
+    }
+}
