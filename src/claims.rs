@@ -395,7 +395,8 @@ fn numeric_date(v: &Value, name: &'static str) -> Result<i64, ClaimError> {
             _ => return Err(invalid),
         }
     };
-    if secs.abs() >= LIMIT {
+    // `unsigned_abs`: `abs` of i64::MIN overflows.
+    if secs.unsigned_abs() >= LIMIT.unsigned_abs() {
         return Err(invalid);
     }
     Ok(secs)
@@ -525,6 +526,9 @@ mod tests {
             json!("1800000300"),
             json!(1e300),
             json!(u64::MAX),
+            json!(i64::MIN),
+            json!(i64::MAX),
+            json!(-1e15),
             json!(true),
             json!([1]),
         ] {

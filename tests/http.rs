@@ -374,6 +374,32 @@ async fn query_parameter_tokens_only_when_enabled() {
     );
 }
 
+/// RFC 6750 §2.3: a success answered to a token sent in the URI SHOULD
+/// carry `Cache-Control: private`; one sent in the header is left alone.
+#[tokio::test]
+async fn a_success_to_a_query_parameter_token_is_private() {
+    let token = issuer().token().subject("q").sign();
+    let on = serve(app(layer().allow_query_parameter())).await;
+    let cache_control = |r: reqwest::Response| {
+        r.headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let r = reqwest::get(format!("http://{on}/me?access_token={token}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(cache_control(r).as_deref(), Some("private"));
+    let r = reqwest::Client::new()
+        .get(format!("http://{on}/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(cache_control(r), None);
+}
+
 #[tokio::test]
 async fn without_a_realm_the_challenge_has_none() {
     let addr = serve(app(BearerLayer::new(issuer().validator()))).await;

@@ -636,6 +636,22 @@ fn introspection_configuration_errors_are_clear() {
             .build(),
         Err(BuildError::Url(FetchError::InsecureUrl(_)))
     ));
+    // No call in flight allowed: nothing could ever be checked.
+    let with_concurrency = |calls| {
+        base()
+            .introspection(
+                Introspection::at("https://i/introspect", ClientAuth::basic("a", "b"))
+                    .options(IntrospectionOptions::default().max_concurrent(calls)),
+            )
+            .build()
+    };
+    assert!(matches!(
+        with_concurrency(0),
+        Err(BuildError::IntrospectionConcurrency)
+    ));
+    // "Unlimited" is accepted (tokio's own permit limit applies).
+    assert!(with_concurrency(1).is_ok());
+    assert!(with_concurrency(usize::MAX).is_ok());
 }
 
 #[tokio::test]

@@ -276,6 +276,21 @@ async fn several_issuers_with_one_key_set_are_refused_at_build() {
     assert!(matches!(err, BuildError::IssuersShareKeys { issuers: 2 }));
 }
 
+/// The same issuer named twice is one issuer, not two sharing keys.
+#[tokio::test]
+async fn an_issuer_named_twice_is_one_issuer() {
+    let a = key("a");
+    let issuer = issuer();
+    let v = Validator::builder()
+        .issuer(issuer.issuer())
+        .issuer(issuer.issuer())
+        .audience(AUDIENCE)
+        .jwks_json(jwks(&[&a]))
+        .build()
+        .unwrap();
+    assert!(v.validate(&token(&issuer, &a)).await.is_ok());
+}
+
 /// The explicit relaxation: names of one authorization server (Microsoft
 /// Entra's v1 and v2 issuers, a custom domain) sharing its keys.
 #[tokio::test]

@@ -621,6 +621,34 @@ async fn the_background_task_refreshes_on_its_interval() {
     );
 }
 
+/// A refresh bound of zero with a server answering `max-age=0`: start-up
+/// returns, and the background task fetches at most once per 10 ms instead
+/// of spinning.
+#[tokio::test]
+async fn a_zero_refresh_interval_neither_spins_nor_hangs_start_up() {
+    let s = setup().await;
+    *s.server.state.cache_control.lock().unwrap() = Some("max-age=0".into());
+    let v = tokio::time::timeout(
+        Duration::from_secs(10),
+        s.builder()
+            .jwks_options(options().refresh_bounds(Duration::ZERO, Duration::ZERO))
+            .build_and_fetch(),
+    )
+    .await
+    .expect("start-up returns")
+    .unwrap();
+    let before = s.server.jwks_hits();
+    let start = std::time::Instant::now();
+    s.server.wait_for_hits(before + 5).await;
+    let elapsed = start.elapsed();
+    // At least four full 10 ms intervals between those five fetches.
+    assert!(elapsed >= Duration::from_millis(40), "{elapsed:?}");
+    assert_eq!(
+        v.key_source_stats().unwrap().next_attempt_in,
+        Some(Duration::from_millis(10))
+    );
+}
+
 #[tokio::test]
 async fn failed_refreshes_back_off_exponentially() {
     let s = setup().await;

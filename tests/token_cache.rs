@@ -96,6 +96,33 @@ async fn the_cache_stays_within_its_capacity() {
     assert!(len <= 10, "{len}");
 }
 
+/// The capacity counts tokens by the KiB: a 3 KiB token weighs three
+/// 1 KiB ones, so large tokens cannot make the cache's memory grow past
+/// what its capacity allows.
+#[tokio::test]
+async fn a_large_token_weighs_once_per_kib() {
+    let v = issuer()
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(9)
+        .build()
+        .unwrap();
+    let padding = "p".repeat(1400);
+    for _ in 0..10 {
+        let token = issuer().token().claim("padding", padding.as_str()).sign();
+        assert!((2049..=3072).contains(&token.len()), "{}", token.len());
+        assert!(v.validate(&token).await.is_ok());
+    }
+    let len = v.token_cache_len().unwrap();
+    assert!((1..=3).contains(&len), "{len} tokens of 3 units in 9 units");
+    // Small tokens still fill it one unit each.
+    for _ in 0..20 {
+        assert!(v.validate(&issuer().token().sign()).await.is_ok());
+    }
+    let len = v.token_cache_len().unwrap();
+    assert!((4..=9).contains(&len), "{len}");
+}
+
 #[tokio::test]
 async fn capacity_zero_turns_the_cache_off() {
     let (_, issuer, _) = timed();

@@ -30,16 +30,22 @@ use super::response::RequestError;
 /// assert_eq!(bearer_token(&headers), Ok(None));
 /// ```
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, RequestError> {
-    match bearer_credentials(headers)? {
-        Some(token) if !is_b64token(token) => Err(RequestError::MalformedBearer),
-        other => Ok(other),
+    bearer_credentials(headers)?.map(checked_token).transpose()
+}
+
+/// The credentials as a `b64token` (and therefore as text), or
+/// `MalformedBearer`.
+pub(crate) fn checked_token(credentials: &[u8]) -> Result<&str, RequestError> {
+    match std::str::from_utf8(credentials) {
+        Ok(t) if is_b64token(t) => Ok(t),
+        _ => Err(RequestError::MalformedBearer),
     }
 }
 
-/// As [`bearer_token`], without the `b64token` check of the credentials: the
-/// layer makes it only for a token it has not verified before (a token
-/// served from the verified-token cache passed it when it was verified).
-pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&str>, RequestError> {
+/// As [`bearer_token`], without checking the credentials' bytes: the layer
+/// checks them only for a token it has not verified before (a token served
+/// from the verified-token cache passed the check when it was verified).
+pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, RequestError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -54,7 +60,7 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn parse_credentials(value: &[u8]) -> Result<Option<&str>, RequestError> {
+fn parse_credentials(value: &[u8]) -> Result<Option<&[u8]>, RequestError> {
     let value = value.trim_ascii();
     let scheme_len = value
         .iter()
@@ -70,10 +76,10 @@ fn parse_credentials(value: &[u8]) -> Result<Option<&str>, RequestError> {
     if spaces == 0 {
         return Err(RequestError::MalformedBearer);
     }
-    match std::str::from_utf8(token) {
-        Ok(t) if !t.is_empty() => Ok(Some(t)),
-        _ => Err(RequestError::MalformedBearer),
+    if token.is_empty() {
+        return Err(RequestError::MalformedBearer);
     }
+    Ok(Some(token))
 }
 
 /// Whether `b` may appear in a `b64token` before its `=` padding. Written

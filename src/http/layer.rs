@@ -38,12 +38,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::header::CACHE_CONTROL;
+use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::extract::{bearer_credentials, is_b64token, query_token};
+use super::extract::{bearer_credentials, checked_token, query_token};
 use super::response::{AuthError, InvalidRealm, RequestError, apply_realm, check_realm};
 use crate::claims::Claims;
 use crate::validator::{Attempt, Pending, ValidationError, Validator};
@@ -145,37 +146,40 @@ pub struct BearerService<S> {
 impl<S> BearerService<S> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
-    /// has to wait for the network.
-    fn authenticate<B>(&self, req: &mut Request<B>) -> Result<Option<Box<Pending>>, AuthError> {
-        // The header's credentials are checked against the `b64token` syntax
+    /// has to wait for the network. `from_query` tells whether the token came
+    /// in the URI.
+    fn authenticate<B>(
+        &self,
+        req: &mut Request<B>,
+        from_query: &mut bool,
+    ) -> Result<Option<Box<Pending>>, AuthError> {
+        // The header's credentials are checked (UTF-8, `b64token` syntax)
         // only when the token was not verified before (below).
         let header = bearer_credentials(req.headers())?;
-        let malformed = |t: &str| !is_b64token(t);
         let query = if self.shared.query {
-            if header.is_some_and(malformed) {
-                return Err(RequestError::MalformedBearer.into());
+            if let Some(h) = header {
+                checked_token(h)?;
             }
             query_token(req.uri())?
         } else {
             None
         };
-        let (token, from_header) = match (header, query.as_deref()) {
+        let validator = &self.shared.validator;
+        let attempt = match (header, query.as_deref()) {
             (Some(_), Some(_)) => return Err(RequestError::MultipleTokens.into()),
-            (Some(t), None) => (t, true),
-            (None, Some(t)) => (t, false),
+            (Some(h), None) => match validator.lookup(h) {
+                Ok(result) => Attempt::Done(result),
+                Err(miss) => validator.attempt_after(checked_token(h)?, miss),
+            },
+            (None, Some(t)) => {
+                *from_query = true;
+                validator.attempt(t)
+            }
             (None, None) if self.shared.anonymous => {
                 req.extensions_mut().insert(Anonymous);
                 return Ok(None);
             }
             (None, None) => return Err(AuthError::MissingToken),
-        };
-        let validator = &self.shared.validator;
-        let attempt = match validator.lookup(token) {
-            Ok(result) => Attempt::Done(result),
-            Err(_) if from_header && malformed(token) => {
-                return Err(RequestError::MalformedBearer.into());
-            }
-            Err(miss) => validator.attempt_after(token, miss),
         };
         match attempt {
             Attempt::Done(result) => {
@@ -203,7 +207,8 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // Only a layer with a realm needs to see its inner responses.
         let realm = self.shared.realm.is_some().then(|| self.shared.clone());
-        let state = match self.authenticate(&mut req) {
+        let mut from_query = false;
+        let state = match self.authenticate(&mut req, &mut from_query) {
             Ok(None) => State::Inner {
                 fut: self.inner.call(req),
             },
@@ -229,6 +234,7 @@ where
         BearerResponseFuture {
             state,
             shared: realm,
+            private: from_query,
         }
     }
 }
@@ -256,6 +262,8 @@ pin_project! {
         state: State<S, ReqBody>,
         // The layer's settings, when it has a realm to add to refusals.
         shared: Option<Arc<Shared>>,
+        // The token came in the URI: a success is `Cache-Control: private`.
+        private: bool,
     }
 }
 
@@ -318,6 +326,16 @@ where
                     let mut response = std::task::ready!(fut.poll(cx))?;
                     if let Some(realm) = this.shared.as_deref().and_then(|s| s.realm.as_deref()) {
                         apply_realm(&mut response, realm);
+                    }
+                    // RFC 6750 §2.3: a success answered to a token sent in
+                    // the URI SHOULD be `Cache-Control: private`.
+                    if *this.private
+                        && response.status().is_success()
+                        && !response.headers().contains_key(CACHE_CONTROL)
+                    {
+                        response
+                            .headers_mut()
+                            .insert(CACHE_CONTROL, HeaderValue::from_static("private"));
                     }
                     return Poll::Ready(Ok(response));
                 }

@@ -101,6 +101,9 @@ impl AuthError {
 
     /// The RFC 6750 error code, if this error has one (`MissingToken` has none, §3.1).
     pub fn error_code(&self) -> Option<&'static str> {
+        if self.is_unavailable() {
+            return None;
+        }
         match self {
             AuthError::MissingToken | AuthError::Unavailable(_) => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
@@ -111,6 +114,9 @@ impl AuthError {
 
     /// The short, fixed `error_description` sent to the client.
     pub fn description(&self) -> Option<&'static str> {
+        if self.is_unavailable() {
+            return None;
+        }
         match self {
             AuthError::MissingToken | AuthError::Unavailable(_) => None,
             AuthError::InvalidRequest(e) => Some(e.description()),
@@ -163,7 +169,17 @@ impl AuthError {
 
     /// Whether the response carries a challenge (all but 503).
     fn has_challenge(&self) -> bool {
-        !matches!(self, AuthError::Unavailable(_))
+        !self.is_unavailable()
+    }
+
+    /// Whether the token could not be checked (503), however the error was
+    /// built.
+    fn is_unavailable(&self) -> bool {
+        match self {
+            AuthError::Unavailable(_) => true,
+            AuthError::InvalidToken(e) => e.is_unavailable(),
+            _ => false,
+        }
     }
 }
 
@@ -296,6 +312,20 @@ mod tests {
         let mut r: Response<()> = Response::new(());
         apply_realm(&mut r, "api");
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn an_unavailable_error_has_no_challenge_however_it_was_built() {
+        for e in [
+            AuthError::InvalidToken(ValidationError::KeysUnavailable),
+            AuthError::Unavailable(ValidationError::KeysUnavailable),
+            AuthError::from(ValidationError::KeysUnavailable),
+        ] {
+            let r: Response<()> = e.clone().into_http_response(Some("api"));
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{e:?}");
+            assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none(), "{e:?}");
+            assert_eq!((e.error_code(), e.description()), (None, None));
+        }
     }
 
     #[test]

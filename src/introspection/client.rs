@@ -93,7 +93,11 @@ impl Introspector {
             endpoint,
             auth,
             fetcher,
-            permits: Arc::new(Semaphore::new(options.max_concurrent)),
+            // tokio refuses more permits than `MAX_PERMITS`; more calls in
+            // flight than that is "unlimited" in any case.
+            permits: Arc::new(Semaphore::new(
+                options.max_concurrent.min(Semaphore::MAX_PERMITS),
+            )),
             options,
             cache,
             clock,

@@ -101,11 +101,11 @@ impl ClientAuth {
                 let credentials =
                     format!("{}:{}", form_encode(client_id), form_encode(client_secret));
                 let value = format!("Basic {}", STANDARD.encode(credentials));
-                headers.insert(
-                    AUTHORIZATION,
-                    HeaderValue::from_str(&value)
-                        .map_err(|_| IntrospectionError::ClientAuthentication)?,
-                );
+                let mut value = HeaderValue::from_str(&value)
+                    .map_err(|_| IntrospectionError::ClientAuthentication)?;
+                // Kept out of HTTP/2 header compression tables and debug output.
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
             }
             ClientAuth::ClientSecretPost {
                 client_id,

@@ -234,7 +234,9 @@ impl IntrospectionOptions {
     }
 
     /// Most introspection calls in flight; requests beyond it are answered
-    /// 503 at once rather than queued. Default 64.
+    /// 503 at once rather than queued. Default 64; at least 1
+    /// ([`BuildError::IntrospectionConcurrency`](crate::BuildError::IntrospectionConcurrency)
+    /// otherwise).
     pub fn max_concurrent(mut self, calls: usize) -> Self {
         self.max_concurrent = calls;
         self

@@ -167,14 +167,20 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Capacity of the verified-token cache (default
-    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`]); 0 turns it off.
+    /// Capacity of the verified-token cache, in tokens of up to 1 KiB
+    /// (default [`DEFAULT_TOKEN_CACHE_CAPACITY`]); 0 turns it off. A larger
+    /// token counts once per KiB (a 4 KiB token four times), so that the
+    /// cache's memory is bounded whatever the tokens' size.
     ///
     /// A token seen before is answered from the cache without checking its
     /// signature again: its `exp` and `nbf` are re-checked against the clock
     /// on every hit, entries are keyed by the SHA-256 of the whole token (no
     /// two tokens share an entry), only tokens that passed every check are
-    /// stored, and a key removed from the JWKS invalidates what it verified.
+    /// stored, and a hit counts only while the key that verified the token
+    /// (its RFC 7638 thumbprint and algorithm) is in the current key set.
+    /// The cached answer is the signing key's: a key renamed at the server,
+    /// or a second key for a `kid`-less token's algorithm, does not void
+    /// it, since the key that signed the token is still trusted.
     pub fn token_cache_capacity(mut self, tokens: u64) -> Self {
         self.token_cache = tokens;
         self
@@ -326,7 +332,10 @@ impl ValidatorBuilder {
     /// answered with [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable) (HTTP 503) after a
     /// bounded wait. Must be called within a tokio runtime then. Use
     /// [`build_and_fetch`](Self::build_and_fetch) to fail at start-up instead.
-    pub fn build(self) -> Result<Validator, BuildError> {
+    pub fn build(mut self) -> Result<Validator, BuildError> {
+        // The same issuer named twice is one issuer.
+        let mut seen = std::collections::BTreeSet::new();
+        self.issuers.retain(|i| seen.insert(i.clone()));
         if self.issuers.is_empty() {
             return Err(BuildError::NoIssuer);
         }
@@ -469,6 +478,9 @@ fn build_introspection(
     allow_http: bool,
     clock: Clock,
 ) -> Result<(TokenPolicy, Introspector), BuildError> {
+    if config.options.max_concurrent == 0 {
+        return Err(BuildError::IntrospectionConcurrency);
+    }
     let fetcher = Fetcher::new(config.options.timeout, allow_http).map_err(BuildError::Url)?;
     let endpoint = match (&config.endpoint, keys.remote()) {
         (EndpointConfig::Url(url), _) => Endpoint::Url(fetcher.url(url).map_err(BuildError::Url)?),

@@ -298,6 +298,11 @@ pub enum BuildError {
     #[cfg(feature = "remote")]
     #[error("Introspection::discovered needs ValidatorBuilder::discover to find the endpoint")]
     IntrospectionNeedsDiscovery,
+    /// [`IntrospectionOptions::max_concurrent`](crate::IntrospectionOptions::max_concurrent)
+    /// of 0: no opaque token could ever be checked.
+    #[cfg(feature = "remote")]
+    #[error("introspection needs at least one call in flight (max_concurrent is 0)")]
+    IntrospectionConcurrency,
     /// A URL is not usable (not https, or not a URL).
     #[cfg(feature = "remote")]
     #[error(transparent)]

@@ -7,7 +7,7 @@
 //! expired entry is removed when it is next looked up, and the capacity
 //! bounds what expired entries can occupy meanwhile.
 
-use quick_cache::UnitWeighter;
+use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
 use crate::claims::Claims;
@@ -19,25 +19,48 @@ use crate::keys::KeyBinding;
 pub(crate) struct Verified {
     pub(crate) claims: Claims,
     pub(crate) key: KeyBinding,
+    /// The token's size in [`UNIT`]s, at least 1: what the entry weighs.
+    pub(crate) units: u32,
 }
 
-/// Most entries the table is sized for up front; beyond, it grows as
-/// entries arrive (up to the capacity).
-const PRESIZED: u64 = 16 * 1024;
+/// The capacity counts tokens by the KiB (a token of up to 1 KiB is one
+/// unit, a 4 KiB token four): the claims an entry keeps grow with its
+/// token, and the cache's memory is bounded by bytes, not by entries.
+pub(crate) const UNIT: usize = 1024;
+
+impl Verified {
+    /// The weight of a token of `len` bytes.
+    pub(crate) fn units(len: usize) -> u32 {
+        u32::try_from(len.div_ceil(UNIT).max(1)).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Clone)]
+struct ByUnits;
+
+impl Weighter<[u8; 32], Verified> for ByUnits {
+    fn weight(&self, _key: &[u8; 32], value: &Verified) -> u64 {
+        u64::from(value.units)
+    }
+}
+
+/// The number of entries quick_cache is told to expect (it sets the shard
+/// count and the size of its ghost queue from it).
+const ESTIMATED_ENTRIES: u64 = 16 * 1024;
 
 /// Keyed by the SHA-256 of the whole token (the token itself is never
 /// kept): no two tokens share an entry.
 pub(crate) struct TokenCache {
-    map: Cache<[u8; 32], Verified>,
+    map: Cache<[u8; 32], Verified, ByUnits>,
 }
 
 impl TokenCache {
-    /// A cache of about `capacity` tokens (at most `capacity` plus one per
-    /// shard less one); `None` when 0 (no cache).
+    /// A cache of `capacity` units (a shard's rounding may add one unit per
+    /// shard); `None` when 0 (no cache).
     pub(crate) fn new(capacity: u64) -> Option<Self> {
-        let presized = usize::try_from(capacity.min(PRESIZED)).unwrap_or(usize::MAX);
+        let estimated = usize::try_from(capacity.min(ESTIMATED_ENTRIES)).unwrap_or(usize::MAX);
         (capacity > 0).then(|| TokenCache {
-            map: Cache::with_weighter(presized, capacity, UnitWeighter),
+            map: Cache::with_weighter(estimated, capacity, ByUnits),
         })
     }
 

@@ -35,7 +35,7 @@ use http::header::{ETAG, HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATC
 use reqwest::Url;
 use tokio::sync::{Notify, watch};
 
-use self::options::{JwksOptions, MAX_DELAY, jitter};
+use self::options::{JwksOptions, MAX_DELAY, MIN_DELAY, jitter};
 use self::stats::{KeySourceStats, KeyStatus};
 use super::discovery::{self, IssuerMetadata};
 use super::error::{DiscoveryError, FetchError, KeySourceError};
@@ -128,6 +128,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these short locks cannot leave the data
     // half-updated in a way that matters; keep serving.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// When the background task attempts next.
+enum Next {
+    /// At once: discovery just found the JWKS URL.
+    Now,
+    /// After this delay (bounded to [`MIN_DELAY`], [`MAX_DELAY`]).
+    After(Duration),
 }
 
 enum Fetched {
@@ -322,14 +330,18 @@ impl JwksCache {
                     continue;
                 }
             }
-            let delay = self.attempt(on_demand).await.min(MAX_DELAY);
+            let delay = match self.attempt(on_demand).await {
+                // The JWKS URL was just discovered: fetch it at once.
+                Next::Now => Duration::ZERO,
+                Next::After(delay) => delay.clamp(MIN_DELAY, MAX_DELAY),
+            };
             let now = tokio::time::Instant::now();
             deadline = now.checked_add(delay).unwrap_or(now);
         }
     }
 
-    /// One attempt; returns the delay until the next scheduled one.
-    async fn attempt(&self, on_demand: bool) -> Duration {
+    /// One attempt; returns when the next one is due.
+    async fn attempt(&self, on_demand: bool) -> Next {
         {
             let mut control = lock(&self.control);
             control.in_flight = true;
@@ -339,7 +351,8 @@ impl JwksCache {
         let result = self.fetch().await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let wall = self.wall_now();
-        let delay;
+        let mut delay = Duration::ZERO;
+        let mut discovered = false;
         {
             let mut stats = lock(&self.stats);
             stats.last_attempt = Some(wall);
@@ -377,7 +390,7 @@ impl JwksCache {
                     stats.last_error = None;
                 }
                 // Discovery succeeded and the JWKS URL was just learnt.
-                Ok(None) => delay = Duration::ZERO,
+                Ok(None) => discovered = true,
                 Err(error) => {
                     stats.failures = stats.failures.saturating_add(1);
                     stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
@@ -387,7 +400,9 @@ impl JwksCache {
                     stats.last_error = Some(error);
                 }
             }
-            stats.next_attempt_in = Some(delay);
+            if !discovered {
+                stats.next_attempt_in = Some(delay.clamp(MIN_DELAY, MAX_DELAY));
+            }
             if let Some(url) = self.jwks_url_string() {
                 stats.jwks_uri = Some(url);
             }
@@ -395,14 +410,15 @@ impl JwksCache {
         {
             let mut control = lock(&self.control);
             control.in_flight = false;
-            if delay > Duration::ZERO {
+            if !discovered {
                 control.finished_attempts = control.finished_attempts.saturating_add(1);
             }
         }
-        if delay > Duration::ZERO {
-            self.attempts.send_modify(|n| *n = n.saturating_add(1));
+        if discovered {
+            return Next::Now;
         }
-        delay
+        self.attempts.send_modify(|n| *n = n.saturating_add(1));
+        Next::After(delay)
     }
 
     fn wall_now(&self) -> SystemTime {

@@ -61,6 +61,11 @@ pub struct JwksOptions {
 /// it are shortened so that no deadline can overflow the clock.
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Shortest sleep of the refresh task (10 ms): a refresh bound or backoff
+/// of zero, with a server answering `max-age=0`, would otherwise fetch in a
+/// tight loop.
+pub(crate) const MIN_DELAY: Duration = Duration::from_millis(10);
+
 /// Largest JWKS response accepted, in bytes: 256 KiB.
 pub const DEFAULT_MAX_JWKS_SIZE: usize = 256 * 1024;
 /// Most keys accepted in one JWKS: 100.
