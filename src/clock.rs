@@ -109,7 +109,7 @@ pub(crate) enum TimeError {
 
 /// The clock leeway for `exp`, `nbf` and `iat`, in seconds, and the rules
 /// that use it (RFC 7519 §4.1.4-4.1.6). Every sum saturates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Leeway(pub(crate) i64);
 
 impl Leeway {

@@ -151,13 +151,12 @@ pub(crate) struct Header {
     duplicate: bool,
 }
 
-/// A compact JWS whose shape and header checks passed: the decoded header,
-/// the algorithm, and where the segments of its token end. Nothing in the
-/// payload has been read.
+/// A compact JWS whose shape is right and whose header decoded: the
+/// header, and where the segments of its token end. Nothing in the payload
+/// has been read.
 #[derive(Debug, Clone)]
 pub(crate) struct Jws {
     header: Header,
-    alg: Algorithm,
     /// End of the header segment (the first dot).
     header_end: usize,
     /// End of the signing input (the second dot).
@@ -175,10 +174,8 @@ fn b64(segment: &str) -> Result<Vec<u8>, Malformed> {
 }
 
 impl Jws {
-    /// Splits a compact JWS (RFC 7515 §7.1), decodes its header and applies
-    /// the header checks: `alg` known and allowed, no unknown `crit`, no
-    /// `b64: false`, `typ` allowed.
-    pub(crate) fn parse(token: &str, rules: &HeaderRules) -> Result<Jws, JwsError> {
+    /// Splits a compact JWS (RFC 7515 §7.1) and decodes its header.
+    pub(crate) fn parse(token: &str) -> Result<Jws, JwsError> {
         if token.is_empty() {
             return Err(Malformed::Empty.into());
         }
@@ -200,13 +197,17 @@ impl Jws {
             return Err(Malformed::SegmentCount.into());
         }
         let header = parse_header(&b64(header_segment)?)?;
-        let alg = check_header(&header, rules)?;
         Ok(Jws {
             header,
-            alg,
             header_end,
             input_end,
         })
+    }
+
+    /// The header checks: `alg` known and allowed, no unknown `crit`, no
+    /// `b64: false`, `typ` allowed. Returns the algorithm.
+    pub(crate) fn check(&self, rules: &HeaderRules) -> Result<Algorithm, JwsError> {
+        check_header(&self.header, rules)
     }
 
     /// The header's `kid`.
@@ -217,7 +218,12 @@ impl Jws {
     /// Verifies the signature of `token` (the one this was parsed from) with
     /// the key(s) the header's `kid` and `alg` designate; returns which key
     /// verified it.
-    pub(crate) fn verify(&self, token: &str, keys: &KeySet) -> Result<KeyBinding, JwsError> {
+    pub(crate) fn verify(
+        &self,
+        alg: Algorithm,
+        token: &str,
+        keys: &KeySet,
+    ) -> Result<KeyBinding, JwsError> {
         let signing_input = token.get(..self.input_end).unwrap_or_default();
         let signature = token
             .get(self.input_end.saturating_add(1)..)
@@ -226,7 +232,7 @@ impl Jws {
             return Err(SignatureError::InvalidSignature.into());
         }
         let signature = b64(signature)?;
-        Ok(keys.verify(self.kid(), self.alg, signing_input.as_bytes(), &signature)?)
+        Ok(keys.verify(self.kid(), alg, signing_input.as_bytes(), &signature)?)
     }
 
     /// The decoded payload of `token`. Call only after the signature
@@ -391,7 +397,7 @@ mod tests {
 
     #[test]
     fn shape_errors_are_named() {
-        let m = |t: &str| match Jws::parse(t, &rules()) {
+        let m = |t: &str| match Jws::parse(t) {
             Err(JwsError::Malformed(m)) => m,
             other => panic!("{t}: {:?}", other.map(|_| ())),
         };
@@ -440,7 +446,7 @@ mod tests {
     fn header_checks() {
         let check = |json: &str| {
             let token = format!("{}.e30.c2ln", enc(json));
-            Jws::parse(&token, &rules()).map(|j| j.alg)
+            Jws::parse(&token)?.check(&rules())
         };
         assert_eq!(check(r#"{"alg":"RS256"}"#), Ok(Algorithm::RS256));
         assert_eq!(

@@ -138,7 +138,7 @@ pub use self::http::{
 };
 #[cfg(feature = "axum")]
 pub use axum::ClaimsRejection;
-pub use claims::{Claims, Scopes};
+pub use claims::{Claims, RoleSource, Roles, Scopes};
 pub use clock::Clock;
 #[cfg(feature = "testing")]
 pub use clock::ManualClock;
@@ -162,6 +162,6 @@ pub use remote::{
     KeySourceUpdates, KeyStatus, RedirectError, TransportError,
 };
 pub use validator::{
-    BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY,
-    ValidationError, Validator, ValidatorBuilder,
+    BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TOKEN_SIZE,
+    DEFAULT_TOKEN_CACHE_CAPACITY, Issuer, ValidationError, Validator, ValidatorBuilder,
 };

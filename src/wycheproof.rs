@@ -110,8 +110,9 @@ fn verify(token: &str, keys: &KeySet) -> Result<(), ValidationError> {
         algorithms: Algorithm::ALL.into_iter().collect::<AlgorithmSet>(),
         typ: TypPolicy::default(),
     };
-    let jws = Jws::parse(token, &rules)?;
-    jws.verify(token, keys)?;
+    let jws = Jws::parse(token)?;
+    let alg = jws.check(&rules)?;
+    jws.verify(alg, token, keys)?;
     jws.payload(token).map(drop).map_err(Into::into)
 }
 

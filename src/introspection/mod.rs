@@ -301,7 +301,7 @@ pub fn fuzz_introspection_response(body: &[u8]) {
         issuers: vec!["https://issuer.test".into()],
         audiences: vec!["api".into()],
         leeway: crate::clock::Leeway(60),
-        required: vec![],
+        ..crate::claims::ClaimRules::default()
     };
     if let Ok(response::Answer::Active { claims, ttl }) = response::interpret(
         body,

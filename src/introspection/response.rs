@@ -97,7 +97,7 @@ mod tests {
             issuers: vec!["https://as.example".into()],
             audiences: vec!["api".into()],
             leeway: Leeway(60),
-            required: vec![],
+            ..ClaimRules::default()
         }
     }
 

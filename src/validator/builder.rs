@@ -2,20 +2,22 @@
 //! [`build`](ValidatorBuilder::build), which returns an error rather than
 //! panicking on any configuration mistake.
 
-use std::fmt;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::error::BuildError;
-#[cfg(feature = "remote")]
-use super::key_source::AbortOnDrop;
+use super::issuer::{Issuer, KeyInput, Names};
+use super::issuers::{Issuers, Template, TenantKeys, Trusted};
 use super::key_source::KeySource;
+#[cfg(feature = "remote")]
+use super::key_source::RemoteSpec;
 use super::token_cache::TokenCache;
 use super::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, Inner, Validator,
 };
-use crate::claims::ClaimRules;
+use crate::claims::{ClaimRules, RoleSource};
 use crate::clock::{Clock, Leeway};
 #[cfg(feature = "remote")]
 use crate::introspection::client::{Endpoint, Introspector};
@@ -28,41 +30,12 @@ use crate::remote::JwksOptions;
 #[cfg(feature = "remote")]
 use crate::remote::fetch::Fetcher;
 #[cfg(feature = "remote")]
-use crate::remote::jwks::{JwksCache, Source};
+use crate::remote::jwks::Source;
 
-enum KeyInput {
-    JwksJson(String),
-    JwksFile(PathBuf),
-    Pem {
-        pem: Vec<u8>,
-        kid: Option<String>,
-    },
-    Hmac {
-        secret: Vec<u8>,
-        alg: Algorithm,
-        kid: Option<String>,
-    },
-    Set(KeySet),
-}
-
-impl fmt::Debug for KeyInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyInput::JwksJson(_) => f.write_str("JwksJson(..)"),
-            KeyInput::JwksFile(p) => f.debug_tuple("JwksFile").field(p).finish(),
-            KeyInput::Pem { kid, .. } => f.debug_struct("Pem").field("kid", kid).finish(),
-            KeyInput::Hmac { alg, kid, .. } => f
-                .debug_struct("Hmac")
-                .field("alg", alg)
-                .field("kid", kid)
-                .field("secret", &"[redacted]")
-                .finish(),
-            KeyInput::Set(s) => f.debug_tuple("Set").field(&s.len()).finish(),
-        }
-    }
-}
-
-/// Builds a [`Validator`]. Issuer, audience and at least one key are required.
+/// Builds a [`Validator`]: one issuer configured on the builder itself
+/// (`issuer`, `audience`, `jwks_*`...), further ones with
+/// [`trust`](Self::trust); at least one issuer, an audience (or the
+/// client-id mode) and a key source each.
 ///
 /// | setting | default |
 /// |---|---|
@@ -70,98 +43,106 @@ impl fmt::Debug for KeyInput {
 /// | leeway | [`DEFAULT_LEEWAY`] (60 s) |
 /// | `typ` | [`TypPolicy::AccessTokenOrJwt`] |
 /// | required claims | `exp`, `iss`, `aud` (always), plus any you add |
+/// | roles / permissions | the `roles` / `permissions` claims |
 /// | token size | [`DEFAULT_MAX_TOKEN_SIZE`] (16 KiB) |
-/// | verified-token cache | [`DEFAULT_TOKEN_CACHE_CAPACITY`] (10 000 tokens) |
+/// | verified-token cache | [`DEFAULT_TOKEN_CACHE_CAPACITY`] (10 000 tokens of up to 1 KiB) |
 #[derive(Debug)]
 #[must_use]
 pub struct ValidatorBuilder {
-    issuers: Vec<String>,
-    audiences: Vec<String>,
-    algorithms: Option<AlgorithmSet>,
+    own: Issuer,
+    issuers_share_keys: bool,
+    trusted: Vec<Issuer>,
     leeway: Duration,
-    required: Vec<String>,
-    typ: TypPolicy,
     max_token_size: usize,
     clock: Clock,
-    keys: Vec<KeyInput>,
     token_cache: u64,
-    issuers_share_keys: bool,
     #[cfg(feature = "remote")]
-    remote: Remote,
-}
-
-#[cfg(feature = "remote")]
-#[derive(Debug, Default)]
-struct Remote {
-    jwks_url: Option<String>,
-    discover: bool,
-    options: JwksOptions,
     allow_http: bool,
+    #[cfg(feature = "remote")]
     introspection: Option<Introspection>,
 }
 
 impl Default for ValidatorBuilder {
     fn default() -> Self {
         ValidatorBuilder {
-            issuers: Vec::new(),
-            audiences: Vec::new(),
-            algorithms: None,
+            own: Issuer::named(Names::Exact(Vec::new())),
+            issuers_share_keys: false,
+            trusted: Vec::new(),
             leeway: DEFAULT_LEEWAY,
-            required: Vec::new(),
-            typ: TypPolicy::default(),
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             clock: Clock::System,
-            keys: Vec::new(),
             token_cache: DEFAULT_TOKEN_CACHE_CAPACITY,
-            issuers_share_keys: false,
             #[cfg(feature = "remote")]
-            remote: Remote::default(),
+            allow_http: false,
+            #[cfg(feature = "remote")]
+            introspection: None,
         }
     }
 }
 
 impl ValidatorBuilder {
     /// Accepts tokens whose `iss` is exactly `issuer` (no normalisation: a
-    /// trailing slash matters).
+    /// trailing slash matters); the builder's `audience`, `jwks_*`,
+    /// `discover` and policy settings belong to it.
     ///
     /// Keys belong to an issuer (RFC 8725 §3.8): a validator's keys verify
-    /// the tokens of its issuer only. Several issuers are accepted only when
-    /// they are names of one authorization server that signs with the
-    /// configured keys, declared with
-    /// [`issuers_share_keys`](Self::issuers_share_keys); otherwise build one
-    /// validator per issuer.
+    /// the tokens of their issuer only. For several issuers, give each its
+    /// own keys with [`trust`](Self::trust); naming several issuers here
+    /// means names of one server sharing these keys, which must be declared
+    /// with [`issuers_share_keys`](Self::issuers_share_keys).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuers.push(issuer.into());
+        if let Names::Exact(names) = &mut self.own.names {
+            names.push(issuer.into());
+        }
         self
     }
 
-    /// Declares that the configured issuers are names of one authorization
-    /// server that signs all their tokens with the configured keys (for
-    /// example Microsoft Entra's v1 `https://sts.windows.net/{tenant}/` and
-    /// v2 `https://login.microsoftonline.com/{tenant}/v2.0`, or a custom
-    /// domain beside the default one). Without it, a validator with several
-    /// issuers and one key set is refused with
-    /// [`BuildError::IssuersShareKeys`], because a token naming one issuer
-    /// would verify with another issuer's keys.
+    /// Declares that the issuers named with [`issuer`](Self::issuer) are
+    /// names of one authorization server that signs all their tokens with
+    /// the configured keys (for example Microsoft Entra's v1
+    /// `https://sts.windows.net/{tenant}/` and v2
+    /// `https://login.microsoftonline.com/{tenant}/v2.0`, or a custom
+    /// domain beside the default one). Without it, several issuers with one
+    /// key set are refused with [`BuildError::IssuersShareKeys`], because a
+    /// token naming one issuer would verify with another issuer's keys.
     pub fn issuers_share_keys(mut self) -> Self {
         self.issuers_share_keys = true;
+        self
+    }
+
+    /// Trusts another issuer, with its own keys, audiences and policy: a
+    /// token is verified only with the keys of the issuer its `iss` names.
+    pub fn trust(mut self, issuer: Issuer) -> Self {
+        self.trusted.push(issuer);
         self
     }
 
     /// Accepts tokens whose `aud` (string or array) contains `audience`.
     /// Call again to accept several audiences.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.own = self.own.audience(audience);
+        self
+    }
+
+    /// The client-id mode (AWS Cognito access tokens carry no `aud`); see
+    /// [`Issuer::allowed_client_ids`].
+    pub fn allowed_client_ids<I, T>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.own = self.own.allowed_client_ids(ids);
         self
     }
 
     /// Replaces the algorithm allow-list.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
+        self.own = self.own.algorithms(algorithms);
         self
     }
 
-    /// Clock leeway for `exp`, `nbf` and `iat` (default 60 s).
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 60 s), for every
+    /// issuer.
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -177,10 +158,10 @@ impl ValidatorBuilder {
     /// on every hit, entries are keyed by the SHA-256 of the whole token (no
     /// two tokens share an entry), only tokens that passed every check are
     /// stored, and a hit counts only while the key that verified the token
-    /// (its RFC 7638 thumbprint and algorithm) is in the current key set.
-    /// The cached answer is the signing key's: a key renamed at the server,
-    /// or a second key for a `kid`-less token's algorithm, does not void
-    /// it, since the key that signed the token is still trusted.
+    /// (its RFC 7638 thumbprint and algorithm) is in its issuer's current
+    /// key set. The cached answer is the signing key's: a key renamed at
+    /// the server, or a second key for a `kid`-less token's algorithm, does
+    /// not void it, since the key that signed the token is still trusted.
     pub fn token_cache_capacity(mut self, tokens: u64) -> Self {
         self.token_cache = tokens;
         self
@@ -189,25 +170,43 @@ impl ValidatorBuilder {
     /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
     /// and `aud`, which are always required.
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
-        self.required.push(name.into());
+        self.own = self.own.require_claim(name);
+        self
+    }
+
+    /// Requires a claim to hold exactly this string (Cognito's `token_use`
+    /// must be `access`).
+    pub fn require_claim_equals(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.own = self.own.require_claim_equals(name, value);
+        self
+    }
+
+    /// Where the issuer puts roles; see [`Issuer::roles_from`].
+    pub fn roles_from(mut self, source: RoleSource) -> Self {
+        self.own = self.own.roles_from(source);
+        self
+    }
+
+    /// Where the issuer puts permissions; see [`Issuer::permissions_from`].
+    pub fn permissions_from(mut self, source: RoleSource) -> Self {
+        self.own = self.own.permissions_from(source);
         self
     }
 
     /// Sets the `typ` header policy.
     pub fn typ_policy(mut self, policy: TypPolicy) -> Self {
-        self.typ = policy;
+        self.own = self.own.typ_policy(policy);
         self
     }
 
     /// The strict RFC 9068 profile: `typ` must be `at+jwt`, and `sub`,
     /// `client_id`, `iat` and `jti` are required besides `iss`, `aud`, `exp`.
     pub fn rfc9068_profile(mut self) -> Self {
-        self.typ = TypPolicy::Rfc9068;
-        for claim in ["sub", "client_id", "iat", "jti"] {
-            if !self.required.iter().any(|c| c == claim) {
-                self.required.push(claim.to_owned());
-            }
-        }
+        self.own = self.own.rfc9068_profile();
         self
     }
 
@@ -225,24 +224,19 @@ impl ValidatorBuilder {
 
     /// Adds the keys of a JWKS document given as JSON.
     pub fn jwks_json(mut self, json: impl Into<String>) -> Self {
-        self.keys.push(KeyInput::JwksJson(json.into()));
+        self.own = self.own.jwks_json(json);
         self
     }
 
     /// Adds the keys of a JWKS document read from a file when the validator is built.
     pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.keys.push(KeyInput::JwksFile(path.into()));
+        self.own = self.own.jwks_file(path);
         self
     }
 
-    /// Adds a PEM public key (RSA, P-256, P-384 or Ed25519). Without a `kid`
-    /// it verifies tokens that carry no `kid` (when it is the only key for
-    /// their `alg`); `kid` binds it to tokens naming that key id.
+    /// Adds a PEM public key; see [`Issuer::pem_public_key`].
     pub fn pem_public_key(mut self, pem: impl AsRef<[u8]>, kid: Option<&str>) -> Self {
-        self.keys.push(KeyInput::Pem {
-            pem: pem.as_ref().to_vec(),
-            kid: kid.map(str::to_owned),
-        });
+        self.own = self.own.pem_public_key(pem, kid);
         self
     }
 
@@ -255,26 +249,22 @@ impl ValidatorBuilder {
         alg: Algorithm,
         kid: Option<&str>,
     ) -> Self {
-        self.keys.push(KeyInput::Hmac {
-            secret: secret.as_ref().to_vec(),
-            alg,
-            kid: kid.map(str::to_owned),
-        });
+        self.own = self.own.hmac_secret(secret, alg, kid);
         self
     }
 
     /// Adds the keys of a [`KeySet`].
     pub fn key_set(mut self, keys: KeySet) -> Self {
-        self.keys.push(KeyInput::Set(keys));
+        self.own = self.own.key_set(keys);
         self
     }
 
-    /// Fetches the keys from a JWKS URL and keeps them fresh (see the
+    /// Fetches the keys from a JWKS URL and keeps them fresh (see
     /// [`JwksOptions`]). HTTPS is required unless
     /// [`allow_insecure_http`](Self::allow_insecure_http).
     #[cfg(feature = "remote")]
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
-        self.remote.jwks_url = Some(url.into());
+        self.own = self.own.jwks_url(url);
         self
     }
 
@@ -284,7 +274,7 @@ impl ValidatorBuilder {
     /// the configured issuer; exactly one issuer must be configured.
     #[cfg(feature = "remote")]
     pub fn discover(mut self) -> Self {
-        self.remote.discover = true;
+        self.own = self.own.discover();
         self
     }
 
@@ -292,31 +282,34 @@ impl ValidatorBuilder {
     /// bounds, stale age, size limits).
     #[cfg(feature = "remote")]
     pub fn jwks_options(mut self, options: JwksOptions) -> Self {
-        self.remote.options = options;
+        self.own = self.own.jwks_options(options);
         self
     }
 
-    /// Allows plain `http://` URLs for discovery and the JWKS. For tests and
-    /// loopback set-ups only: over plain HTTP anyone on the path can replace
-    /// the keys.
+    /// Allows plain `http://` URLs for discovery, the JWKS and
+    /// introspection, for every issuer. For tests and loopback set-ups only:
+    /// over plain HTTP anyone on the path can replace the keys.
     #[cfg(feature = "remote")]
     pub fn allow_insecure_http(mut self) -> Self {
-        self.remote.allow_http = true;
+        self.allow_http = true;
         self
     }
 
     /// Validates opaque tokens (and, with [`TokenPolicy::IntrospectAll`],
-    /// every token) by RFC 7662 introspection: see [`Introspection`].
+    /// every token) by RFC 7662 introspection: see [`Introspection`]. The
+    /// answers are checked with the rules of the first issuer configured by
+    /// name.
     #[cfg(feature = "remote")]
     pub fn introspection(mut self, introspection: Introspection) -> Self {
-        self.remote.introspection = Some(introspection);
+        self.introspection = Some(introspection);
         self
     }
 
-    /// Builds the validator and waits for the first fetch of the remote
-    /// keys: fails with [`BuildError::KeySource`] if the authorization server
-    /// cannot be reached or its keys are unusable. This is the fail-fast
-    /// start-up; [`build`](Self::build) is the start-anyway one.
+    /// Builds the validator and waits for the first fetch of every remote
+    /// key source configured by issuer name: fails with
+    /// [`BuildError::KeySource`] if one cannot be reached or its keys are
+    /// unusable. This is the fail-fast start-up; [`build`](Self::build) is
+    /// the start-anyway one.
     #[cfg(feature = "remote")]
     pub async fn build_and_fetch(self) -> Result<Validator, BuildError> {
         let validator = self.build()?;
@@ -326,73 +319,111 @@ impl ValidatorBuilder {
 
     /// Checks the configuration and builds the validator.
     ///
-    /// With remote keys ([`jwks_url`](Self::jwks_url),
-    /// [`discover`](Self::discover)) this returns at once and fetches the keys
-    /// in the background; until they arrive, tokens that need them are
-    /// answered with [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable) (HTTP 503) after a
-    /// bounded wait. Must be called within a tokio runtime then. Use
+    /// Remote keys ([`jwks_url`](Self::jwks_url), [`discover`](Self::discover))
+    /// are fetched in the background from the first token that needs them
+    /// (or [`Validator::ready`]); until they arrive, such tokens wait a
+    /// bounded time and are then answered with
+    /// [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable)
+    /// (HTTP 503). Remote keys need a tokio runtime: build within one. Use
     /// [`build_and_fetch`](Self::build_and_fetch) to fail at start-up instead.
-    pub fn build(mut self) -> Result<Validator, BuildError> {
-        // The same issuer named twice is one issuer.
-        let mut seen = std::collections::BTreeSet::new();
-        self.issuers.retain(|i| seen.insert(i.clone()));
-        if self.issuers.is_empty() {
+    pub fn build(self) -> Result<Validator, BuildError> {
+        let mut configs = Vec::new();
+        let mut own = self.own;
+        let own_has_keys = own.has_keys();
+        let mut own_names = 0;
+        if let Names::Exact(names) = &mut own.names {
+            // The same issuer named twice is one issuer.
+            let mut seen = BTreeSet::new();
+            names.retain(|n| seen.insert(n.clone()));
+            own_names = names.len();
+        }
+        if own_names > 1 && !self.issuers_share_keys && own_has_keys {
+            return Err(BuildError::IssuersShareKeys { issuers: own_names });
+        }
+        if own_names > 0 {
+            configs.push(own);
+        } else if own_has_keys || !own.audiences.is_empty() {
+            // Keys or audiences, but no issuer to give them to.
             return Err(BuildError::NoIssuer);
         }
-        if self.audiences.is_empty() {
+        configs.extend(self.trusted);
+        if configs.is_empty() {
+            return Err(BuildError::NoIssuer);
+        }
+        let mut all_names = BTreeSet::new();
+        for config in &configs {
+            if let Names::Exact(names) = &config.names {
+                for name in names {
+                    if !all_names.insert(name.clone()) {
+                        return Err(BuildError::DuplicateIssuer(name.clone()));
+                    }
+                }
+            }
+        }
+
+        let env = Env {
+            leeway: Leeway(i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX)),
+            clock: self.clock.clone(),
+            #[cfg(feature = "remote")]
+            allow_http: self.allow_http,
+            #[cfg(feature = "remote")]
+            introspect_all: self
+                .introspection
+                .as_ref()
+                .is_some_and(|i| i.policy == TokenPolicy::IntrospectAll),
+        };
+        let mut issuers = Issuers {
+            exact: Vec::new(),
+            templates: Vec::new(),
+        };
+        for (i, config) in configs.into_iter().enumerate() {
+            env.add(config, i == 0, &mut issuers)?;
+        }
+
+        #[cfg(feature = "remote")]
+        let introspection = self
+            .introspection
+            .map(|config| {
+                build_introspection(config, &issuers, self.allow_http, self.clock.clone())
+            })
+            .transpose()?;
+        Ok(Validator {
+            inner: Arc::new(Inner {
+                max_token_size: self.max_token_size,
+                clock: self.clock,
+                leeway: env.leeway,
+                issuers,
+                #[cfg(feature = "remote")]
+                introspection,
+                cache: TokenCache::new(self.token_cache),
+            }),
+        })
+    }
+}
+
+/// The validator-wide settings an issuer is built with.
+struct Env {
+    leeway: Leeway,
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    clock: Clock,
+    #[cfg(feature = "remote")]
+    allow_http: bool,
+    #[cfg(feature = "remote")]
+    introspect_all: bool,
+}
+
+impl Env {
+    /// Checks one issuer's configuration and adds it, ready.
+    fn add(&self, config: Issuer, first: bool, issuers: &mut Issuers) -> Result<(), BuildError> {
+        if config.audiences.is_empty() && config.client_ids.is_empty() {
             return Err(BuildError::NoAudience);
         }
         #[cfg(feature = "remote")]
-        let remote_keys = self.remote.jwks_url.is_some() || self.remote.discover;
-        #[cfg(not(feature = "remote"))]
-        let remote_keys = false;
-        #[cfg(feature = "remote")]
-        if self.remote.jwks_url.is_some() && self.remote.discover {
+        if config.remote.jwks_url.is_some() && config.remote.discover {
             return Err(BuildError::JwksUrlAndDiscovery);
         }
-        #[cfg(feature = "remote")]
-        if self.remote.discover && self.issuers.len() != 1 {
-            return Err(BuildError::DiscoveryNeedsOneIssuer {
-                issuers: self.issuers.len(),
-            });
-        }
-        if self.issuers.len() > 1
-            && !self.issuers_share_keys
-            && (remote_keys || !self.keys.is_empty())
-        {
-            return Err(BuildError::IssuersShareKeys {
-                issuers: self.issuers.len(),
-            });
-        }
-        let mut keys = KeySet::new();
-        let mut hmac_algs = AlgorithmSet::empty();
-        for input in self.keys {
-            match input {
-                KeyInput::JwksJson(json) => keys.extend(KeySet::from_jwks(json.as_bytes())?),
-                KeyInput::JwksFile(path) => {
-                    let bytes = std::fs::read(&path)
-                        .map_err(|source| BuildError::JwksFile { path, source })?;
-                    keys.extend(KeySet::from_jwks(&bytes)?);
-                }
-                KeyInput::Pem { pem, kid } => {
-                    let key = VerificationKey::from_pem(&pem)?;
-                    keys.push(match kid {
-                        Some(kid) => key.with_kid(kid),
-                        None => key,
-                    });
-                }
-                KeyInput::Hmac { secret, alg, kid } => {
-                    let key = VerificationKey::hmac(&secret, alg)?;
-                    hmac_algs.insert(alg);
-                    keys.push(match kid {
-                        Some(kid) => key.with_kid(kid),
-                        None => key,
-                    });
-                }
-                KeyInput::Set(set) => keys.extend(set),
-            }
-        }
-        let algorithms = match self.algorithms {
+        let (keys, hmac_algs) = static_keys(config.keys)?;
+        let algorithms = match config.algorithms {
             Some(explicit) => {
                 if let Some(alg) = hmac_algs.iter().find(|a| !explicit.contains(*a)) {
                     return Err(BuildError::HmacNotAllowed(alg));
@@ -408,18 +439,17 @@ impl ValidatorBuilder {
             return Err(BuildError::NoAlgorithms);
         }
         #[cfg(feature = "remote")]
-        let remote = self.remote.jwks_url.is_some() || self.remote.discover;
+        let remote = config.remote.jwks_url.is_some() || config.remote.discover;
         #[cfg(not(feature = "remote"))]
         let remote = false;
+        // The first issuer may rely on introspection alone.
         #[cfg(feature = "remote")]
-        let introspection_only = keys.is_empty()
-            && self
-                .remote
-                .introspection
-                .as_ref()
-                .is_some_and(|i| i.policy == TokenPolicy::IntrospectAll);
+        let introspection_only = first && self.introspect_all && keys.is_empty();
         #[cfg(not(feature = "remote"))]
-        let introspection_only = false;
+        let introspection_only = {
+            let _ = first;
+            false
+        };
         if !remote && !introspection_only && keys.algorithms().intersection(algorithms).is_empty() {
             return Err(BuildError::NoKeys {
                 rejected: keys
@@ -429,63 +459,163 @@ impl ValidatorBuilder {
                     .collect(),
             });
         }
-        #[cfg(feature = "remote")]
-        let (keys, introspection) = {
-            let mut remote_config = self.remote;
-            let introspection_config = remote_config.introspection.take();
-            let allow_http = remote_config.allow_http;
-            let keys = if remote {
-                start_remote(remote_config, &self.issuers, keys, self.clock.clone())?
-            } else {
-                KeySource::Static(keys)
-            };
-            let introspection = introspection_config
-                .map(|config| build_introspection(config, &keys, allow_http, self.clock.clone()))
-                .transpose()?;
-            (keys, introspection)
+        let header = HeaderRules {
+            algorithms,
+            typ: config.typ,
         };
-        #[cfg(not(feature = "remote"))]
-        let keys = KeySource::Static(keys);
-        let leeway = Leeway(i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX));
-        let cache = TokenCache::new(self.token_cache);
-        Ok(Validator {
-            inner: Arc::new(Inner {
-                header: HeaderRules {
-                    algorithms,
-                    typ: self.typ,
-                },
-                claims: ClaimRules {
-                    issuers: self.issuers,
-                    audiences: self.audiences,
-                    leeway,
-                    required: self.required,
-                },
-                max_token_size: self.max_token_size,
-                clock: self.clock,
-                keys,
+        let default_source = |name: &str| vec![RoleSource::Claim(name.to_owned())];
+        let mut claims = ClaimRules {
+            issuers: Vec::new(),
+            audiences: config.audiences,
+            client_ids: config.client_ids,
+            leeway: self.leeway,
+            required: config.required,
+            equals: config.equals,
+            roles: config.roles.unwrap_or_else(|| default_source("roles")),
+            permissions: config
+                .permissions
+                .unwrap_or_else(|| default_source("permissions")),
+        };
+        match config.names {
+            Names::Exact(names) => {
                 #[cfg(feature = "remote")]
-                introspection,
-                cache,
-            }),
-        })
+                let keys = if remote {
+                    let source = match (config.remote.jwks_url, names.as_slice()) {
+                        (Some(url), _) => Source::Url(url),
+                        (None, [name]) => Source::Discover(name.clone()),
+                        (None, _) => {
+                            return Err(BuildError::DiscoveryNeedsOneIssuer {
+                                issuers: names.len(),
+                            });
+                        }
+                    };
+                    self.remote_spec(config.remote.options, keys)?
+                        .start(source)
+                        .map_err(BuildError::Url)?
+                } else {
+                    KeySource::Static(keys)
+                };
+                #[cfg(not(feature = "remote"))]
+                let keys = KeySource::Static(keys);
+                claims.issuers = names;
+                issuers.exact.push(Trusted {
+                    header,
+                    claims,
+                    keys,
+                });
+            }
+            Names::Template {
+                template,
+                tenant_claim,
+                tenants,
+                max_tenants,
+            } => {
+                let Some((prefix, suffix)) = template.split_once("{tenant}") else {
+                    return Err(BuildError::TenantTemplate(template));
+                };
+                #[cfg(feature = "remote")]
+                let keys = match (config.remote.jwks_url, config.remote.discover) {
+                    (Some(url), _) => TenantKeys::Shared(
+                        self.remote_spec(config.remote.options, keys)?
+                            .start(Source::Url(url))
+                            .map_err(BuildError::Url)?,
+                    ),
+                    (None, true) => {
+                        let spec = self.remote_spec(config.remote.options, keys)?;
+                        // Each tenant's issuer URL is checked when it is
+                        // discovered; the template's own must be fetchable.
+                        spec.check_url(&template.replace("{tenant}", "tenant"))
+                            .map_err(BuildError::Url)?;
+                        TenantKeys::Discover(Box::new(spec))
+                    }
+                    (None, false) => TenantKeys::Shared(KeySource::Static(keys)),
+                };
+                #[cfg(not(feature = "remote"))]
+                let keys = TenantKeys::Shared(KeySource::Static(keys));
+                issuers.templates.push(Template {
+                    prefix: prefix.to_owned(),
+                    suffix: suffix.to_owned(),
+                    tenant_claim,
+                    allowed: tenants.map(|t| t.into_iter().collect()),
+                    max_tenants,
+                    header,
+                    claims,
+                    keys,
+                    live: RwLock::new(Vec::new()),
+                });
+            }
+        }
+        Ok(())
     }
+
+    #[cfg(feature = "remote")]
+    fn remote_spec(&self, options: JwksOptions, base: KeySet) -> Result<RemoteSpec, BuildError> {
+        let fetcher =
+            Fetcher::new(options.fetch_timeout, self.allow_http).map_err(BuildError::Url)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        Ok(RemoteSpec::new(
+            fetcher,
+            options,
+            base,
+            self.clock.clone(),
+            runtime,
+        ))
+    }
+}
+
+/// The configured keys of one issuer, and the HMAC algorithms among them.
+fn static_keys(inputs: Vec<KeyInput>) -> Result<(KeySet, AlgorithmSet), BuildError> {
+    let mut keys = KeySet::new();
+    let mut hmac_algs = AlgorithmSet::empty();
+    for input in inputs {
+        match input {
+            KeyInput::JwksJson(json) => keys.extend(KeySet::from_jwks(json.as_bytes())?),
+            KeyInput::JwksFile(path) => {
+                let bytes =
+                    std::fs::read(&path).map_err(|source| BuildError::JwksFile { path, source })?;
+                keys.extend(KeySet::from_jwks(&bytes)?);
+            }
+            KeyInput::Pem { pem, kid } => {
+                let key = VerificationKey::from_pem(&pem)?;
+                keys.push(match kid {
+                    Some(kid) => key.with_kid(kid),
+                    None => key,
+                });
+            }
+            KeyInput::Hmac { secret, alg, kid } => {
+                let key = VerificationKey::hmac(&secret, alg)?;
+                hmac_algs.insert(alg);
+                keys.push(match kid {
+                    Some(kid) => key.with_kid(kid),
+                    None => key,
+                });
+            }
+            KeyInput::Set(set) => keys.extend(set),
+        }
+    }
+    Ok((keys, hmac_algs))
 }
 
 #[cfg(feature = "remote")]
 fn build_introspection(
     config: Introspection,
-    keys: &KeySource,
+    issuers: &Issuers,
     allow_http: bool,
     clock: Clock,
 ) -> Result<(TokenPolicy, Introspector), BuildError> {
     if config.options.max_concurrent == 0 {
         return Err(BuildError::IntrospectionConcurrency);
     }
+    // The answers are checked with the first named issuer's rules.
+    let first = issuers
+        .exact
+        .first()
+        .ok_or(BuildError::IntrospectionNeedsIssuer)?;
     let fetcher = Fetcher::new(config.options.timeout, allow_http).map_err(BuildError::Url)?;
-    let endpoint = match (&config.endpoint, keys.remote()) {
+    let endpoint = match (&config.endpoint, first.keys.remote()) {
         (EndpointConfig::Url(url), _) => Endpoint::Url(fetcher.url(url).map_err(BuildError::Url)?),
-        (EndpointConfig::Discovered, Some(cache)) if cache.discovers() => {
-            Endpoint::Discovered(cache.clone())
+        (EndpointConfig::Discovered, Some(remote)) if remote.cache.discovers() => {
+            Endpoint::Discovered(remote.start_shared())
         }
         (EndpointConfig::Discovered, _) => return Err(BuildError::IntrospectionNeedsDiscovery),
     };
@@ -493,39 +623,4 @@ fn build_introspection(
         config.policy,
         Introspector::new(endpoint, config.auth, fetcher, config.options, clock),
     ))
-}
-
-#[cfg(feature = "remote")]
-fn start_remote(
-    remote: Remote,
-    issuers: &[String],
-    base: KeySet,
-    clock: Clock,
-) -> Result<KeySource, BuildError> {
-    let source = match (remote.jwks_url, issuers) {
-        (Some(url), _) => Source::Url(url),
-        (None, [issuer]) => Source::Discover(issuer.clone()),
-        (None, _) => {
-            return Err(BuildError::DiscoveryNeedsOneIssuer {
-                issuers: issuers.len(),
-            });
-        }
-    };
-    let fetcher =
-        Fetcher::new(remote.options.fetch_timeout, remote.allow_http).map_err(BuildError::Url)?;
-    match &source {
-        Source::Url(url) => {
-            fetcher.url(url).map_err(BuildError::Url)?;
-        }
-        Source::Discover(issuer) => {
-            fetcher.url(issuer).map_err(BuildError::Url)?;
-        }
-    }
-    let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
-    let cache = Arc::new(JwksCache::new(source, fetcher, remote.options, base, clock));
-    let task = runtime.spawn(cache.clone().run());
-    Ok(KeySource::Remote {
-        cache,
-        _task: AbortOnDrop(task),
-    })
 }

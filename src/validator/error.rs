@@ -87,6 +87,10 @@ pub enum ValidationError {
     /// `iss` is not one of the configured issuers.
     #[error("token issuer is not accepted")]
     InvalidIssuer,
+    /// A claim required to hold one value holds another
+    /// ([`require_claim_equals`](crate::ValidatorBuilder::require_claim_equals)).
+    #[error("claim `{0}` does not have the required value")]
+    UnexpectedClaimValue(String),
     /// `aud` contains none of the configured audiences.
     #[error("token audience is not accepted")]
     InvalidAudience,
@@ -132,7 +136,9 @@ impl ValidationError {
             }
             ValidationError::InvalidSignature => "The access token signature is invalid",
             ValidationError::MissingClaim(_) => "The access token lacks a required claim",
-            ValidationError::InvalidClaim(_) => "The access token has an invalid claim",
+            ValidationError::InvalidClaim(_) | ValidationError::UnexpectedClaimValue(_) => {
+                "The access token has an invalid claim"
+            }
             ValidationError::Expired => "The access token expired",
             ValidationError::NotYetValid => "The access token is not valid yet",
             ValidationError::IssuedInFuture => "The access token was issued in the future",
@@ -210,6 +216,7 @@ impl From<ClaimError> for ValidationError {
             ClaimError::Time(t) => t.into(),
             ClaimError::Issuer => ValidationError::InvalidIssuer,
             ClaimError::Audience => ValidationError::InvalidAudience,
+            ClaimError::Mismatch(name) => ValidationError::UnexpectedClaimValue(name),
             ClaimError::SenderConstrained => ValidationError::SenderConstrained,
         }
     }
@@ -255,6 +262,19 @@ pub enum BuildError {
         /// How many issuers are configured.
         issuers: usize,
     },
+    /// The same issuer is configured twice (with [`trust`](crate::ValidatorBuilder::trust)
+    /// or [`issuer`](crate::ValidatorBuilder::issuer)).
+    #[error("issuer {0:?} is configured twice")]
+    DuplicateIssuer(String),
+    /// A [`tenant_template`](crate::Issuer::tenant_template) without
+    /// `{tenant}`.
+    #[error("the tenant template {0:?} has no {{tenant}} placeholder")]
+    TenantTemplate(String),
+    /// Introspection needs an issuer configured by name, whose rules check
+    /// the answers.
+    #[cfg(feature = "remote")]
+    #[error("introspection needs an issuer configured by name (not only tenant templates)")]
+    IntrospectionNeedsIssuer,
     /// The algorithm allow-list is empty.
     #[error("the algorithm allow-list is empty")]
     NoAlgorithms,

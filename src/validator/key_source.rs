@@ -1,30 +1,70 @@
-//! Where a validator's keys come from: configured keys, or a remote JWKS
-//! kept fresh in the background (with the configured keys merged in).
+//! Where an issuer's keys come from: configured keys, or a remote JWKS kept
+//! fresh in the background (with the configured keys merged in), started on
+//! first use.
 
 #[cfg(feature = "remote")]
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+#[cfg(feature = "remote")]
+use crate::clock::Clock;
+#[cfg(feature = "remote")]
+use crate::remote::fetch::Fetcher;
+#[cfg(feature = "remote")]
+use crate::remote::jwks::Source;
+#[cfg(feature = "remote")]
+use crate::remote::{FetchError, JwksOptions};
 
 use super::error::ValidationError;
 use crate::jwt::{Jws, JwsError};
-use crate::keys::{KeyBinding, KeySet, SignatureError};
+use crate::keys::{Algorithm, KeyBinding, KeySet, SignatureError};
 #[cfg(feature = "remote")]
 use crate::remote::jwks::JwksCache;
 
-/// The keys of one validator.
+/// The keys of one issuer. Cloning shares a remote source.
+#[derive(Clone)]
 pub(crate) enum KeySource {
     /// Configured keys only.
     Static(KeySet),
     /// A remote JWKS (the configured keys are part of each of its sets).
     #[cfg(feature = "remote")]
-    Remote {
-        cache: Arc<JwksCache>,
-        /// Stops the refresh task when the last clone of the validator drops.
-        _task: AbortOnDrop,
-    },
+    Remote(Arc<RemoteSource>),
+}
+
+/// A remote key cache and its background task, started on first use.
+#[cfg(feature = "remote")]
+pub(crate) struct RemoteSource {
+    pub(crate) cache: Arc<JwksCache>,
+    task: OnceLock<AbortOnDrop>,
+    runtime: tokio::runtime::Handle,
 }
 
 #[cfg(feature = "remote")]
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+impl RemoteSource {
+    pub(crate) fn new(cache: Arc<JwksCache>, runtime: tokio::runtime::Handle) -> Self {
+        RemoteSource {
+            cache,
+            task: OnceLock::new(),
+            runtime,
+        }
+    }
+
+    /// Starts the refresh task, once, and shares the cache.
+    pub(crate) fn start_shared(&self) -> Arc<JwksCache> {
+        self.start();
+        self.cache.clone()
+    }
+
+    /// Starts the refresh task, once.
+    pub(crate) fn start(&self) -> &JwksCache {
+        self.task
+            .get_or_init(|| AbortOnDrop(self.runtime.spawn(self.cache.clone().run())));
+        &self.cache
+    }
+}
+
+/// Stops the refresh task when the last clone of the validator drops.
+#[cfg(feature = "remote")]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 #[cfg(feature = "remote")]
 impl Drop for AbortOnDrop {
@@ -55,8 +95,8 @@ impl KeySource {
         match self {
             KeySource::Static(keys) => f(Some(keys)),
             #[cfg(feature = "remote")]
-            KeySource::Remote { cache, .. } => {
-                let snapshot = cache.current();
+            KeySource::Remote(remote) => {
+                let snapshot = remote.cache.current();
                 f(snapshot.as_ref().map(|s| &s.keys))
             }
         }
@@ -67,16 +107,22 @@ impl KeySource {
         self.with_current(|keys| keys.is_some_and(|keys| keys.still_trusts(binding)))
     }
 
-    /// Verifies the signature of `token` (parsed as `jws`) with the current
-    /// keys. With `may_wait`, answers [`Step::Wait`] where a fetch that the
-    /// cool-down allows could bring the key.
+    /// Verifies the signature of `token` (parsed as `jws`, its header
+    /// checked for `alg`) with the current keys, starting a remote source
+    /// on first use. With `may_wait`, answers [`Step::Wait`] where a fetch
+    /// that the cool-down allows could bring the key.
     pub(crate) fn verify(
         &self,
         jws: &Jws,
+        alg: Algorithm,
         token: &str,
         may_wait: bool,
     ) -> Result<KeyBinding, Step> {
-        let outcome = self.with_current(|keys| keys.map(|keys| jws.verify(token, keys)));
+        #[cfg(feature = "remote")]
+        if let KeySource::Remote(remote) = self {
+            remote.start();
+        }
+        let outcome = self.with_current(|keys| keys.map(|keys| jws.verify(alg, token, keys)));
         match outcome {
             Some(Ok(binding)) => Ok(binding),
             Some(Err(JwsError::Signature(SignatureError::UnknownKeyId)))
@@ -95,15 +141,15 @@ impl KeySource {
         match self {
             KeySource::Static(_) => false,
             #[cfg(feature = "remote")]
-            KeySource::Remote { cache, .. } => cache.may_fetch(),
+            KeySource::Remote(remote) => remote.cache.may_fetch(),
         }
     }
 
     /// Starts (or joins) a fetch and waits for it, within a bound.
     #[cfg(feature = "remote")]
     pub(crate) async fn refresh_and_wait(&self) {
-        if let KeySource::Remote { cache, .. } = self {
-            cache.refresh_and_wait().await;
+        if let KeySource::Remote(remote) = self {
+            remote.start().refresh_and_wait().await;
         }
     }
 
@@ -112,12 +158,76 @@ impl KeySource {
         self.with_current(|keys| keys.cloned().unwrap_or_default())
     }
 
-    /// The remote key cache, if any.
+    /// The remote source, if any (not started by this call).
     #[cfg(feature = "remote")]
-    pub(crate) fn remote(&self) -> Option<&Arc<JwksCache>> {
+    pub(crate) fn remote(&self) -> Option<&RemoteSource> {
         match self {
-            KeySource::Remote { cache, .. } => Some(cache),
+            KeySource::Remote(remote) => Some(remote),
             KeySource::Static(_) => None,
         }
+    }
+}
+
+#[cfg(feature = "remote")]
+/// What a remote key source of one issuer is made of; templated issuers
+/// that discover each tenant keep it to start one source per tenant.
+#[cfg(feature = "remote")]
+pub(crate) struct RemoteSpec {
+    fetcher: Fetcher,
+    options: JwksOptions,
+    /// Configured keys, part of every fetched set.
+    base: KeySet,
+    clock: Clock,
+    runtime: tokio::runtime::Handle,
+}
+
+#[cfg(feature = "remote")]
+impl RemoteSpec {
+    pub(crate) fn new(
+        fetcher: Fetcher,
+        options: JwksOptions,
+        base: KeySet,
+        clock: Clock,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        RemoteSpec {
+            fetcher,
+            options,
+            base,
+            clock,
+            runtime,
+        }
+    }
+
+    /// Checks that `url` may be fetched (`https`, unless plain HTTP is
+    /// allowed).
+    pub(crate) fn check_url(&self, url: &str) -> Result<(), FetchError> {
+        self.fetcher.url(url).map(drop)
+    }
+
+    /// A key source for `source`, started on first use.
+    pub(crate) fn start(&self, source: Source) -> Result<KeySource, FetchError> {
+        let url = match &source {
+            Source::Url(url) | Source::Discover(url) => url,
+        };
+        self.check_url(url)?;
+        Ok(self.source(source))
+    }
+
+    fn source(&self, source: Source) -> KeySource {
+        let cache = Arc::new(JwksCache::new(
+            source,
+            self.fetcher.clone(),
+            self.options.clone(),
+            self.base.clone(),
+            self.clock.clone(),
+        ));
+        KeySource::Remote(Arc::new(RemoteSource::new(cache, self.runtime.clone())))
+    }
+
+    /// The key source of one tenant of a templated issuer, by discovery of
+    /// its issuer URL (whose tenant part was checked to be plain).
+    pub(crate) fn discover(&self, iss: &str) -> KeySource {
+        self.source(Source::Discover(iss.to_owned()))
     }
 }

@@ -10,6 +10,8 @@
 
 pub(crate) mod builder;
 pub(crate) mod error;
+pub(crate) mod issuer;
+pub(crate) mod issuers;
 pub(crate) mod key_source;
 pub(crate) mod token_cache;
 
@@ -19,20 +21,23 @@ use std::time::Duration;
 
 pub use builder::ValidatorBuilder;
 pub use error::{BuildError, ValidationError};
+pub use issuer::{DEFAULT_MAX_TENANTS, Issuer};
 
-use self::key_source::{KeySource, Step};
+use self::issuers::{Issuers, Owner};
+use self::key_source::Step;
 use self::token_cache::{TokenCache, Verified};
-use crate::claims::{ClaimRules, Claims, Source as ClaimSource};
-use crate::clock::Clock;
+use crate::claims::{Claims, Source as ClaimSource};
+use crate::clock::{Clock, Leeway};
 use crate::digest::sha256;
 #[cfg(feature = "remote")]
 use crate::introspection::client::Introspector;
 #[cfg(feature = "remote")]
 use crate::introspection::{IntrospectionStats, TokenPolicy};
-use crate::jwt::{HeaderRules, Jws, Malformed};
-use crate::keys::{KeyBinding, KeySet};
+use crate::jwt::{Jws, Malformed};
+use crate::keys::{Algorithm, KeyBinding, KeySet};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
+use serde_json::{Map, Value};
 
 /// Default largest token accepted, in bytes: 16 KiB.
 ///
@@ -80,11 +85,10 @@ pub struct Validator {
 }
 
 pub(crate) struct Inner {
-    pub(crate) header: HeaderRules,
-    pub(crate) claims: ClaimRules,
     pub(crate) max_token_size: usize,
     pub(crate) clock: Clock,
-    pub(crate) keys: KeySource,
+    pub(crate) leeway: Leeway,
+    pub(crate) issuers: Issuers,
     #[cfg(feature = "remote")]
     pub(crate) introspection: Option<(TokenPolicy, Introspector)>,
     pub(crate) cache: Option<TokenCache>,
@@ -114,8 +118,14 @@ pub(crate) struct Pending {
 }
 
 enum PendingKind {
-    /// A JWT whose header passed its checks; its key may be fetched.
-    KeyFetch(Jws),
+    /// A JWT whose header passed its issuer's checks; its key may be
+    /// fetched. The claims, when they were read to choose the issuer.
+    KeyFetch {
+        jws: Jws,
+        alg: Algorithm,
+        owner: Owner,
+        claims: Option<Map<String, Value>>,
+    },
     /// A token for the introspection endpoint.
     #[cfg(feature = "remote")]
     Introspection,
@@ -123,11 +133,20 @@ enum PendingKind {
 
 impl fmt::Debug for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let issuers = &self.inner.issuers;
+        let names: Vec<String> = issuers
+            .exact
+            .iter()
+            .flat_map(|t| t.claims.issuers.iter().cloned())
+            .chain(
+                issuers
+                    .templates
+                    .iter()
+                    .map(|t| format!("{}{{tenant}}{}", t.prefix, t.suffix)),
+            )
+            .collect();
         f.debug_struct("Validator")
-            .field("issuers", &self.inner.claims.issuers)
-            .field("audiences", &self.inner.claims.audiences)
-            .field("algorithms", &self.inner.header.algorithms)
-            .field("typ", &self.inner.header.typ)
+            .field("issuers", &names)
             .finish_non_exhaustive()
     }
 }
@@ -182,10 +201,9 @@ impl Validator {
         if let Some(cache) = &inner.cache
             && let Some(hit) = cache.get(&digest)
         {
-            if inner.keys.still_trusts(&hit.key) {
-                let checked = hit
-                    .claims
-                    .check_time(inner.clock.now(), inner.claims.leeway);
+            let trusted = inner.issuers.get(&hit.owner);
+            if trusted.is_some_and(|t| t.keys.still_trusts(&hit.key)) {
+                let checked = hit.claims.check_time(inner.clock.now(), inner.leeway);
                 if checked.is_err() {
                     cache.remove(&digest);
                 }
@@ -221,17 +239,58 @@ impl Validator {
                 kind: PendingKind::Introspection,
             }));
         }
-        let jws = match Jws::parse(token, &inner.header) {
-            Ok(jws) => jws,
-            Err(e) => return Attempt::Done(Err(e.into())),
-        };
-        match inner.keys.verify(&jws, token, true) {
-            Ok(key) => Attempt::Done(self.accept(&jws, token, key, digest)),
-            Err(Step::Fail(e)) => Attempt::Done(Err(e)),
-            Err(Step::Wait) => Attempt::Pending(Box::new(Pending {
+        match self.verify_now(token, digest) {
+            Ok(result) => Attempt::Done(result),
+            Err(kind) => Attempt::Pending(Box::new(Pending {
                 token: token.into(),
                 digest,
-                kind: PendingKind::KeyFetch(jws),
+                kind: *kind,
+            })),
+        }
+    }
+
+    /// The JWT path without waiting: shape and header; the issuer (by the
+    /// unverified `iss`, when the validator trusts more than one); the
+    /// issuer's header checks; the signature with the issuer's keys; then
+    /// the claims. `Err` with what must be awaited when a key fetch may
+    /// bring the key.
+    fn verify_now(
+        &self,
+        token: &str,
+        digest: Option<[u8; 32]>,
+    ) -> Result<Result<Claims, ValidationError>, Box<PendingKind>> {
+        let issuers = &self.inner.issuers;
+        let chosen = Jws::parse(token)
+            .map_err(ValidationError::from)
+            .and_then(|jws| {
+                if issuers.single().is_some() {
+                    // One issuer: nothing is read from the payload before
+                    // the signature holds.
+                    return Ok((jws, Owner::Exact(0), None));
+                }
+                let claims = jws.claims(token)?;
+                let owner = issuers.select(&claims)?;
+                Ok((jws, owner, Some(claims)))
+            });
+        let (jws, owner, claims) = match chosen {
+            Ok(chosen) => chosen,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(trusted) = issuers.get(&owner) else {
+            return Ok(Err(ValidationError::InvalidIssuer));
+        };
+        let alg = match jws.check(&trusted.header) {
+            Ok(alg) => alg,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        match trusted.keys.verify(&jws, alg, token, true) {
+            Ok(key) => Ok(self.accept(&jws, token, key, digest, owner, claims)),
+            Err(Step::Fail(e)) => Ok(Err(e)),
+            Err(Step::Wait) => Err(Box::new(PendingKind::KeyFetch {
+                jws,
+                alg,
+                owner,
+                claims,
             })),
         }
     }
@@ -245,46 +304,69 @@ impl Validator {
             kind,
         } = pending;
         match kind {
-            PendingKind::KeyFetch(jws) => {
+            PendingKind::KeyFetch {
+                jws,
+                alg,
+                owner,
+                claims,
+            } => {
+                let Some(trusted) = self.inner.issuers.get(&owner) else {
+                    return Err(ValidationError::InvalidIssuer);
+                };
                 #[cfg(feature = "remote")]
-                self.inner.keys.refresh_and_wait().await;
-                match self.inner.keys.verify(&jws, &token, false) {
-                    Ok(key) => self.accept(&jws, &token, key, digest),
+                trusted.keys.refresh_and_wait().await;
+                match trusted.keys.verify(&jws, alg, &token, false) {
+                    Ok(key) => self.accept(&jws, &token, key, digest, owner, claims),
                     Err(Step::Fail(e)) => Err(e),
                     Err(Step::Wait) => Err(ValidationError::KeysUnavailable),
                 }
             }
             #[cfg(feature = "remote")]
             PendingKind::Introspection => {
-                let (Some((_, introspector)), Some(digest)) = (&self.inner.introspection, digest)
-                else {
+                let (Some((_, introspector)), Some(digest), Some(first)) = (
+                    &self.inner.introspection,
+                    digest,
+                    self.inner.issuers.exact.first(),
+                ) else {
                     return Err(ValidationError::KeysUnavailable);
                 };
                 Ok(introspector
-                    .introspect(&token, digest, &self.inner.claims)
+                    .introspect(&token, digest, &first.claims)
                     .await?)
             }
         }
     }
 
-    /// After the signature: the claims, then the cache.
+    /// After the signature: the issuer's claim checks (on the claims read to
+    /// choose the issuer, or read now), then the cache.
     fn accept(
         &self,
         jws: &Jws,
         token: &str,
         key: KeyBinding,
         digest: Option<[u8; 32]>,
+        owner: Owner,
+        claims: Option<Map<String, Value>>,
     ) -> Result<Claims, ValidationError> {
         let inner = &*self.inner;
-        let claims = inner
+        let trusted = inner
+            .issuers
+            .get(&owner)
+            .ok_or(ValidationError::InvalidIssuer)?;
+        let claims = match claims {
+            Some(claims) => claims,
+            None => jws.claims(token)?,
+        };
+        let claims = trusted
             .claims
-            .check(jws.claims(token)?, inner.clock.now(), ClaimSource::Jwt)?;
+            .check(claims, inner.clock.now(), ClaimSource::Jwt)?;
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             cache.insert(
                 digest,
                 Verified {
                     claims: claims.clone(),
                     key,
+                    owner,
                     units: Verified::units(token.len()),
                 },
             );
@@ -313,46 +395,77 @@ impl Validator {
         }
     }
 
-    /// The keys this validator verifies with right now: the configured ones,
-    /// plus the last fetched JWKS with remote keys (none before the first
-    /// fetch).
+    /// The keys this validator verifies with right now, every issuer's
+    /// together: the configured ones, plus the last fetched JWKS of each
+    /// remote source (none before its first fetch).
     pub fn keys(&self) -> KeySet {
-        self.inner.keys.current()
+        let mut all = KeySet::new();
+        for (_, keys) in self.inner.issuers.key_sources() {
+            all.extend(keys.current());
+        }
+        all
     }
 
-    /// The state of the remote key set, for health endpoints; `None` with
-    /// local keys only.
+    /// The state of the first remote key set, for health endpoints; `None`
+    /// with local keys only. [`key_sources`](Self::key_sources) has every
+    /// issuer's.
     #[cfg(feature = "remote")]
     pub fn key_source_stats(&self) -> Option<KeySourceStats> {
-        self.inner.keys.remote().map(|cache| cache.stats())
+        self.inner
+            .issuers
+            .stats()
+            .into_iter()
+            .next()
+            .map(|(_, s)| s)
     }
 
-    /// The issuer metadata, once discovered ([`ValidatorBuilder::discover`]).
+    /// The state of every remote key set, by issuer (a templated issuer's
+    /// tenants each under their own issuer, or the template for a key set
+    /// they share).
+    #[cfg(feature = "remote")]
+    pub fn key_sources(&self) -> Vec<(String, KeySourceStats)> {
+        self.inner.issuers.stats()
+    }
+
+    /// The issuer metadata of the first issuer that discovers its keys, once
+    /// discovered.
     #[cfg(feature = "remote")]
     pub fn issuer_metadata(&self) -> Option<Arc<IssuerMetadata>> {
-        self.inner.keys.remote().and_then(|cache| cache.metadata())
+        self.inner
+            .issuers
+            .key_sources()
+            .iter()
+            .find_map(|(_, keys)| keys.remote().and_then(|r| r.cache.metadata()))
     }
 
-    /// Fetches the remote keys now, ignoring the cool-down (for an operator's
-    /// "keys rotated" signal, say), and returns that fetch's outcome. With
-    /// local keys only, returns at once.
+    /// Fetches every remote key set now, ignoring the cool-down (for an
+    /// operator's "keys rotated" signal, say), and returns the first
+    /// failure. With local keys only, returns at once.
     #[cfg(feature = "remote")]
     pub async fn refresh_keys(&self) -> Result<(), KeySourceError> {
-        match self.inner.keys.remote() {
-            Some(cache) => cache.refresh_now().await,
-            None => Ok(()),
+        let mut first_error = None;
+        for (_, keys) in self.inner.issuers.key_sources() {
+            if let Some(remote) = keys.remote()
+                && let Err(e) = remote.start().refresh_now().await
+            {
+                first_error.get_or_insert(e);
+            }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
-    /// A subscription that wakes after each fetch of the remote keys, with
-    /// the statistics; `None` with local keys only.
+    /// A subscription that wakes after each fetch of the first remote key
+    /// set, with its statistics; `None` with local keys only. Starts that
+    /// key source.
     #[cfg(feature = "remote")]
     pub fn key_source_updates(&self) -> Option<KeySourceUpdates> {
-        self.inner.keys.remote().map(|cache| cache.updates())
+        let sources = self.inner.issuers.key_sources();
+        let remote = sources.iter().find_map(|(_, k)| k.remote())?;
+        remote.start();
+        Some(remote.cache.updates())
     }
 
-    /// Tokens in the verified-token cache now (approximate); `None` when the
-    /// cache is off.
+    /// Tokens in the verified-token cache now; `None` when the cache is off.
     pub fn token_cache_len(&self) -> Option<u64> {
         self.inner.cache.as_ref().map(TokenCache::len)
     }
@@ -366,14 +479,20 @@ impl Validator {
         }
     }
 
-    /// Waits until the first fetch of the remote keys has finished; returns
-    /// its error if it failed (the validator keeps retrying in the
-    /// background). Returns at once with local keys only.
+    /// Starts every remote key source of the issuers configured by name and
+    /// waits until each has finished its first fetch; returns the first
+    /// failure (the sources keep retrying in the background). Returns at
+    /// once with local keys only.
     #[cfg(feature = "remote")]
     pub async fn ready(&self) -> Result<(), KeySourceError> {
-        match self.inner.keys.remote() {
-            Some(cache) => cache.first_attempt().await,
-            None => Ok(()),
+        let mut first_error = None;
+        for trusted in &self.inner.issuers.exact {
+            if let Some(remote) = trusted.keys.remote()
+                && let Err(e) = remote.start().first_attempt().await
+            {
+                first_error.get_or_insert(e);
+            }
         }
+        first_error.map_or(Ok(()), Err)
     }
 }

@@ -10,6 +10,7 @@
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
+use super::issuers::Owner;
 use crate::claims::Claims;
 use crate::keys::KeyBinding;
 
@@ -19,6 +20,8 @@ use crate::keys::KeyBinding;
 pub(crate) struct Verified {
     pub(crate) claims: Claims,
     pub(crate) key: KeyBinding,
+    /// The issuer whose keys must still hold `key`.
+    pub(crate) owner: Owner,
     /// The token's size in [`UNIT`]s, at least 1: what the entry weighs.
     pub(crate) units: u32,
 }

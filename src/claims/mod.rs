@@ -1,13 +1,21 @@
-//! Verified claims, the scopes they grant, and the claim checks that produce them.
+//! Verified claims: [`Claims`], the scopes, roles and permissions they
+//! grant, your own claims type served from the cache, and the claim checks
+//! that produce them ([`rules`]).
 
+pub(crate) mod roles;
+pub(crate) mod rules;
+
+use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::clock::{Leeway, TimeError};
+pub use roles::{RoleSource, Roles};
+pub(crate) use rules::{ClaimError, ClaimRules, Source};
 
 /// The verified claims of an access token.
 ///
@@ -47,13 +55,46 @@ pub struct Claims(Arc<Inner>);
 
 struct Inner {
     all: Value,
-    expires_at: Option<i64>,
-    not_before: Option<i64>,
-    issued_at: Option<i64>,
+    times: Times,
     scopes: Scopes,
+    roles: Roles,
+    permissions: Roles,
+    /// Your own claims types, each deserialized once per token
+    /// ([`Claims::typed`]); as many entries as the program has types.
+    typed: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+/// The time claims, read once.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Times {
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) not_before: Option<i64>,
+    pub(crate) issued_at: Option<i64>,
 }
 
 impl Claims {
+    pub(crate) fn new(
+        claims: Map<String, Value>,
+        times: Times,
+        scopes: Scopes,
+        roles: Roles,
+        permissions: Roles,
+    ) -> Self {
+        Claims(Arc::new(Inner {
+            all: Value::Object(claims),
+            times,
+            scopes,
+            roles,
+            permissions,
+            typed: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Re-checks `exp` and `nbf` at `now` (for a cached result).
+    pub(crate) fn check_time(&self, now: i64, leeway: Leeway) -> Result<(), TimeError> {
+        leeway.check_window(self.0.times.expires_at, self.0.times.not_before, now)
+    }
+
     fn str_claim(&self, name: &str) -> Option<&str> {
         self.0.all.get(name).and_then(Value::as_str)
     }
@@ -82,17 +123,17 @@ impl Claims {
     /// `exp`: expiry, in seconds since the Unix epoch. Always present for a
     /// JWT; an introspection response may omit it (RFC 7662 §2.2).
     pub fn expires_at(&self) -> Option<i64> {
-        self.0.expires_at
+        self.0.times.expires_at
     }
 
     /// `nbf`: not-before time, in seconds since the Unix epoch.
     pub fn not_before(&self) -> Option<i64> {
-        self.0.not_before
+        self.0.times.not_before
     }
 
     /// `iat`: issue time, in seconds since the Unix epoch.
     pub fn issued_at(&self) -> Option<i64> {
-        self.0.issued_at
+        self.0.times.issued_at
     }
 
     /// `jti`: the token's unique identifier.
@@ -115,6 +156,64 @@ impl Claims {
     /// string, as Okta and Microsoft Entra issue it).
     pub fn scopes(&self) -> &Scopes {
         &self.0.scopes
+    }
+
+    /// The roles the token grants, from the issuer's configured
+    /// [`RoleSource`]s (by default the `roles` claim, RFC 9068 §2.2.3.1).
+    pub fn roles(&self) -> &Roles {
+        &self.0.roles
+    }
+
+    /// The permissions the token grants, from the issuer's configured
+    /// permission sources (by default the `permissions` claim, as Auth0's
+    /// RBAC issues it).
+    pub fn permissions(&self) -> &Roles {
+        &self.0.permissions
+    }
+
+    /// Your own claims type, deserialized from these claims once: a token
+    /// served from the verified-token cache hands back the same `Arc`
+    /// without deserializing again. A failure is not kept (it is returned
+    /// each time).
+    ///
+    /// ```
+    /// # use bearer_guard::testing::TestIssuer;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant { tenant: String }
+    /// let issuer = TestIssuer::new();
+    /// let validator = issuer.validator();
+    /// let claims = validator.validate(&issuer.token().claim("tenant", "acme").sign()).await.unwrap();
+    /// let first = claims.typed::<Tenant>().unwrap();
+    /// let again = claims.typed::<Tenant>().unwrap();
+    /// assert!(std::sync::Arc::ptr_eq(&first, &again));
+    /// assert_eq!(first.tenant, "acme");
+    /// # });
+    /// ```
+    pub fn typed<T>(&self) -> Result<Arc<T>, serde_json::Error>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let id = TypeId::of::<T>();
+        let find = |typed: &[(TypeId, Arc<dyn Any + Send + Sync>)]| {
+            typed
+                .iter()
+                .find(|(t, _)| *t == id)
+                .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+        };
+        // A poisoned lock only means another deserializer panicked; the
+        // list itself is always whole.
+        let lock = || self.0.typed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = find(&lock()) {
+            return Ok(hit);
+        }
+        let value = Arc::new(T::deserialize(&self.0.all)?);
+        let mut typed = lock();
+        if let Some(raced) = find(&typed) {
+            return Ok(raced);
+        }
+        typed.push((id, value.clone()));
+        Ok(value)
     }
 
     /// Any claim by name.
@@ -150,6 +249,8 @@ impl fmt::Debug for Claims {
             .field("aud", &self.audiences().collect::<Vec<_>>())
             .field("exp", &self.expires_at())
             .field("scopes", &self.scopes())
+            .field("roles", &self.roles())
+            .field("permissions", &self.permissions())
             .finish_non_exhaustive()
     }
 }
@@ -236,190 +337,6 @@ impl fmt::Debug for Scopes {
     }
 }
 
-/// Where the claims came from, which decides what must be present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// A JWT: `exp`, `iss`, `aud` and the configured claims are required.
-    Jwt,
-    /// An RFC 7662 introspection response: each check applies where its
-    /// claim is present (RFC 7662 §2.2 makes them all optional).
-    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    Introspection,
-}
-
-/// Why verified claims were refused (the validator reports each as its own
-/// error variant).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ClaimError {
-    /// A required claim is absent or `null`.
-    Missing(String),
-    /// A claim has the wrong type or an impossible value.
-    Invalid(&'static str),
-    /// `exp`, `nbf` or `iat` against the clock.
-    Time(TimeError),
-    /// `iss` is not a configured issuer.
-    Issuer,
-    /// `aud` holds no configured audience.
-    Audience,
-    /// A `cnf` binds the token to a key: it is not a bearer token.
-    SenderConstrained,
-}
-
-impl From<TimeError> for ClaimError {
-    fn from(e: TimeError) -> Self {
-        ClaimError::Time(e)
-    }
-}
-
-/// The claim checks a validator applies to a verified token.
-#[derive(Debug, Clone)]
-pub(crate) struct ClaimRules {
-    pub(crate) issuers: Vec<String>,
-    pub(crate) audiences: Vec<String>,
-    pub(crate) leeway: Leeway,
-    /// Claims that must be present besides `iss`, `aud` and `exp`.
-    pub(crate) required: Vec<String>,
-}
-
-impl ClaimRules {
-    /// Checks the claims at time `now` (seconds since the epoch) and builds
-    /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`
-    /// (JWTs); `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims
-    /// (JWTs); types of the remaining registered claims and scopes; no `cnf`.
-    pub(crate) fn check(
-        &self,
-        claims: Map<String, Value>,
-        now: i64,
-        source: Source,
-    ) -> Result<Claims, ClaimError> {
-        let present = |name: &str| claims.get(name).filter(|v| !v.is_null());
-        let missing = |name: &str| ClaimError::Missing(name.to_owned());
-        let jwt = source == Source::Jwt;
-
-        if jwt {
-            for name in ["exp", "iss", "aud"] {
-                if present(name).is_none() {
-                    return Err(missing(name));
-                }
-            }
-        }
-        if let Some(iss) = present("iss") {
-            let iss = iss.as_str().ok_or(ClaimError::Invalid("iss"))?;
-            if !self.issuers.iter().any(|i| i == iss) {
-                return Err(ClaimError::Issuer);
-            }
-        }
-        if let Some(aud) = present("aud") {
-            let audience_ok = match aud {
-                Value::String(a) => self.audiences.contains(a),
-                Value::Array(list) => {
-                    let mut ok = false;
-                    for a in list {
-                        let a = a.as_str().ok_or(ClaimError::Invalid("aud"))?;
-                        ok |= self.audiences.iter().any(|c| c == a);
-                    }
-                    ok
-                }
-                _ => return Err(ClaimError::Invalid("aud")),
-            };
-            if !audience_ok {
-                return Err(ClaimError::Audience);
-            }
-        }
-
-        let expires_at = present("exp").map(|v| numeric_date(v, "exp")).transpose()?;
-        self.leeway.check_window(expires_at, None, now)?;
-        let not_before = present("nbf").map(|v| numeric_date(v, "nbf")).transpose()?;
-        self.leeway.check_window(None, not_before, now)?;
-        let issued_at = present("iat").map(|v| numeric_date(v, "iat")).transpose()?;
-        self.leeway.check_issued_at(issued_at, now)?;
-
-        if jwt && let Some(name) = self.required.iter().find(|name| present(name).is_none()) {
-            return Err(missing(name));
-        }
-        for name in ["sub", "jti", "client_id", "azp"] {
-            if present(name).is_some_and(|v| !v.is_string()) {
-                return Err(ClaimError::Invalid(static_name(name)));
-            }
-        }
-        let scopes = match (present("scope"), present("scp")) {
-            (Some(v), _) => scope_value(v, "scope")?,
-            (None, Some(v)) => scope_value(v, "scp")?,
-            (None, None) => Scopes::default(),
-        };
-        // RFC 9449 §7.2, RFC 8705 §3: a token bound to a key (`cnf`) is not a
-        // bearer token; presented as one, it must be refused.
-        if present("cnf").is_some() {
-            return Err(ClaimError::SenderConstrained);
-        }
-
-        Ok(Claims(Arc::new(Inner {
-            all: Value::Object(claims),
-            expires_at,
-            not_before,
-            issued_at,
-            scopes,
-        })))
-    }
-}
-
-impl Claims {
-    /// Re-checks `exp` and `nbf` at `now` (for a cached result).
-    pub(crate) fn check_time(&self, now: i64, leeway: Leeway) -> Result<(), TimeError> {
-        leeway.check_window(self.0.expires_at, self.0.not_before, now)
-    }
-}
-
-fn static_name(name: &str) -> &'static str {
-    match name {
-        "sub" => "sub",
-        "jti" => "jti",
-        "client_id" => "client_id",
-        _ => "azp",
-    }
-}
-
-/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly fractional
-/// (rounded down). Strings, and values beyond ±10^15 s, are invalid.
-fn numeric_date(v: &Value, name: &'static str) -> Result<i64, ClaimError> {
-    const LIMIT: i64 = 1_000_000_000_000_000;
-    let invalid = ClaimError::Invalid(name);
-    let Value::Number(n) = v else {
-        return Err(invalid);
-    };
-    let secs = if let Some(i) = n.as_i64() {
-        i
-    } else {
-        match n.as_f64() {
-            Some(f) if f.is_finite() && f.abs() < LIMIT as f64 => f.floor() as i64,
-            _ => return Err(invalid),
-        }
-    };
-    // `unsigned_abs`: `abs` of i64::MIN overflows.
-    if secs.unsigned_abs() >= LIMIT.unsigned_abs() {
-        return Err(invalid);
-    }
-    Ok(secs)
-}
-
-fn scope_value(v: &Value, name: &'static str) -> Result<Scopes, ClaimError> {
-    match v {
-        Value::String(s) => Ok(Scopes::parse(s)),
-        Value::Array(items) => {
-            let mut strs = Vec::with_capacity(items.len());
-            for item in items {
-                // An array element must be one scope-token: no spaces.
-                match item.as_str() {
-                    Some(s) if !s.contains(' ') => strs.push(s),
-                    _ => return Err(ClaimError::Invalid(name)),
-                }
-            }
-            Ok(Scopes::from_iter(strs))
-        }
-        _ => Err(ClaimError::Invalid(name)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +349,7 @@ mod tests {
             issuers: vec!["https://as.example".into()],
             audiences: vec!["api".into(), "api2".into()],
             leeway: Leeway(60),
-            required: vec![],
+            ..ClaimRules::default()
         }
     }
 

@@ -1,0 +1,377 @@
+//! [`Issuer`]: one trusted authorization server and everything that belongs
+//! to it: its name(s) as `iss`, its keys, the audiences it issues for, and
+//! its token policy. A token is verified only with the keys of the issuer
+//! it names (RFC 8725 §3.8).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::claims::RoleSource;
+use crate::jwt::TypPolicy;
+use crate::keys::{Algorithm, AlgorithmSet, KeySet};
+#[cfg(feature = "remote")]
+use crate::remote::JwksOptions;
+
+/// Default cap on the tenants of a [`tenant_template`](Issuer::tenant_template)
+/// issuer without an allow-list: 100.
+pub const DEFAULT_MAX_TENANTS: usize = 100;
+
+/// Longest tenant id accepted in a templated issuer: 64 characters.
+pub(crate) const MAX_TENANT_LEN: usize = 64;
+
+/// A key configured locally.
+pub(crate) enum KeyInput {
+    JwksJson(String),
+    JwksFile(PathBuf),
+    Pem {
+        pem: Vec<u8>,
+        kid: Option<String>,
+    },
+    Hmac {
+        secret: Vec<u8>,
+        alg: Algorithm,
+        kid: Option<String>,
+    },
+    Set(KeySet),
+}
+
+impl fmt::Debug for KeyInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyInput::JwksJson(_) => f.write_str("JwksJson(..)"),
+            KeyInput::JwksFile(p) => f.debug_tuple("JwksFile").field(p).finish(),
+            KeyInput::Pem { kid, .. } => f.debug_struct("Pem").field("kid", kid).finish(),
+            KeyInput::Hmac { alg, kid, .. } => f
+                .debug_struct("Hmac")
+                .field("alg", alg)
+                .field("kid", kid)
+                .field("secret", &"[redacted]")
+                .finish(),
+            KeyInput::Set(s) => f.debug_tuple("Set").field(&s.len()).finish(),
+        }
+    }
+}
+
+/// How an issuer is named in `iss`.
+#[derive(Debug, Clone)]
+pub(crate) enum Names {
+    /// Exactly these strings (one, or aliases of one server).
+    Exact(Vec<String>),
+    /// `template` with `{tenant}` replaced, the tenant also in the token's
+    /// `tenant_claim`.
+    Template {
+        template: String,
+        tenant_claim: String,
+        /// Only these tenants, when given.
+        tenants: Option<Vec<String>>,
+        /// Most tenants tracked at once without an allow-list.
+        max_tenants: usize,
+    },
+}
+
+/// Keys fetched from the network for one issuer.
+#[cfg(feature = "remote")]
+#[derive(Debug, Default)]
+pub(crate) struct RemoteKeys {
+    pub(crate) jwks_url: Option<String>,
+    pub(crate) discover: bool,
+    pub(crate) options: JwksOptions,
+}
+
+/// One trusted authorization server: how tokens name it (`iss`), where its
+/// keys come from, which audiences it issues tokens for, and its token
+/// policy. Give each to
+/// [`ValidatorBuilder::trust`](crate::ValidatorBuilder::trust); the
+/// builder's own `issuer`/`audience`/`jwks_*` settings describe one more.
+///
+/// A token is verified only with the keys of the issuer its `iss` names:
+/// the `iss` is read before the signature only to choose those keys, and a
+/// `kid` shared by two issuers is harmless. Each issuer's remote keys start
+/// on the first token that names it and run on their own: one issuer being
+/// down degrades only that issuer.
+///
+/// ```
+/// use bearer_guard::{Issuer, RoleSource, Validator};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let validator = Validator::builder()
+///     .trust(
+///         Issuer::new("https://keycloak.example/realms/payments")
+///             .audience("payments-api")
+///             .jwks_url("https://keycloak.example/realms/payments/protocol/openid-connect/certs")
+///             .roles_from(RoleSource::KeycloakRealm),
+///     )
+///     .trust(
+///         Issuer::new("https://example.eu.auth0.com/")
+///             .audience("https://payments.example.com")
+///             .discover()
+///             .permissions_from(RoleSource::Claim("permissions".into())),
+///     )
+///     .build()?;
+/// # Ok::<(), bearer_guard::BuildError>(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct Issuer {
+    pub(crate) names: Names,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) client_ids: Vec<String>,
+    pub(crate) algorithms: Option<AlgorithmSet>,
+    pub(crate) typ: TypPolicy,
+    pub(crate) required: Vec<String>,
+    pub(crate) equals: Vec<(String, String)>,
+    pub(crate) roles: Option<Vec<RoleSource>>,
+    pub(crate) permissions: Option<Vec<RoleSource>>,
+    pub(crate) keys: Vec<KeyInput>,
+    #[cfg(feature = "remote")]
+    pub(crate) remote: RemoteKeys,
+}
+
+impl Issuer {
+    /// An issuer whose tokens carry exactly `iss` (no normalisation: a
+    /// trailing slash matters, as in Auth0's `https://tenant.auth0.com/`).
+    pub fn new(iss: impl Into<String>) -> Self {
+        Self::named(Names::Exact(vec![iss.into()]))
+    }
+
+    pub(crate) fn named(names: Names) -> Self {
+        Issuer {
+            names,
+            audiences: Vec::new(),
+            client_ids: Vec::new(),
+            algorithms: None,
+            typ: TypPolicy::default(),
+            required: Vec::new(),
+            equals: Vec::new(),
+            roles: None,
+            permissions: None,
+            keys: Vec::new(),
+            #[cfg(feature = "remote")]
+            remote: RemoteKeys::default(),
+        }
+    }
+
+    /// A multi-tenant issuer whose `iss` is `template` with `{tenant}`
+    /// replaced by a tenant id, as Microsoft Entra ID's
+    /// `https://login.microsoftonline.com/{tenant}/v2.0`. The tenant in `iss`
+    /// must equal the token's `tid` claim ([`tenant_claim`](Self::tenant_claim)
+    /// to change it), be 1 to 64 letters, digits, `-`, `_` or `.`, and be
+    /// allowed: by [`tenants`](Self::tenants), or else among the first
+    /// [`max_tenants`](Self::max_tenants) seen, so that random issuers in
+    /// tokens can neither grow the validator nor, with
+    /// [`discover`](Self::discover), make it fetch without bound.
+    ///
+    /// A template without `{tenant}` is refused when the validator is built.
+    pub fn tenant_template(template: impl Into<String>) -> Self {
+        Self::named(Names::Template {
+            template: template.into(),
+            tenant_claim: "tid".to_owned(),
+            tenants: None,
+            max_tenants: DEFAULT_MAX_TENANTS,
+        })
+    }
+
+    /// The claim that must hold the tenant of a templated issuer (default
+    /// `tid`, as Entra issues it).
+    pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
+        if let Names::Template { tenant_claim, .. } = &mut self.names {
+            *tenant_claim = claim.into();
+        }
+        self
+    }
+
+    /// Accepts only these tenants of a templated issuer.
+    pub fn tenants<I, T>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        if let Names::Template { tenants: list, .. } = &mut self.names {
+            list.get_or_insert_with(Vec::new)
+                .extend(tenants.into_iter().map(Into::into));
+        }
+        self
+    }
+
+    /// Without an allow-list, the most tenants a templated issuer tracks
+    /// (default [`DEFAULT_MAX_TENANTS`]); tokens of further tenants are
+    /// refused as from an untrusted issuer.
+    pub fn max_tenants(mut self, max: usize) -> Self {
+        if let Names::Template { max_tenants, .. } = &mut self.names {
+            *max_tenants = max;
+        }
+        self
+    }
+
+    /// Another name of this same issuer, sharing its keys (Entra's v1
+    /// `https://sts.windows.net/{tenant}/` beside its v2 issuer, a custom
+    /// domain beside the default one).
+    pub fn also(mut self, iss: impl Into<String>) -> Self {
+        if let Names::Exact(names) = &mut self.names {
+            names.push(iss.into());
+        }
+        self
+    }
+
+    /// Accepts tokens whose `aud` (string or array) contains `audience`.
+    /// Call again to accept several.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// The client-id mode, for issuers whose access tokens carry no `aud`
+    /// (AWS Cognito): with no [`audience`](Self::audience) configured, a
+    /// token must carry a `client_id` from this list and no `aud`. Pair it
+    /// with `require_claim_equals("token_use", "access")` for Cognito, so
+    /// that ID tokens are refused.
+    pub fn allowed_client_ids<I, T>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.client_ids.extend(ids.into_iter().map(Into::into));
+        self
+    }
+
+    /// Replaces the algorithm allow-list.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Sets the `typ` header policy.
+    pub fn typ_policy(mut self, policy: TypPolicy) -> Self {
+        self.typ = policy;
+        self
+    }
+
+    /// The strict RFC 9068 profile: `typ` must be `at+jwt`, and `sub`,
+    /// `client_id`, `iat` and `jti` are required besides `iss`, `aud`, `exp`.
+    pub fn rfc9068_profile(mut self) -> Self {
+        self.typ = TypPolicy::Rfc9068;
+        for claim in ["sub", "client_id", "iat", "jti"] {
+            if !self.required.iter().any(|c| c == claim) {
+                self.required.push(claim.to_owned());
+            }
+        }
+        self
+    }
+
+    /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
+    /// and `aud`, which are always required.
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.required.push(name.into());
+        self
+    }
+
+    /// Requires a claim to be present with exactly this string value
+    /// (Cognito's `token_use` must be `access`).
+    pub fn require_claim_equals(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.equals.push((name.into(), value.into()));
+        self
+    }
+
+    /// Where this issuer puts roles ([`Claims::roles`](crate::Claims::roles));
+    /// call again to add sources. Default: the `roles` claim.
+    pub fn roles_from(mut self, source: RoleSource) -> Self {
+        self.roles.get_or_insert_with(Vec::new).push(source);
+        self
+    }
+
+    /// Where this issuer puts permissions
+    /// ([`Claims::permissions`](crate::Claims::permissions)); call again to
+    /// add sources. Default: the `permissions` claim.
+    pub fn permissions_from(mut self, source: RoleSource) -> Self {
+        self.permissions.get_or_insert_with(Vec::new).push(source);
+        self
+    }
+
+    /// Adds the keys of a JWKS document given as JSON.
+    pub fn jwks_json(mut self, json: impl Into<String>) -> Self {
+        self.keys.push(KeyInput::JwksJson(json.into()));
+        self
+    }
+
+    /// Adds the keys of a JWKS document read from a file when the validator
+    /// is built.
+    pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys.push(KeyInput::JwksFile(path.into()));
+        self
+    }
+
+    /// Adds a PEM public key (RSA, P-256, P-384 or Ed25519). Without a `kid`
+    /// it verifies tokens that carry no `kid` (when it is the only key for
+    /// their `alg`); `kid` binds it to tokens naming that key id.
+    pub fn pem_public_key(mut self, pem: impl AsRef<[u8]>, kid: Option<&str>) -> Self {
+        self.keys.push(KeyInput::Pem {
+            pem: pem.as_ref().to_vec(),
+            kid: kid.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Adds a shared HMAC secret for `alg` (HS256, HS384 or HS512), and
+    /// allows `alg` unless an explicit allow-list excludes it. Symmetric
+    /// algorithms are never accepted otherwise.
+    pub fn hmac_secret(
+        mut self,
+        secret: impl AsRef<[u8]>,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Self {
+        self.keys.push(KeyInput::Hmac {
+            secret: secret.as_ref().to_vec(),
+            alg,
+            kid: kid.map(str::to_owned),
+        });
+        self
+    }
+
+    /// Adds the keys of a [`KeySet`].
+    pub fn key_set(mut self, keys: KeySet) -> Self {
+        self.keys.push(KeyInput::Set(keys));
+        self
+    }
+
+    /// Fetches the keys from a JWKS URL and keeps them fresh (see
+    /// [`JwksOptions`]). HTTPS is required unless
+    /// [`allow_insecure_http`](crate::ValidatorBuilder::allow_insecure_http).
+    #[cfg(feature = "remote")]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.remote.jwks_url = Some(url.into());
+        self
+    }
+
+    /// Finds the keys through the issuer's metadata (OpenID Connect
+    /// Discovery, falling back to RFC 8414), then keeps them fresh like
+    /// [`jwks_url`](Self::jwks_url). The document's `issuer` must equal the
+    /// issuer; the issuer must have one name (each tenant of a templated
+    /// issuer is discovered on its own).
+    #[cfg(feature = "remote")]
+    pub fn discover(mut self) -> Self {
+        self.remote.discover = true;
+        self
+    }
+
+    /// Settings of the remote key cache (timeouts, cool-down, refresh
+    /// bounds, stale age, size limits).
+    #[cfg(feature = "remote")]
+    pub fn jwks_options(mut self, options: JwksOptions) -> Self {
+        self.remote.options = options;
+        self
+    }
+
+    /// Whether any key source is configured.
+    pub(crate) fn has_keys(&self) -> bool {
+        #[cfg(feature = "remote")]
+        if self.remote.jwks_url.is_some() || self.remote.discover {
+            return true;
+        }
+        !self.keys.is_empty()
+    }
+}

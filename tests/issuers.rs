@@ -1,0 +1,511 @@
+//! Many issuers, each with its own keys, audiences and policy (RFC 8725
+//! §3.8): the unverified `iss` only chooses the issuer's keys; a `kid` shared
+//! by two issuers is harmless; key sources start on first use and fail on
+//! their own; templated (multi-tenant) issuers are bounded by an allow-list
+//! or a cap; the client-id mode replaces the audience check only when asked.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
+use bearer_guard::testing::{TestIssuer, TestKey};
+use bearer_guard::{
+    Algorithm, BearerLayer, BuildError, Claims, Issuer, JwksOptions, TypPolicy, ValidationError,
+    Validator,
+};
+use common::as_server::{AsServer, Mode};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn key(kid: &str) -> TestKey {
+    TestKey::generate(Algorithm::ES256).with_kid(kid)
+}
+
+fn jwks(keys: &[&TestKey]) -> String {
+    json!({ "keys": keys.iter().map(|k| k.public_jwk().unwrap()).collect::<Vec<_>>() }).to_string()
+}
+
+fn issuer_named(iss: &str, audience: &str) -> TestIssuer {
+    TestIssuer::with_keys(vec![key("unused")])
+        .issuer_url(iss)
+        .default_audience(audience)
+}
+
+const A: &str = "https://a.example";
+const B: &str = "https://b.example/";
+
+/// Two issuers whose keys share the `kid` "k".
+struct TwoIssuers {
+    a: TestIssuer,
+    b: TestIssuer,
+    a_key: TestKey,
+    b_key: TestKey,
+    validator: Validator,
+}
+
+fn two_issuers() -> TwoIssuers {
+    let (a_key, b_key) = (key("k"), key("k"));
+    let validator = Validator::builder()
+        .trust(Issuer::new(A).audience("api-a").jwks_json(jwks(&[&a_key])))
+        .trust(
+            Issuer::new(B)
+                .audience("api-b")
+                .jwks_json(jwks(&[&b_key]))
+                .typ_policy(TypPolicy::Rfc9068),
+        )
+        .build()
+        .unwrap();
+    TwoIssuers {
+        a: issuer_named(A, "api-a"),
+        b: issuer_named(B, "api-b"),
+        a_key,
+        b_key,
+        validator,
+    }
+}
+
+/// RFC 8725 §3.8: one issuer's key never vouches for another issuer's
+/// token, even under the same `kid`.
+#[tokio::test]
+async fn a_token_verifies_only_with_the_keys_of_the_issuer_it_names() {
+    let t = two_issuers();
+    let v = &t.validator;
+    let ok = |i: &TestIssuer, k: &TestKey| i.token().signing_key(k).sign();
+    assert_eq!(
+        v.validate(&ok(&t.a, &t.a_key)).await.unwrap().issuer(),
+        Some(A)
+    );
+    assert_eq!(
+        v.validate(&ok(&t.b, &t.b_key)).await.unwrap().issuer(),
+        Some(B)
+    );
+    // Naming A, signed with B's key of the same kid.
+    assert_eq!(
+        v.validate(&ok(&t.a, &t.b_key)).await.unwrap_err(),
+        ValidationError::InvalidSignature
+    );
+    assert_eq!(
+        v.validate(&ok(&t.b, &t.a_key)).await.unwrap_err(),
+        ValidationError::InvalidSignature
+    );
+    // An issuer nobody trusts, or none at all.
+    let stranger = issuer_named("https://c.example", "api-a");
+    assert_eq!(
+        v.validate(&ok(&stranger, &t.a_key)).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    let no_iss =
+        t.a.token()
+            .signing_key(&t.a_key)
+            .without_claim("iss")
+            .sign();
+    assert_eq!(
+        v.validate(&no_iss).await.unwrap_err(),
+        ValidationError::MissingClaim("iss".into())
+    );
+    let number_iss = t.a.token().signing_key(&t.a_key).claim("iss", 7).sign();
+    assert_eq!(
+        v.validate(&number_iss).await.unwrap_err(),
+        ValidationError::InvalidClaim("iss")
+    );
+}
+
+/// Each issuer's audiences and policy apply to its tokens only.
+#[tokio::test]
+async fn each_issuer_has_its_own_audiences_and_policy() {
+    let t = two_issuers();
+    let v = &t.validator;
+    // A's token for B's audience.
+    let token = t.a.token().signing_key(&t.a_key).audience("api-b").sign();
+    assert_eq!(
+        v.validate(&token).await.unwrap_err(),
+        ValidationError::InvalidAudience
+    );
+    // B requires `typ: at+jwt`; A accepts `JWT`.
+    let typed = |i: &TestIssuer, k: &TestKey| i.token().signing_key(k).header("typ", "JWT").sign();
+    assert!(v.validate(&typed(&t.a, &t.a_key)).await.is_ok());
+    assert_eq!(
+        v.validate(&typed(&t.b, &t.b_key)).await.unwrap_err(),
+        ValidationError::TypeNotAllowed
+    );
+}
+
+/// The same through the layer over HTTP, both issuers on one route.
+#[tokio::test]
+async fn both_issuers_pass_the_layer_each_with_its_own_keys() {
+    let t = two_issuers();
+    let app = Router::new()
+        .route(
+            "/me",
+            get(|c: Claims| async move { c.issuer().unwrap_or_default().to_owned() }),
+        )
+        .layer(BearerLayer::new(t.validator.clone()));
+    let addr = common::serve(app).await;
+    let http = reqwest::Client::new();
+    let call = |token: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("http://{addr}/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(
+        call(t.a.token().signing_key(&t.a_key).sign()).await,
+        (StatusCode::OK, A.to_owned())
+    );
+    assert_eq!(
+        call(t.b.token().signing_key(&t.b_key).sign()).await,
+        (StatusCode::OK, B.to_owned())
+    );
+    assert_eq!(
+        call(t.a.token().signing_key(&t.b_key).sign()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Key sources start on the first token naming their issuer, and one
+/// issuer being down degrades only that issuer: its tokens get 503, the
+/// other issuer's keep passing.
+#[tokio::test]
+async fn an_issuer_that_is_down_degrades_only_itself() {
+    let down_key = key("d");
+    let server = AsServer::start(jwks(&[&down_key])).await;
+    server.set_mode(Mode::Status(500));
+    let up_key = key("u");
+    let v = Validator::builder()
+        .allow_insecure_http()
+        .trust(
+            Issuer::new("https://down.example")
+                .audience("api")
+                .jwks_url(server.jwks_url())
+                .jwks_options(JwksOptions::default().fetch_timeout(Duration::from_millis(300))),
+        )
+        .trust(
+            Issuer::new("https://up.example")
+                .audience("api")
+                .jwks_json(jwks(&[&up_key])),
+        )
+        .build()
+        .unwrap();
+    let up = issuer_named("https://up.example", "api");
+    let down = issuer_named("https://down.example", "api");
+    // Lazy: nothing fetched yet, and tokens of the other issuer need nothing.
+    assert!(
+        v.validate(&up.token().signing_key(&up_key).sign())
+            .await
+            .is_ok()
+    );
+    assert_eq!(server.jwks_hits(), 0);
+    let err = v
+        .validate(&down.token().signing_key(&down_key).sign())
+        .await
+        .unwrap_err();
+    assert_eq!(err, ValidationError::KeysUnavailable);
+    assert!(server.jwks_hits() >= 1);
+    assert!(
+        v.validate(&up.token().signing_key(&up_key).sign())
+            .await
+            .is_ok()
+    );
+    // Per-issuer statistics.
+    let stats = v.key_sources();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].0, "https://down.example");
+}
+
+// ------------------------------------------------------------ tenant templates
+
+const TEMPLATE: &str = "https://login.test/{tenant}/v2.0";
+
+fn tenant_issuer(tenant: &str) -> TestIssuer {
+    issuer_named(&TEMPLATE.replace("{tenant}", tenant), "api")
+}
+
+fn tenant_token(tenant: &str, signer: &TestKey) -> String {
+    tenant_issuer(tenant)
+        .token()
+        .signing_key(signer)
+        .claim("tid", tenant)
+        .sign()
+}
+
+/// Entra-style: `iss` is the template with the tenant, which the `tid`
+/// claim must confirm; an allow-list bounds the tenants.
+#[tokio::test]
+async fn a_templated_issuer_accepts_allowed_tenants_confirmed_by_tid() {
+    let shared = key("common");
+    let v = Validator::builder()
+        .trust(
+            Issuer::tenant_template(TEMPLATE)
+                .tenants(["t1", "9188040d-6c67-4c5b-b112-36a304b66dad"])
+                .audience("api")
+                .jwks_json(jwks(&[&shared])),
+        )
+        .build()
+        .unwrap();
+    let claims = v.validate(&tenant_token("t1", &shared)).await.unwrap();
+    assert_eq!(claims.issuer(), Some("https://login.test/t1/v2.0"));
+    assert!(
+        v.validate(&tenant_token(
+            "9188040d-6c67-4c5b-b112-36a304b66dad",
+            &shared
+        ))
+        .await
+        .is_ok()
+    );
+    // Not on the allow-list.
+    assert_eq!(
+        v.validate(&tenant_token("t2", &shared)).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    // `tid` names another tenant than `iss`, or is absent.
+    let mismatch = tenant_issuer("t1")
+        .token()
+        .signing_key(&shared)
+        .claim("tid", "9188040d-6c67-4c5b-b112-36a304b66dad")
+        .sign();
+    assert_eq!(
+        v.validate(&mismatch).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    let no_tid = tenant_issuer("t1").token().signing_key(&shared).sign();
+    assert_eq!(
+        v.validate(&no_tid).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    // Tenants that would change the meaning of a URL.
+    for bad in ["..", "a/b", "t1/../t2", "", "é"] {
+        let token = tenant_issuer(bad)
+            .token()
+            .signing_key(&shared)
+            .claim("tid", bad)
+            .sign();
+        assert_eq!(
+            v.validate(&token).await.unwrap_err(),
+            ValidationError::InvalidIssuer,
+            "{bad:?}"
+        );
+    }
+}
+
+/// Without an allow-list, the number of tenants is capped: random tenants
+/// in tokens cannot grow the validator.
+#[tokio::test]
+async fn without_an_allow_list_tenants_are_capped() {
+    let shared = key("common");
+    let v = Validator::builder()
+        .trust(
+            Issuer::tenant_template(TEMPLATE)
+                .max_tenants(2)
+                .audience("api")
+                .jwks_json(jwks(&[&shared])),
+        )
+        .build()
+        .unwrap();
+    assert!(v.validate(&tenant_token("t1", &shared)).await.is_ok());
+    assert!(v.validate(&tenant_token("t2", &shared)).await.is_ok());
+    assert_eq!(
+        v.validate(&tenant_token("t3", &shared)).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    // Known tenants keep passing.
+    assert!(v.validate(&tenant_token("t1", &shared)).await.is_ok());
+}
+
+/// A metadata server for every tenant: `/{tenant}/v2.0/.well-known/...`
+/// names the tenant's issuer and a JWKS of the tenant's own key.
+struct TenantServer {
+    addr: SocketAddr,
+    keys: Mutex<HashMap<String, TestKey>>,
+    discoveries: AtomicUsize,
+}
+
+async fn tenant_server() -> Arc<TenantServer> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Arc::new(TenantServer {
+        addr: listener.local_addr().unwrap(),
+        keys: Mutex::new(HashMap::new()),
+        discoveries: AtomicUsize::new(0),
+    });
+    async fn metadata(
+        State(s): State<Arc<TenantServer>>,
+        Path(tenant): Path<String>,
+    ) -> axum::Json<Value> {
+        s.discoveries.fetch_add(1, Ordering::SeqCst);
+        axum::Json(json!({
+            "issuer": format!("http://{}/{tenant}/v2.0", s.addr),
+            "jwks_uri": format!("http://{}/{tenant}/keys", s.addr),
+        }))
+    }
+    async fn keys(State(s): State<Arc<TenantServer>>, Path(tenant): Path<String>) -> String {
+        let keys = s.keys.lock().unwrap();
+        jwks(&keys.get(&tenant).into_iter().collect::<Vec<_>>())
+    }
+    let app = Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(metadata),
+        )
+        .route("/{tenant}/keys", get(keys))
+        .with_state(server.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    server
+}
+
+/// Each tenant discovered on its own: a tenant's key verifies only that
+/// tenant's tokens, and the cap bounds how many tenants are ever fetched.
+#[tokio::test]
+async fn tenants_discovered_on_their_own_are_bounded_by_the_cap() {
+    let server = tenant_server().await;
+    for t in ["t1", "t2", "t3"] {
+        server.keys.lock().unwrap().insert(t.into(), key(t));
+    }
+    let template = format!("http://{}/{{tenant}}/v2.0", server.addr);
+    let v = Validator::builder()
+        .allow_insecure_http()
+        .trust(
+            Issuer::tenant_template(&template)
+                .max_tenants(2)
+                .audience("api")
+                .discover(),
+        )
+        .build()
+        .unwrap();
+    let token = |tenant: &str, signer: &str| {
+        let keys = server.keys.lock().unwrap();
+        issuer_named(&template.replace("{tenant}", tenant), "api")
+            .token()
+            .signing_key(&keys[signer])
+            .claim("tid", tenant)
+            .sign()
+    };
+    assert!(v.validate(&token("t1", "t1")).await.is_ok());
+    assert!(v.validate(&token("t2", "t2")).await.is_ok());
+    // t2's token signed with t1's key (kid "t1" is not in t2's set).
+    assert_eq!(
+        v.validate(&token("t2", "t1")).await.unwrap_err(),
+        ValidationError::UnknownKeyId
+    );
+    // Beyond the cap: refused without any fetch.
+    let before = server.discoveries.load(Ordering::SeqCst);
+    assert_eq!(
+        v.validate(&token("t3", "t3")).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    assert_eq!(server.discoveries.load(Ordering::SeqCst), before);
+    assert_eq!(before, 2);
+    assert_eq!(v.key_sources().len(), 2);
+}
+
+// ------------------------------------------------------------- client-id mode
+
+/// AWS Cognito access tokens carry no `aud`: the explicit client-id mode
+/// checks `client_id` against an allow-list instead, and `token_use` keeps
+/// ID tokens out. Nothing is skipped silently.
+#[tokio::test]
+async fn the_client_id_mode_replaces_the_audience_check_only_when_asked() {
+    let signer = key("c");
+    let iss = "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_aBcDeFgHi";
+    let v = Validator::builder()
+        .issuer(iss)
+        .allowed_client_ids(["57cbishk4j24pabc1234567890"])
+        .require_claim_equals("token_use", "access")
+        .jwks_json(jwks(&[&signer]))
+        .build()
+        .unwrap();
+    let cognito = issuer_named(iss, "unused");
+    let access = || {
+        cognito
+            .token()
+            .signing_key(&signer)
+            .without_claim("aud")
+            .claim("client_id", "57cbishk4j24pabc1234567890")
+            .claim("token_use", "access")
+    };
+    assert!(v.validate(&access().sign()).await.is_ok());
+    assert_eq!(
+        v.validate(&access().claim("client_id", "another-app").sign())
+            .await
+            .unwrap_err(),
+        ValidationError::InvalidAudience
+    );
+    assert_eq!(
+        v.validate(&access().without_claim("client_id").sign())
+            .await
+            .unwrap_err(),
+        ValidationError::MissingClaim("client_id".into())
+    );
+    assert_eq!(
+        v.validate(&access().claim("token_use", "id").sign())
+            .await
+            .unwrap_err(),
+        ValidationError::UnexpectedClaimValue("token_use".into())
+    );
+    // An ID token carries `aud` (the client id): no audience is configured,
+    // so it is refused.
+    assert_eq!(
+        v.validate(&access().claim("aud", "57cbishk4j24pabc1234567890").sign())
+            .await
+            .unwrap_err(),
+        ValidationError::InvalidAudience
+    );
+    // Neither an audience nor the client-id mode: refused at build time.
+    assert!(matches!(
+        Validator::builder()
+            .issuer(iss)
+            .jwks_json(jwks(&[&signer]))
+            .build(),
+        Err(BuildError::NoAudience)
+    ));
+}
+
+#[test]
+fn issuer_configuration_errors_are_clear() {
+    let k = key("k");
+    assert!(matches!(
+        Validator::builder()
+            .issuer(A)
+            .audience("x")
+            .jwks_json(jwks(&[&k]))
+            .trust(Issuer::new(A).audience("y").jwks_json(jwks(&[&k])))
+            .build(),
+        Err(BuildError::DuplicateIssuer(name)) if name == A
+    ));
+    assert!(matches!(
+        Validator::builder()
+            .trust(
+                Issuer::tenant_template("https://login.test/common/v2.0")
+                    .audience("x")
+                    .jwks_json(jwks(&[&k]))
+            )
+            .build(),
+        Err(BuildError::TenantTemplate(_))
+    ));
+    // Keys without any issuer to give them to.
+    assert!(matches!(
+        Validator::builder()
+            .audience("x")
+            .jwks_json(jwks(&[&k]))
+            .trust(Issuer::new(A).audience("y").jwks_json(jwks(&[&k])))
+            .build(),
+        Err(BuildError::NoIssuer)
+    ));
+    assert!(matches!(
+        Validator::builder()
+            .trust(Issuer::new(A).audience("y"))
+            .build(),
+        Err(BuildError::NoKeys { .. })
+    ));
+}
