@@ -133,11 +133,11 @@ mod wycheproof;
 pub use self::http::extract;
 pub use self::http::{
     Anonymous, AuthError, BearerLayer, BearerResponseFuture, BearerService, InvalidRealm,
-    RequestError, RequireScope, RequireScopeLayer, RequireScopeResponseFuture, ScopeError,
-    ScopeRequirement,
+    RequestError, Require, RequireFuture, RequireLayer, RequireScopeLayer, Requirement,
+    RequirementError, ScopeError, ScopeRequirement,
 };
 #[cfg(feature = "axum")]
-pub use axum::ClaimsRejection;
+pub use axum::{ClaimsRejection, TypedClaims};
 pub use claims::{Claims, RoleSource, Roles, Scopes};
 pub use clock::Clock;
 #[cfg(feature = "testing")]

@@ -108,6 +108,64 @@ pub fn is_b64token(s: &str) -> bool {
             == 0
 }
 
+/// Reads a token from a header of its own (not `Authorization`), as
+/// identity-aware proxies send it: Google IAP's `x-goog-iap-jwt-assertion`,
+/// Cloudflare Access's `Cf-Access-Jwt-Assertion`. The whole value, without
+/// a scheme, must be one `b64token`; the header twice is refused.
+pub fn header_token<'a>(
+    headers: &'a HeaderMap,
+    name: &http::HeaderName,
+) -> Result<Option<&'a str>, RequestError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(RequestError::MultipleTokens);
+    }
+    match std::str::from_utf8(value.as_bytes().trim_ascii()) {
+        Ok(t) if is_b64token(t) => Ok(Some(t)),
+        _ => Err(RequestError::MalformedToken),
+    }
+}
+
+/// Reads a token from the cookie `name` (RFC 6265 §4.2.1: `name=value`
+/// pairs separated by `; `, over any number of `Cookie` headers), as
+/// Cloudflare Access's `CF_Authorization`. A value in double quotes is
+/// unquoted; it must be one `b64token`; the cookie twice is refused.
+pub fn cookie_token<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, RequestError> {
+    let mut found = None;
+    for value in headers.get_all(http::header::COOKIE) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for pair in value.split(';') {
+            let Some((n, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if n.trim() != name {
+                continue;
+            }
+            if found.is_some() {
+                return Err(RequestError::MultipleTokens);
+            }
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            if !is_b64token(v) {
+                return Err(RequestError::MalformedToken);
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
 /// Reads an `access_token` URI query parameter (RFC 6750 §2.3).
 ///
 /// Off by default in [`BearerLayer`](crate::BearerLayer): tokens in URLs end up
@@ -223,6 +281,60 @@ mod tests {
         }
         assert!(is_b64token("a=="));
         assert!(!is_b64token("==") && !is_b64token(""));
+    }
+
+    #[test]
+    fn a_token_header_holds_one_bare_token() {
+        let name = http::HeaderName::from_static("x-goog-iap-jwt-assertion");
+        let mut h = HeaderMap::new();
+        assert_eq!(header_token(&h, &name), Ok(None));
+        h.insert(&name, HeaderValue::from_static(" a.b.c "));
+        assert_eq!(header_token(&h, &name), Ok(Some("a.b.c")));
+        h.insert(&name, HeaderValue::from_static("Bearer a.b.c"));
+        assert_eq!(header_token(&h, &name), Err(RequestError::MalformedToken));
+        h.insert(&name, HeaderValue::from_static("a"));
+        h.append(&name, HeaderValue::from_static("b"));
+        assert_eq!(header_token(&h, &name), Err(RequestError::MultipleTokens));
+    }
+
+    #[test]
+    fn a_token_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        assert_eq!(cookie_token(&h, "CF_Authorization"), Ok(None));
+        h.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("theme=dark; CF_Authorization=a.b.c; x=1"),
+        );
+        assert_eq!(cookie_token(&h, "CF_Authorization"), Ok(Some("a.b.c")));
+        h.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("CF_Authorization=\"a.b\""),
+        );
+        assert_eq!(cookie_token(&h, "CF_Authorization"), Ok(Some("a.b")));
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_static("CF_Authorization=x"),
+        );
+        assert_eq!(
+            cookie_token(&h, "CF_Authorization"),
+            Err(RequestError::MultipleTokens)
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("CF_Authorization=a b"),
+        );
+        assert_eq!(
+            cookie_token(&h, "CF_Authorization"),
+            Err(RequestError::MalformedToken)
+        );
+        // A cookie whose name only starts the same is another cookie.
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            HeaderValue::from_static("CF_Authorization2=a"),
+        );
+        assert_eq!(cookie_token(&h, "CF_Authorization"), Ok(None));
     }
 
     #[test]

@@ -38,13 +38,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::CACHE_CONTROL;
+use http::header::{CACHE_CONTROL, HeaderName};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::extract::{bearer_credentials, checked_token, query_token};
+use super::extract::{bearer_credentials, checked_token, cookie_token, header_token, query_token};
 use super::response::{AuthError, InvalidRealm, RequestError, apply_realm, check_realm};
 use crate::claims::Claims;
 use crate::validator::{Attempt, Pending, ValidationError, Validator};
@@ -64,6 +64,8 @@ struct Shared {
     realm: Option<Arc<str>>,
     anonymous: bool,
     query: bool,
+    token_header: Option<HeaderName>,
+    token_cookie: Option<String>,
 }
 
 /// A tower [`Layer`] that requires a valid bearer token on every request.
@@ -88,6 +90,8 @@ impl BearerLayer {
                 realm: None,
                 anonymous: false,
                 query: false,
+                token_header: None,
+                token_cookie: None,
             }),
         }
     }
@@ -121,6 +125,25 @@ impl BearerLayer {
     /// parameter twice, is refused with `invalid_request`.
     pub fn allow_query_parameter(mut self) -> Self {
         self.config_mut().query = true;
+        self
+    }
+
+    /// Also reads the token from a header of its own, without a scheme, as
+    /// identity-aware proxies send it (Google IAP's
+    /// `x-goog-iap-jwt-assertion`, Cloudflare Access's
+    /// `Cf-Access-Jwt-Assertion`). Refusals still answer with RFC 6750
+    /// `Bearer` challenges; a request carrying the token in more than one
+    /// place is refused with `invalid_request`.
+    pub fn token_header(mut self, name: HeaderName) -> Self {
+        self.config_mut().token_header = Some(name);
+        self
+    }
+
+    /// Also reads the token from the cookie `name` (Cloudflare Access's
+    /// `CF_Authorization`), as [`token_header`](Self::token_header) does
+    /// from a header.
+    pub fn token_cookie(mut self, name: impl Into<String>) -> Self {
+        self.config_mut().token_cookie = Some(name.into());
         self
     }
 }
@@ -164,15 +187,33 @@ impl<S> BearerService<S> {
         } else {
             None
         };
+        let headers = req.headers();
+        let custom = match &self.shared.token_header {
+            Some(name) => header_token(headers, name)?,
+            None => None,
+        };
+        let cookie = match &self.shared.token_cookie {
+            Some(name) => cookie_token(headers, name)?,
+            None => None,
+        };
+        // RFC 6750 §2: one way only.
+        let ways = [
+            header.is_some(),
+            query.is_some(),
+            custom.is_some(),
+            cookie.is_some(),
+        ];
+        if ways.iter().filter(|w| **w).count() > 1 {
+            return Err(RequestError::MultipleTokens.into());
+        }
         let validator = &self.shared.validator;
-        let attempt = match (header, query.as_deref()) {
-            (Some(_), Some(_)) => return Err(RequestError::MultipleTokens.into()),
-            (Some(h), None) => match validator.lookup(h) {
+        let attempt = match (header, query.as_deref().or(custom).or(cookie)) {
+            (Some(h), _) => match validator.lookup(h) {
                 Ok(result) => Attempt::Done(result),
                 Err(miss) => validator.attempt_after(checked_token(h)?, miss),
             },
             (None, Some(t)) => {
-                *from_query = true;
+                *from_query = query.is_some();
                 validator.attempt(t)
             }
             (None, None) if self.shared.anonymous => {

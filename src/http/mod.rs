@@ -4,11 +4,13 @@
 
 pub mod extract;
 pub(crate) mod layer;
+pub(crate) mod require;
 pub(crate) mod response;
 pub(crate) mod scope;
 
 pub use layer::{Anonymous, BearerLayer, BearerResponseFuture, BearerService};
-pub use response::{AuthError, InvalidRealm, RequestError};
-pub use scope::{
-    RequireScope, RequireScopeLayer, RequireScopeResponseFuture, ScopeError, ScopeRequirement,
+pub use require::{
+    Require, RequireFuture, RequireLayer, RequireScopeLayer, Requirement, RequirementError,
 };
+pub use response::{AuthError, InvalidRealm, RequestError};
+pub use scope::{ScopeError, ScopeRequirement};

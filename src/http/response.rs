@@ -24,6 +24,10 @@ pub enum RequestError {
     /// parameter twice): RFC 6750 §2 allows exactly one.
     #[error("the access token was sent more than once")]
     MultipleTokens,
+    /// A token in the configured token header or cookie that is not one
+    /// `b64token` (a JWT or an opaque token).
+    #[error("malformed token in the configured header or cookie")]
+    MalformedToken,
 }
 
 impl RequestError {
@@ -35,6 +39,7 @@ impl RequestError {
             }
             RequestError::MalformedBearer => "The Bearer credentials are malformed",
             RequestError::MultipleTokens => "The request carries more than one access token",
+            RequestError::MalformedToken => "The access token in the request is malformed",
         }
     }
 }
@@ -74,6 +79,14 @@ pub enum AuthError {
     /// The token could not be checked (for example, no key set yet).
     #[error(transparent)]
     Unavailable(ValidationError),
+    /// The token is valid but does not grant this request: a role,
+    /// permission or claim predicate the route needs is not met. A plain 403:
+    /// RFC 6750's `insufficient_scope` is for scopes.
+    #[error("the token does not grant this request ({requirement})")]
+    Forbidden {
+        /// What was not met, for logs (not sent to the client).
+        requirement: String,
+    },
 }
 
 impl From<ValidationError> for AuthError {
@@ -94,7 +107,9 @@ impl AuthError {
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::InvalidToken(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::InsufficientScope { .. } | AuthError::Forbidden { .. } => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -105,7 +120,9 @@ impl AuthError {
             return None;
         }
         match self {
-            AuthError::MissingToken | AuthError::Unavailable(_) => None,
+            AuthError::MissingToken | AuthError::Unavailable(_) | AuthError::Forbidden { .. } => {
+                None
+            }
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
@@ -124,6 +141,7 @@ impl AuthError {
             AuthError::InsufficientScope { .. } => {
                 Some("The access token lacks the scope this request needs")
             }
+            AuthError::Forbidden { .. } => Some("The access token does not grant this request"),
         }
     }
 
@@ -169,7 +187,7 @@ impl AuthError {
 
     /// Whether the response carries a challenge (all but 503).
     fn has_challenge(&self) -> bool {
-        !self.is_unavailable()
+        !self.is_unavailable() && !matches!(self, AuthError::Forbidden { .. })
     }
 
     /// Whether the token could not be checked (503), however the error was

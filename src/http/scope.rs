@@ -1,4 +1,5 @@
-//! Per-route scope requirements: [`RequireScopeLayer`] and [`ScopeRequirement`].
+//! Scope requirements: [`ScopeRequirement`], enforced per route by
+//! [`RequireScopeLayer`](crate::RequireScopeLayer).
 //!
 //! Put the scope layer *inside* the [`BearerLayer`](crate::BearerLayer) (for
 //! axum: `Router::route_layer` for the scope, `Router::layer` for the bearer
@@ -19,17 +20,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use http::{Request, Response};
-use pin_project_lite::pin_project;
-use tower_layer::Layer;
-use tower_service::Service;
-
-use super::response::{AuthError, InvalidRealm, check_realm};
+use super::response::AuthError;
 use crate::claims::{Claims, Scopes};
 
 /// Why a scope requirement was refused when it was configured.
@@ -145,154 +136,6 @@ impl ScopeRequirement {
     }
 }
 
-/// A tower [`Layer`] that lets a request through only when its verified
-/// [`Claims`] grant the required scopes.
-///
-/// - no claims in the request (no token, anonymous): 401 with a bare challenge;
-/// - claims without the scope: 403 `insufficient_scope` with `scope="…"`.
-#[derive(Clone, Debug)]
-pub struct RequireScopeLayer {
-    requirement: Arc<ScopeRequirement>,
-    realm: Option<Arc<str>>,
-}
-
-impl RequireScopeLayer {
-    /// A layer enforcing `requirement`.
-    pub fn new(requirement: ScopeRequirement) -> Self {
-        RequireScopeLayer {
-            requirement: Arc::new(requirement),
-            realm: None,
-        }
-    }
-
-    /// Requires every scope in `scopes`.
-    ///
-    /// # Errors
-    ///
-    /// [`ScopeError`] if `scopes` is empty or one is not a scope token
-    /// (RFC 6749 §3.3).
-    pub fn all<I, T>(scopes: I) -> Result<Self, ScopeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        ScopeRequirement::all(scopes).map(Self::new)
-    }
-
-    /// Requires at least one scope in `scopes`.
-    ///
-    /// # Errors
-    ///
-    /// As [`all`](Self::all).
-    pub fn any<I, T>(scopes: I) -> Result<Self, ScopeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        ScopeRequirement::any(scopes).map(Self::new)
-    }
-
-    /// Sets the challenge's `realm`. By default the realm of the enclosing
-    /// [`BearerLayer`](crate::BearerLayer) is used.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidRealm`] if `realm` contains control characters.
-    pub fn realm(mut self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
-        self.realm = Some(check_realm(realm.into())?);
-        Ok(self)
-    }
-}
-
-impl<S> Layer<S> for RequireScopeLayer {
-    type Service = RequireScope<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireScope {
-            inner,
-            requirement: self.requirement.clone(),
-            realm: self.realm.clone(),
-        }
-    }
-}
-
-/// The service made by [`RequireScopeLayer`].
-#[derive(Clone, Debug)]
-pub struct RequireScope<S> {
-    inner: S,
-    requirement: Arc<ScopeRequirement>,
-    realm: Option<Arc<str>>,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScope<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Default,
-{
-    type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = RequireScopeResponseFuture<S::Future, ResBody>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let outcome = match req.extensions().get::<Claims>() {
-            Some(claims) => self.requirement.check(claims),
-            None => Err(AuthError::MissingToken),
-        };
-        let state = match outcome {
-            Ok(()) => ScopeState::Inner {
-                fut: self.inner.call(req),
-            },
-            Err(error) => {
-                tracing::debug!(%error, "request refused");
-                // Without a realm of its own, the enclosing BearerLayer adds
-                // its realm on the way out.
-                ScopeState::Rejected {
-                    response: Some(error.into_http_response(self.realm.as_deref())),
-                }
-            }
-        };
-        RequireScopeResponseFuture { state }
-    }
-}
-
-pin_project! {
-    /// The response future of [`RequireScope`]: a refusal ready at once, or
-    /// the inner service's future.
-    pub struct RequireScopeResponseFuture<F, ResBody> {
-        #[pin]
-        state: ScopeState<F, ResBody>,
-    }
-}
-
-pin_project! {
-    #[project = ScopeStateProj]
-    enum ScopeState<F, ResBody> {
-        Rejected { response: Option<Response<ResBody>> },
-        Inner { #[pin] fut: F },
-    }
-}
-
-impl<F, ResBody, E> Future for RequireScopeResponseFuture<F, ResBody>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = Result<Response<ResBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            // Polled again after completion, the future stays pending.
-            ScopeStateProj::Rejected { response } => response
-                .take()
-                .map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
-            ScopeStateProj::Inner { fut } => fut.poll(cx),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,18 +173,12 @@ mod tests {
     #[test]
     fn an_invalid_scope_is_a_configuration_error() {
         assert_eq!(
-            RequireScopeLayer::all(["has space"]).unwrap_err(),
+            ScopeRequirement::all(["has space"]).unwrap_err(),
             ScopeError::InvalidScope("has space".into())
         );
         assert_eq!(
-            RequireScopeLayer::any(Vec::<String>::new()).unwrap_err(),
+            ScopeRequirement::any(Vec::<String>::new()).unwrap_err(),
             ScopeError::Empty
-        );
-        assert!(
-            RequireScopeLayer::all(["ok"])
-                .unwrap()
-                .realm("a\u{7}")
-                .is_err()
         );
     }
 }

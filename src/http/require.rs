@@ -1,0 +1,597 @@
+//! Per-route requirements beyond scopes: roles, permissions, predicates over
+//! the claims, and their combinations, with [`RequireLayer`].
+//!
+//! A route that needs scopes answers 403 `insufficient_scope` with the
+//! `scope` attribute (RFC 6750 §3.1); one that needs a role, a permission
+//! or a predicate answers a plain 403: the token is valid, and RFC 6750's
+//! error codes are about scopes.
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use bearer_guard::{RequireLayer, Requirement, ScopeRequirement};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // `refund` scope, and either the `billing-admin` role or a tenant of `acme`.
+//! let refunds = Requirement::scopes(ScopeRequirement::all(["refund"])?).and(
+//!     Requirement::roles_any(["billing-admin"])?.or(Requirement::predicate(
+//!         "tenant is acme",
+//!         |claims| claims.get("tenant").and_then(|t| t.as_str()) == Some("acme"),
+//!     )),
+//! );
+//! let app: Router = Router::new()
+//!     .route("/refund", post(|| async { "refunded" }))
+//!     .route_layer(RequireLayer::new(refunds));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::response::{AuthError, InvalidRealm, check_realm};
+use super::scope::{ScopeError, ScopeRequirement};
+use crate::claims::{Claims, Roles};
+
+/// Why a requirement was refused when it was configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequirementError {
+    /// No role or permission listed: the requirement would mean nothing.
+    #[error("a role or permission requirement needs at least one name")]
+    Empty,
+}
+
+type Predicate = Arc<dyn Fn(&Claims) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+enum Node {
+    Scopes(ScopeRequirement),
+    Roles { names: Vec<String>, all: bool },
+    Permissions { names: Vec<String>, all: bool },
+    Predicate { name: Arc<str>, test: Predicate },
+    All(Vec<Node>),
+    Any(Vec<Node>),
+}
+
+/// What a route needs of a verified token: scopes, roles, permissions,
+/// predicates over the claims, combined with [`and`](Self::and) and
+/// [`or`](Self::or).
+#[derive(Clone)]
+pub struct Requirement(Node);
+
+/// A requirement not met.
+enum Unmet {
+    /// Scopes are missing: the `scope` attribute of the challenge.
+    Scopes(String),
+    /// Something else, described for logs.
+    Other(String),
+}
+
+fn names<I, T>(names: I) -> Result<Vec<String>, RequirementError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<String>,
+{
+    let names: Vec<String> = names.into_iter().map(Into::into).collect();
+    if names.is_empty() {
+        return Err(RequirementError::Empty);
+    }
+    Ok(names)
+}
+
+fn has(set: &Roles, names: &[String], all: bool) -> bool {
+    let mut listed = names.iter().map(String::as_str);
+    if all {
+        set.contains_all(listed)
+    } else {
+        listed.any(|n| set.contains(n))
+    }
+}
+
+impl Node {
+    fn check(&self, claims: &Claims) -> Result<(), Unmet> {
+        let quantifier = |all: bool| if all { "all of" } else { "one of" };
+        match self {
+            Node::Scopes(scopes) => {
+                if scopes.is_satisfied_by(claims.scopes()) {
+                    Ok(())
+                } else {
+                    Err(Unmet::Scopes(scopes.scopes().join(" ")))
+                }
+            }
+            Node::Roles { names, all } => {
+                if has(claims.roles(), names, *all) {
+                    Ok(())
+                } else {
+                    Err(Unmet::Other(format!(
+                        "roles: {} {names:?}",
+                        quantifier(*all)
+                    )))
+                }
+            }
+            Node::Permissions { names, all } => {
+                if has(claims.permissions(), names, *all) {
+                    Ok(())
+                } else {
+                    Err(Unmet::Other(format!(
+                        "permissions: {} {names:?}",
+                        quantifier(*all)
+                    )))
+                }
+            }
+            Node::Predicate { name, test } => {
+                if test(claims) {
+                    Ok(())
+                } else {
+                    Err(Unmet::Other(format!("predicate: {name}")))
+                }
+            }
+            Node::All(nodes) => nodes.iter().try_for_each(|n| n.check(claims)),
+            Node::Any(nodes) => {
+                let mut unmet = Vec::with_capacity(nodes.len());
+                for node in nodes {
+                    match node.check(claims) {
+                        Ok(()) => return Ok(()),
+                        Err(u) => unmet.push(u),
+                    }
+                }
+                // All alternatives are scopes: one insufficient_scope
+                // naming them; otherwise a plain refusal.
+                let scopes: Option<Vec<String>> = unmet
+                    .iter()
+                    .map(|u| match u {
+                        Unmet::Scopes(s) => Some(s.clone()),
+                        Unmet::Other(_) => None,
+                    })
+                    .collect();
+                match scopes {
+                    Some(scopes) => Err(Unmet::Scopes(scopes.join(" "))),
+                    None => Err(Unmet::Other(
+                        unmet
+                            .iter()
+                            .map(|u| match u {
+                                Unmet::Scopes(s) => format!("scopes: {s}"),
+                                Unmet::Other(o) => o.clone(),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                    )),
+                }
+            }
+        }
+    }
+
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let group = |f: &mut fmt::Formatter<'_>, nodes: &[Node], op: &str| {
+            f.write_str("(")?;
+            for (i, n) in nodes.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {op} ")?;
+                }
+                n.describe(f)?;
+            }
+            f.write_str(")")
+        };
+        match self {
+            Node::Scopes(s) => write!(
+                f,
+                "scopes {:?} ({})",
+                s.scopes(),
+                if s.needs_all() { "all" } else { "any" }
+            ),
+            Node::Roles { names, all } => {
+                write!(f, "roles {names:?} ({})", if *all { "all" } else { "any" })
+            }
+            Node::Permissions { names, all } => {
+                write!(
+                    f,
+                    "permissions {names:?} ({})",
+                    if *all { "all" } else { "any" }
+                )
+            }
+            Node::Predicate { name, .. } => write!(f, "predicate {name:?}"),
+            Node::All(nodes) => group(f, nodes, "and"),
+            Node::Any(nodes) => group(f, nodes, "or"),
+        }
+    }
+}
+
+impl fmt::Debug for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Requirement ")?;
+        self.0.describe(f)
+    }
+}
+
+impl Requirement {
+    /// The scopes of `requirement` (403 `insufficient_scope` when missing).
+    pub fn scopes(requirement: ScopeRequirement) -> Self {
+        Requirement(Node::Scopes(requirement))
+    }
+
+    /// Every role in `roles` ([`Claims::roles`]).
+    ///
+    /// # Errors
+    ///
+    /// [`RequirementError::Empty`] if `roles` is empty.
+    pub fn roles_all<I, T>(roles: I) -> Result<Self, RequirementError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Roles {
+            names: names(roles)?,
+            all: true,
+        }))
+    }
+
+    /// At least one role in `roles`.
+    ///
+    /// # Errors
+    ///
+    /// As [`roles_all`](Self::roles_all).
+    pub fn roles_any<I, T>(roles: I) -> Result<Self, RequirementError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Roles {
+            names: names(roles)?,
+            all: false,
+        }))
+    }
+
+    /// Every permission in `permissions` ([`Claims::permissions`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`roles_all`](Self::roles_all).
+    pub fn permissions_all<I, T>(permissions: I) -> Result<Self, RequirementError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Permissions {
+            names: names(permissions)?,
+            all: true,
+        }))
+    }
+
+    /// At least one permission in `permissions`.
+    ///
+    /// # Errors
+    ///
+    /// As [`roles_all`](Self::roles_all).
+    pub fn permissions_any<I, T>(permissions: I) -> Result<Self, RequirementError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Permissions {
+            names: names(permissions)?,
+            all: false,
+        }))
+    }
+
+    /// A test of your own over the claims; `name` says what it checks, in
+    /// logs and `Debug`.
+    pub fn predicate(
+        name: impl Into<String>,
+        test: impl Fn(&Claims) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Requirement(Node::Predicate {
+            name: name.into().into(),
+            test: Arc::new(test),
+        })
+    }
+
+    /// Both this and `other`.
+    pub fn and(self, other: Requirement) -> Self {
+        match self.0 {
+            Node::All(mut nodes) => {
+                nodes.push(other.0);
+                Requirement(Node::All(nodes))
+            }
+            node => Requirement(Node::All(vec![node, other.0])),
+        }
+    }
+
+    /// This or `other`.
+    pub fn or(self, other: Requirement) -> Self {
+        match self.0 {
+            Node::Any(mut nodes) => {
+                nodes.push(other.0);
+                Requirement(Node::Any(nodes))
+            }
+            node => Requirement(Node::Any(vec![node, other.0])),
+        }
+    }
+
+    /// Checks `claims`, for use inside a handler: 403 `insufficient_scope`
+    /// (with the `scope` attribute) when scopes are missing, a plain 403
+    /// for anything else.
+    pub fn check(&self, claims: &Claims) -> Result<(), AuthError> {
+        self.0.check(claims).map_err(|unmet| match unmet {
+            Unmet::Scopes(required) => AuthError::InsufficientScope { required },
+            Unmet::Other(requirement) => AuthError::Forbidden { requirement },
+        })
+    }
+}
+
+/// A tower [`Layer`] that lets a request through only when its verified
+/// [`Claims`] meet a [`Requirement`]. Put it inside the
+/// [`BearerLayer`](crate::BearerLayer) (axum: `route_layer`).
+///
+/// - no claims in the request (no token, anonymous): 401 with a bare challenge;
+/// - scopes missing: 403 `insufficient_scope` with `scope="…"`;
+/// - a role, permission or predicate not met: a plain 403.
+#[derive(Clone, Debug)]
+pub struct RequireLayer {
+    requirement: Arc<Requirement>,
+    realm: Option<Arc<str>>,
+}
+
+impl RequireLayer {
+    /// A layer enforcing `requirement`.
+    pub fn new(requirement: Requirement) -> Self {
+        RequireLayer {
+            requirement: Arc::new(requirement),
+            realm: None,
+        }
+    }
+
+    /// Sets the challenge's `realm`. By default the realm of the enclosing
+    /// [`BearerLayer`](crate::BearerLayer) is used.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidRealm`] if `realm` contains control characters.
+    pub fn realm(mut self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
+        self.realm = Some(check_realm(realm.into())?);
+        Ok(self)
+    }
+}
+
+impl<S> Layer<S> for RequireLayer {
+    type Service = Require<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Require {
+            inner,
+            requirement: self.requirement.clone(),
+            realm: self.realm.clone(),
+        }
+    }
+}
+
+/// The service made by [`RequireLayer`] and
+/// [`RequireScopeLayer`](crate::RequireScopeLayer).
+#[derive(Clone, Debug)]
+pub struct Require<S> {
+    inner: S,
+    requirement: Arc<Requirement>,
+    realm: Option<Arc<str>>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = RequireFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let outcome = match req.extensions().get::<Claims>() {
+            Some(claims) => self.requirement.check(claims),
+            None => Err(AuthError::MissingToken),
+        };
+        let state = match outcome {
+            Ok(()) => RequireState::Inner {
+                fut: self.inner.call(req),
+            },
+            Err(error) => {
+                tracing::debug!(%error, "request refused");
+                // Without a realm of its own, the enclosing BearerLayer adds
+                // its realm on the way out.
+                RequireState::Rejected {
+                    response: Some(error.into_http_response(self.realm.as_deref())),
+                }
+            }
+        };
+        RequireFuture { state }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Require`]: a refusal ready at once, or the
+    /// inner service's future.
+    pub struct RequireFuture<F, ResBody> {
+        #[pin]
+        state: RequireState<F, ResBody>,
+    }
+}
+
+pin_project! {
+    #[project = RequireStateProj]
+    enum RequireState<F, ResBody> {
+        Rejected { response: Option<Response<ResBody>> },
+        Inner { #[pin] fut: F },
+    }
+}
+
+impl<F, ResBody, E> Future for RequireFuture<F, ResBody>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            // Polled again after completion, the future stays pending.
+            RequireStateProj::Rejected { response } => response
+                .take()
+                .map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
+            RequireStateProj::Inner { fut } => fut.poll(cx),
+        }
+    }
+}
+
+/// A tower [`Layer`] that lets a request through only when its verified
+/// [`Claims`] grant the required scopes: a [`RequireLayer`] for scopes.
+///
+/// - no claims in the request (no token, anonymous): 401 with a bare challenge;
+/// - claims without the scope: 403 `insufficient_scope` with `scope="…"`.
+#[derive(Clone, Debug)]
+pub struct RequireScopeLayer(RequireLayer);
+
+impl RequireScopeLayer {
+    /// A layer enforcing `requirement`.
+    pub fn new(requirement: ScopeRequirement) -> Self {
+        RequireScopeLayer(RequireLayer::new(Requirement::scopes(requirement)))
+    }
+
+    /// Requires every scope in `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// [`ScopeError`] if `scopes` is empty or one is not a scope token
+    /// (RFC 6749 §3.3).
+    pub fn all<I, T>(scopes: I) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        ScopeRequirement::all(scopes).map(Self::new)
+    }
+
+    /// Requires at least one scope in `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`all`](Self::all).
+    pub fn any<I, T>(scopes: I) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        ScopeRequirement::any(scopes).map(Self::new)
+    }
+
+    /// Sets the challenge's `realm`. By default the realm of the enclosing
+    /// [`BearerLayer`](crate::BearerLayer) is used.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidRealm`] if `realm` contains control characters.
+    pub fn realm(self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
+        self.0.realm(realm).map(RequireScopeLayer)
+    }
+}
+
+impl<S> Layer<S> for RequireScopeLayer {
+    type Service = Require<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.0.layer(inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(json: serde_json::Value) -> Claims {
+        let serde_json::Value::Object(map) = json else {
+            unreachable!()
+        };
+        let rules = crate::claims::ClaimRules {
+            issuers: vec!["i".into()],
+            audiences: vec!["a".into()],
+            roles: vec![crate::claims::RoleSource::Claim("roles".into())],
+            permissions: vec![crate::claims::RoleSource::Claim("permissions".into())],
+            ..Default::default()
+        };
+        rules
+            .check(map, 0, crate::claims::Source::Introspection)
+            .unwrap()
+    }
+
+    #[test]
+    fn combinations_answer_as_rfc_6750_fits() {
+        let c = claims(serde_json::json!({
+            "scope": "read", "roles": ["ops"], "permissions": ["orders:write"], "tenant": "acme"
+        }));
+        let read = || Requirement::scopes(ScopeRequirement::all(["read"]).unwrap());
+        let write = || Requirement::scopes(ScopeRequirement::all(["write"]).unwrap());
+        assert!(read().check(&c).is_ok());
+        assert_eq!(
+            write().check(&c),
+            Err(AuthError::InsufficientScope {
+                required: "write".into()
+            })
+        );
+        // Scope alternatives: one insufficient_scope naming them.
+        assert_eq!(
+            write()
+                .or(Requirement::scopes(
+                    ScopeRequirement::all(["admin"]).unwrap()
+                ))
+                .check(&c),
+            Err(AuthError::InsufficientScope {
+                required: "write admin".into()
+            })
+        );
+        let ops = || Requirement::roles_any(["ops", "admin"]).unwrap();
+        assert!(read().and(ops()).check(&c).is_ok());
+        assert!(matches!(
+            read()
+                .and(Requirement::roles_all(["ops", "admin"]).unwrap())
+                .check(&c),
+            Err(AuthError::Forbidden { .. })
+        ));
+        assert!(
+            Requirement::permissions_all(["orders:write"])
+                .unwrap()
+                .check(&c)
+                .is_ok()
+        );
+        let acme = Requirement::predicate("tenant acme", |c| {
+            c.get("tenant").and_then(|t| t.as_str()) == Some("acme")
+        });
+        assert!(write().or(acme.clone()).check(&c).is_ok());
+        let other = Requirement::predicate("tenant other", |c| c.get("tenant").is_none());
+        assert!(matches!(
+            write().or(other).check(&c),
+            Err(AuthError::Forbidden { .. })
+        ));
+        assert_eq!(
+            Requirement::roles_any(Vec::<String>::new()).unwrap_err(),
+            RequirementError::Empty
+        );
+        assert!(format!("{:?}", read().and(acme)).contains("predicate \"tenant acme\""));
+    }
+
+    #[test]
+    fn a_scope_layer_with_a_bad_realm_is_a_configuration_error() {
+        assert!(RequireScopeLayer::all(["has space"]).is_err());
+        assert!(
+            RequireScopeLayer::all(["ok"])
+                .unwrap()
+                .realm("a\u{7}")
+                .is_err()
+        );
+    }
+}
