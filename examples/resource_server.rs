@@ -27,7 +27,10 @@ use std::process::ExitCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, ClientAuth, Introspection, RequireScopeLayer, Validator};
+use bearer_guard::{
+    BearerLayer, Claims, ClientAuth, Introspection, Issuer, RequireScopeLayer, RoleSource, Validator,
+};
+use http::HeaderName;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
@@ -38,24 +41,51 @@ USAGE:
 
 OPTIONS:
     --listen ADDR       address to listen on [default: 127.0.0.1:8080]
-    --issuer URL        accepted token issuer (`iss`), exact match
+    --issuer URL        a trusted token issuer (`iss`), exact match; repeat
+                        for several, each with its own keys and audiences:
+                        the issuer options below apply to the --issuer
+                        before them
+    --issuer-template T a multi-tenant issuer, `{tenant}` in T (Entra:
+                        https://login.microsoftonline.com/{tenant}/v2.0),
+                        the tenant confirmed by the token's `tid`; issuer
+                        options apply to it as to --issuer
+  issuer options:
     --audience AUD      accepted audience (`aud`); repeat for several
     --jwks-file PATH    verification keys, as a JWKS document
     --jwks-url URL      verification keys from this JWKS URL, kept fresh
     --discover          find the JWKS through the issuer's metadata
                         (OpenID Connect Discovery, then RFC 8414)
+    --client-id-allow ID
+                        the client-id mode for tokens without `aud` (AWS
+                        Cognito): `client_id` must be one of these
+                        (repeatable); use instead of --audience
+    --token-use USE     require the `token_use` claim to be USE (Cognito:
+                        access)
+    --roles-from SRC    where roles are: claim:NAME, pointer:/JSON/POINTER,
+                        keycloak-realm, keycloak-client:ID, cognito-groups,
+                        zitadel (repeatable) [default: claim:roles]
+    --permissions-from SRC
+                        where permissions are, as --roles-from
+                        [default: claim:permissions]
+    --tenant ID         with --issuer-template: an allowed tenant
+                        (repeatable; without it the first 100 are allowed)
+    --rfc9068           strict RFC 9068 profile: `typ` must be at+jwt, and
+                        sub, client_id, iat, jti are required
+  layer and server options:
     --allow-http        allow plain http:// for --jwks-url / --discover /
                         --introspection-url (loopback test set-ups only)
     --introspection-url URL
                         validate opaque tokens at this RFC 7662 endpoint
-                        (with --discover, the metadata's endpoint is used
-                        when this is absent)
+                        (with --discover on the first issuer, the
+                        metadata's endpoint is used when this is absent)
     --client-id ID      client id for introspection
     --client-secret S   client secret for introspection (client_secret_basic)
     --client-secret-post
                         send the client credentials in the form body instead
-    --rfc9068           strict RFC 9068 profile: `typ` must be at+jwt, and
-                        sub, client_id, iat, jti are required
+    --token-header NAME also read the token from this header (Google IAP:
+                        x-goog-iap-jwt-assertion)
+    --token-cookie NAME also read the token from this cookie (Cloudflare
+                        Access: CF_Authorization)
     --realm REALM       realm of the WWW-Authenticate challenge [default: api]
     --token-cache-capacity N
                         verified-token cache size; 0 turns it off
@@ -64,29 +94,81 @@ OPTIONS:
                         it, and print tokens to call the API with
     -h, --help          print this help
 
-Without --demo, --issuer, --audience and one of --jwks-file, --jwks-url or
---discover are required; --client-id/--client-secret with --introspection-url
-(or --discover) add opaque tokens. With remote keys the server starts even if the
-authorization server is down, and answers 503 until its keys arrive.
+Without --demo, at least one --issuer (or --issuer-template) is required,
+each with --audience (or --client-id-allow) and one of --jwks-file,
+--jwks-url or --discover; --client-id/--client-secret with
+--introspection-url (or --discover) add opaque tokens. With remote keys the
+server starts even if an authorization server is down, and answers 503 for
+its tokens until its keys arrive.
 ";
 
+/// One trusted issuer's options.
 #[derive(Debug, Default)]
-struct Args {
-    listen: Option<String>,
+struct IssuerArgs {
     issuer: Option<String>,
+    template: Option<String>,
     audiences: Vec<String>,
     jwks_file: Option<String>,
     jwks_url: Option<String>,
     discover: bool,
+    client_ids: Vec<String>,
+    token_use: Option<String>,
+    roles_from: Vec<RoleSource>,
+    permissions_from: Vec<RoleSource>,
+    tenants: Vec<String>,
+    rfc9068: bool,
+}
+
+#[derive(Debug, Default)]
+struct Args {
+    listen: Option<String>,
+    /// The issuers, in order; options before the first --issuer go to it.
+    issuers: Vec<IssuerArgs>,
     allow_http: bool,
     introspection_url: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
     client_secret_post: bool,
-    rfc9068: bool,
+    token_header: Option<String>,
+    token_cookie: Option<String>,
     realm: Option<String>,
     token_cache_capacity: Option<u64>,
     demo: bool,
+}
+
+impl Args {
+    /// The issuer the next issuer option applies to.
+    fn current(&mut self) -> &mut IssuerArgs {
+        if self.issuers.is_empty() {
+            self.issuers.push(IssuerArgs::default());
+        }
+        let last = self.issuers.len() - 1;
+        &mut self.issuers[last]
+    }
+
+    /// Starts a new issuer, unless the options so far had none.
+    fn start_issuer(&mut self) -> &mut IssuerArgs {
+        let fresh = self
+            .issuers
+            .last()
+            .is_some_and(|i| i.issuer.is_none() && i.template.is_none());
+        if !fresh {
+            self.issuers.push(IssuerArgs::default());
+        }
+        self.current()
+    }
+}
+
+fn role_source(spec: &str) -> Result<RoleSource, String> {
+    Ok(match spec.split_once(':') {
+        Some(("claim", name)) => RoleSource::Claim(name.to_owned()),
+        Some(("pointer", pointer)) => RoleSource::Pointer(pointer.to_owned()),
+        Some(("keycloak-client", client)) => RoleSource::KeycloakClient(client.to_owned()),
+        None if spec == "keycloak-realm" => RoleSource::KeycloakRealm,
+        None if spec == "cognito-groups" => RoleSource::CognitoGroups,
+        None if spec == "zitadel" => RoleSource::Zitadel,
+        _ => return Err(format!("unknown role source {spec:?} (see --help)")),
+    })
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -106,16 +188,33 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--listen" => args.listen = Some(value("--listen")?),
-            "--issuer" => args.issuer = Some(value("--issuer")?),
-            "--audience" => args.audiences.push(value("--audience")?),
-            "--jwks-file" => args.jwks_file = Some(value("--jwks-file")?),
-            "--jwks-url" => args.jwks_url = Some(value("--jwks-url")?),
-            "--discover" => args.discover = true,
+            "--issuer" => args.start_issuer().issuer = Some(value("--issuer")?),
+            "--issuer-template" => {
+                args.start_issuer().template = Some(value("--issuer-template")?)
+            }
+            "--audience" => args.current().audiences.push(value("--audience")?),
+            "--jwks-file" => args.current().jwks_file = Some(value("--jwks-file")?),
+            "--jwks-url" => args.current().jwks_url = Some(value("--jwks-url")?),
+            "--discover" => args.current().discover = true,
+            "--client-id-allow" => args.current().client_ids.push(value("--client-id-allow")?),
+            "--token-use" => args.current().token_use = Some(value("--token-use")?),
+            "--roles-from" => {
+                let source = role_source(&value("--roles-from")?)?;
+                args.current().roles_from.push(source);
+            }
+            "--permissions-from" => {
+                let source = role_source(&value("--permissions-from")?)?;
+                args.current().permissions_from.push(source);
+            }
+            "--tenant" => args.current().tenants.push(value("--tenant")?),
+            "--rfc9068" => args.current().rfc9068 = true,
             "--allow-http" => args.allow_http = true,
             "--introspection-url" => args.introspection_url = Some(value("--introspection-url")?),
             "--client-id" => args.client_id = Some(value("--client-id")?),
             "--client-secret" => args.client_secret = Some(value("--client-secret")?),
             "--client-secret-post" => args.client_secret_post = true,
+            "--token-header" => args.token_header = Some(value("--token-header")?),
+            "--token-cookie" => args.token_cookie = Some(value("--token-cookie")?),
             "--realm" => args.realm = Some(value("--realm")?),
             "--token-cache-capacity" => {
                 let n = value("--token-cache-capacity")?;
@@ -124,12 +223,63 @@ fn parse_args() -> Result<Option<Args>, String> {
                         .map_err(|_| format!("--token-cache-capacity: {n:?} is not a number"))?,
                 );
             }
-            "--rfc9068" => args.rfc9068 = true,
             "--demo" => args.demo = true,
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
     Ok(Some(args))
+}
+
+/// One issuer's configuration, from its options.
+fn issuer(a: &IssuerArgs) -> Result<Issuer, String> {
+    let mut i = match (&a.issuer, &a.template) {
+        (Some(iss), None) => Issuer::new(iss.clone()),
+        (None, Some(template)) => {
+            let mut i = Issuer::tenant_template(template.clone());
+            if !a.tenants.is_empty() {
+                i = i.tenants(a.tenants.iter().cloned());
+            }
+            i
+        }
+        _ => return Err("issuer options need an --issuer or --issuer-template first".into()),
+    };
+    let sources = usize::from(a.jwks_file.is_some())
+        + usize::from(a.jwks_url.is_some())
+        + usize::from(a.discover);
+    if sources != 1 || (a.audiences.is_empty() && a.client_ids.is_empty()) {
+        return Err(
+            "each issuer needs --audience (or --client-id-allow) and one of --jwks-file, --jwks-url, --discover"
+                .into(),
+        );
+    }
+    for audience in &a.audiences {
+        i = i.audience(audience.clone());
+    }
+    if !a.client_ids.is_empty() {
+        i = i.allowed_client_ids(a.client_ids.iter().cloned());
+    }
+    if let Some(token_use) = &a.token_use {
+        i = i.require_claim_equals("token_use", token_use.clone());
+    }
+    for source in &a.roles_from {
+        i = i.roles_from(source.clone());
+    }
+    for source in &a.permissions_from {
+        i = i.permissions_from(source.clone());
+    }
+    if let Some(path) = &a.jwks_file {
+        i = i.jwks_file(path);
+    }
+    if let Some(url) = &a.jwks_url {
+        i = i.jwks_url(url.clone());
+    }
+    if a.discover {
+        i = i.discover();
+    }
+    if a.rfc9068 {
+        i = i.rfc9068_profile();
+    }
+    Ok(i)
 }
 
 async fn me(claims: Claims) -> Json<Value> {
@@ -139,6 +289,8 @@ async fn me(claims: Claims) -> Json<Value> {
         "aud": claims.audiences().collect::<Vec<_>>(),
         "client_id": claims.client_id(),
         "scopes": claims.scopes().iter().collect::<Vec<_>>(),
+        "roles": claims.roles().iter().collect::<Vec<_>>(),
+        "permissions": claims.permissions().iter().collect::<Vec<_>>(),
         "exp": claims.expires_at(),
     }))
 }
@@ -176,18 +328,30 @@ async fn key_health(validator: &Validator) -> Json<Value> {
             "last_error": s.last_error.map(|e| e.to_string()),
         }),
     };
+    keys["issuers"] = validator
+        .key_sources()
+        .into_iter()
+        .map(|(issuer, s)| json!({"issuer": issuer, "status": format!("{:?}", s.status), "keys": s.keys}))
+        .collect();
     keys["introspection"] = introspection.unwrap_or(Value::Null);
     Json(keys)
 }
 
-fn app(validator: Validator, realm: &str) -> Result<Router, Box<dyn std::error::Error>> {
+fn app(validator: Validator, args: &Args) -> Result<Router, Box<dyn std::error::Error>> {
     let health_validator = validator.clone();
+    let mut layer = BearerLayer::new(validator).realm(args.realm.as_deref().unwrap_or("api"))?;
+    if let Some(name) = &args.token_header {
+        layer = layer.token_header(HeaderName::try_from(name.as_str())?);
+    }
+    if let Some(name) = &args.token_cookie {
+        layer = layer.token_cookie(name.clone());
+    }
     let protected = Router::new()
         .route("/charge", post(charge))
         .route_layer(RequireScopeLayer::all(["charge:customer"])?)
         .route("/me", get(me))
         .route("/ping", get(|| async { "ok" }))
-        .route_layer(BearerLayer::new(validator).realm(realm)?);
+        .route_layer(layer);
     Ok(Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
@@ -223,36 +387,35 @@ async fn main() -> ExitCode {
     let mut builder = Validator::builder();
     if args.demo {
         let issuer = TestIssuer::new().issuer_url(
-            args.issuer
-                .clone()
+            args.issuers
+                .first()
+                .and_then(|i| i.issuer.clone())
                 .unwrap_or_else(|| "https://demo-issuer.test".into()),
         );
-        builder = builder
-            .issuer(issuer.issuer())
-            .jwks_json(issuer.jwks_json());
-        if args.audiences.is_empty() {
-            builder = builder.audience("demo-api");
-        }
+        let audiences = args.issuers.first().map(|i| i.audiences.clone()).unwrap_or_default();
+        let mut demo_issuer = Issuer::new(issuer.issuer()).jwks_json(issuer.jwks_json());
+        demo_issuer = if audiences.is_empty() {
+            demo_issuer.audience("demo-api")
+        } else {
+            audiences.into_iter().fold(demo_issuer, Issuer::audience)
+        };
+        builder = builder.trust(demo_issuer);
         demo = Some(issuer);
     } else {
-        let sources = usize::from(args.jwks_file.is_some())
-            + usize::from(args.jwks_url.is_some())
-            + usize::from(args.discover);
-        let (Some(issuer), 1, false) = (&args.issuer, sources, args.audiences.is_empty()) else {
+        if args.issuers.is_empty() {
             eprintln!(
                 "error: --issuer, --audience and one of --jwks-file, --jwks-url, --discover are required (or --demo); see --help"
             );
             return ExitCode::from(2);
-        };
-        builder = builder.issuer(issuer.clone());
-        if let Some(path) = &args.jwks_file {
-            builder = builder.jwks_file(path);
         }
-        if let Some(url) = &args.jwks_url {
-            builder = builder.jwks_url(url.clone());
-        }
-        if args.discover {
-            builder = builder.discover();
+        for a in &args.issuers {
+            match issuer(a) {
+                Ok(i) => builder = builder.trust(i),
+                Err(e) => {
+                    eprintln!("error: {e}; see --help");
+                    return ExitCode::from(2);
+                }
+            }
         }
         if args.allow_http {
             builder = builder.allow_insecure_http();
@@ -268,12 +431,13 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let first_discovers = args.issuers.first().is_some_and(|i| i.discover);
         match (auth, &args.introspection_url) {
             (Some(auth), Some(url)) => {
                 builder = builder.introspection(Introspection::at(url.clone(), auth));
             }
             // With --discover, the metadata's endpoint.
-            (Some(auth), None) if args.discover => {
+            (Some(auth), None) if first_discovers => {
                 builder = builder.introspection(Introspection::discovered(auth));
             }
             (None, None) => {}
@@ -284,12 +448,6 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
-    }
-    for audience in &args.audiences {
-        builder = builder.audience(audience.clone());
-    }
-    if args.rfc9068 {
-        builder = builder.rfc9068_profile();
     }
     if let Some(n) = args.token_cache_capacity {
         builder = builder.token_cache_capacity(n);
@@ -313,7 +471,11 @@ async fn main() -> ExitCode {
     let addr: SocketAddr = listener.local_addr().expect("local address");
 
     if let Some(issuer) = &demo {
-        let audience = args.audiences.first().map_or("demo-api", String::as_str);
+        let audience = args
+            .issuers
+            .first()
+            .and_then(|i| i.audiences.first())
+            .map_or("demo-api", String::as_str);
         let token = issuer
             .token()
             .audience(audience)
@@ -324,7 +486,7 @@ async fn main() -> ExitCode {
         println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/me\n");
     }
 
-    let app = match app(validator, args.realm.as_deref().unwrap_or("api")) {
+    let app = match app(validator, &args) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("error: {e}");
