@@ -28,7 +28,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    BearerLayer, Claims, ClientAuth, Introspection, Issuer, RequireScopeLayer, RoleSource, Validator,
+    BearerLayer, Claims, ClientAuth, Introspection, Issuer, RequireScopeLayer, RoleSource,
+    Validator,
 };
 use http::HeaderName;
 use serde_json::{Value, json};
@@ -189,9 +190,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "--listen" => args.listen = Some(value("--listen")?),
             "--issuer" => args.start_issuer().issuer = Some(value("--issuer")?),
-            "--issuer-template" => {
-                args.start_issuer().template = Some(value("--issuer-template")?)
-            }
+            "--issuer-template" => args.start_issuer().template = Some(value("--issuer-template")?),
             "--audience" => args.current().audiences.push(value("--audience")?),
             "--jwks-file" => args.current().jwks_file = Some(value("--jwks-file")?),
             "--jwks-url" => args.current().jwks_url = Some(value("--jwks-url")?),
@@ -392,7 +391,11 @@ async fn main() -> ExitCode {
                 .and_then(|i| i.issuer.clone())
                 .unwrap_or_else(|| "https://demo-issuer.test".into()),
         );
-        let audiences = args.issuers.first().map(|i| i.audiences.clone()).unwrap_or_default();
+        let audiences = args
+            .issuers
+            .first()
+            .map(|i| i.audiences.clone())
+            .unwrap_or_default();
         let mut demo_issuer = Issuer::new(issuer.issuer()).jwks_json(issuer.jwks_json());
         demo_issuer = if audiences.is_empty() {
             demo_issuer.audience("demo-api")
