@@ -23,7 +23,6 @@ use serde::de::DeserializeOwned;
 
 use crate::claims::Claims;
 use crate::http::{Anonymous, AuthError};
-use crate::validator::ValidationError;
 
 /// Why the [`Claims`] extractor refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +38,11 @@ pub enum ClaimsRejection {
     #[error("this route needs a bearer token")]
     Unauthenticated,
     /// The verified claims do not deserialize into the handler's
-    /// [`TypedClaims`] type: 401 `invalid_token` ("an invalid claim").
+    /// [`TypedClaims`] type: a plain 403 (the token is genuine and valid,
+    /// but lacks what this handler needs; a 401 `invalid_token` would send
+    /// the client for a new token that would fare no better). Logged at
+    /// `warn` with the reason, since it may also be a type that does not
+    /// fit the provider's tokens.
     #[error("the claims do not fit the handler's claims type")]
     Undeserializable,
 }
@@ -57,9 +60,10 @@ impl IntoResponse for ClaimsRejection {
                     .into_response()
             }
             ClaimsRejection::Unauthenticated => AuthError::MissingToken.into_response(),
-            ClaimsRejection::Undeserializable => {
-                AuthError::InvalidToken(ValidationError::InvalidClaim("claims")).into_response()
+            ClaimsRejection::Undeserializable => AuthError::Forbidden {
+                requirement: "claims that fit the handler's claims type".into(),
             }
+            .into_response(),
         }
     }
 }
@@ -147,9 +151,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let claims = <Claims as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        claims
-            .typed::<T>()
-            .map(TypedClaims)
-            .map_err(|_| ClaimsRejection::Undeserializable)
+        claims.typed::<T>().map(TypedClaims).map_err(|e| {
+            tracing::warn!(
+                claims_type = std::any::type_name::<T>(),
+                error = %e,
+                "the verified claims do not fit the handler's claims type; refused with 403"
+            );
+            ClaimsRejection::Undeserializable
+        })
     }
 }

@@ -235,8 +235,8 @@ impl Jws {
         Ok(keys.verify(self.kid(), alg, signing_input.as_bytes(), &signature)?)
     }
 
-    /// The decoded payload of `token`. Call only after the signature
-    /// verified.
+    /// The decoded payload of `token`. Nothing in it may be trusted before
+    /// the signature verified.
     pub(crate) fn payload(&self, token: &str) -> Result<Vec<u8>, Malformed> {
         let payload = token
             .get(self.header_end.saturating_add(1)..self.input_end)
@@ -244,8 +244,9 @@ impl Jws {
         b64(payload)
     }
 
-    /// Decodes the claims object of `token`. Call only after the signature
-    /// verified.
+    /// Decodes the claims object of `token` (strict JSON, within the token
+    /// size limit). Before the signature verified, only to choose whose
+    /// keys to verify it with; nothing read here is trusted until then.
     pub(crate) fn claims(&self, token: &str) -> Result<Map<String, Value>, Malformed> {
         parse_claims(&self.payload(token)?)
     }

@@ -55,8 +55,11 @@
 //! - Header and claims must be completely valid UTF-8 JSON, unused members
 //!   included; untrusted input never panics (clippy denies slicing,
 //!   indexing, `unwrap`, `expect` and `panic!` in this crate).
-//! - Tokens over 16 KiB are refused before any decoding; nothing is parsed
-//!   from the payload before the signature verifies.
+//! - Tokens over 16 KiB are refused before any decoding. With one issuer,
+//!   nothing is parsed from the payload before the signature verifies;
+//!   with several, the payload is parsed only to read `iss` (and a tenant
+//!   template's tenant claim), which chooses whose keys to verify with;
+//!   nothing in it is trusted before the signature verifies.
 //! - RSA keys under 2048 bits, EC points off their curve and keys whose
 //!   `use`/`key_ops` exclude verification are refused when loaded.
 //! - Responses never echo the token; tokens are never logged.
@@ -163,5 +166,6 @@ pub use remote::{
 };
 pub use validator::{
     BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TOKEN_SIZE,
-    DEFAULT_TOKEN_CACHE_CAPACITY, Issuer, ValidationError, Validator, ValidatorBuilder,
+    DEFAULT_TOKEN_CACHE_CAPACITY, Issuer, MAX_PENDING_TENANTS, PENDING_TENANT_TTL, ValidationError,
+    Validator, ValidatorBuilder,
 };

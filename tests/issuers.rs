@@ -17,8 +17,8 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, BuildError, Claims, Issuer, JwksOptions, TypPolicy, ValidationError,
-    Validator,
+    Algorithm, BearerLayer, BuildError, Claims, Issuer, JwksOptions, MAX_PENDING_TENANTS,
+    ManualClock, PENDING_TENANT_TTL, TypPolicy, ValidationError, Validator,
 };
 use common::as_server::{AsServer, Mode};
 use reqwest::StatusCode;
@@ -300,15 +300,62 @@ async fn a_templated_issuer_accepts_allowed_tenants_confirmed_by_tid() {
     }
 }
 
-/// Without an allow-list, the number of tenants is capped: random tenants
-/// in tokens cannot grow the validator.
+/// With shared keys, tokens naming made-up tenants (unsigned, or signed
+/// with another key) leave nothing behind: the genuine tenants that come
+/// after them pass, beyond `max_tenants` too (it only bounds the memory of
+/// tenants seen; nothing is fetched per tenant).
 #[tokio::test]
-async fn without_an_allow_list_tenants_are_capped() {
+async fn with_shared_keys_forged_tenants_leave_nothing_behind() {
     let shared = key("common");
+    let forger = key("common"); // same kid, another key
     let v = Validator::builder()
         .trust(
             Issuer::tenant_template(TEMPLATE)
                 .max_tenants(2)
+                .audience("api")
+                .jwks_json(jwks(&[&shared])),
+        )
+        .build()
+        .unwrap();
+    for i in 0..200 {
+        let tenant = format!("fake{i}");
+        let forged = tenant_token(&tenant, &forger);
+        assert_eq!(
+            v.validate(&forged).await.unwrap_err(),
+            ValidationError::InvalidSignature
+        );
+        let unsigned = tenant_issuer(&tenant)
+            .token()
+            .claim("tid", tenant.as_str())
+            .unsigned();
+        assert!(v.validate(&unsigned).await.is_err());
+    }
+    for t in ["t1", "t2", "t3", "t4"] {
+        let claims = v.validate(&tenant_token(t, &shared)).await.unwrap();
+        assert_eq!(
+            claims.issuer(),
+            Some(format!("https://login.test/{t}/v2.0").as_str())
+        );
+    }
+    // Known tenants keep passing.
+    assert!(v.validate(&tenant_token("t1", &shared)).await.is_ok());
+}
+
+/// Two templates for the same issuer pattern, each with its own tenants
+/// and audience: a token goes to the one that accepts its tenant.
+#[tokio::test]
+async fn overlapping_templates_each_keep_their_tenants() {
+    let shared = key("common");
+    let v = Validator::builder()
+        .trust(
+            Issuer::tenant_template(TEMPLATE)
+                .tenants(["t1"])
+                .audience("api")
+                .jwks_json(jwks(&[&shared])),
+        )
+        .trust(
+            Issuer::tenant_template(TEMPLATE)
+                .tenants(["t2"])
                 .audience("api")
                 .jwks_json(jwks(&[&shared])),
         )
@@ -320,8 +367,6 @@ async fn without_an_allow_list_tenants_are_capped() {
         v.validate(&tenant_token("t3", &shared)).await.unwrap_err(),
         ValidationError::InvalidIssuer
     );
-    // Known tenants keep passing.
-    assert!(v.validate(&tenant_token("t1", &shared)).await.is_ok());
 }
 
 /// A metadata server for every tenant: `/{tenant}/v2.0/.well-known/...`
@@ -409,6 +454,123 @@ async fn tenants_discovered_on_their_own_are_bounded_by_the_cap() {
     assert_eq!(v.key_sources().len(), 2);
 }
 
+/// Tokens naming made-up tenants of a discovering template: at most
+/// `MAX_PENDING_TENANTS` discoveries per `PENDING_TENANT_TTL`, whatever the
+/// flood, and tenants verified before keep passing. A genuine new tenant
+/// waits for a pending place while the flood lasts.
+#[tokio::test]
+async fn made_up_tenants_cause_bounded_discoveries() {
+    let server = tenant_server().await;
+    for t in ["t1", "t2"] {
+        server.keys.lock().unwrap().insert(t.into(), key(t));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let clock = ManualClock::new(now);
+    let template = format!("http://{}/{{tenant}}/v2.0", server.addr);
+    let v = Validator::builder()
+        .allow_insecure_http()
+        .clock(clock.clone())
+        .trust(
+            Issuer::tenant_template(&template)
+                .audience("api")
+                .discover(),
+        )
+        .build()
+        .unwrap();
+    let stranger = key("t1");
+    let token = |tenant: &str, signer: &TestKey| {
+        issuer_named(&template.replace("{tenant}", tenant), "api")
+            .token()
+            .signing_key(signer)
+            .claim("tid", tenant)
+            .sign()
+    };
+    let genuine = |tenant: &str| {
+        let keys = server.keys.lock().unwrap();
+        token(tenant, &keys[tenant])
+    };
+    assert!(v.validate(&genuine("t1")).await.is_ok());
+    assert_eq!(server.discoveries.load(Ordering::SeqCst), 1);
+
+    for i in 0..50 {
+        let err = v
+            .validate(&token(&format!("fake{i}"), &stranger))
+            .await
+            .unwrap_err();
+        if i < MAX_PENDING_TENANTS {
+            // Discovered: the tenant has no keys (an empty set is unusable).
+            assert_eq!(err, ValidationError::KeysUnavailable, "fake{i}");
+        } else {
+            assert_eq!(err, ValidationError::InvalidIssuer, "fake{i}");
+        }
+    }
+    assert_eq!(
+        server.discoveries.load(Ordering::SeqCst),
+        1 + MAX_PENDING_TENANTS
+    );
+    // The verified tenant is untouched; a new genuine one waits its turn.
+    assert!(v.validate(&genuine("t1")).await.is_ok());
+    assert_eq!(
+        v.validate(&genuine("t2")).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+    clock.advance(PENDING_TENANT_TTL);
+    assert!(v.validate(&genuine("t2")).await.is_ok());
+    assert_eq!(
+        server.discoveries.load(Ordering::SeqCst),
+        2 + MAX_PENDING_TENANTS
+    );
+    // Verified tenants keep their key sources; the pending ones are gone.
+    let mut sources: Vec<String> = v.key_sources().into_iter().map(|(i, _)| i).collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        [
+            template.replace("{tenant}", "t1"),
+            template.replace("{tenant}", "t2")
+        ]
+    );
+}
+
+/// Microsoft Entra's JWKS names each key's issuer: a key of every tenant
+/// (`{tenantid}`) vouches for tokens naming their tenant consistently; a
+/// tenant's own key only for its tenant (RFC 8725 §3.8).
+#[tokio::test]
+async fn a_keys_issuer_member_binds_it_to_its_tenant() {
+    let common = key("common");
+    let own = key("own");
+    let with_issuer = |k: &TestKey, issuer: &str| {
+        let mut jwk = k.public_jwk().unwrap();
+        jwk["issuer"] = json!(issuer);
+        jwk
+    };
+    let set = json!({"keys": [
+        with_issuer(&common, "https://login.test/{tenantid}/v2.0"),
+        with_issuer(&own, "https://login.test/t1/v2.0"),
+    ]})
+    .to_string();
+    let v = Validator::builder()
+        .trust(
+            Issuer::tenant_template(TEMPLATE)
+                .tenants(["t1", "t2"])
+                .audience("api")
+                .jwks_json(set),
+        )
+        .build()
+        .unwrap();
+    assert!(v.validate(&tenant_token("t1", &common)).await.is_ok());
+    assert!(v.validate(&tenant_token("t2", &common)).await.is_ok());
+    assert!(v.validate(&tenant_token("t1", &own)).await.is_ok());
+    // t1's own key signing for t2.
+    assert_eq!(
+        v.validate(&tenant_token("t2", &own)).await.unwrap_err(),
+        ValidationError::InvalidIssuer
+    );
+}
+
 // ------------------------------------------------------------- client-id mode
 
 /// AWS Cognito access tokens carry no `aud`: the explicit client-id mode
@@ -461,6 +623,22 @@ async fn the_client_id_mode_replaces_the_audience_check_only_when_asked() {
             .unwrap_err(),
         ValidationError::InvalidAudience
     );
+    // An audience and allowed client ids: both checks hold.
+    let both = Validator::builder()
+        .issuer(iss)
+        .audience("api")
+        .allowed_client_ids(["57cbishk4j24pabc1234567890"])
+        .jwks_json(jwks(&[&signer]))
+        .build()
+        .unwrap();
+    let for_api = || access().claim("aud", "api");
+    assert!(both.validate(&for_api().sign()).await.is_ok());
+    assert_eq!(
+        both.validate(&for_api().claim("client_id", "another-app").sign())
+            .await
+            .unwrap_err(),
+        ValidationError::InvalidAudience
+    );
     // Neither an audience nor the client-id mode: refused at build time.
     assert!(matches!(
         Validator::builder()
@@ -491,7 +669,74 @@ fn issuer_configuration_errors_are_clear() {
                     .jwks_json(jwks(&[&k]))
             )
             .build(),
-        Err(BuildError::TenantTemplate(_))
+        Err(BuildError::TenantTemplate { reason, .. }) if reason.contains("no {tenant}")
+    ));
+    let template = |t: &str| {
+        Validator::builder()
+            .trust(
+                Issuer::tenant_template(t)
+                    .audience("x")
+                    .jwks_json(jwks(&[&k])),
+            )
+            .build()
+    };
+    assert!(matches!(
+        template("https://login.test/{tenant}/{tenant}/v2.0"),
+        Err(BuildError::TenantTemplate { reason, .. }) if reason.contains("more than one")
+    ));
+    // In the host, a tenant could name any host (169.254.169.254): only
+    // with an allow-list.
+    for host in [
+        "https://{tenant}/",
+        "https://{tenant}.login.test/v2.0",
+        "https://{tenant}",
+    ] {
+        assert!(
+            matches!(
+                template(host),
+                Err(BuildError::TenantTemplate { reason, .. }) if reason.contains("host")
+            ),
+            "{host}"
+        );
+    }
+    assert!(
+        Validator::builder()
+            .trust(
+                Issuer::tenant_template("https://{tenant}.login.test/v2.0")
+                    .tenants(["acme"])
+                    .audience("x")
+                    .jwks_json(jwks(&[&k])),
+            )
+            .build()
+            .is_ok()
+    );
+    // The builder's own policy with no issuer of its own would apply to
+    // nothing: refused, naming the setting.
+    assert!(matches!(
+        Validator::builder()
+            .require_claim_equals("type", "app")
+            .trust(Issuer::new(A).audience("y").jwks_json(jwks(&[&k])))
+            .build(),
+        Err(BuildError::PolicyWithoutIssuer("require_claim_equals"))
+    ));
+    assert!(matches!(
+        Validator::builder()
+            .rfc9068_profile()
+            .trust(Issuer::new(A).audience("y").jwks_json(jwks(&[&k])))
+            .build(),
+        Err(BuildError::PolicyWithoutIssuer(_))
+    ));
+    // RFC 9068 §4 requires `aud`: not with the client-id mode alone.
+    assert!(matches!(
+        Validator::builder()
+            .trust(
+                Issuer::new(A)
+                    .allowed_client_ids(["c"])
+                    .rfc9068_profile()
+                    .jwks_json(jwks(&[&k]))
+            )
+            .build(),
+        Err(BuildError::ProfileNeedsAudience)
     ));
     // Keys without any issuer to give them to.
     assert!(matches!(

@@ -123,6 +123,29 @@ async fn a_large_token_weighs_once_per_kib() {
     assert!((4..=9).contains(&len), "{len}");
 }
 
+/// Claims that take far more memory than their token (thousands of tiny
+/// array elements: 2 bytes of JSON, 32 of memory each) weigh by their
+/// memory, so the capacity bounds the cache's memory whatever the claims.
+#[tokio::test]
+async fn claims_that_expand_in_memory_weigh_by_their_memory() {
+    let v = issuer()
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(100)
+        .build()
+        .unwrap();
+    let zeros = serde_json::Value::Array(vec![serde_json::Value::from(0); 1200]);
+    for _ in 0..10 {
+        let token = issuer().token().claim("x", zeros.clone()).sign();
+        // Under 4 KiB of token (4 units by size), about 38 KB of claims
+        // (19 units by memory).
+        assert!(token.len() <= 4096, "{}", token.len());
+        assert!(v.validate(&token).await.is_ok());
+    }
+    let len = v.token_cache_len().unwrap();
+    assert!(len <= 5, "{len} tokens of 19 units in 100 units");
+}
+
 #[tokio::test]
 async fn capacity_zero_turns_the_cache_off() {
     let (_, issuer, _) = timed();

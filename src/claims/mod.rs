@@ -72,6 +72,42 @@ pub(crate) struct Times {
     pub(crate) issued_at: Option<i64>,
 }
 
+/// Bytes of a `serde_json::Value` (and of a `String` header, 24) on a
+/// 64-bit target, and a B-tree map entry's share of its node (keys and
+/// values are stored in nodes of up to 11; about 16 bytes of node overhead
+/// per entry), for [`Claims::memory_estimate`].
+const VALUE: usize = 32;
+const STRING: usize = 24;
+const MAP_ENTRY: usize = 16;
+/// What every set of claims costs besides its content (the `Arc`, the
+/// times, the typed-claims list, a cache entry's key and binding).
+const FIXED: usize = 256;
+
+/// The heap memory a JSON value holds (its own `VALUE` counted by its
+/// parent), computed without recursion: deep trees cannot exhaust the stack.
+fn json_memory(root: &Value) -> usize {
+    let mut total = VALUE;
+    let mut stack = vec![root];
+    while let Some(value) = stack.pop() {
+        let here = match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => {
+                stack.extend(items.iter());
+                items.len().saturating_mul(VALUE)
+            }
+            Value::Object(map) => {
+                stack.extend(map.values());
+                map.keys().fold(0usize, |sum, k| {
+                    sum.saturating_add(k.len().saturating_add(STRING + VALUE + MAP_ENTRY))
+                })
+            }
+            _ => 0,
+        };
+        total = total.saturating_add(here);
+    }
+    total
+}
+
 impl Claims {
     pub(crate) fn new(
         claims: Map<String, Value>,
@@ -88,6 +124,22 @@ impl Claims {
             permissions,
             typed: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// An estimate of the heap memory these claims hold (the JSON tree,
+    /// scopes, roles and permissions; not the typed values, which are
+    /// derived from them): what the verified-token cache weighs them by.
+    pub(crate) fn memory_estimate(&self) -> usize {
+        let strings = |list: &mut dyn Iterator<Item = &str>| {
+            list.fold(0usize, |sum, s| {
+                sum.saturating_add(s.len().saturating_add(STRING))
+            })
+        };
+        FIXED
+            .saturating_add(json_memory(&self.0.all))
+            .saturating_add(self.0.scopes.0.len())
+            .saturating_add(strings(&mut self.0.roles.iter()))
+            .saturating_add(strings(&mut self.0.permissions.iter()))
     }
 
     /// Re-checks `exp` and `nbf` at `now` (for a cached result).
@@ -616,5 +668,50 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s.contains_any(["x", "write"]));
         assert!(!s.contains_all(["x", "write"]));
+    }
+
+    /// The default role sources read another provider's shape as no roles;
+    /// a source the issuer configured refuses the token instead.
+    #[test]
+    fn default_role_sources_are_lenient_configured_ones_strict() {
+        let objects = json!({"roles": [{"key": "admin"}], "permissions": {"a": 1}});
+        let lenient = ClaimRules {
+            roles: vec![RoleSource::Claim("roles".into())],
+            permissions: vec![RoleSource::Claim("permissions".into())],
+            default_roles: true,
+            default_permissions: true,
+            ..rules()
+        };
+        let c = check_with(&lenient, objects.clone()).unwrap();
+        assert!(c.roles().is_empty() && c.permissions().is_empty());
+        let strict = ClaimRules {
+            default_roles: false,
+            ..lenient.clone()
+        };
+        assert_eq!(
+            check_with(&strict, objects).unwrap_err(),
+            ClaimError::Invalid("roles")
+        );
+    }
+
+    #[test]
+    fn memory_estimates_follow_what_the_claims_hold() {
+        let small = check_with(&rules(), json!({"scope": "a b"})).unwrap();
+        let estimate = small.memory_estimate();
+        assert!((FIXED..2048).contains(&estimate), "{estimate}");
+        // 1,500 zeros: 3 KB of JSON, 48 KB of values.
+        let zeros = check_with(&rules(), json!({"x": vec![0; 1500]})).unwrap();
+        assert!(
+            zeros.memory_estimate() >= 1500 * VALUE,
+            "{}",
+            zeros.memory_estimate()
+        );
+        // Deep nesting is walked without recursion.
+        let mut deep = json!(0);
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        assert!(json_memory(&deep) >= 100_000 * VALUE);
+        std::mem::forget(deep); // serde_json's recursive drop would overflow the stack
     }
 }

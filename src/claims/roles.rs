@@ -44,7 +44,8 @@ const ZITADEL_PREFIX: &str = "urn:zitadel:iam:org:project:";
 
 impl RoleSource {
     /// Adds the roles this source finds in `claims`; `Err` when the source
-    /// is present with the wrong type (the token is then refused: its
+    /// is present with the wrong type (for a source the issuer configured,
+    /// the token is then refused: its
     /// authorization data cannot be read).
     fn collect(&self, claims: &Map<String, Value>, out: &mut Vec<String>) -> Result<(), ()> {
         match self {

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::roles::{self, PERMISSIONS, ROLES, RoleSource};
+use super::roles::{self, PERMISSIONS, ROLES, RoleSource, Roles};
 use super::{Claims, Scopes, Times};
 use crate::clock::{Leeway, TimeError};
 
@@ -63,6 +63,11 @@ pub(crate) struct ClaimRules {
     /// Where roles and permissions live.
     pub(crate) roles: Vec<RoleSource>,
     pub(crate) permissions: Vec<RoleSource>,
+    /// The role (permission) sources are the defaults nobody chose: a value
+    /// of the wrong type there (another provider's shape) means no roles,
+    /// not a refused token. A source configured explicitly is strict.
+    pub(crate) default_roles: bool,
+    pub(crate) default_permissions: bool,
 }
 
 impl ClaimRules {
@@ -112,9 +117,10 @@ impl ClaimRules {
                 return Err(ClaimError::Audience);
             }
         }
-        if client_id_mode {
-            // The explicit replacement of the audience check: the client the
-            // token was issued to must be one this API trusts.
+        if !self.client_ids.is_empty() {
+            // The explicit replacement of the audience check (or, with
+            // audiences too, one more check): the client the token was
+            // issued to must be one this API trusts.
             let client = present("client_id")
                 .map(|c| c.as_str().ok_or(ClaimError::Invalid("client_id")))
                 .transpose()?;
@@ -155,9 +161,15 @@ impl ClaimRules {
         if present("cnf").is_some() {
             return Err(ClaimError::SenderConstrained);
         }
-        let roles = roles::read(&self.roles, &claims).map_err(|()| ClaimError::Invalid(ROLES))?;
-        let permissions = roles::read(&self.permissions, &claims)
-            .map_err(|()| ClaimError::Invalid(PERMISSIONS))?;
+        let read = |sources: &[RoleSource], lenient: bool, name: &'static str| match roles::read(
+            sources, &claims,
+        ) {
+            Ok(found) => Ok(found),
+            Err(()) if lenient => Ok(Roles::default()),
+            Err(()) => Err(ClaimError::Invalid(name)),
+        };
+        let roles = read(&self.roles, self.default_roles, ROLES)?;
+        let permissions = read(&self.permissions, self.default_permissions, PERMISSIONS)?;
 
         Ok(Claims::new(
             claims,

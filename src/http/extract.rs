@@ -130,37 +130,44 @@ pub fn header_token<'a>(
 }
 
 /// Reads a token from the cookie `name` (RFC 6265 §4.2.1: `name=value`
-/// pairs separated by `; `, over any number of `Cookie` headers), as
+/// pairs separated by `;`, over any number of `Cookie` headers), as
 /// Cloudflare Access's `CF_Authorization`. A value in double quotes is
-/// unquoted; it must be one `b64token`; the cookie twice is refused.
+/// unquoted; it must be one `b64token`. Other cookies may hold any bytes.
+///
+/// The cookie twice with different values is refused: a browser sends both
+/// when a sibling subdomain sets one for the parent domain, and neither can
+/// be told apart from the other. Name the cookie with the `__Host-` prefix
+/// where you choose its name (RFC 6265bis §4.1.3.2), so that no other host
+/// can set it.
 pub fn cookie_token<'a>(
     headers: &'a HeaderMap,
     name: &str,
 ) -> Result<Option<&'a str>, RequestError> {
-    let mut found = None;
+    let mut found: Option<&'a str> = None;
     for value in headers.get_all(http::header::COOKIE) {
-        let Ok(value) = value.to_str() else {
-            continue;
-        };
-        for pair in value.split(';') {
-            let Some((n, v)) = pair.trim().split_once('=') else {
+        for pair in value.as_bytes().split(|b| *b == b';') {
+            let pair = pair.trim_ascii();
+            let Some(eq) = pair.iter().position(|b| *b == b'=') else {
                 continue;
             };
-            if n.trim() != name {
+            let (n, v) = pair.split_at(eq);
+            if n.trim_ascii() != name.as_bytes() {
                 continue;
             }
-            if found.is_some() {
+            // `v` starts with the `=`.
+            let v = v.get(1..).unwrap_or_default().trim_ascii();
+            let v = v
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+                .unwrap_or(v);
+            let token = match std::str::from_utf8(v) {
+                Ok(t) if is_b64token(t) => t,
+                _ => return Err(RequestError::MalformedToken),
+            };
+            if found.is_some_and(|f| f != token) {
                 return Err(RequestError::MultipleTokens);
             }
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            if !is_b64token(v) {
-                return Err(RequestError::MalformedToken);
-            }
-            found = Some(v);
+            found = Some(token);
         }
     }
     Ok(found)

@@ -169,12 +169,12 @@ pub struct BearerService<S> {
 impl<S> BearerService<S> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
-    /// has to wait for the network. `from_query` tells whether the token came
-    /// in the URI.
+    /// has to wait for the network. `private` tells whether the token came
+    /// another way than the `Authorization` header.
     fn authenticate<B>(
         &self,
         req: &mut Request<B>,
-        from_query: &mut bool,
+        private: &mut bool,
     ) -> Result<Option<Box<Pending>>, AuthError> {
         // The header's credentials are checked (UTF-8, `b64token` syntax)
         // only when the token was not verified before (below).
@@ -196,24 +196,30 @@ impl<S> BearerService<S> {
             Some(name) => cookie_token(headers, name)?,
             None => None,
         };
-        // RFC 6750 §2: one way only.
-        let ways = [
-            header.is_some(),
-            query.is_some(),
-            custom.is_some(),
-            cookie.is_some(),
-        ];
-        if ways.iter().filter(|w| **w).count() > 1 {
+        // RFC 6750 §2: one of its ways only (the header, the query). A
+        // proxy's own header and its cookie may repeat the same token
+        // (Cloudflare Access sends both); two different tokens are refused.
+        if header.is_some() && query.is_some() {
+            return Err(RequestError::MultipleTokens.into());
+        }
+        let other = query.as_deref().or(custom).or(cookie);
+        let conflict = |t: Option<&str>| {
+            t.is_some_and(|t| other.is_some_and(|o| o != t))
+                || header.is_some_and(|h| t.is_some_and(|t| h != t.as_bytes()))
+        };
+        if conflict(custom) || conflict(cookie) {
             return Err(RequestError::MultipleTokens.into());
         }
         let validator = &self.shared.validator;
-        let attempt = match (header, query.as_deref().or(custom).or(cookie)) {
+        let attempt = match (header, other) {
             (Some(h), _) => match validator.lookup(h) {
                 Ok(result) => Attempt::Done(result),
                 Err(miss) => validator.attempt_after(checked_token(h)?, miss),
             },
             (None, Some(t)) => {
-                *from_query = query.is_some();
+                // Not in `Authorization`: shared caches would not know to
+                // keep the answer private (RFC 9111 §3.5).
+                *private = true;
                 validator.attempt(t)
             }
             (None, None) if self.shared.anonymous => {
@@ -248,8 +254,8 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // Only a layer with a realm needs to see its inner responses.
         let realm = self.shared.realm.is_some().then(|| self.shared.clone());
-        let mut from_query = false;
-        let state = match self.authenticate(&mut req, &mut from_query) {
+        let mut private = false;
+        let state = match self.authenticate(&mut req, &mut private) {
             Ok(None) => State::Inner {
                 fut: self.inner.call(req),
             },
@@ -275,7 +281,7 @@ where
         BearerResponseFuture {
             state,
             shared: realm,
-            private: from_query,
+            private,
         }
     }
 }
@@ -303,7 +309,8 @@ pin_project! {
         state: State<S, ReqBody>,
         // The layer's settings, when it has a realm to add to refusals.
         shared: Option<Arc<Shared>>,
-        // The token came in the URI: a success is `Cache-Control: private`.
+        // The token came in the URI, a cookie or a proxy's header: a success
+        // is `Cache-Control: private`.
         private: bool,
     }
 }
@@ -369,7 +376,9 @@ where
                         apply_realm(&mut response, realm);
                     }
                     // RFC 6750 §2.3: a success answered to a token sent in
-                    // the URI SHOULD be `Cache-Control: private`.
+                    // the URI SHOULD be `Cache-Control: private`; so is one
+                    // sent in a cookie or another header, which shared caches
+                    // do not treat as credentials (RFC 9111 §3.5).
                     if *this.private
                         && response.status().is_success()
                         && !response.headers().contains_key(CACHE_CONTROL)

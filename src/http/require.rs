@@ -133,7 +133,27 @@ impl Node {
                     Err(Unmet::Other(format!("predicate: {name}")))
                 }
             }
-            Node::All(nodes) => nodes.iter().try_for_each(|n| n.check(claims)),
+            Node::All(nodes) => {
+                // Every part is checked: a missing scope is
+                // `insufficient_scope` only when nothing else is missing
+                // too (more scopes would not help a token lacking a role).
+                let unmet: Vec<Unmet> =
+                    nodes.iter().filter_map(|n| n.check(claims).err()).collect();
+                if unmet.is_empty() {
+                    return Ok(());
+                }
+                let only_scopes = unmet.iter().all(|u| matches!(u, Unmet::Scopes(_)));
+                let parts = unmet.into_iter().map(|u| match u {
+                    Unmet::Scopes(s) if only_scopes => s,
+                    Unmet::Scopes(s) => format!("scopes: {s}"),
+                    Unmet::Other(o) => o,
+                });
+                if only_scopes {
+                    Err(Unmet::Scopes(parts.collect::<Vec<_>>().join(" ")))
+                } else {
+                    Err(Unmet::Other(parts.collect::<Vec<_>>().join(" and ")))
+                }
+            }
             Node::Any(nodes) => {
                 let mut unmet = Vec::with_capacity(nodes.len());
                 for node in nodes {
@@ -582,6 +602,32 @@ mod tests {
             RequirementError::Empty
         );
         assert!(format!("{:?}", read().and(acme)).contains("predicate \"tenant acme\""));
+    }
+
+    /// More scopes would not help a token that also lacks a role: a part
+    /// of an `and` that is not a scope makes the refusal a plain 403, even
+    /// inside an `or` of scope alternatives.
+    #[test]
+    fn a_missing_role_beside_a_missing_scope_is_not_insufficient_scope() {
+        let c = claims(serde_json::json!({"scope": "read", "roles": ["viewer"]}));
+        let scope = |s: &str| Requirement::scopes(ScopeRequirement::all([s]).unwrap());
+        let admin = || Requirement::roles_any(["admin"]).unwrap();
+        // scope first, role second: both are checked.
+        assert!(matches!(
+            scope("write").and(admin()).check(&c),
+            Err(AuthError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            scope("write").and(admin()).or(scope("delete")).check(&c),
+            Err(AuthError::Forbidden { .. })
+        ));
+        // Only scopes missing in an `and`: insufficient_scope naming them.
+        assert_eq!(
+            scope("write").and(scope("delete")).check(&c),
+            Err(AuthError::InsufficientScope {
+                required: "write delete".into()
+            })
+        );
     }
 
     #[test]

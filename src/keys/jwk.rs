@@ -3,6 +3,7 @@
 //! its RFC 7638 thumbprint.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
@@ -46,15 +47,20 @@ pub struct VerificationKey {
     /// SHA-256 of the key's RFC 7638 thumbprint input: the key material,
     /// whatever its `kid`.
     pub(super) thumbprint: [u8; 32],
+    /// The JWK's `issuer` member (Microsoft Entra ID), if any.
+    pub(super) issuer: Option<Arc<str>>,
 }
 
 /// Which key verified a token, and for which algorithm: a verification is
 /// only as good as this key, so a cached result is trusted only while a key
 /// set still holds a key with the same material that may verify `alg`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyBinding {
     pub(super) thumbprint: [u8; 32],
     pub(super) alg: Algorithm,
+    /// The issuer the key's JWK names, if any: checked against the token's
+    /// claims after the signature ([`key_vouches_for`]).
+    pub(crate) issuer: Option<Arc<str>>,
 }
 
 /// The SHA-256 of an RFC 7638 thumbprint input: the required members, in
@@ -110,6 +116,14 @@ impl VerificationKey {
             KeyType::Hmac => None,
             _ => Some(URL_SAFE_NO_PAD.encode(self.thumbprint)),
         }
+    }
+
+    /// The issuer the key's JWK names in its `issuer` member, a Microsoft
+    /// Entra ID extension (`https://login.microsoftonline.com/{tenantid}/v2.0`
+    /// for keys of every tenant, a concrete issuer for a tenant's own keys).
+    /// A token verified with such a key must name a matching issuer.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// Returns a copy of this key with `kid` set.
@@ -221,6 +235,7 @@ impl VerificationKey {
         KeyBinding {
             thumbprint: self.thumbprint,
             alg,
+            issuer: self.issuer.clone(),
         }
     }
 
@@ -250,6 +265,7 @@ fn single(
         algorithms: AlgorithmSet::from_iter([alg]),
         verifiers: vec![(alg, verifier)],
         thumbprint,
+        issuer: None,
     }
 }
 
@@ -292,6 +308,8 @@ struct RawJwk {
     crv: Option<String>,
     x: Option<String>,
     y: Option<String>,
+    /// Microsoft Entra ID's issuer of the key.
+    issuer: Option<String>,
 }
 
 /// Names the member that made `RawJwk` fail to deserialize.
@@ -304,7 +322,7 @@ fn raw_jwk_error(jwk: &serde_json::Value) -> KeyError {
         Some(v) if !v.is_string() => return KeyError::InvalidMember("kty"),
         _ => {}
     }
-    for name in ["kid", "use", "alg", "n", "e", "crv", "x", "y"] {
+    for name in ["kid", "use", "alg", "n", "e", "crv", "x", "y", "issuer"] {
         if obj
             .get(name)
             .is_some_and(|v| !v.is_string() && !v.is_null())
@@ -324,12 +342,20 @@ fn member_name(name: &str) -> &'static str {
         "e" => "e",
         "crv" => "crv",
         "x" => "x",
-        _ => "y",
+        "y" => "y",
+        _ => "issuer",
     }
 }
 
 impl RawJwk {
-    fn into_key(self) -> Result<VerificationKey, KeyError> {
+    fn into_key(mut self) -> Result<VerificationKey, KeyError> {
+        let issuer = self.issuer.take();
+        let mut key = self.into_unbound_key()?;
+        key.issuer = issuer.map(Arc::from);
+        Ok(key)
+    }
+
+    fn into_unbound_key(self) -> Result<VerificationKey, KeyError> {
         if let Some(use_) = &self.use_
             && use_ != "sig"
         {
@@ -513,6 +539,7 @@ fn rsa_key(
         algorithms: algs.into_iter().collect(),
         verifiers,
         thumbprint: thumbprint(&[("e", &e64), ("kty", "RSA"), ("n", &n64)]),
+        issuer: None,
     })
 }
 
@@ -543,6 +570,33 @@ fn roca_fingerprint(n: &[u8]) -> bool {
             }
         }
     })
+}
+
+/// Whether a key whose JWK names `key_issuer` (Microsoft Entra ID's
+/// `issuer` member) may vouch for a token naming `iss` and tenant `tid`
+/// (RFC 8725 §3.8: a key belongs to its issuer):
+/// - `…/{tenantid}/…`: a key of every tenant; the token must name its
+///   tenant (`tid`) and its `iss` be the key's issuer with that tenant, or
+///   (Entra's v1 tokens, `https://sts.windows.net/{tid}/`, signed with the
+///   same keys) name that tenant as a path segment;
+/// - a concrete issuer: the token's `iss` must be it, or name the same
+///   tenant as the key (a path segment of the key's issuer equal to `tid`).
+pub(crate) fn key_vouches_for(key_issuer: &str, iss: Option<&str>, tid: Option<&str>) -> bool {
+    let names_tenant = |url: &str, tid: &str| url.split('/').any(|segment| segment == tid);
+    if key_issuer.contains("{tenantid}") {
+        let Some(tid) = tid.filter(|t| !t.is_empty() && !t.contains('/')) else {
+            return false;
+        };
+        return iss.is_some_and(|iss| {
+            iss == key_issuer.replace("{tenantid}", tid) || names_tenant(iss, tid)
+        });
+    }
+    iss == Some(key_issuer)
+        || tid.is_some_and(|tid| {
+            !tid.is_empty()
+                && names_tenant(key_issuer, tid)
+                && iss.is_some_and(|iss| names_tenant(iss, tid))
+        })
 }
 
 #[cfg(test)]
@@ -783,6 +837,44 @@ pub(super) mod tests {
         assert_eq!(
             VerificationKey::from_pem(b"junk").unwrap_err(),
             KeyError::NotPem
+        );
+    }
+
+    #[test]
+    fn a_keys_issuer_vouches_only_for_its_tenants() {
+        let common = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        let v2 = |t: &str| format!("https://login.microsoftonline.com/{t}/v2.0");
+        let v1 = |t: &str| format!("https://sts.windows.net/{t}/");
+        // Keys of every tenant: any tenant named consistently, v1 or v2.
+        assert!(key_vouches_for(common, Some(&v2("t1")), Some("t1")));
+        assert!(key_vouches_for(common, Some(&v1("t1")), Some("t1")));
+        assert!(!key_vouches_for(common, Some(&v2("t1")), Some("t2")));
+        assert!(!key_vouches_for(common, Some(&v2("t1")), None));
+        assert!(!key_vouches_for(common, Some(&v2("t1")), Some("")));
+        assert!(!key_vouches_for(
+            common,
+            Some("https://other.example/"),
+            Some("t1")
+        ));
+        // A tenant's own key: its tenant only.
+        let own = v2("t1");
+        assert!(key_vouches_for(&own, Some(&v2("t1")), Some("t1")));
+        assert!(key_vouches_for(&own, Some(&v1("t1")), Some("t1")));
+        assert!(key_vouches_for(&own, Some(&own), None));
+        assert!(!key_vouches_for(&own, Some(&v2("t2")), Some("t2")));
+        assert!(!key_vouches_for(&own, Some(&v2("t2")), Some("t1")));
+        assert!(!key_vouches_for(&own, None, None));
+    }
+
+    #[test]
+    fn a_jwks_keys_issuer_member_is_kept_and_typed() {
+        let mut jwk = rsa_jwk(json!({"issuer": "https://login.test/{tenantid}/v2.0"}));
+        let key = VerificationKey::from_jwk(&jwk).unwrap();
+        assert_eq!(key.issuer(), Some("https://login.test/{tenantid}/v2.0"));
+        jwk["issuer"] = json!(7);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            KeyError::InvalidMember("issuer")
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::error::BuildError;
@@ -345,6 +345,8 @@ impl ValidatorBuilder {
         } else if own_has_keys || !own.audiences.is_empty() {
             // Keys or audiences, but no issuer to give them to.
             return Err(BuildError::NoIssuer);
+        } else if let Some(setting) = own.policy_set() {
+            return Err(BuildError::PolicyWithoutIssuer(setting));
         }
         configs.extend(self.trusted);
         if configs.is_empty() {
@@ -418,6 +420,9 @@ impl Env {
         if config.audiences.is_empty() && config.client_ids.is_empty() {
             return Err(BuildError::NoAudience);
         }
+        if config.audiences.is_empty() && config.typ == TypPolicy::Rfc9068 {
+            return Err(BuildError::ProfileNeedsAudience);
+        }
         #[cfg(feature = "remote")]
         if config.remote.jwks_url.is_some() && config.remote.discover {
             return Err(BuildError::JwksUrlAndDiscovery);
@@ -464,7 +469,11 @@ impl Env {
             typ: config.typ,
         };
         let default_source = |name: &str| vec![RoleSource::Claim(name.to_owned())];
+        let (default_roles, default_permissions) =
+            (config.roles.is_none(), config.permissions.is_none());
         let mut claims = ClaimRules {
+            default_roles,
+            default_permissions,
             issuers: Vec::new(),
             audiences: config.audiences,
             client_ids: config.client_ids,
@@ -510,9 +519,27 @@ impl Env {
                 tenants,
                 max_tenants,
             } => {
-                let Some((prefix, suffix)) = template.split_once("{tenant}") else {
-                    return Err(BuildError::TenantTemplate(template));
+                let refuse = |reason| BuildError::TenantTemplate {
+                    template: template.clone(),
+                    reason,
                 };
+                let Some((prefix, suffix)) = template.split_once("{tenant}") else {
+                    return Err(refuse("has no {tenant} placeholder"));
+                };
+                if suffix.contains("{tenant}") {
+                    return Err(refuse("has more than one {tenant} placeholder"));
+                }
+                // In the host, a tenant id could name any host (`169.254.169.254`
+                // with discovery): only with an allow-list.
+                let in_host = prefix
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| !rest.contains('/'));
+                if in_host && tenants.is_none() {
+                    return Err(refuse(
+                        "has {tenant} in the host: give the allowed tenants with Issuer::tenants",
+                    ));
+                }
+                let (prefix, suffix) = (prefix.to_owned(), suffix.to_owned());
                 #[cfg(feature = "remote")]
                 let keys = match (config.remote.jwks_url, config.remote.discover) {
                     (Some(url), _) => TenantKeys::Shared(
@@ -533,8 +560,8 @@ impl Env {
                 #[cfg(not(feature = "remote"))]
                 let keys = TenantKeys::Shared(KeySource::Static(keys));
                 issuers.templates.push(Template {
-                    prefix: prefix.to_owned(),
-                    suffix: suffix.to_owned(),
+                    prefix,
+                    suffix,
                     tenant_claim,
                     allowed: tenants.map(|t| t.into_iter().collect()),
                     max_tenants,
@@ -542,6 +569,7 @@ impl Env {
                     claims,
                     keys,
                     live: RwLock::new(Vec::new()),
+                    pending: Mutex::new(Vec::new()),
                 });
             }
         }

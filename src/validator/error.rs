@@ -266,10 +266,32 @@ pub enum BuildError {
     /// or [`issuer`](crate::ValidatorBuilder::issuer)).
     #[error("issuer {0:?} is configured twice")]
     DuplicateIssuer(String),
-    /// A [`tenant_template`](crate::Issuer::tenant_template) without
-    /// `{tenant}`.
-    #[error("the tenant template {0:?} has no {{tenant}} placeholder")]
-    TenantTemplate(String),
+    /// A [`tenant_template`](crate::Issuer::tenant_template) that cannot be
+    /// used safely: no `{tenant}` or more than one, or `{tenant}` in the
+    /// host without a [`tenants`](crate::Issuer::tenants) allow-list (a
+    /// token could then name any host).
+    #[error("the tenant template {template:?} {reason}")]
+    TenantTemplate {
+        /// The template as configured.
+        template: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Settings the builder keeps for its own issuer (algorithms, `typ`
+    /// policy, required claims, role sources, allowed client ids) while it
+    /// names no issuer of its own: they would apply to nothing. Set them on
+    /// each [`Issuer`](crate::Issuer) given to
+    /// [`trust`](crate::ValidatorBuilder::trust).
+    #[error(
+        "ValidatorBuilder::{0} applies to the builder's own issuer, but it names none (only ValidatorBuilder::trust): set it on each Issuer instead"
+    )]
+    PolicyWithoutIssuer(&'static str),
+    /// The strict RFC 9068 profile with the client-id mode and no audience:
+    /// RFC 9068 §4 requires every access token to carry `aud`.
+    #[error(
+        "rfc9068_profile() requires `aud` (RFC 9068 §4), but this issuer accepts tokens by client id without an audience"
+    )]
+    ProfileNeedsAudience,
     /// Introspection needs an issuer configured by name, whose rules check
     /// the answers.
     #[cfg(feature = "remote")]

@@ -12,9 +12,21 @@ use crate::keys::{Algorithm, AlgorithmSet, KeySet};
 #[cfg(feature = "remote")]
 use crate::remote::JwksOptions;
 
-/// Default cap on the tenants of a [`tenant_template`](Issuer::tenant_template)
-/// issuer without an allow-list: 100.
+/// Default cap on the verified tenants a [`tenant_template`](Issuer::tenant_template)
+/// issuer without an allow-list remembers: 100.
 pub const DEFAULT_MAX_TENANTS: usize = 100;
+
+/// Most tenants of a discovering [`tenant_template`](Issuer::tenant_template)
+/// issuer named by tokens that have not verified yet: 8. Each has its own
+/// key source (its metadata must be fetched before its tokens can be
+/// checked); a token naming a further new tenant is refused while eight are
+/// pending, so made-up tenants cause at most eight discoveries per
+/// [`PENDING_TENANT_TTL`] and never take the place of verified tenants.
+pub const MAX_PENDING_TENANTS: usize = 8;
+
+/// How long an unverified tenant keeps its place among the
+/// [`MAX_PENDING_TENANTS`]: 60 seconds (by the validator's clock).
+pub const PENDING_TENANT_TTL: i64 = 60;
 
 /// Longest tenant id accepted in a templated issuer: 64 characters.
 pub(crate) const MAX_TENANT_LEN: usize = 64;
@@ -155,13 +167,27 @@ impl Issuer {
     /// replaced by a tenant id, as Microsoft Entra ID's
     /// `https://login.microsoftonline.com/{tenant}/v2.0`. The tenant in `iss`
     /// must equal the token's `tid` claim ([`tenant_claim`](Self::tenant_claim)
-    /// to change it), be 1 to 64 letters, digits, `-`, `_` or `.`, and be
-    /// allowed: by [`tenants`](Self::tenants), or else among the first
-    /// [`max_tenants`](Self::max_tenants) seen, so that random issuers in
-    /// tokens can neither grow the validator nor, with
-    /// [`discover`](Self::discover), make it fetch without bound.
+    /// to change it), be 1 to 64 letters, digits, `-`, `_` or `.`, and, when
+    /// [`tenants`](Self::tenants) is given, be on that list.
     ///
-    /// A template without `{tenant}` is refused when the validator is built.
+    /// A tenant is remembered only once one of its tokens has passed every
+    /// check, so tokens naming made-up tenants cannot fill anything:
+    /// - with one key source for all tenants (static keys or
+    ///   [`jwks_url`](Self::jwks_url), as Entra's common keys), any tenant
+    ///   whose token those keys verify and whose audience is yours is
+    ///   accepted. **Without `tenants`, that is every tenant of the provider**
+    ///   (with Entra, any organisation that consents to a multi-tenant
+    ///   app): list your tenants, or check `tid` yourself;
+    /// - with [`discover`](Self::discover), each tenant's metadata and keys
+    ///   are fetched from its own issuer URL: at most
+    ///   [`max_tenants`](Self::max_tenants) verified tenants keep a key
+    ///   source (without `tenants`), and at most [`MAX_PENDING_TENANTS`]
+    ///   not yet verified ones, each for [`PENDING_TENANT_TTL`], so that
+    ///   tokens cannot make the validator fetch without bound.
+    ///
+    /// Refused when the validator is built: a template without exactly one
+    /// `{tenant}`, and one whose `{tenant}` is in the host (not the path)
+    /// without a `tenants` allow-list.
     pub fn tenant_template(template: impl Into<String>) -> Self {
         Self::named(Names::Template {
             template: template.into(),
@@ -193,9 +219,12 @@ impl Issuer {
         self
     }
 
-    /// Without an allow-list, the most tenants a templated issuer tracks
-    /// (default [`DEFAULT_MAX_TENANTS`]); tokens of further tenants are
-    /// refused as from an untrusted issuer.
+    /// Without an allow-list, the most verified tenants a templated issuer
+    /// remembers (default [`DEFAULT_MAX_TENANTS`]). With
+    /// [`discover`](Self::discover) this caps the tenants' key sources:
+    /// tokens of further tenants are refused as from an untrusted issuer.
+    /// With shared keys it only caps the memory of tenants seen: further
+    /// tenants are still accepted.
     pub fn max_tenants(mut self, max: usize) -> Self {
         if let Names::Template { max_tenants, .. } = &mut self.names {
             *max_tenants = max;
@@ -205,7 +234,11 @@ impl Issuer {
 
     /// Another name of this same issuer, sharing its keys (Entra's v1
     /// `https://sts.windows.net/{tenant}/` beside its v2 issuer, a custom
-    /// domain beside the default one).
+    /// domain beside the default one). Calling this declares that the names
+    /// belong to one authorization server, as
+    /// [`issuers_share_keys`](crate::ValidatorBuilder::issuers_share_keys)
+    /// does for the builder's own issuers: each name's tokens verify with
+    /// the same keys.
     pub fn also(mut self, iss: impl Into<String>) -> Self {
         if let Names::Exact(names) = &mut self.names {
             names.push(iss.into());
@@ -224,7 +257,9 @@ impl Issuer {
     /// (AWS Cognito): with no [`audience`](Self::audience) configured, a
     /// token must carry a `client_id` from this list and no `aud`. Pair it
     /// with `require_claim_equals("token_use", "access")` for Cognito, so
-    /// that ID tokens are refused.
+    /// that ID tokens are refused. With audiences configured as well, both
+    /// checks hold: `aud` must name one of them and `client_id` be on this
+    /// list.
     pub fn allowed_client_ids<I, T>(mut self, ids: I) -> Self
     where
         I: IntoIterator<Item = T>,
@@ -277,7 +312,10 @@ impl Issuer {
     }
 
     /// Where this issuer puts roles ([`Claims::roles`](crate::Claims::roles));
-    /// call again to add sources. Default: the `roles` claim.
+    /// call again to add sources. A source set here is strict: a value of
+    /// the wrong type there refuses the token (its authorization data
+    /// cannot be read). Default: the `roles` claim, read leniently (a
+    /// `roles` claim of another shape means no roles).
     pub fn roles_from(mut self, source: RoleSource) -> Self {
         self.roles.get_or_insert_with(Vec::new).push(source);
         self
@@ -285,7 +323,8 @@ impl Issuer {
 
     /// Where this issuer puts permissions
     /// ([`Claims::permissions`](crate::Claims::permissions)); call again to
-    /// add sources. Default: the `permissions` claim.
+    /// add sources; strict as for [`roles_from`](Self::roles_from). Default:
+    /// the `permissions` claim, read leniently.
     pub fn permissions_from(mut self, source: RoleSource) -> Self {
         self.permissions.get_or_insert_with(Vec::new).push(source);
         self
@@ -367,6 +406,28 @@ impl Issuer {
     }
 
     /// Whether any key source is configured.
+    /// The first token-policy setting made on this issuer, by the name of
+    /// its [`ValidatorBuilder`](crate::ValidatorBuilder) method.
+    pub(crate) fn policy_set(&self) -> Option<&'static str> {
+        if self.algorithms.is_some() {
+            Some("algorithms")
+        } else if self.typ != TypPolicy::default() {
+            Some("typ_policy / rfc9068_profile")
+        } else if !self.required.is_empty() {
+            Some("require_claim")
+        } else if !self.equals.is_empty() {
+            Some("require_claim_equals")
+        } else if self.roles.is_some() {
+            Some("roles_from")
+        } else if self.permissions.is_some() {
+            Some("permissions_from")
+        } else if !self.client_ids.is_empty() {
+            Some("allowed_client_ids")
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn has_keys(&self) -> bool {
         #[cfg(feature = "remote")]
         if self.remote.jwks_url.is_some() || self.remote.discover {

@@ -1,14 +1,25 @@
 //! The trusted issuers of a validator, ready to check tokens, and how a
 //! token's (unverified) `iss` chooses among them: exactly, or through a
 //! tenant template bounded by an allow-list or a cap.
+//!
+//! A tenant named by a token is a candidate until the token's signature
+//! verifies with the tenant's keys; only then is it remembered. With shared
+//! keys a candidate costs nothing lasting. With discovery a candidate has
+//! its own key source (its issuer's metadata must be fetched before any of
+//! its tokens can be checked): at most [`MAX_PENDING_TENANTS`] such
+//! unverified tenants exist at a time, each kept [`PENDING_TENANT_TTL`]
+//! seconds, so that tokens naming made-up tenants cause at most that many
+//! discoveries per period and never crowd out the verified tenants.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
 
 use super::error::ValidationError;
 use super::issuer::MAX_TENANT_LEN;
+#[cfg(feature = "remote")]
+use super::issuer::{MAX_PENDING_TENANTS, PENDING_TENANT_TTL};
 use super::key_source::KeySource;
 use crate::claims::ClaimRules;
 use crate::jwt::HeaderRules;
@@ -27,8 +38,26 @@ pub(crate) struct Trusted {
 pub(crate) enum Owner {
     /// An issuer configured by name.
     Exact(usize),
-    /// One tenant of a templated issuer.
+    /// One tenant of a templated issuer, already verified once.
     Tenant(Arc<Trusted>),
+    /// A tenant not verified yet: remembered only once a token of it
+    /// passes every check ([`Issuers::admit`]).
+    Candidate(Arc<Candidate>),
+}
+
+/// A tenant named by a token that has not verified yet.
+pub(crate) struct Candidate {
+    template: usize,
+    tenant: String,
+    trusted: Arc<Trusted>,
+}
+
+/// An unverified tenant of a discovering template, and since when.
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub(crate) struct PendingTenant {
+    tenant: String,
+    trusted: Arc<Trusted>,
+    since: i64,
 }
 
 /// How the tenants of a templated issuer get their keys.
@@ -52,8 +81,11 @@ pub(crate) struct Template {
     /// The rules of every tenant; `issuers` is set per tenant.
     pub(crate) claims: ClaimRules,
     pub(crate) keys: TenantKeys,
-    /// The tenants seen so far (never more than the allow-list or the cap).
+    /// The tenants whose tokens verified (never more than the allow-list or
+    /// the cap).
     pub(crate) live: RwLock<Vec<(String, Arc<Trusted>)>>,
+    /// Discovery only: tenants named by tokens not verified yet.
+    pub(crate) pending: Mutex<Vec<PendingTenant>>,
 }
 
 /// Every issuer a validator trusts.
@@ -81,47 +113,116 @@ impl Template {
             .strip_suffix(self.suffix.as_str())
     }
 
-    /// The tenant's issuer, created on its first token within the bounds.
-    fn tenant(&self, iss: &str, tenant: &str) -> Result<Arc<Trusted>, ValidationError> {
-        let read = |live: &[(String, Arc<Trusted>)]| {
-            live.iter()
-                .find(|(t, _)| t == tenant)
-                .map(|(_, i)| i.clone())
-        };
-        // A poisoned lock only means a panic elsewhere while it was held;
-        // the list is only ever pushed to whole entries.
-        if let Some(found) = read(&self.live.read().unwrap_or_else(|e| e.into_inner())) {
-            return Ok(found);
-        }
+    /// Whether no further tenant may be remembered.
+    fn full(&self, live: usize) -> bool {
+        self.allowed.is_none() && live >= self.max_tenants
+    }
+
+    fn name(&self) -> String {
+        format!("{}{{tenant}}{}", self.prefix, self.suffix)
+    }
+
+    /// The issuer of `tenant` (named by `iss`): the remembered one, or a
+    /// candidate to verify the token with.
+    #[cfg_attr(not(feature = "remote"), allow(unused_variables))]
+    fn owner(
+        &self,
+        index: usize,
+        iss: &str,
+        tenant: &str,
+        now: i64,
+    ) -> Result<Owner, ValidationError> {
         if self.allowed.as_ref().is_some_and(|a| !a.contains(tenant)) {
             return Err(ValidationError::InvalidIssuer);
         }
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = read(&live) {
-            return Ok(found);
+        // A poisoned lock only means a panic elsewhere while it was held;
+        // the lists only ever change by whole entries.
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, trusted)) = live.iter().find(|(t, _)| t == tenant) {
+            return Ok(Owner::Tenant(trusted.clone()));
         }
-        if self.allowed.is_none() && live.len() >= self.max_tenants {
-            tracing::warn!(
-                template = %format!("{}{{tenant}}{}", self.prefix, self.suffix),
-                max = self.max_tenants,
-                "a token names a new tenant beyond the cap; refused"
-            );
-            return Err(ValidationError::InvalidIssuer);
-        }
+        drop(live);
+        let candidate = |trusted: Arc<Trusted>| {
+            Owner::Candidate(Arc::new(Candidate {
+                template: index,
+                tenant: tenant.to_owned(),
+                trusted,
+            }))
+        };
         let keys = match &self.keys {
+            // Nothing is fetched for a tenant of shared keys: check the
+            // token, remember the tenant if it passes.
             TenantKeys::Shared(keys) => keys.clone(),
             #[cfg(feature = "remote")]
-            TenantKeys::Discover(spec) => spec.discover(iss),
+            TenantKeys::Discover(spec) => {
+                let live = self.live.read().unwrap_or_else(|e| e.into_inner()).len();
+                if self.full(live) {
+                    tracing::warn!(
+                        template = %self.name(),
+                        max = self.max_tenants,
+                        "a token names a new tenant beyond the cap; refused"
+                    );
+                    return Err(ValidationError::InvalidIssuer);
+                }
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(p) = pending.iter().find(|p| p.tenant == tenant) {
+                    return Ok(candidate(p.trusted.clone()));
+                }
+                // Unverified tenants past their time make room (their key
+                // sources stop when the last request using them ends).
+                pending.retain(|p| now.saturating_sub(p.since) < PENDING_TENANT_TTL);
+                if pending.len() >= MAX_PENDING_TENANTS {
+                    tracing::warn!(
+                        template = %self.name(),
+                        max = MAX_PENDING_TENANTS,
+                        "a token names a new tenant while too many unverified tenants are pending; refused"
+                    );
+                    return Err(ValidationError::InvalidIssuer);
+                }
+                let trusted = Arc::new(self.trusted(iss, spec.discover(iss)));
+                pending.push(PendingTenant {
+                    tenant: tenant.to_owned(),
+                    trusted: trusted.clone(),
+                    since: now,
+                });
+                return Ok(candidate(trusted));
+            }
         };
+        Ok(candidate(Arc::new(self.trusted(iss, keys))))
+    }
+
+    /// The rules of the tenant named `iss`, with `keys`.
+    fn trusted(&self, iss: &str, keys: KeySource) -> Trusted {
         let mut claims = self.claims.clone();
         claims.issuers = vec![iss.to_owned()];
-        let trusted = Arc::new(Trusted {
+        Trusted {
             header: self.header.clone(),
             claims,
             keys,
-        });
-        live.push((tenant.to_owned(), trusted.clone()));
-        Ok(trusted)
+        }
+    }
+
+    /// Remembers a candidate whose token passed every check; the owner to
+    /// record the verification under. A discovering template past its cap
+    /// refuses the tenant; shared keys accept it without remembering it.
+    fn admit(&self, candidate: &Candidate) -> Result<Owner, ValidationError> {
+        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, trusted)) = live.iter().find(|(t, _)| *t == candidate.tenant) {
+            return Ok(Owner::Tenant(trusted.clone()));
+        }
+        let discovers = !matches!(self.keys, TenantKeys::Shared(_));
+        if discovers {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.retain(|p| p.tenant != candidate.tenant);
+        }
+        if self.full(live.len()) {
+            if discovers {
+                return Err(ValidationError::InvalidIssuer);
+            }
+            return Ok(Owner::Tenant(candidate.trusted.clone()));
+        }
+        live.push((candidate.tenant.clone(), candidate.trusted.clone()));
+        Ok(Owner::Tenant(candidate.trusted.clone()))
     }
 }
 
@@ -136,8 +237,13 @@ impl Issuers {
     }
 
     /// The issuer `claims` (read before the signature) names: by its `iss`,
-    /// exactly or through a template whose tenant the tenant claim confirms.
-    pub(crate) fn select(&self, claims: &Map<String, Value>) -> Result<Owner, ValidationError> {
+    /// exactly or through a template whose tenant the tenant claim confirms
+    /// (the first template that accepts it, when several fit).
+    pub(crate) fn select(
+        &self,
+        claims: &Map<String, Value>,
+        now: i64,
+    ) -> Result<Owner, ValidationError> {
         let iss = match claims.get("iss") {
             None | Some(Value::Null) => return Err(ValidationError::MissingClaim("iss".into())),
             Some(Value::String(iss)) => iss.as_str(),
@@ -150,7 +256,8 @@ impl Issuers {
         {
             return Ok(Owner::Exact(i));
         }
-        for template in &self.templates {
+        let mut refused = ValidationError::InvalidIssuer;
+        for (index, template) in self.templates.iter().enumerate() {
             let Some(tenant) = template.tenant_of(iss) else {
                 continue;
             };
@@ -159,11 +266,27 @@ impl Issuers {
                 .and_then(Value::as_str)
                 .is_some_and(|claimed| claimed == tenant);
             if !valid_tenant(tenant) || !confirmed {
-                return Err(ValidationError::InvalidIssuer);
+                continue;
             }
-            return template.tenant(iss, tenant).map(Owner::Tenant);
+            match template.owner(index, iss, tenant, now) {
+                Ok(owner) => return Ok(owner),
+                Err(e) => refused = e,
+            }
         }
-        Err(ValidationError::InvalidIssuer)
+        Err(refused)
+    }
+
+    /// The owner to record a verification under, once a token passed every
+    /// check: a candidate tenant becomes a remembered one.
+    pub(crate) fn admit(&self, owner: Owner) -> Result<Owner, ValidationError> {
+        match owner {
+            Owner::Candidate(candidate) => self
+                .templates
+                .get(candidate.template)
+                .ok_or(ValidationError::InvalidIssuer)?
+                .admit(&candidate),
+            known => Ok(known),
+        }
     }
 
     /// The issuer an owner refers to.
@@ -171,6 +294,7 @@ impl Issuers {
         match owner {
             Owner::Exact(i) => self.exact.get(*i),
             Owner::Tenant(trusted) => Some(trusted),
+            Owner::Candidate(candidate) => Some(&candidate.trusted),
         }
     }
 
@@ -186,10 +310,7 @@ impl Issuers {
             .collect();
         for template in &self.templates {
             match &template.keys {
-                TenantKeys::Shared(keys) => {
-                    let name = format!("{}{{tenant}}{}", template.prefix, template.suffix);
-                    out.push((name, keys.clone()));
-                }
+                TenantKeys::Shared(keys) => out.push((template.name(), keys.clone())),
                 #[cfg(feature = "remote")]
                 TenantKeys::Discover(_) => {
                     let live = template.live.read().unwrap_or_else(|e| e.into_inner());

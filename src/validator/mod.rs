@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use builder::ValidatorBuilder;
 pub use error::{BuildError, ValidationError};
-pub use issuer::{DEFAULT_MAX_TENANTS, Issuer};
+pub use issuer::{DEFAULT_MAX_TENANTS, Issuer, MAX_PENDING_TENANTS, PENDING_TENANT_TTL};
 
 use self::issuers::{Issuers, Owner};
 use self::key_source::Step;
@@ -34,7 +34,7 @@ use crate::introspection::client::Introspector;
 #[cfg(feature = "remote")]
 use crate::introspection::{IntrospectionStats, TokenPolicy};
 use crate::jwt::{Jws, Malformed};
-use crate::keys::{Algorithm, KeyBinding, KeySet};
+use crate::keys::{Algorithm, KeyBinding, KeySet, key_vouches_for};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
 use serde_json::{Map, Value};
@@ -269,7 +269,7 @@ impl Validator {
                     return Ok((jws, Owner::Exact(0), None));
                 }
                 let claims = jws.claims(token)?;
-                let owner = issuers.select(&claims)?;
+                let owner = issuers.select(&claims, self.inner.clock.now())?;
                 Ok((jws, owner, Some(claims)))
             });
         let (jws, owner, claims) = match chosen {
@@ -357,9 +357,17 @@ impl Validator {
             Some(claims) => claims,
             None => jws.claims(token)?,
         };
+        if let Some(key_issuer) = &key.issuer {
+            let text = |name: &str| claims.get(name).and_then(Value::as_str);
+            if !key_vouches_for(key_issuer, text("iss"), text("tid")) {
+                return Err(ValidationError::InvalidIssuer);
+            }
+        }
         let claims = trusted
             .claims
             .check(claims, inner.clock.now(), ClaimSource::Jwt)?;
+        // A tenant seen for the first time is remembered only now.
+        let owner = inner.issuers.admit(owner)?;
         if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
             cache.insert(
                 digest,
@@ -367,7 +375,7 @@ impl Validator {
                     claims: claims.clone(),
                     key,
                     owner,
-                    units: Verified::units(token.len()),
+                    units: Verified::units(token.len(), claims.memory_estimate()),
                 },
             );
         }

@@ -31,10 +31,23 @@ pub(crate) struct Verified {
 /// token, and the cache's memory is bounded by bytes, not by entries.
 pub(crate) const UNIT: usize = 1024;
 
+/// The estimated memory one unit may hold: 2 KiB. Ordinary claims take
+/// about 1.7 bytes of memory per byte of token and stay within their
+/// token's units; claims that expand more (thousands of tiny array
+/// elements, a long role string split into thousands of roles) weigh by
+/// their memory instead.
+pub(crate) const MEMORY_PER_UNIT: usize = 2 * UNIT;
+
 impl Verified {
-    /// The weight of a token of `len` bytes.
-    pub(crate) fn units(len: usize) -> u32 {
-        u32::try_from(len.div_ceil(UNIT).max(1)).unwrap_or(u32::MAX)
+    /// The weight of a token of `len` bytes whose claims hold about
+    /// `memory` bytes: its KiB, or its memory by [`MEMORY_PER_UNIT`],
+    /// whichever is more.
+    pub(crate) fn units(len: usize, memory: usize) -> u32 {
+        let units = len
+            .div_ceil(UNIT)
+            .max(memory.div_ceil(MEMORY_PER_UNIT))
+            .max(1);
+        u32::try_from(units).unwrap_or(u32::MAX)
     }
 }
 
@@ -82,5 +95,21 @@ impl TokenCache {
     /// Entries now.
     pub(crate) fn len(&self) -> u64 {
         u64::try_from(self.map.len()).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_weighs_its_kib_or_its_memory_whichever_is_more() {
+        assert_eq!(Verified::units(0, 0), 1);
+        assert_eq!(Verified::units(400, 1400), 1);
+        assert_eq!(Verified::units(1024, 2048), 1);
+        assert_eq!(Verified::units(1025, 2048), 2);
+        assert_eq!(Verified::units(1000, 2049), 2);
+        assert_eq!(Verified::units(4000, 48_000), 24);
+        assert_eq!(Verified::units(usize::MAX, usize::MAX), u32::MAX);
     }
 }
