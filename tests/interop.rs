@@ -8,18 +8,18 @@
 
 mod common;
 
+use common::{call, payments_app};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::{
-    Algorithm, BearerLayer, Claims, ClientAuth, Introspection, IntrospectionOptions, JwksOptions,
-    KeyStatus, RequireScopeLayer, SigningKey, ValidationError, Validator,
+    Algorithm, ClientAuth, Introspection, IntrospectionOptions, JwksOptions, KeyStatus, SigningKey,
+    ValidationError, Validator,
 };
 use serde_json::{Value, json};
 
@@ -200,38 +200,6 @@ impl Drop for Provider {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn payments_app(validator: Validator) -> Router {
-    Router::new()
-        .route(
-            "/charge",
-            post(
-                |c: Claims| async move { format!("charged for {}", c.client_id().unwrap_or("?")) },
-            ),
-        )
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
-        .route("/me", get(|c: Claims| async move { axum::Json(c) }))
-        .layer(BearerLayer::new(validator).realm("payments").unwrap())
-}
-
-async fn call(
-    addr: std::net::SocketAddr,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-) -> (u16, Option<String>, String) {
-    let r = reqwest::Client::new()
-        .request(method, format!("http://{addr}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let challenge = r
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (r.status().as_u16(), challenge, r.text().await.unwrap())
 }
 
 #[tokio::test]

@@ -6,8 +6,10 @@
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use bearer_guard::Algorithm;
+use axum::Router;
+use axum::routing::{get, post};
 use bearer_guard::testing::{TestIssuer, TestKey};
+use bearer_guard::{Algorithm, BearerLayer, Claims, RequireScopeLayer};
 
 /// The audience the test APIs accept.
 pub const AUDIENCE: &str = "payments";
@@ -45,6 +47,43 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
         axum::serve(listener, app).await.expect("server");
     });
     addr
+}
+
+/// The payments API of the interop tests: `POST /charge` needs
+/// `charge:customer` and answers "charged for CLIENT"; `GET /me` returns
+/// the claims; realm `payments`.
+pub fn payments_app(validator: bearer_guard::Validator) -> Router {
+    Router::new()
+        .route(
+            "/charge",
+            post(
+                |c: Claims| async move { format!("charged for {}", c.client_id().unwrap_or("?")) },
+            ),
+        )
+        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
+        .route("/me", get(|c: Claims| async move { axum::Json(c) }))
+        .layer(BearerLayer::new(validator).realm("payments").unwrap())
+}
+
+/// Calls `path` on `addr` with a bearer token: the status, the
+/// `WWW-Authenticate` challenge and the body.
+pub async fn call(
+    addr: std::net::SocketAddr,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> (u16, Option<String>, String) {
+    let r = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), challenge, r.text().await.unwrap())
 }
 
 pub mod as_server;

@@ -55,16 +55,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 T0=$(date +%s.%N)
 
 say() { echo "[start.sh] $*" >&2; }
-# a pid is alive if /proc has it and it is not a zombie (PID 1 of a container
-# may be slow to reap the orphans)
-alive() { [ -r "/proc/$1/stat" ] && [ "$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-# is pid $1 a live glewlwyd whose command line names config file $2?
-is_server() {
-  local cmd
-  alive "$1" || return 1
-  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-  case "$cmd" in *glewlwyd*"$2"*) return 0 ;; *) return 1 ;; esac
-}
+# shellcheck source=procs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 die() { echo "[start.sh] ERROR: $*" >&2; exit 1; }
 
 for tool in curl openssl python3 setpriv; do

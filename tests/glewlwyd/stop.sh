@@ -2,16 +2,8 @@
 # usage: stop.sh WORKDIR — stop the glewlwyd started by start.sh from WORKDIR
 # (only the pid recorded in WORKDIR/glewlwyd.pid, and only if it is that server).
 set -euo pipefail
-# a pid is alive if /proc has it and it is not a zombie (PID 1 of a container
-# may be slow to reap the orphans)
-alive() { [ -r "/proc/$1/stat" ] && [ "$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-# is pid $1 a live glewlwyd whose command line names config file $2?
-is_server() {
-  local cmd
-  alive "$1" || return 1
-  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-  case "$cmd" in *glewlwyd*"$2"*) return 0 ;; *) return 1 ;; esac
-}
+# shellcheck source=procs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 [ $# -eq 1 ] || { echo "usage: stop.sh WORKDIR" >&2; exit 2; }
 WORKDIR=$(cd "$1" && pwd)
 PIDFILE=$WORKDIR/glewlwyd.pid
