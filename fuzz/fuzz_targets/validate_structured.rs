@@ -6,8 +6,13 @@
 //! target rarely reaches valid, signed JSON with multibyte text in the right
 //! place; this one does on almost every input.
 //!
-//! Invariants: never a panic; an accepted token names the configured issuer
-//! and audience and is not expired; the cached answer equals the first.
+//! Each token also goes through a validator trusting two issuers (one by
+//! name, one an Entra-style tenant template), where the unverified `iss`
+//! chooses the keys.
+//!
+//! Invariants: never a panic; an accepted token names a configured issuer
+//! (a template's only with its tenant confirmed by `tid`) and audience and
+//! is not expired; the cached answer equals the first.
 #![no_main]
 
 use std::future::Future;
@@ -16,12 +21,13 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use bearer_guard::testing::TestKey;
-use bearer_guard::{Algorithm, Claims, ValidationError, Validator};
+use bearer_guard::{Algorithm, Claims, Issuer, RoleSource, ValidationError, Validator};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &[u8] = b"fuzzing-secret-fuzzing-secret-fuzzing";
 const ISS: &str = "https://issuer.test";
+const TEMPLATE: &str = "https://t.test/{tenant}/v2.0";
 const AUD: &str = "api";
 /// The validator's clock is the system clock; times are generated around it.
 fn now() -> i64 {
@@ -37,7 +43,8 @@ const VOCABULARY: &[&str] = &[
     "zip", "enc", "iss", "aud", "exp", "nbf", "iat", "sub", "jti", "client_id", "azp", "scope",
     "scp", "cnf", "jkt", "roles", "HS256", "EdDSA", "ES256", "RS256", "none", "hs", "ed",
     "at+jwt", "application/at+jwt", "JWT", "application/", "dpop+jwt", ISS, AUD,
-    "charge:customer refund", "é", "€", "😀", "\u{301}", "\u{202E}", "\u{FEFF}", "\0",
+    "charge:customer refund", "tid", "acme", "https://t.test/acme/v2.0", "https://t.test/",
+    "/v2.0", "realm_access", "é", "€", "😀", "\u{301}", "\u{202E}", "\u{FEFF}", "\0",
 ];
 
 fn validator() -> &'static (Validator, TestKey) {
@@ -54,6 +61,28 @@ fn validator() -> &'static (Validator, TestKey) {
             .build()
             .expect("validator");
         (validator, ed)
+    })
+}
+
+/// Two issuers, each with its own keys (the same material: the fuzzer
+/// signs for both), the second a tenant template.
+fn multi() -> &'static Validator {
+    static V: OnceLock<Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let ed = &validator().1;
+        let jwks = format!(r#"{{"keys":[{}]}}"#, ed.public_jwk().expect("jwk"));
+        let issuer = |i: Issuer| {
+            i.audience(AUD)
+                .jwks_json(jwks.clone())
+                .hmac_secret(SECRET, Algorithm::HS256, Some("hs"))
+                .roles_from(RoleSource::KeycloakRealm)
+        };
+        Validator::builder()
+            .trust(issuer(Issuer::new(ISS)))
+            .trust(issuer(Issuer::tenant_template(TEMPLATE)).max_tenants(4))
+            .token_cache_capacity(64)
+            .build()
+            .expect("validator")
     })
 }
 
@@ -173,9 +202,13 @@ fn b64(data: &[u8]) -> String {
 }
 
 fn validate(token: &str) -> Result<Claims, ValidationError> {
+    block_on(validator().0.validate(token))
+}
+
+/// Local keys: validation never waits.
+fn block_on<F: Future<Output = Result<Claims, ValidationError>>>(f: F) -> F::Output {
     let mut cx = Context::from_waker(Waker::noop());
-    // Local keys: validation never waits.
-    match pin!(validator().0.validate(token)).poll(&mut cx) {
+    match pin!(f).poll(&mut cx) {
         Poll::Ready(result) => result,
         Poll::Pending => panic!("validation with local keys waited"),
     }
@@ -210,6 +243,7 @@ fuzz_target!(|input: Input| {
             .expect("signature")
     };
     let token = format!("{signing_input}.{}", b64(&signature));
+    check_multi(&token, now);
     let first = validate(&token);
     if let Ok(claims) = &first {
         assert_eq!(claims.issuer(), Some(ISS));
@@ -228,3 +262,26 @@ fuzz_target!(|input: Input| {
         (Err(a), Ok(_)) => panic!("refused ({a:?}), then accepted"),
     }
 });
+
+/// The same token through the two-issuer validator, twice.
+fn check_multi(token: &str, now: i64) {
+    let run = || block_on(multi().validate(token));
+    let first = run();
+    if let Ok(claims) = &first {
+        let iss = claims.issuer().expect("a JWT names its issuer");
+        let tid = claims.get("tid").and_then(|t| t.as_str());
+        assert!(
+            iss == ISS || tid.is_some_and(|t| iss == TEMPLATE.replace("{tenant}", t)),
+            "accepted iss {iss:?} with tid {tid:?}"
+        );
+        assert!(claims.audiences().any(|a| a == AUD));
+        assert!(claims.expires_at().is_some_and(|exp| exp + 60 > now));
+        let _ = claims.roles().len();
+    }
+    match (first, run()) {
+        (Ok(a), Ok(b)) => assert_eq!(a.expires_at(), b.expires_at()),
+        (Ok(_), Err(e)) => assert_eq!(e, ValidationError::Expired),
+        (Err(a), Err(b)) => assert!(a == b || b == ValidationError::Expired, "{a:?} then {b:?}"),
+        (Err(a), Ok(_)) => panic!("refused ({a:?}), then accepted"),
+    }
+}
