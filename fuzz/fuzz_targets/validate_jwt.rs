@@ -39,14 +39,20 @@ fn validator() -> &'static Validator {
 fn run(token: &str) {
     let mut cx = Context::from_waker(Waker::noop());
     // Local keys: validation never waits.
-    assert!(matches!(pin!(validator().validate(token)).poll(&mut cx), Poll::Ready(_)));
+    assert!(matches!(
+        pin!(validator().validate(token)).poll(&mut cx),
+        Poll::Ready(_)
+    ));
 }
 
 fn b64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(data.len() * 4 / 3 + 4);
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -62,7 +68,9 @@ fuzz_target!(|data: &[u8]| {
             let claims = parts.next().unwrap_or_default();
             let input = format!("{}.{}", b64(header), b64(claims));
             let key = SigningKey::hmac(SECRET, Algorithm::HS256).expect("key");
-            let sig = key.sign(Algorithm::HS256, input.as_bytes()).expect("signature");
+            let sig = key
+                .sign(Algorithm::HS256, input.as_bytes())
+                .expect("signature");
             run(&format!("{input}.{}", b64(&sig)));
         }
         _ => run(&String::from_utf8_lossy(data)),

@@ -39,12 +39,62 @@ fn now() -> i64 {
 /// Member names and string values of real tokens, and text that trips
 /// byte-offset code.
 const VOCABULARY: &[&str] = &[
-    "alg", "kid", "typ", "cty", "crit", "b64", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256",
-    "zip", "enc", "iss", "aud", "exp", "nbf", "iat", "sub", "jti", "client_id", "azp", "scope",
-    "scp", "cnf", "jkt", "roles", "HS256", "EdDSA", "ES256", "RS256", "none", "hs", "ed",
-    "at+jwt", "application/at+jwt", "JWT", "application/", "dpop+jwt", ISS, AUD,
-    "charge:customer refund", "tid", "acme", "https://t.test/acme/v2.0", "https://t.test/",
-    "/v2.0", "realm_access", "é", "€", "😀", "\u{301}", "\u{202E}", "\u{FEFF}", "\0",
+    "alg",
+    "kid",
+    "typ",
+    "cty",
+    "crit",
+    "b64",
+    "jku",
+    "jwk",
+    "x5u",
+    "x5c",
+    "x5t",
+    "x5t#S256",
+    "zip",
+    "enc",
+    "iss",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "sub",
+    "jti",
+    "client_id",
+    "azp",
+    "scope",
+    "scp",
+    "cnf",
+    "jkt",
+    "roles",
+    "HS256",
+    "EdDSA",
+    "ES256",
+    "RS256",
+    "none",
+    "hs",
+    "ed",
+    "at+jwt",
+    "application/at+jwt",
+    "JWT",
+    "application/",
+    "dpop+jwt",
+    ISS,
+    AUD,
+    "charge:customer refund",
+    "tid",
+    "acme",
+    "https://t.test/acme/v2.0",
+    "https://t.test/",
+    "/v2.0",
+    "realm_access",
+    "é",
+    "€",
+    "😀",
+    "\u{301}",
+    "\u{202E}",
+    "\u{FEFF}",
+    "\0",
 ];
 
 fn validator() -> &'static (Validator, TestKey) {
@@ -174,7 +224,10 @@ fn object(base: &[(&str, String)], members: &[(Text, Val)], duplicate: bool) -> 
             out.push(',');
         }
         first = false;
-        out.push_str(&format!("{}:{value}", serde_json::to_string(name).unwrap_or_default()));
+        out.push_str(&format!(
+            "{}:{value}",
+            serde_json::to_string(name).unwrap_or_default()
+        ));
     }
     for ((_, value), name) in members.iter().zip(&generated) {
         if !first {
@@ -193,7 +246,10 @@ fn b64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(data.len() * 4 / 3 + 4);
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -215,10 +271,18 @@ fn block_on<F: Future<Output = Result<Claims, ValidationError>>>(f: F) -> F::Out
 }
 
 fuzz_target!(|input: Input| {
-    let (alg, kid) = if input.eddsa { ("EdDSA", "ed") } else { ("HS256", "hs") };
+    let (alg, kid) = if input.eddsa {
+        ("EdDSA", "ed")
+    } else {
+        ("HS256", "hs")
+    };
     let now = now();
     let header_base: Vec<(&str, String)> = if input.base {
-        vec![("alg", format!("\"{alg}\"")), ("kid", format!("\"{kid}\"")), ("typ", "\"at+jwt\"".into())]
+        vec![
+            ("alg", format!("\"{alg}\"")),
+            ("kid", format!("\"{kid}\"")),
+            ("typ", "\"at+jwt\"".into()),
+        ]
     } else {
         Vec::new()
     };
@@ -235,7 +299,9 @@ fuzz_target!(|input: Input| {
     let claims = object(&claims_base, &input.claims, input.duplicate);
     let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
     let signature = if input.eddsa {
-        validator().1.sign(Algorithm::EdDSA, signing_input.as_bytes())
+        validator()
+            .1
+            .sign(Algorithm::EdDSA, signing_input.as_bytes())
     } else {
         bearer_guard::SigningKey::hmac(SECRET, Algorithm::HS256)
             .expect("key")
