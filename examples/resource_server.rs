@@ -12,10 +12,12 @@
 //! Routes:
 //! - `GET /health`: public, 200 `ok`;
 //! - `GET /me`: any valid token; 200 JSON with `sub`, `iss`, `aud`,
-//!   `client_id`, `scopes` (array) and `exp`;
+//!   `client_id`, `scopes`, `roles` and `permissions` (arrays) and `exp`;
 //! - `POST /charge`: needs the scope `charge:customer`;
 //! - `GET /ping`: any valid token; answers `ok` like `/health`, so that a
 //!   load test comparing the two measures the layer alone;
+//! - `GET /admin`: needs one of the roles given by `--admin-role` (default
+//!   `admin`), read from where `--roles-from` says; a plain 403 otherwise;
 //! - `GET /health/keys`: public, the key set's state and the introspection
 //!   counters as JSON.
 //!
@@ -28,14 +30,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    BearerLayer, Claims, ClientAuth, Introspection, Issuer, RequireScopeLayer, RoleSource,
-    Validator,
+    BearerLayer, Claims, ClientAuth, Introspection, Issuer, RequireLayer, RequireScopeLayer,
+    Requirement, RoleSource, Validator,
 };
 use http::HeaderName;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping)
+resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping, GET /admin)
 
 USAGE:
     resource_server [OPTIONS]
@@ -87,6 +89,8 @@ OPTIONS:
                         x-goog-iap-jwt-assertion)
     --token-cookie NAME also read the token from this cookie (Cloudflare
                         Access: CF_Authorization)
+    --admin-role ROLE   a role that opens GET /admin (repeatable; any one
+                        suffices) [default: admin]
     --realm REALM       realm of the WWW-Authenticate challenge [default: api]
     --token-cache-capacity N
                         verified-token cache size; 0 turns it off
@@ -132,6 +136,7 @@ struct Args {
     client_secret_post: bool,
     token_header: Option<String>,
     token_cookie: Option<String>,
+    admin_roles: Vec<String>,
     realm: Option<String>,
     token_cache_capacity: Option<u64>,
     demo: bool,
@@ -214,6 +219,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--client-secret-post" => args.client_secret_post = true,
             "--token-header" => args.token_header = Some(value("--token-header")?),
             "--token-cookie" => args.token_cookie = Some(value("--token-cookie")?),
+            "--admin-role" => args.admin_roles.push(value("--admin-role")?),
             "--realm" => args.realm = Some(value("--realm")?),
             "--token-cache-capacity" => {
                 let n = value("--token-cache-capacity")?;
@@ -350,6 +356,16 @@ fn app(validator: Validator, args: &Args) -> Result<Router, Box<dyn std::error::
         .route_layer(RequireScopeLayer::all(["charge:customer"])?)
         .route("/me", get(me))
         .route("/ping", get(|| async { "ok" }))
+        .route(
+            "/admin",
+            get(|| async { "ok" }).route_layer(RequireLayer::new(Requirement::roles_any(
+                if args.admin_roles.is_empty() {
+                    vec!["admin".to_owned()]
+                } else {
+                    args.admin_roles.clone()
+                },
+            )?)),
+        )
         .route_layer(layer);
     Ok(Router::new()
         .route("/health", get(|| async { "ok" }))
