@@ -72,7 +72,14 @@ async fn tokens_arrive_in_a_configured_header_or_cookie() {
         .unwrap()
         .token_header(HeaderName::from_static(IAP))
         .token_cookie("CF_Authorization");
-    let addr = serve(Router::new().route("/me", get(me)).layer(layer)).await;
+    let cached = || async { ([(http::header::CACHE_CONTROL, "max-age=300")], "cached") };
+    let addr = serve(
+        Router::new()
+            .route("/me", get(me))
+            .route("/cached", get(cached))
+            .layer(layer),
+    )
+    .await;
     let token = issuer().token().subject("iap-user").sign();
 
     let r = fetch(addr, "/me", &[(IAP, &token)]).await;
@@ -97,6 +104,14 @@ async fn tokens_arrive_in_a_configured_header_or_cookie() {
         .await
         .unwrap();
     assert_eq!(r2.headers()["cache-control"], "private");
+    // A handler's own caching directives get `private` added.
+    let r2 = reqwest::Client::new()
+        .get(format!("http://{addr}/cached"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r2.headers()["cache-control"], "max-age=300, private");
     // Cloudflare Access sends its header and its cookie with the same
     // token: one token, accepted.
     let r = fetch(addr, "/me", &[(IAP, &token), ("cookie", &cookie)]).await;

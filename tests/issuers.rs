@@ -495,6 +495,20 @@ async fn made_up_tenants_cause_bounded_discoveries() {
     assert!(v.validate(&genuine("t1")).await.is_ok());
     assert_eq!(server.discoveries.load(Ordering::SeqCst), 1);
 
+    // Unsigned tokens fail the header rules before taking any place.
+    for i in 0..50 {
+        let tenant = format!("unsigned{i}");
+        let unsigned = issuer_named(&template.replace("{tenant}", &tenant), "api")
+            .token()
+            .claim("tid", tenant.as_str())
+            .unsigned();
+        assert_eq!(
+            v.validate(&unsigned).await.unwrap_err(),
+            ValidationError::InvalidIssuer
+        );
+    }
+    assert_eq!(server.discoveries.load(Ordering::SeqCst), 1);
+
     for i in 0..50 {
         let err = v
             .validate(&token(&format!("fake{i}"), &stranger))
@@ -690,6 +704,12 @@ fn issuer_configuration_errors_are_clear() {
         "https://{tenant}/",
         "https://{tenant}.login.test/v2.0",
         "https://{tenant}",
+        "https://{tenant}@login.test/v2.0",
+        "https://login.test:{tenant}/v2.0",
+        "https:/{tenant}/v2.0",
+        "https:{tenant}/v2.0",
+        "https://login.test\\{tenant}/v2.0",
+        "login.test/{tenant}/v2.0",
     ] {
         assert!(
             matches!(

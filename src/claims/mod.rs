@@ -72,34 +72,46 @@ pub(crate) struct Times {
     pub(crate) issued_at: Option<i64>,
 }
 
-/// Bytes of a `serde_json::Value` (and of a `String` header, 24) on a
-/// 64-bit target, and a B-tree map entry's share of its node (keys and
-/// values are stored in nodes of up to 11; about 16 bytes of node overhead
-/// per entry), for [`Claims::memory_estimate`].
+/// Bytes of a `serde_json::Value` on a 64-bit target, for
+/// [`Claims::memory_estimate`].
 const VALUE: usize = 32;
+/// A `String` or `Vec` header, as counted for scopes and roles.
 const STRING: usize = 24;
-const MAP_ENTRY: usize = 16;
+/// What the allocator adds to each heap block, at least.
+const BLOCK: usize = 16;
+/// A B-tree node of a JSON object: 11 keys (`String`), 11 values, links;
+/// a map of up to 11 members takes one, a larger one about one per 7
+/// members (nodes are between half and fully used).
+const MAP_NODE: usize = 640;
 /// What every set of claims costs besides its content (the `Arc`, the
 /// times, the typed-claims list, a cache entry's key and binding).
 const FIXED: usize = 256;
 
 /// The heap memory a JSON value holds (its own `VALUE` counted by its
-/// parent), computed without recursion: deep trees cannot exhaust the stack.
+/// parent), computed without recursion: deep trees cannot exhaust the
+/// stack. Arrays are counted at twice their length (a growing `Vec`'s
+/// spare capacity), objects by their nodes, every block with its overhead.
 fn json_memory(root: &Value) -> usize {
     let mut total = VALUE;
     let mut stack = vec![root];
     while let Some(value) = stack.pop() {
         let here = match value {
-            Value::String(s) => s.len(),
-            Value::Array(items) => {
+            Value::String(s) if !s.is_empty() => s.len().saturating_add(BLOCK),
+            Value::Array(items) if !items.is_empty() => {
                 stack.extend(items.iter());
-                items.len().saturating_mul(VALUE)
+                items.len().saturating_mul(2 * VALUE).saturating_add(BLOCK)
             }
-            Value::Object(map) => {
+            Value::Object(map) if !map.is_empty() => {
                 stack.extend(map.values());
-                map.keys().fold(0usize, |sum, k| {
-                    sum.saturating_add(k.len().saturating_add(STRING + VALUE + MAP_ENTRY))
-                })
+                let nodes = if map.len() <= 11 {
+                    1
+                } else {
+                    map.len().div_ceil(7)
+                };
+                let keys = map.keys().fold(0usize, |sum, k| {
+                    sum.saturating_add(k.len().saturating_add(BLOCK))
+                });
+                nodes.saturating_mul(MAP_NODE).saturating_add(keys)
             }
             _ => 0,
         };

@@ -379,17 +379,42 @@ where
                     // the URI SHOULD be `Cache-Control: private`; so is one
                     // sent in a cookie or another header, which shared caches
                     // do not treat as credentials (RFC 9111 §3.5).
-                    if *this.private
-                        && response.status().is_success()
-                        && !response.headers().contains_key(CACHE_CONTROL)
-                    {
-                        response
-                            .headers_mut()
-                            .insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+                    if *this.private && response.status().is_success() {
+                        make_private(response.headers_mut());
                     }
                     return Poll::Ready(Ok(response));
                 }
             }
         }
     }
+}
+
+/// Makes a response private to its user: `Cache-Control: private`, added to
+/// the handler's own directives unless they already say `private` or
+/// `no-store`.
+fn make_private(headers: &mut http::HeaderMap) {
+    let existing: Vec<String> = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    let already = existing.iter().flat_map(|v| v.split(',')).any(|d| {
+        let d = d.trim();
+        let name = d.split('=').next().unwrap_or(d).trim();
+        name.eq_ignore_ascii_case("private") || name.eq_ignore_ascii_case("no-store")
+    });
+    if already {
+        return;
+    }
+    let value = if existing.is_empty() {
+        HeaderValue::from_static("private")
+    } else {
+        match HeaderValue::try_from(format!("{}, private", existing.join(", "))) {
+            Ok(v) => v,
+            // Directives that are not text: replace them, privately.
+            Err(_) => HeaderValue::from_static("private"),
+        }
+    };
+    headers.insert(CACHE_CONTROL, value);
 }

@@ -142,17 +142,22 @@ impl Node {
                 if unmet.is_empty() {
                     return Ok(());
                 }
-                let only_scopes = unmet.iter().all(|u| matches!(u, Unmet::Scopes(_)));
-                let parts = unmet.into_iter().map(|u| match u {
-                    Unmet::Scopes(s) if only_scopes => s,
-                    Unmet::Scopes(s) => format!("scopes: {s}"),
-                    Unmet::Other(o) => o,
-                });
-                if only_scopes {
-                    Err(Unmet::Scopes(parts.collect::<Vec<_>>().join(" ")))
-                } else {
-                    Err(Unmet::Other(parts.collect::<Vec<_>>().join(" and ")))
+                if unmet.iter().all(|u| matches!(u, Unmet::Scopes(_))) {
+                    // The challenge names every scope the route needs
+                    // (RFC 6750 §3: the scope necessary to access the
+                    // resource), met ones included, as `all([..])` does.
+                    let mut scopes = Vec::new();
+                    self.scope_names(&mut scopes);
+                    return Err(Unmet::Scopes(scopes.join(" ")));
                 }
+                let parts: Vec<String> = unmet
+                    .into_iter()
+                    .map(|u| match u {
+                        Unmet::Scopes(s) => format!("scopes: {s}"),
+                        Unmet::Other(o) => o,
+                    })
+                    .collect();
+                Err(Unmet::Other(parts.join(" and ")))
             }
             Node::Any(nodes) => {
                 let mut unmet = Vec::with_capacity(nodes.len());
@@ -185,6 +190,25 @@ impl Node {
                     )),
                 }
             }
+        }
+    }
+
+    /// Every scope this node names, once, in order.
+    fn scope_names(&self, out: &mut Vec<String>) {
+        match self {
+            Node::Scopes(s) => {
+                for scope in s.scopes() {
+                    if !out.iter().any(|o| o == scope) {
+                        out.push(scope.clone());
+                    }
+                }
+            }
+            Node::All(nodes) | Node::Any(nodes) => {
+                for n in nodes {
+                    n.scope_names(out);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -312,7 +336,10 @@ impl Requirement {
         })
     }
 
-    /// Both this and `other`.
+    /// Both this and `other`. Every part is checked, even after one
+    /// failed (predicates run), so that the refusal can say whether more
+    /// scopes would help: `insufficient_scope` naming every scope of the
+    /// requirement when only scopes are missing, a plain 403 otherwise.
     pub fn and(self, other: Requirement) -> Self {
         match self.0 {
             Node::All(mut nodes) => {
@@ -621,11 +648,18 @@ mod tests {
             scope("write").and(admin()).or(scope("delete")).check(&c),
             Err(AuthError::Forbidden { .. })
         ));
-        // Only scopes missing in an `and`: insufficient_scope naming them.
+        // Only scopes missing in an `and`: insufficient_scope naming every
+        // scope the route needs, the one the token has included.
         assert_eq!(
             scope("write").and(scope("delete")).check(&c),
             Err(AuthError::InsufficientScope {
                 required: "write delete".into()
+            })
+        );
+        assert_eq!(
+            scope("read").and(scope("write")).check(&c),
+            Err(AuthError::InsufficientScope {
+                required: "read write".into()
             })
         );
     }

@@ -574,29 +574,44 @@ fn roca_fingerprint(n: &[u8]) -> bool {
 
 /// Whether a key whose JWK names `key_issuer` (Microsoft Entra ID's
 /// `issuer` member) may vouch for a token naming `iss` and tenant `tid`
-/// (RFC 8725 §3.8: a key belongs to its issuer):
-/// - `…/{tenantid}/…`: a key of every tenant; the token must name its
-///   tenant (`tid`) and its `iss` be the key's issuer with that tenant, or
-///   (Entra's v1 tokens, `https://sts.windows.net/{tid}/`, signed with the
-///   same keys) name that tenant as a path segment;
-/// - a concrete issuer: the token's `iss` must be it, or name the same
-///   tenant as the key (a path segment of the key's issuer equal to `tid`).
+/// (RFC 8725 §3.8: a key belongs to its issuer). The key's issuer, with
+/// `{tenantid}` replaced by `tid` when it has one, must be the token's
+/// `iss`; or, for Entra's v1 tokens signed with the same keys, the key's
+/// tenant (the first path segment of its issuer) must be `tid` and `iss`
+/// Entra's v1 issuer of that tenant, `https://sts.windows.net/{tid}/`.
+/// `tid` must be plain (letters, digits, `-`, `_`, `.`).
 pub(crate) fn key_vouches_for(key_issuer: &str, iss: Option<&str>, tid: Option<&str>) -> bool {
-    let names_tenant = |url: &str, tid: &str| url.split('/').any(|segment| segment == tid);
-    if key_issuer.contains("{tenantid}") {
-        let Some(tid) = tid.filter(|t| !t.is_empty() && !t.contains('/')) else {
-            return false;
-        };
-        return iss.is_some_and(|iss| {
-            iss == key_issuer.replace("{tenantid}", tid) || names_tenant(iss, tid)
-        });
+    let Some(iss) = iss else {
+        return false;
+    };
+    let plain = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 64
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    let tid = tid.filter(|t| plain(t));
+    let expected = if key_issuer.contains("{tenantid}") {
+        match tid {
+            Some(tid) => key_issuer.replace("{tenantid}", tid),
+            None => return false,
+        }
+    } else {
+        key_issuer.to_owned()
+    };
+    if iss == expected {
+        return true;
     }
-    iss == Some(key_issuer)
-        || tid.is_some_and(|tid| {
-            !tid.is_empty()
-                && names_tenant(key_issuer, tid)
-                && iss.is_some_and(|iss| names_tenant(iss, tid))
-        })
+    // The key's tenant: the first path segment of its issuer.
+    let key_tenant = expected
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').nth(1));
+    match (tid, key_tenant) {
+        (Some(tid), Some(key_tenant)) => {
+            key_tenant == tid && iss == format!("https://sts.windows.net/{tid}/")
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -863,7 +878,20 @@ pub(super) mod tests {
         assert!(key_vouches_for(&own, Some(&own), None));
         assert!(!key_vouches_for(&own, Some(&v2("t2")), Some("t2")));
         assert!(!key_vouches_for(&own, Some(&v2("t2")), Some("t1")));
+        assert!(!key_vouches_for(&own, Some(&v1("t2")), Some("t1")));
         assert!(!key_vouches_for(&own, None, None));
+        // A `tid` equal to another part of the URL vouches for nothing.
+        for tid in ["v2.0", "https:", "login.microsoftonline.com", "", "t1/"] {
+            assert!(!key_vouches_for(&own, Some(&v2("t2")), Some(tid)), "{tid}");
+            assert!(
+                !key_vouches_for(
+                    common,
+                    Some("https://login.microsoftonline.com/t2/v2.0"),
+                    Some(tid)
+                ),
+                "{tid}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -529,14 +530,21 @@ impl Env {
                 if suffix.contains("{tenant}") {
                     return Err(refuse("has more than one {tenant} placeholder"));
                 }
-                // In the host, a tenant id could name any host (`169.254.169.254`
-                // with discovery): only with an allow-list.
-                let in_host = prefix
-                    .split_once("://")
-                    .is_some_and(|(_, rest)| !rest.contains('/'));
-                if in_host && tenants.is_none() {
+                // Anywhere but the path of an `http(s)://host/` URL (the
+                // host, user info, a port, a URL the parser would read
+                // otherwise: `https:/{tenant}`, backslashes), a tenant id
+                // could name any host (`169.254.169.254` with discovery):
+                // only with an allow-list.
+                let in_path = ["https://", "http://"].iter().any(|scheme| {
+                    prefix.strip_prefix(scheme).is_some_and(|rest| {
+                        rest.split_once('/').is_some_and(|(authority, _)| {
+                            !authority.is_empty() && !authority.contains(['@', '\\'])
+                        })
+                    })
+                }) && !template.contains('\\');
+                if !in_path && tenants.is_none() {
                     return Err(refuse(
-                        "has {tenant} in the host: give the allowed tenants with Issuer::tenants",
+                        "has {tenant} outside the path of an http(s) URL (in the host, say): give the allowed tenants with Issuer::tenants",
                     ));
                 }
                 let (prefix, suffix) = (prefix.to_owned(), suffix.to_owned());
@@ -570,6 +578,7 @@ impl Env {
                     keys,
                     live: RwLock::new(Vec::new()),
                     pending: Mutex::new(Vec::new()),
+                    last_warning: AtomicI64::new(i64::MIN),
                 });
             }
         }

@@ -225,6 +225,15 @@ impl Issuer {
     /// tokens of further tenants are refused as from an untrusted issuer.
     /// With shared keys it only caps the memory of tenants seen: further
     /// tenants are still accepted.
+    ///
+    /// Verified tenants are not forgotten. With discovery and no
+    /// allow-list, whoever can obtain genuine tokens for your audience from
+    /// that many tenants (any organisation consenting to a multi-tenant
+    /// Entra app) fills the cap until the validator is rebuilt: for a
+    /// provider with one key set for all tenants, use
+    /// [`jwks_url`](Self::jwks_url) instead of discovery, or list the
+    /// tenants. A tenant never seen before may also have to wait while
+    /// [`MAX_PENDING_TENANTS`] unverified ones are pending.
     pub fn max_tenants(mut self, max: usize) -> Self {
         if let Names::Template { max_tenants, .. } = &mut self.names {
             *max_tenants = max;

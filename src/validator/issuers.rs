@@ -12,6 +12,9 @@
 //! discoveries per period and never crowd out the verified tenants.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::AtomicI64;
+#[cfg(feature = "remote")]
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
@@ -86,6 +89,9 @@ pub(crate) struct Template {
     pub(crate) live: RwLock<Vec<(String, Arc<Trusted>)>>,
     /// Discovery only: tenants named by tokens not verified yet.
     pub(crate) pending: Mutex<Vec<PendingTenant>>,
+    /// When a refusal was last logged at `warn` (validator clock).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) last_warning: AtomicI64,
 }
 
 /// Every issuer a validator trusts.
@@ -122,6 +128,23 @@ impl Template {
         format!("{}{{tenant}}{}", self.prefix, self.suffix)
     }
 
+    /// Logs a refusal at `warn` at most once a minute per template (the
+    /// tokens that cause it are unauthenticated), at `debug` otherwise.
+    #[cfg(feature = "remote")]
+    fn warn(&self, now: i64, message: &str) {
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 60
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(template = %self.name(), "{message}");
+        } else {
+            tracing::debug!(template = %self.name(), "{message}");
+        }
+    }
+
     /// The issuer of `tenant` (named by `iss`): the remembered one, or a
     /// candidate to verify the token with.
     #[cfg_attr(not(feature = "remote"), allow(unused_variables))]
@@ -131,6 +154,7 @@ impl Template {
         iss: &str,
         tenant: &str,
         now: i64,
+        header_ok: &dyn Fn(&HeaderRules) -> bool,
     ) -> Result<Owner, ValidationError> {
         if self.allowed.as_ref().is_some_and(|a| !a.contains(tenant)) {
             return Err(ValidationError::InvalidIssuer);
@@ -155,27 +179,37 @@ impl Template {
             TenantKeys::Shared(keys) => keys.clone(),
             #[cfg(feature = "remote")]
             TenantKeys::Discover(spec) => {
-                let live = self.live.read().unwrap_or_else(|e| e.into_inner()).len();
-                if self.full(live) {
-                    tracing::warn!(
-                        template = %self.name(),
-                        max = self.max_tenants,
-                        "a token names a new tenant beyond the cap; refused"
+                // A token that cannot pass the template's header rules
+                // (`alg: none`, an algorithm not allowed, another `typ`)
+                // takes no place and starts no discovery.
+                if !header_ok(&self.header) {
+                    return Err(ValidationError::InvalidIssuer);
+                }
+                // Lock order: `live`, then `pending` (as in `admit`).
+                let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+                if let Some((_, trusted)) = live.iter().find(|(t, _)| t == tenant) {
+                    return Ok(Owner::Tenant(trusted.clone()));
+                }
+                if self.full(live.len()) {
+                    self.warn(
+                        now,
+                        "a token names a new tenant beyond max_tenants; refused",
                     );
                     return Err(ValidationError::InvalidIssuer);
                 }
                 let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                drop(live);
                 if let Some(p) = pending.iter().find(|p| p.tenant == tenant) {
                     return Ok(candidate(p.trusted.clone()));
                 }
                 // Unverified tenants past their time make room (their key
                 // sources stop when the last request using them ends).
                 pending.retain(|p| now.saturating_sub(p.since) < PENDING_TENANT_TTL);
-                if pending.len() >= MAX_PENDING_TENANTS {
-                    tracing::warn!(
-                        template = %self.name(),
-                        max = MAX_PENDING_TENANTS,
-                        "a token names a new tenant while too many unverified tenants are pending; refused"
+                // With an allow-list, the list bounds the pending tenants.
+                if self.allowed.is_none() && pending.len() >= MAX_PENDING_TENANTS {
+                    self.warn(
+                        now,
+                        "a token names a new tenant while MAX_PENDING_TENANTS unverified tenants are pending; refused",
                     );
                     return Err(ValidationError::InvalidIssuer);
                 }
@@ -207,13 +241,14 @@ impl Template {
     /// refuses the tenant; shared keys accept it without remembering it.
     fn admit(&self, candidate: &Candidate) -> Result<Owner, ValidationError> {
         let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, trusted)) = live.iter().find(|(t, _)| *t == candidate.tenant) {
-            return Ok(Owner::Tenant(trusted.clone()));
-        }
         let discovers = !matches!(self.keys, TenantKeys::Shared(_));
         if discovers {
+            // Verified: no longer pending, whoever admits it.
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             pending.retain(|p| p.tenant != candidate.tenant);
+        }
+        if let Some((_, trusted)) = live.iter().find(|(t, _)| *t == candidate.tenant) {
+            return Ok(Owner::Tenant(trusted.clone()));
         }
         if self.full(live.len()) {
             if discovers {
@@ -243,6 +278,7 @@ impl Issuers {
         &self,
         claims: &Map<String, Value>,
         now: i64,
+        header_ok: &dyn Fn(&HeaderRules) -> bool,
     ) -> Result<Owner, ValidationError> {
         let iss = match claims.get("iss") {
             None | Some(Value::Null) => return Err(ValidationError::MissingClaim("iss".into())),
@@ -268,7 +304,7 @@ impl Issuers {
             if !valid_tenant(tenant) || !confirmed {
                 continue;
             }
-            match template.owner(index, iss, tenant, now) {
+            match template.owner(index, iss, tenant, now, header_ok) {
                 Ok(owner) => return Ok(owner),
                 Err(e) => refused = e,
             }

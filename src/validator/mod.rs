@@ -33,7 +33,7 @@ use crate::digest::sha256;
 use crate::introspection::client::Introspector;
 #[cfg(feature = "remote")]
 use crate::introspection::{IntrospectionStats, TokenPolicy};
-use crate::jwt::{Jws, Malformed};
+use crate::jwt::{HeaderRules, Jws, Malformed};
 use crate::keys::{Algorithm, KeyBinding, KeySet, key_vouches_for};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
@@ -269,7 +269,8 @@ impl Validator {
                     return Ok((jws, Owner::Exact(0), None));
                 }
                 let claims = jws.claims(token)?;
-                let owner = issuers.select(&claims, self.inner.clock.now())?;
+                let header_ok = |rules: &HeaderRules| jws.check(rules).is_ok();
+                let owner = issuers.select(&claims, self.inner.clock.now(), &header_ok)?;
                 Ok((jws, owner, Some(claims)))
             });
         let (jws, owner, claims) = match chosen {
