@@ -114,6 +114,7 @@ mod digest;
 mod json;
 // Keys and tokens.
 mod claims;
+mod dpop;
 mod jwt;
 mod keys;
 // The network.
@@ -135,9 +136,10 @@ mod wycheproof;
 
 pub use self::http::extract;
 pub use self::http::{
-    Anonymous, AuthError, BearerLayer, BearerResponseFuture, BearerService, InvalidRealm,
-    RequestError, Require, RequireFuture, RequireLayer, RequireScopeLayer, Requirement,
-    RequirementError, ScopeError, ScopeRequirement,
+    Anonymous, AuthError, BearerLayer, BearerResponseFuture, BearerService, ClientCertificate,
+    InvalidRealm, InvalidUrl, RequestError, Require, RequireFuture, RequireLayer,
+    RequireScopeLayer, Requirement, RequirementError, ResourceMetadata, ScopeError,
+    ScopeRequirement, WELL_KNOWN_PATH,
 };
 #[cfg(feature = "axum")]
 pub use axum::{ClaimsRejection, TypedClaims};
@@ -145,6 +147,11 @@ pub use claims::{Claims, RoleSource, Roles, Scopes};
 pub use clock::Clock;
 #[cfg(feature = "testing")]
 pub use clock::ManualClock;
+pub use dpop::{
+    DEFAULT_DPOP_LEEWAY, DEFAULT_DPOP_MAX_AGE, DEFAULT_DPOP_NONCE_LIFETIME,
+    DEFAULT_DPOP_REPLAY_CAPACITY, DEFAULT_MAX_DPOP_PROOF_SIZE, DpopError, DpopOptions,
+    MAX_DPOP_JTI_LENGTH,
+};
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub use introspection::fuzz_introspection_response;

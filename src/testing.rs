@@ -14,7 +14,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
+    clippy::arithmetic_side_effects,
+    clippy::unreachable
 )]
 //!
 //! ```
@@ -417,6 +418,11 @@ impl<'a> TokenBuilder<'a> {
         (input, alg)
     }
 
+    /// Binds the token to a DPoP key: `cnf.jkt` is its thumbprint (RFC 9449 §6.1).
+    pub fn dpop_bound(self, key: &DpopKey) -> Self {
+        self.claim("cnf", json!({ "jkt": key.thumbprint() }))
+    }
+
     /// Signs with the key and the header's `alg`.
     ///
     /// # Panics
@@ -466,6 +472,153 @@ impl<'a> TokenBuilder<'a> {
         let alg = alg.expect("the header alg is not an algorithm this key can sign");
         let mut signature = self.key.sign(alg, input.as_bytes());
         signature[0] ^= 0x01;
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// A client's DPoP key (RFC 9449), minting proofs for tests: the holder
+/// side of a DPoP-bound token.
+///
+/// ```
+/// use bearer_guard::{Algorithm, DpopOptions};
+/// use bearer_guard::testing::{DpopKey, TestIssuer};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let issuer = TestIssuer::new();
+/// let validator = issuer.validator_builder().audience(issuer.audience())
+///     .dpop(DpopOptions::new()).build().unwrap();
+/// let client = DpopKey::generate(Algorithm::ES256);
+/// let token = issuer.token().dpop_bound(&client).sign();
+/// let uri = "https://api.example.com/orders";
+/// let proof = client.proof("GET", uri, &token).sign();
+/// assert!(validator.validate_dpop(&token, &proof, "GET", uri).await.is_ok());
+/// // A second use of the same proof is a replay.
+/// assert!(validator.validate_dpop(&token, &proof, "GET", uri).await.is_err());
+/// # });
+/// ```
+pub struct DpopKey {
+    key: TestKey,
+}
+
+impl fmt::Debug for DpopKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopKey")
+            .field("alg", &self.key.alg())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DpopKey {
+    /// A fresh key pair for `alg` (an asymmetric algorithm).
+    pub fn generate(alg: Algorithm) -> Self {
+        DpopKey {
+            key: TestKey::generate(alg),
+        }
+    }
+
+    /// The public key as a JWK (no `kid`).
+    pub fn public_jwk(&self) -> Value {
+        let mut jwk = self.key.public_jwk().expect("an asymmetric key");
+        if let Some(members) = jwk.as_object_mut() {
+            members.remove("kid");
+            members.remove("alg");
+            members.remove("use");
+        }
+        jwk
+    }
+
+    /// The RFC 7638 thumbprint of the public key: the token's `cnf.jkt`.
+    pub fn thumbprint(&self) -> String {
+        crate::keys::VerificationKey::from_jwk(&self.public_jwk())
+            .ok()
+            .and_then(|k| k.thumbprint())
+            .expect("a public key")
+    }
+
+    /// A proof for a request with `method` to `uri` carrying `token`: `typ`
+    /// `dpop+jwt`, the key's `alg` and public `jwk`; a random `jti`, `iat`
+    /// now (system clock), `htm`, `htu` and `ath`. Change any member before
+    /// signing.
+    pub fn proof(&self, method: &str, uri: &str, token: &str) -> ProofBuilder<'_> {
+        let mut jti = [0u8; 16];
+        fill(&mut jti).expect("the system's random source");
+        let now = Clock::System.now();
+        let ath = URL_SAFE_NO_PAD.encode(crate::digest::sha256(token.as_bytes()));
+        let header = json!({
+            "typ": "dpop+jwt",
+            "alg": self.key.alg().as_str(),
+            "jwk": self.public_jwk(),
+        });
+        let claims = json!({
+            "jti": URL_SAFE_NO_PAD.encode(jti),
+            "htm": method,
+            "htu": uri,
+            "iat": now,
+            "ath": ath,
+        });
+        let (Value::Object(header), Value::Object(claims)) = (header, claims) else {
+            unreachable!("objects")
+        };
+        ProofBuilder {
+            key: self,
+            header,
+            claims,
+        }
+    }
+}
+
+/// A DPoP proof being minted ([`DpopKey::proof`]).
+#[derive(Debug)]
+pub struct ProofBuilder<'a> {
+    key: &'a DpopKey,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+}
+
+impl ProofBuilder<'_> {
+    /// Sets a header member.
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.into(), value.into());
+        self
+    }
+
+    /// Removes a header member.
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.header.remove(name);
+        self
+    }
+
+    /// Sets a claim.
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Removes a claim.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+
+    /// Sets `iat`.
+    pub fn issued_at(self, iat: i64) -> Self {
+        self.claim("iat", iat)
+    }
+
+    /// Sets the server nonce (`nonce`).
+    pub fn nonce(self, nonce: &str) -> Self {
+        self.claim("nonce", nonce)
+    }
+
+    /// Signs with the key and its algorithm.
+    pub fn sign(self) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(Value::Object(self.header).to_string()),
+            URL_SAFE_NO_PAD.encode(Value::Object(self.claims).to_string())
+        );
+        let key = &self.key.key;
+        let signature = key.sign(key.alg(), input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }
 }

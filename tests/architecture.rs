@@ -15,7 +15,7 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &["clock", "json", "digest"],
     &["keys"],
-    &["jwt", "claims"],
+    &["jwt", "claims", "dpop"],
     &["remote"],
     &["introspection"],
     &["validator"],

@@ -526,7 +526,11 @@ async fn active_answers_go_through_the_claim_checks() {
         ),
         (
             json!({"cnf": {"x5t#S256": "y"}}),
-            ValidationError::SenderConstrained,
+            ValidationError::CertificateMismatch,
+        ),
+        (
+            json!({"token_type": "DPoP"}),
+            ValidationError::MissingClaim("cnf".into()),
         ),
         (json!({"scope": 5}), ValidationError::InvalidClaim("scope")),
     ];

@@ -59,9 +59,30 @@ struct Inner {
     scopes: Scopes,
     roles: Roles,
     permissions: Roles,
+    confirmation: Confirmation,
     /// Your own claims types, each deserialized once per token
     /// ([`Claims::typed`]); as many entries as the program has types.
     typed: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+/// What a token is bound to (RFC 7800 `cnf`), read once: the key of a
+/// DPoP proof (RFC 9449 §6) or a client certificate (RFC 8705 §3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Confirmation {
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the DPoP key.
+    pub(crate) jkt: Option<String>,
+    /// `cnf.x5t#S256`: the SHA-256 of the client certificate, base64url.
+    pub(crate) x5t_s256: Option<String>,
+    /// A `cnf` this crate cannot check (another confirmation method, or an
+    /// empty one): the token is bound, and never accepted.
+    pub(crate) unknown: bool,
+}
+
+impl Confirmation {
+    /// Whether the token is bound to anything.
+    pub(crate) fn is_bound(&self) -> bool {
+        self.jkt.is_some() || self.x5t_s256.is_some() || self.unknown
+    }
 }
 
 /// The time claims, read once.
@@ -127,6 +148,7 @@ impl Claims {
         scopes: Scopes,
         roles: Roles,
         permissions: Roles,
+        confirmation: Confirmation,
     ) -> Self {
         Claims(Arc::new(Inner {
             all: Value::Object(claims),
@@ -134,6 +156,7 @@ impl Claims {
             scopes,
             roles,
             permissions,
+            confirmation,
             typed: Mutex::new(Vec::new()),
         }))
     }
@@ -213,6 +236,29 @@ impl Claims {
     /// `azp`: the authorized party (OpenID Connect; Keycloak and Auth0 set it).
     pub fn authorized_party(&self) -> Option<&str> {
         self.str_claim("azp")
+    }
+
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`,
+    /// RFC 9449 §6), if any. A bound token is only accepted with a proof
+    /// signed by that key.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.0.confirmation.jkt.as_deref()
+    }
+
+    /// The SHA-256 thumbprint (base64url) of the client certificate the
+    /// token is bound to (`cnf.x5t#S256`, RFC 8705 §3), if any.
+    pub fn certificate_thumbprint(&self) -> Option<&str> {
+        self.0.confirmation.x5t_s256.as_deref()
+    }
+
+    /// Whether the token is sender-constrained (carries a `cnf`): it was
+    /// accepted only because its holder proved possession of the key.
+    pub fn is_sender_constrained(&self) -> bool {
+        self.0.confirmation.is_bound()
+    }
+
+    pub(crate) fn confirmation(&self) -> &Confirmation {
+        &self.0.confirmation
     }
 
     /// The granted scopes, from `scope` (RFC 9068 §2.2.3, space-separated) or,
@@ -649,12 +695,29 @@ mod tests {
     }
 
     #[test]
-    fn sender_constrained_tokens_are_not_bearer_tokens() {
-        assert_eq!(
-            check(json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}))
-                .unwrap_err(),
-            ClaimError::SenderConstrained
-        );
+    fn confirmations_are_read_and_unknown_ones_mark_the_token_bound() {
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        let c = check(json!({"cnf": {"jkt": jkt}})).unwrap();
+        assert_eq!(c.dpop_thumbprint(), Some(jkt));
+        assert!(c.is_sender_constrained());
+        let c = check(json!({"cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}))
+            .unwrap();
+        assert!(c.certificate_thumbprint().is_some() && c.dpop_thumbprint().is_none());
+        for unknown in [
+            json!({}),
+            json!({"jwk": {"kty": "EC"}}),
+            json!({"kid": "k"}),
+        ] {
+            let c = check(json!({ "cnf": unknown })).unwrap();
+            assert!(c.is_sender_constrained() && c.confirmation().unknown);
+        }
+        for bad in [json!("x"), json!({"jkt": 1}), json!({"x5t#S256": ["a"]})] {
+            assert_eq!(
+                check(json!({ "cnf": bad })).unwrap_err(),
+                ClaimError::Invalid("cnf")
+            );
+        }
+        assert!(!check(json!({})).unwrap().is_sender_constrained());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::roles::{self, PERMISSIONS, ROLES, RoleSource, Roles};
-use super::{Claims, Scopes, Times};
+use super::{Claims, Confirmation, Scopes, Times};
 use crate::clock::{Leeway, TimeError};
 
 /// Where the claims came from, which decides what must be present.
@@ -35,8 +35,6 @@ pub(crate) enum ClaimError {
     Audience,
     /// A claim required to hold one value holds another.
     Mismatch(String),
-    /// A `cnf` binds the token to a key: it is not a bearer token.
-    SenderConstrained,
 }
 
 impl From<TimeError> for ClaimError {
@@ -74,7 +72,7 @@ impl ClaimRules {
     /// Checks the claims at time `now` (seconds since the epoch) and builds
     /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`
     /// (JWTs); `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims
-    /// (JWTs); types of the remaining registered claims and scopes; no `cnf`.
+    /// (JWTs); types of the remaining registered claims and scopes; `cnf`.
     pub(crate) fn check(
         &self,
         claims: Map<String, Value>,
@@ -156,11 +154,12 @@ impl ClaimRules {
             (None, Some(v)) => scope_value(v, "scp")?,
             (None, None) => Scopes::default(),
         };
-        // RFC 9449 §7.2, RFC 8705 §3: a token bound to a key (`cnf`) is not a
-        // bearer token; presented as one, it must be refused.
-        if present("cnf").is_some() {
-            return Err(ClaimError::SenderConstrained);
-        }
+        // RFC 9449 §6, RFC 8705 §3: what the token is bound to; the
+        // validator checks it against the request's proof on every use.
+        let confirmation = match present("cnf") {
+            Some(cnf) => confirmation(cnf)?,
+            None => Confirmation::default(),
+        };
         let read = |sources: &[RoleSource], lenient: bool, name: &'static str| match roles::read(
             sources, &claims,
         ) {
@@ -181,8 +180,36 @@ impl ClaimRules {
             scopes,
             roles,
             permissions,
+            confirmation,
         ))
     }
+}
+
+/// Reads `cnf` (RFC 7800 §3.1): an object; `jkt` and `x5t#S256` strings;
+/// any other member (or none) is a binding this crate cannot check.
+fn confirmation(cnf: &Value) -> Result<Confirmation, ClaimError> {
+    let Value::Object(members) = cnf else {
+        return Err(ClaimError::Invalid("cnf"));
+    };
+    let mut c = Confirmation::default();
+    for (name, value) in members {
+        let slot = match name.as_str() {
+            "jkt" => &mut c.jkt,
+            "x5t#S256" => &mut c.x5t_s256,
+            _ => {
+                c.unknown = true;
+                continue;
+            }
+        };
+        match value {
+            Value::String(s) if !s.is_empty() => *slot = Some(s.clone()),
+            _ => return Err(ClaimError::Invalid("cnf")),
+        }
+    }
+    if members.is_empty() {
+        c.unknown = true;
+    }
+    Ok(c)
 }
 
 fn static_name(name: &str) -> &'static str {

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Uri};
 
-use super::response::RequestError;
+use super::response::{RequestError, Scheme};
+use crate::dpop::DpopError;
 
 /// Reads the bearer token from the `Authorization` header (RFC 6750 §2.1).
 ///
@@ -46,6 +47,16 @@ pub(crate) fn checked_token(credentials: &[u8]) -> Result<&str, RequestError> {
 /// checks them only for a token it has not verified before (a token served
 /// from the verified-token cache passed the check when it was verified).
 pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, RequestError> {
+    Ok(match credentials(headers)? {
+        Some((Scheme::Bearer, token)) => Some(token),
+        _ => None,
+    })
+}
+
+/// The `Authorization` header's scheme (`Bearer` or `DPoP`, RFC 9449 §7.1)
+/// and credentials, unchecked; `None` without the header or with another
+/// scheme.
+pub(crate) fn credentials(headers: &HeaderMap) -> Result<Option<(Scheme, &[u8])>, RequestError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -56,30 +67,58 @@ pub(crate) fn bearer_credentials(headers: &HeaderMap) -> Result<Option<&[u8]>, R
     parse_credentials(value.as_bytes())
 }
 
+/// The `DPoP` proof header (RFC 9449 §4.1): `Ok(None)` without one;
+/// [`DpopError::Multiple`] for more than one (§4.3 check 1),
+/// [`DpopError::Malformed`] for a value that is not a compact JWS's
+/// characters.
+pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, DpopError> {
+    let mut values = headers.get_all(DPOP).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(DpopError::Multiple);
+    }
+    let bytes = value.as_bytes().trim_ascii();
+    let ok = !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    match std::str::from_utf8(bytes) {
+        Ok(proof) if ok => Ok(Some(proof)),
+        _ => Err(DpopError::Malformed),
+    }
+}
+
+/// The `DPoP` request header.
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn parse_credentials(value: &[u8]) -> Result<Option<&[u8]>, RequestError> {
+fn parse_credentials(value: &[u8]) -> Result<Option<(Scheme, &[u8])>, RequestError> {
     let value = value.trim_ascii();
     let scheme_len = value
         .iter()
         .position(|b| !is_tchar(*b))
         .unwrap_or(value.len());
     let (scheme, rest) = value.split_at_checked(scheme_len).unwrap_or((value, &[]));
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Ok(None);
-    }
-    // `Bearer` 1*SP b64token: only spaces separate scheme and token.
+    };
+    // `Bearer` (or `DPoP`) 1*SP b64token: only spaces separate scheme and
+    // token.
     let spaces = rest.iter().take_while(|b| **b == b' ').count();
     let token = rest.get(spaces..).unwrap_or_default();
-    if spaces == 0 {
+    if spaces == 0 || token.is_empty() {
         return Err(RequestError::MalformedBearer);
     }
-    if token.is_empty() {
-        return Err(RequestError::MalformedBearer);
-    }
-    Ok(Some(token))
+    Ok(Some((scheme, token)))
 }
 
 /// Whether `b` may appear in a `b64token` before its `=` padding. Written

@@ -38,16 +38,42 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{CACHE_CONTROL, HeaderName};
+use http::header::{CACHE_CONTROL, HOST, HeaderName};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::extract::{bearer_credentials, checked_token, cookie_token, header_token, query_token};
-use super::response::{AuthError, InvalidRealm, RequestError, apply_realm, check_realm};
+use super::extract::{
+    checked_token, cookie_token, credentials, dpop_proof, header_token, query_token,
+};
+use super::metadata::ResourceMetadata;
+use super::response::{
+    AuthError, Challenges, DPOP_NONCE, InvalidRealm, InvalidUrl, RequestError, Scheme,
+    apply_challenges, check_realm,
+};
 use crate::claims::Claims;
-use crate::validator::{Attempt, Pending, ValidationError, Validator};
+use crate::dpop::DpopError;
+use crate::validator::{Attempt, ValidationError, Validator};
+
+/// The client certificate of the request's TLS connection (DER), put in
+/// the request extensions by the server stack that terminates TLS (see
+/// `examples/mtls.rs`). A token bound to a certificate (`cnf.x5t#S256`,
+/// RFC 8705 §3) is accepted only with the certificate it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate(Arc<[u8]>);
+
+impl ClientCertificate {
+    /// The certificate, DER-encoded (rustls' `CertificateDer`, for one).
+    pub fn new(der: impl Into<Arc<[u8]>>) -> Self {
+        ClientCertificate(der.into())
+    }
+
+    /// The DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 /// Put in the request extensions when the layer lets a request without a token
 /// through ([`BearerLayer::allow_anonymous`]). Handlers (and the `Option<Claims>`
@@ -61,11 +87,17 @@ pub struct Anonymous;
 #[derive(Debug, Clone)]
 struct Shared {
     validator: Validator,
-    realm: Option<Arc<str>>,
+    challenges: Challenges,
     anonymous: bool,
     query: bool,
     token_header: Option<HeaderName>,
     token_cookie: Option<String>,
+    /// The externally visible base URL (normalised, no trailing `/`), for
+    /// DPoP's `htu`.
+    public_url: Option<String>,
+    /// Paths answered by the application without a token: the resource
+    /// metadata (RFC 9728).
+    open_paths: Vec<String>,
 }
 
 /// A tower [`Layer`] that requires a valid bearer token on every request.
@@ -83,15 +115,34 @@ pub struct BearerLayer {
 
 impl BearerLayer {
     /// A layer validating with `validator`.
+    ///
+    /// With a validator that accepts DPoP ([`ValidatorBuilder::dpop`](crate::ValidatorBuilder::dpop)),
+    /// the layer also accepts `Authorization: DPoP` with a `DPoP` proof
+    /// and offers both schemes in its challenges (RFC 9449 §7.1).
     pub fn new(validator: Validator) -> Self {
+        let dpop = validator.dpop_options();
+        let challenges = Challenges {
+            realm: None,
+            bearer: !dpop.is_some_and(|d| d.is_required()),
+            dpop_algs: dpop.map(|d| {
+                d.accepted_algorithms()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+            resource_metadata: None,
+        };
         BearerLayer {
             shared: Arc::new(Shared {
                 validator,
-                realm: None,
+                challenges,
                 anonymous: false,
                 query: false,
                 token_header: None,
                 token_cookie: None,
+                public_url: None,
+                open_paths: Vec::new(),
             }),
         }
     }
@@ -108,8 +159,46 @@ impl BearerLayer {
     /// [`InvalidRealm`] if `realm` contains control characters, which no
     /// HTTP header can carry.
     pub fn realm(mut self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
-        self.config_mut().realm = Some(check_realm(realm.into())?);
+        self.config_mut().challenges.realm = Some(check_realm(realm.into())?);
         Ok(self)
+    }
+
+    /// The externally visible base URL of the service (`https://api.example.com`,
+    /// or with the path prefix a proxy strips), against which DPoP proofs'
+    /// `htu` is checked: the base followed by the request's path. Without
+    /// it, the URL is rebuilt from the request (its scheme, or `http`, and
+    /// its `Host`), which behind a TLS-terminating proxy is not the URL the
+    /// client signed, and which trusts the `Host` header: set it in
+    /// production.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidUrl`] if `url` is not an absolute `http(s)` URL without
+    /// user information, query or fragment.
+    pub fn public_url(mut self, url: impl Into<String>) -> Result<Self, InvalidUrl> {
+        let url = url.into();
+        let normalized = match crate::dpop::uri::normalize(&url) {
+            Some(n) if !url.contains(['?', '#']) => n,
+            _ => return Err(InvalidUrl(url)),
+        };
+        self.config_mut().public_url = Some(normalized.trim_end_matches('/').to_owned());
+        Ok(self)
+    }
+
+    /// Points every challenge to the resource's metadata (RFC 9728 §5.1:
+    /// `resource_metadata="…"`) and lets requests for the metadata
+    /// document (its `/.well-known/oauth-protected-resource` paths) through
+    /// without a token, for the application to answer (for example with
+    /// the [`ResourceMetadata`] itself as an axum response).
+    pub fn resource_metadata(mut self, metadata: &ResourceMetadata) -> Self {
+        let config = self.config_mut();
+        config.challenges.resource_metadata = Some(metadata.url().into());
+        for path in metadata.paths() {
+            if !config.open_paths.contains(&path) {
+                config.open_paths.push(path);
+            }
+        }
+        self
     }
 
     /// Lets requests that carry no bearer token through, with an
@@ -169,17 +258,30 @@ pub struct BearerService<S> {
 impl<S> BearerService<S> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
-    /// has to wait for the network. `private` tells whether the token came
-    /// another way than the `Authorization` header.
+    /// has to wait (for the network, or a DPoP proof's checks). `private`
+    /// tells whether the token came another way than the `Authorization`
+    /// header; `scheme` is set to the scheme the request used.
     fn authenticate<B>(
         &self,
         req: &mut Request<B>,
         private: &mut bool,
-    ) -> Result<Option<Box<Pending>>, AuthError> {
+        scheme: &mut Scheme,
+    ) -> Result<Option<Validation>, AuthError> {
+        let shared = &*self.shared;
+        let validator = &shared.validator;
         // The header's credentials are checked (UTF-8, `b64token` syntax)
-        // only when the token was not verified before (below).
-        let header = bearer_credentials(req.headers())?;
-        let query = if self.shared.query {
+        // only when the token was not verified before (below). `DPoP`
+        // counts only when the validator accepts DPoP; otherwise it is a
+        // scheme this layer does not know, as `Basic` is.
+        let header = match credentials(req.headers())? {
+            Some((Scheme::Dpop, token)) if shared.challenges.dpop_algs.is_some() => {
+                *scheme = Scheme::Dpop;
+                Some(token)
+            }
+            Some((Scheme::Bearer, token)) => Some(token),
+            _ => None,
+        };
+        let query = if shared.query {
             if let Some(h) = header {
                 checked_token(h)?;
             }
@@ -188,11 +290,11 @@ impl<S> BearerService<S> {
             None
         };
         let headers = req.headers();
-        let custom = match &self.shared.token_header {
+        let custom = match &shared.token_header {
             Some(name) => header_token(headers, name)?,
             None => None,
         };
-        let cookie = match &self.shared.token_cookie {
+        let cookie = match &shared.token_cookie {
             Some(name) => cookie_token(headers, name)?,
             None => None,
         };
@@ -210,7 +312,11 @@ impl<S> BearerService<S> {
         if conflict(custom) || conflict(cookie) {
             return Err(RequestError::MultipleTokens.into());
         }
-        let validator = &self.shared.validator;
+        if *scheme == Scheme::Dpop
+            && let Some(h) = header
+        {
+            return self.dpop(req, checked_token(h)?).map(Some);
+        }
         let attempt = match (header, other) {
             (Some(h), _) => match validator.lookup(h) {
                 Ok(result) => Attempt::Done(result),
@@ -222,7 +328,7 @@ impl<S> BearerService<S> {
                 *private = true;
                 validator.attempt(t)
             }
-            (None, None) if self.shared.anonymous => {
+            (None, None) if shared.anonymous => {
                 req.extensions_mut().insert(Anonymous);
                 return Ok(None);
             }
@@ -230,11 +336,73 @@ impl<S> BearerService<S> {
         };
         match attempt {
             Attempt::Done(result) => {
-                req.extensions_mut().insert(result?);
+                let claims = result?;
+                // A certificate is looked up only for a token bound to one.
+                let certificate = claims
+                    .certificate_thumbprint()
+                    .and_then(|_| req.extensions().get::<ClientCertificate>());
+                validator.confirm(&claims, None, certificate.map(ClientCertificate::der))?;
+                req.extensions_mut().insert(claims);
                 Ok(None)
             }
-            Attempt::Pending(pending) => Ok(Some(pending)),
+            Attempt::Pending(pending) => {
+                let validator = validator.clone();
+                let certificate = req.extensions().get::<ClientCertificate>().cloned();
+                Ok(Some(Box::pin(async move {
+                    let claims = validator.finish(*pending).await?;
+                    validator.confirm(
+                        &claims,
+                        None,
+                        certificate.as_ref().map(ClientCertificate::der),
+                    )?;
+                    Ok(claims)
+                })))
+            }
         }
+    }
+
+    /// `Authorization: DPoP`: the token and its proof, checked together
+    /// (the proof's signature is one more verification; the replay cache
+    /// may be shared), so always through the waiting path.
+    fn dpop<B>(&self, req: &Request<B>, token: &str) -> Result<Validation, AuthError> {
+        let proof = dpop_proof(req.headers())
+            .and_then(|p| p.ok_or(DpopError::Missing))
+            .map_err(|e| AuthError::InvalidToken(e.into()))?
+            .to_owned();
+        let uri = self.request_uri(req)?;
+        let method = req.method().as_str().to_owned();
+        let certificate = req.extensions().get::<ClientCertificate>().cloned();
+        let token = token.to_owned();
+        let validator = self.shared.validator.clone();
+        Ok(Box::pin(async move {
+            validator
+                .validate_presented(
+                    &token,
+                    Some(&proof),
+                    &method,
+                    &uri,
+                    certificate.as_ref().map(ClientCertificate::der),
+                )
+                .await
+        }))
+    }
+
+    /// The request's URI as the client addressed it, without query: the
+    /// configured public URL and the path, or the request's scheme (else
+    /// `http`) and host.
+    fn request_uri<B>(&self, req: &Request<B>) -> Result<String, AuthError> {
+        let path = req.uri().path();
+        if let Some(base) = &self.shared.public_url {
+            return Ok(format!("{base}{path}"));
+        }
+        let scheme = req.uri().scheme_str().unwrap_or("http");
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
+            .ok_or(AuthError::InvalidToken(DpopError::Uri.into()))?;
+        Ok(format!("{scheme}://{authority}{path}"))
     }
 }
 
@@ -252,66 +420,105 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // Only a layer with a realm needs to see its inner responses.
-        let realm = self.shared.realm.is_some().then(|| self.shared.clone());
+        let shared = &self.shared;
+        // The resource metadata is public (RFC 9728 §3).
+        if !shared.open_paths.is_empty()
+            && (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
+            && shared.open_paths.iter().any(|p| p == req.uri().path())
+        {
+            return BearerResponseFuture {
+                state: State::Inner {
+                    fut: self.inner.call(req),
+                },
+                shared: None,
+                private: false,
+                scheme: Scheme::Bearer,
+                nonce: None,
+            };
+        }
+        // Only a layer with a realm, DPoP or metadata needs to see its
+        // inner responses.
+        let outer = shared.challenges.renders_inner().then(|| shared.clone());
         let mut private = false;
-        let state = match self.authenticate(&mut req, &mut private) {
+        let mut scheme = Scheme::Bearer;
+        let outcome = self.authenticate(&mut req, &mut private, &mut scheme);
+        // A DPoP request learns the current nonce with every answer (RFC
+        // 9449 §9), when the validator requires nonces.
+        let nonce = match scheme {
+            Scheme::Dpop => self.shared.validator.dpop_nonce(),
+            Scheme::Bearer => None,
+        };
+        let state = match outcome {
             Ok(None) => State::Inner {
                 fut: self.inner.call(req),
             },
-            Ok(Some(pending)) => {
+            Ok(Some(validation)) => {
                 // The inner service was made ready by poll_ready: take that
                 // one along and leave a clone here (tower's clone-and-swap),
                 // so the request is served by the service that is ready.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                let validator = self.shared.validator.clone();
                 State::Validating {
                     waiting: Box::new(Waiting {
-                        validation: Box::pin(async move { validator.finish(*pending).await }),
+                        validation,
                         request: Some(req),
                         inner: Some(inner),
+                        shared: self.shared.clone(),
                     }),
                 }
             }
             Err(error) => State::Rejected {
-                response: Some(rejection(error, self.shared.realm.as_deref())),
+                response: Some(rejection(
+                    error,
+                    &self.shared.challenges,
+                    scheme,
+                    nonce.as_deref(),
+                )),
             },
         };
         BearerResponseFuture {
             state,
-            shared: realm,
+            shared: outer,
             private,
+            scheme,
+            nonce,
         }
     }
 }
 
 type Validation = Pin<Box<dyn Future<Output = Result<Claims, ValidationError>> + Send>>;
 
-/// A request waiting for the network, with the service that will serve it.
-/// Boxed in the future's state, so that the common case (a decision made at
-/// once) moves a small future around.
+/// A request waiting for the network (or a DPoP proof's checks), with the
+/// service that will serve it. Boxed in the future's state, so that the
+/// common case (a decision made at once) moves a small future around.
 struct Waiting<S, ReqBody> {
     validation: Validation,
     request: Option<Request<ReqBody>>,
     inner: Option<S>,
+    /// The layer's settings, to render a refusal.
+    shared: Arc<Shared>,
 }
 
 pin_project! {
     /// The response future of [`BearerService`]: an RFC 6750 error response
     /// ready at once, a validation waiting for the network, or the inner
-    /// service's future (whose refusals get the layer's realm).
+    /// service's future (whose refusals get the layer's challenges).
     pub struct BearerResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
         state: State<S, ReqBody>,
-        // The layer's settings, when it has a realm to add to refusals.
+        // The layer's settings, when it has a realm, DPoP or metadata to
+        // add to refusals from inside.
         shared: Option<Arc<Shared>>,
         // The token came in the URI, a cookie or a proxy's header: a success
         // is `Cache-Control: private`.
         private: bool,
+        // The request's scheme: the challenge that carries an error.
+        scheme: Scheme,
+        // The DPoP nonce to send with the answer.
+        nonce: Option<String>,
     }
 }
 
@@ -327,9 +534,14 @@ pin_project! {
     }
 }
 
-fn rejection<B: Default>(error: AuthError, realm: Option<&str>) -> Response<B> {
+fn rejection<B: Default>(
+    error: AuthError,
+    challenges: &Challenges,
+    scheme: Scheme,
+    nonce: Option<&str>,
+) -> Response<B> {
     tracing::debug!(%error, status = error.status().as_u16(), "request refused");
-    error.into_http_response(realm)
+    error.render(challenges, scheme, nonce)
 }
 
 impl<S, ReqBody, ResBody> Future for BearerResponseFuture<S, ReqBody>
@@ -365,15 +577,20 @@ where
                             state.set(State::Inner { fut });
                         }
                         Err(error) => {
-                            let realm = this.shared.as_deref().and_then(|s| s.realm.as_deref());
-                            return Poll::Ready(Ok(rejection(error.into(), realm)));
+                            let challenges = &waiting.shared.challenges;
+                            return Poll::Ready(Ok(rejection(
+                                error.into(),
+                                challenges,
+                                *this.scheme,
+                                this.nonce.as_deref(),
+                            )));
                         }
                     }
                 }
                 StateProj::Inner { fut } => {
                     let mut response = std::task::ready!(fut.poll(cx))?;
-                    if let Some(realm) = this.shared.as_deref().and_then(|s| s.realm.as_deref()) {
-                        apply_realm(&mut response, realm);
+                    if let Some(shared) = this.shared.as_deref() {
+                        apply_challenges(&mut response, &shared.challenges, *this.scheme);
                     }
                     // RFC 6750 §2.3: a success answered to a token sent in
                     // the URI SHOULD be `Cache-Control: private`; so is one
@@ -381,6 +598,13 @@ where
                     // do not treat as credentials (RFC 9111 §3.5).
                     if *this.private && response.status().is_success() {
                         make_private(response.headers_mut());
+                    }
+                    if let Some(nonce) = this
+                        .nonce
+                        .as_deref()
+                        .and_then(|n| HeaderValue::from_str(n).ok())
+                    {
+                        response.headers_mut().insert(DPOP_NONCE, nonce);
                     }
                     return Poll::Ready(Ok(response));
                 }

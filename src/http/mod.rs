@@ -4,13 +4,15 @@
 
 pub mod extract;
 pub(crate) mod layer;
+pub(crate) mod metadata;
 pub(crate) mod require;
 pub(crate) mod response;
 pub(crate) mod scope;
 
-pub use layer::{Anonymous, BearerLayer, BearerResponseFuture, BearerService};
+pub use layer::{Anonymous, BearerLayer, BearerResponseFuture, BearerService, ClientCertificate};
+pub use metadata::{ResourceMetadata, WELL_KNOWN_PATH};
 pub use require::{
     Require, RequireFuture, RequireLayer, RequireScopeLayer, Requirement, RequirementError,
 };
-pub use response::{AuthError, InvalidRealm, RequestError};
+pub use response::{AuthError, InvalidRealm, InvalidUrl, RequestError};
 pub use scope::{ScopeError, ScopeRequirement};

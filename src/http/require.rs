@@ -53,9 +53,24 @@ type Predicate = Arc<dyn Fn(&Claims) -> bool + Send + Sync>;
 #[derive(Clone)]
 enum Node {
     Scopes(ScopeRequirement),
-    Roles { names: Vec<String>, all: bool },
-    Permissions { names: Vec<String>, all: bool },
-    Predicate { name: Arc<str>, test: Predicate },
+    Roles {
+        names: Vec<String>,
+        all: bool,
+    },
+    Permissions {
+        names: Vec<String>,
+        all: bool,
+    },
+    Predicate {
+        name: Arc<str>,
+        test: Predicate,
+    },
+    /// RFC 9470: how the user authenticated (`acr` one of these) and how
+    /// long ago (`auth_time` within `max_age` seconds).
+    Authentication {
+        acr_values: Option<Vec<String>>,
+        max_age: Option<u64>,
+    },
     All(Vec<Node>),
     Any(Vec<Node>),
 }
@@ -70,8 +85,34 @@ pub struct Requirement(Node);
 enum Unmet {
     /// Scopes are missing: the `scope` attribute of the challenge.
     Scopes(String),
+    /// The user must authenticate again (RFC 9470): the attributes of the
+    /// challenge.
+    StepUp {
+        acr_values: Option<String>,
+        max_age: Option<u64>,
+    },
     /// Something else, described for logs.
     Other(String),
+}
+
+impl Unmet {
+    fn describe(&self) -> String {
+        match self {
+            Unmet::Scopes(s) => format!("scopes: {s}"),
+            Unmet::StepUp {
+                acr_values,
+                max_age,
+            } => format!("authentication: acr {acr_values:?}, max_age {max_age:?}"),
+            Unmet::Other(o) => o.clone(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, by the system clock.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn names<I, T>(names: I) -> Result<Vec<String>, RequirementError>
@@ -133,6 +174,33 @@ impl Node {
                     Err(Unmet::Other(format!("predicate: {name}")))
                 }
             }
+            Node::Authentication {
+                acr_values,
+                max_age,
+            } => {
+                let acr_ok = acr_values.as_ref().is_none_or(|values| {
+                    claims
+                        .get("acr")
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|acr| values.iter().any(|v| v == acr))
+                });
+                let age_ok = max_age.is_none_or(|max| {
+                    let auth_time = claims.get("auth_time").and_then(|v| {
+                        v.as_i64()
+                            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+                    });
+                    let oldest = now().saturating_sub(i64::try_from(max).unwrap_or(i64::MAX));
+                    auth_time.is_some_and(|t| t >= oldest)
+                });
+                if acr_ok && age_ok {
+                    Ok(())
+                } else {
+                    Err(Unmet::StepUp {
+                        acr_values: acr_values.as_ref().map(|v| v.join(" ")),
+                        max_age: *max_age,
+                    })
+                }
+            }
             Node::All(nodes) => {
                 // Every part is checked: a missing scope is
                 // `insufficient_scope` only when nothing else is missing
@@ -142,6 +210,19 @@ impl Node {
                 if unmet.is_empty() {
                     return Ok(());
                 }
+                // A user who must log in again does so first (RFC 9470):
+                // the new token may carry what else is missing.
+                // The challenge names every authentication requirement of
+                // the route, met ones included: the new login must meet
+                // them all.
+                if unmet.iter().any(|u| matches!(u, Unmet::StepUp { .. })) {
+                    let (mut acr_values, mut max_age) = (None, None);
+                    self.authentication(&mut acr_values, &mut max_age);
+                    return Err(Unmet::StepUp {
+                        acr_values,
+                        max_age,
+                    });
+                }
                 if unmet.iter().all(|u| matches!(u, Unmet::Scopes(_))) {
                     // The challenge names every scope the route needs
                     // (RFC 6750 §3: the scope necessary to access the
@@ -150,13 +231,7 @@ impl Node {
                     self.scope_names(&mut scopes);
                     return Err(Unmet::Scopes(scopes.join(" ")));
                 }
-                let parts: Vec<String> = unmet
-                    .into_iter()
-                    .map(|u| match u {
-                        Unmet::Scopes(s) => format!("scopes: {s}"),
-                        Unmet::Other(o) => o,
-                    })
-                    .collect();
+                let parts: Vec<String> = unmet.iter().map(Unmet::describe).collect();
                 Err(Unmet::Other(parts.join(" and ")))
             }
             Node::Any(nodes) => {
@@ -173,7 +248,7 @@ impl Node {
                     .iter()
                     .map(|u| match u {
                         Unmet::Scopes(s) => Some(s.clone()),
-                        Unmet::Other(_) => None,
+                        _ => None,
                     })
                     .collect();
                 match scopes {
@@ -181,15 +256,36 @@ impl Node {
                     None => Err(Unmet::Other(
                         unmet
                             .iter()
-                            .map(|u| match u {
-                                Unmet::Scopes(s) => format!("scopes: {s}"),
-                                Unmet::Other(o) => o.clone(),
-                            })
+                            .map(Unmet::describe)
                             .collect::<Vec<_>>()
                             .join(" or "),
                     )),
                 }
             }
+        }
+    }
+
+    /// The first `acr_values` and the smallest `max_age` this node names.
+    fn authentication(&self, acr: &mut Option<String>, age: &mut Option<u64>) {
+        match self {
+            Node::Authentication {
+                acr_values,
+                max_age,
+            } => {
+                if acr.is_none() {
+                    *acr = acr_values.as_ref().map(|v| v.join(" "));
+                }
+                *age = match (*age, *max_age) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            Node::All(nodes) | Node::Any(nodes) => {
+                for n in nodes {
+                    n.authentication(acr, age);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -241,6 +337,10 @@ impl Node {
                 )
             }
             Node::Predicate { name, .. } => write!(f, "predicate {name:?}"),
+            Node::Authentication {
+                acr_values,
+                max_age,
+            } => write!(f, "authentication acr {acr_values:?} max_age {max_age:?}"),
             Node::All(nodes) => group(f, nodes, "and"),
             Node::Any(nodes) => group(f, nodes, "or"),
         }
@@ -361,12 +461,49 @@ impl Requirement {
         }
     }
 
+    /// The user authenticated with one of `acr_values` (the token's `acr`
+    /// claim, RFC 9470 §3): otherwise 401 `insufficient_user_authentication`
+    /// with `acr_values="…"`, so that the client sends the user to log in
+    /// with a stronger method.
+    ///
+    /// # Errors
+    ///
+    /// [`RequirementError::Empty`] when no value is listed.
+    pub fn acr_values<I, T>(acr_values: I) -> Result<Self, RequirementError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Authentication {
+            acr_values: Some(names(acr_values)?),
+            max_age: None,
+        }))
+    }
+
+    /// The user authenticated at most `max_age` ago (the token's
+    /// `auth_time`, by the system clock; RFC 9470 §3): otherwise 401
+    /// `insufficient_user_authentication` with `max_age="…"`. A token
+    /// without `auth_time` does not meet it.
+    pub fn max_auth_age(max_age: std::time::Duration) -> Self {
+        Requirement(Node::Authentication {
+            acr_values: None,
+            max_age: Some(max_age.as_secs()),
+        })
+    }
+
     /// Checks `claims`, for use inside a handler: 403 `insufficient_scope`
     /// (with the `scope` attribute) when scopes are missing, a plain 403
     /// for anything else.
     pub fn check(&self, claims: &Claims) -> Result<(), AuthError> {
         self.0.check(claims).map_err(|unmet| match unmet {
             Unmet::Scopes(required) => AuthError::InsufficientScope { required },
+            Unmet::StepUp {
+                acr_values,
+                max_age,
+            } => AuthError::InsufficientUserAuthentication {
+                acr_values,
+                max_age,
+            },
             Unmet::Other(requirement) => AuthError::Forbidden { requirement },
         })
     }

@@ -5,6 +5,8 @@
 //! The short `error_description` sent to clients is a fixed string per error
 //! kind, so nothing an attacker puts in a token is ever echoed back.
 
+use std::sync::Arc;
+
 use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::validator::ValidationError;
@@ -79,6 +81,18 @@ pub enum AuthError {
     /// The token could not be checked (for example, no key set yet).
     #[error(transparent)]
     Unavailable(ValidationError),
+    /// The token is valid but the user's authentication is not strong or
+    /// recent enough for this request (RFC 9470 step-up): 401
+    /// `insufficient_user_authentication` with the `acr_values` and
+    /// `max_age` the route needs, so that the client can send the user to
+    /// log in again.
+    #[error("the user's authentication does not meet the route's requirement")]
+    InsufficientUserAuthentication {
+        /// Acceptable authentication context classes, space-separated.
+        acr_values: Option<String>,
+        /// The longest time since the user's login, in seconds.
+        max_age: Option<u64>,
+    },
     /// The token is valid but does not grant this request: a role,
     /// permission or claim predicate the route needs is not met. A plain 403:
     /// RFC 6750's `insufficient_scope` is for scopes.
@@ -103,7 +117,9 @@ impl AuthError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::MissingToken => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken | AuthError::InsufficientUserAuthentication { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::InvalidToken(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
@@ -124,7 +140,11 @@ impl AuthError {
                 None
             }
             AuthError::InvalidRequest(_) => Some("invalid_request"),
+            AuthError::InvalidToken(ValidationError::Dpop(e)) => Some(e.error_code()),
             AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InsufficientUserAuthentication { .. } => {
+                Some("insufficient_user_authentication")
+            }
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
         }
     }
@@ -142,6 +162,9 @@ impl AuthError {
                 Some("The access token lacks the scope this request needs")
             }
             AuthError::Forbidden { .. } => Some("The access token does not grant this request"),
+            AuthError::InsufficientUserAuthentication { .. } => {
+                Some("A different authentication level is required")
+            }
         }
     }
 
@@ -149,18 +172,121 @@ impl AuthError {
     pub fn www_authenticate(&self, realm: Option<&str>) -> HeaderValue {
         let mut params = Vec::with_capacity(4);
         if let Some(realm) = realm {
-            params.push(("realm", realm));
+            params.push(("realm", realm.to_owned()));
         }
+        self.error_params(&mut params);
+        challenge_for("Bearer", &params)
+    }
+
+    /// The error's own attributes: `error`, `error_description`, and the
+    /// `scope`, `acr_values` or `max_age` it asks for.
+    fn error_params(&self, params: &mut Vec<(&'static str, String)>) {
         if let Some(code) = self.error_code() {
-            params.push(("error", code));
+            params.push(("error", code.to_owned()));
         }
         if let Some(desc) = self.description() {
-            params.push(("error_description", desc));
+            params.push(("error_description", desc.to_owned()));
         }
-        if let AuthError::InsufficientScope { required } = self {
-            params.push(("scope", required.as_str()));
+        match self {
+            AuthError::InsufficientScope { required } => params.push(("scope", required.clone())),
+            AuthError::InsufficientUserAuthentication {
+                acr_values,
+                max_age,
+            } => {
+                if let Some(acr) = acr_values {
+                    params.push(("acr_values", acr.clone()));
+                }
+                if let Some(age) = max_age {
+                    params.push(("max_age", age.to_string()));
+                }
+            }
+            _ => {}
         }
-        challenge(&params)
+    }
+
+    /// The scheme whose challenge carries the error: DPoP for a refused
+    /// proof, for a validator that requires DPoP, and for any refusal of a
+    /// request made with the DPoP scheme (RFC 9449 §7.1); `Bearer`
+    /// otherwise.
+    fn error_scheme(&self, request: Scheme) -> Scheme {
+        match self {
+            AuthError::InvalidToken(ValidationError::Dpop(_) | ValidationError::DpopRequired) => {
+                Scheme::Dpop
+            }
+            _ => request,
+        }
+    }
+
+    /// The `WWW-Authenticate` values for this error under `config`: one
+    /// challenge per scheme the resource accepts (RFC 9449 §7.1: both when
+    /// both are accepted), the error's attributes on the scheme the
+    /// request used (or the proof failed), `algs` on DPoP's, and
+    /// `resource_metadata` (RFC 9728 §5.1) on each.
+    pub(crate) fn challenges(&self, config: &Challenges, request: Scheme) -> Vec<HeaderValue> {
+        let mut out = Vec::with_capacity(2);
+        let mut on = self.error_scheme(request);
+        if on == Scheme::Dpop && config.dpop_algs.is_none() {
+            on = Scheme::Bearer;
+        }
+        if on == Scheme::Bearer && !config.bearer && config.dpop_algs.is_some() {
+            on = Scheme::Dpop;
+        }
+        let schemes = [
+            (Scheme::Bearer, config.bearer || config.dpop_algs.is_none()),
+            (Scheme::Dpop, config.dpop_algs.is_some()),
+        ];
+        for (scheme, enabled) in schemes {
+            if !enabled {
+                continue;
+            }
+            let mut params: Vec<(&'static str, String)> = Vec::with_capacity(6);
+            if let Some(realm) = &config.realm {
+                params.push(("realm", realm.to_string()));
+            }
+            if scheme == on {
+                self.error_params(&mut params);
+            }
+            if scheme == Scheme::Dpop
+                && let Some(algs) = &config.dpop_algs
+            {
+                params.push(("algs", algs.clone()));
+            }
+            if let Some(url) = &config.resource_metadata {
+                params.push(("resource_metadata", url.to_string()));
+            }
+            let name = match scheme {
+                Scheme::Bearer => "Bearer",
+                Scheme::Dpop => "DPoP",
+            };
+            out.push(challenge_for(name, &params));
+        }
+        out
+    }
+
+    /// Renders the error under a layer's `config` for a request made with
+    /// `scheme`; `nonce` goes in a `DPoP-Nonce` header (RFC 9449 §9).
+    pub(crate) fn render<B: Default>(
+        self,
+        config: &Challenges,
+        scheme: Scheme,
+        nonce: Option<&str>,
+    ) -> Response<B> {
+        let mut response = Response::new(B::default());
+        *response.status_mut() = self.status();
+        if self.has_challenge() {
+            let headers = response.headers_mut();
+            for value in self.challenges(config, scheme) {
+                headers.append(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Some(nonce) = nonce.and_then(|n| HeaderValue::from_str(n).ok()) {
+            response.headers_mut().insert(DPOP_NONCE, nonce);
+        }
+        response.extensions_mut().insert(Rendered {
+            realm: config.realm.clone(),
+        });
+        response.extensions_mut().insert(self);
+        response
     }
 
     /// Renders the error as a response with an empty body, the status and the
@@ -169,7 +295,8 @@ impl AuthError {
     /// discard a good token). The error itself goes in the response
     /// extensions, so that a tower `map_response` can render its own body,
     /// and so that an enclosing [`BearerLayer`](crate::BearerLayer) can add
-    /// its realm when `realm` is `None` (an error returned by a handler).
+    /// its realm (when `realm` is `None`, an error returned by a handler),
+    /// its DPoP challenge and its `resource_metadata`.
     pub fn into_http_response<B: Default>(self, realm: Option<&str>) -> Response<B> {
         let mut response = Response::new(B::default());
         *response.status_mut() = self.status();
@@ -178,9 +305,9 @@ impl AuthError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
         }
-        if realm.is_some() {
-            response.extensions_mut().insert(RealmApplied);
-        }
+        response.extensions_mut().insert(Rendered {
+            realm: realm.map(Arc::from),
+        });
         response.extensions_mut().insert(self);
         response
     }
@@ -201,28 +328,83 @@ impl AuthError {
     }
 }
 
-/// Marks a rendered [`AuthError`] response whose challenge already names a
-/// realm.
-#[derive(Debug, Clone, Copy)]
-struct RealmApplied;
+/// The realm a rendered [`AuthError`] response was given, if any: an
+/// enclosing layer keeps it when it renders the challenges again.
+#[derive(Debug, Clone)]
+struct Rendered {
+    realm: Option<Arc<str>>,
+}
 
-/// Adds `realm` to the challenge of a response rendered from an
-/// [`AuthError`] without one (an error a handler returned), so that every
-/// challenge behind a [`BearerLayer`](crate::BearerLayer) names its realm.
-pub(crate) fn apply_realm<B>(response: &mut Response<B>, realm: &str) {
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub(crate) const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
+/// The request's authorization scheme, which decides the challenge that
+/// carries an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Scheme {
+    /// `Bearer`, or a token from the query, a header or a cookie.
+    #[default]
+    Bearer,
+    /// `DPoP` (RFC 9449 §7.1).
+    Dpop,
+}
+
+/// How a layer's challenges look.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Challenges {
+    pub(crate) realm: Option<Arc<str>>,
+    /// Whether `Bearer` is accepted (not when DPoP is required).
+    pub(crate) bearer: bool,
+    /// The DPoP proof algorithms, space-separated, when DPoP is accepted.
+    pub(crate) dpop_algs: Option<String>,
+    /// The URL of the resource's metadata (RFC 9728 §5.1).
+    pub(crate) resource_metadata: Option<Arc<str>>,
+}
+
+impl Challenges {
+    /// Whether a refusal rendered inside the layer (a requirement, a
+    /// handler) must be rendered again with this configuration.
+    pub(crate) fn renders_inner(&self) -> bool {
+        self.realm.is_some() || self.dpop_algs.is_some() || self.resource_metadata.is_some()
+    }
+}
+
+/// Renders the challenges of a response made from an [`AuthError`] inside
+/// the layer (a requirement, a handler) with the layer's `config` and the
+/// request's `scheme`, so that every challenge behind a
+/// [`BearerLayer`](crate::BearerLayer) names its realm, offers its schemes
+/// and points to its metadata. A realm set inside is kept.
+pub(crate) fn apply_challenges<B>(response: &mut Response<B>, config: &Challenges, scheme: Scheme) {
     let extensions = response.extensions();
     let Some(error) = extensions.get::<AuthError>() else {
         return;
     };
-    if extensions.get::<RealmApplied>().is_some() || !error.has_challenge() {
+    if !error.has_challenge() {
         return;
     }
-    let challenge = error.www_authenticate(Some(realm));
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, challenge);
-    response.extensions_mut().insert(RealmApplied);
+    let inner_realm = extensions.get::<Rendered>().and_then(|r| r.realm.clone());
+    let values = match inner_realm {
+        Some(realm) => {
+            let config = Challenges {
+                realm: Some(realm),
+                ..config.clone()
+            };
+            error.challenges(&config, scheme)
+        }
+        None => error.challenges(config, scheme),
+    };
+    let headers = response.headers_mut();
+    headers.remove(header::WWW_AUTHENTICATE);
+    for value in values {
+        headers.append(header::WWW_AUTHENTICATE, value);
+    }
 }
+
+/// A URL the layer was given that is not an absolute `http` or `https`
+/// URL (without user information, query or fragment).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an absolute http(s) URL without user information, query or fragment: {0:?}")]
+pub struct InvalidUrl(pub String);
 
 /// A realm that cannot be sent in a `WWW-Authenticate` header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -242,8 +424,8 @@ pub(crate) fn check_realm(realm: String) -> Result<std::sync::Arc<str>, InvalidR
 /// quoted-string requires (RFC 9110 §5.6.4). Control characters (which cannot
 /// appear in a header) are dropped; the values reaching here are fixed strings,
 /// validated scopes, and realms checked when configured.
-pub(crate) fn challenge(params: &[(&str, &str)]) -> HeaderValue {
-    let mut out = String::from("Bearer");
+pub(crate) fn challenge_for(scheme: &'static str, params: &[(&str, String)]) -> HeaderValue {
+    let mut out = String::from(scheme);
     for (i, (name, value)) in params.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { ", " });
         out.push_str(name);
@@ -262,7 +444,7 @@ pub(crate) fn challenge(params: &[(&str, &str)]) -> HeaderValue {
     }
     // Every byte pushed is visible ASCII, a space, or UTF-8 from a realm
     // (obs-text, allowed in field values by RFC 9110 §5.5): this cannot fail.
-    HeaderValue::from_bytes(out.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+    HeaderValue::from_bytes(out.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(scheme))
 }
 
 #[cfg(test)]
@@ -314,21 +496,26 @@ mod tests {
 
     #[test]
     fn an_unrealmed_error_response_takes_the_layers_realm_once() {
+        let api = Challenges {
+            realm: Some("api".into()),
+            bearer: true,
+            ..Challenges::default()
+        };
         let mut r: Response<()> =
             AuthError::InvalidToken(ValidationError::Expired).into_http_response(None);
-        apply_realm(&mut r, "api");
+        apply_challenges(&mut r, &api, Scheme::Bearer);
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"The access token expired\""
         );
         let mut r: Response<()> = AuthError::MissingToken.into_http_response(Some("scope-realm"));
-        apply_realm(&mut r, "api");
+        apply_challenges(&mut r, &api, Scheme::Bearer);
         assert_eq!(
             r.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"scope-realm\""
         );
         let mut r: Response<()> = Response::new(());
-        apply_realm(&mut r, "api");
+        apply_challenges(&mut r, &api, Scheme::Bearer);
         assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 

@@ -28,8 +28,6 @@ pub enum InvalidResponse {
 pub(crate) enum Refusal {
     /// `active: false`.
     Inactive,
-    /// `token_type: DPoP`: a sender-constrained token presented as bearer.
-    SenderConstrained,
     /// A `token_type` that is not a bearer access token.
     NotAnAccessToken,
     /// Active, but the claims fail a check.
@@ -65,17 +63,22 @@ pub(crate) fn interpret(
         Some(Value::Bool(false)) => return Ok(refused(Refusal::Inactive)),
         _ => return Err(InvalidResponse::NoActive),
     }
+    // RFC 9449 §6.2: a DPoP-bound token is `token_type: DPoP` with the key's
+    // thumbprint in `cnf.jkt`; the validator checks it against the proof.
+    let mut dpop = false;
     if let Some(token_type) = map.get("token_type").and_then(Value::as_str) {
-        if token_type.eq_ignore_ascii_case("dpop") {
-            return Ok(refused(Refusal::SenderConstrained));
-        }
-        if !token_type.eq_ignore_ascii_case("bearer")
+        dpop = token_type.eq_ignore_ascii_case("dpop");
+        if !dpop
+            && !token_type.eq_ignore_ascii_case("bearer")
             && !token_type.eq_ignore_ascii_case("access_token")
         {
             return Ok(refused(Refusal::NotAnAccessToken));
         }
     }
     match rules.check(map, now, Source::Introspection) {
+        Ok(claims) if dpop && claims.dpop_thumbprint().is_none() => {
+            Ok(refused(Refusal::Claims(ClaimError::Missing("cnf".into()))))
+        }
         Ok(claims) => {
             let until_exp = claims.expires_at().map_or(u64::MAX, |exp| {
                 u64::try_from(exp.saturating_sub(now)).unwrap_or(0)
@@ -131,7 +134,7 @@ mod tests {
         );
         assert_eq!(
             refusal(r#"{"active":true,"token_type":"DPoP"}"#),
-            Some((Refusal::SenderConstrained, 10))
+            Some((Refusal::Claims(ClaimError::Missing("cnf".into())), 10))
         );
         assert_eq!(
             refusal(r#"{"active":true,"token_type":"refresh_token"}"#),

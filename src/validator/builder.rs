@@ -20,6 +20,7 @@ use super::{
 };
 use crate::claims::{ClaimRules, RoleSource};
 use crate::clock::{Clock, Leeway};
+use crate::dpop::{Dpop, DpopOptions};
 #[cfg(feature = "remote")]
 use crate::introspection::client::{Endpoint, Introspector};
 #[cfg(feature = "remote")]
@@ -57,6 +58,7 @@ pub struct ValidatorBuilder {
     max_token_size: usize,
     clock: Clock,
     token_cache: u64,
+    dpop: Option<DpopOptions>,
     #[cfg(feature = "remote")]
     allow_http: bool,
     #[cfg(feature = "remote")]
@@ -73,6 +75,7 @@ impl Default for ValidatorBuilder {
             max_token_size: DEFAULT_MAX_TOKEN_SIZE,
             clock: Clock::System,
             token_cache: DEFAULT_TOKEN_CACHE_CAPACITY,
+            dpop: None,
             #[cfg(feature = "remote")]
             allow_http: false,
             #[cfg(feature = "remote")]
@@ -306,6 +309,15 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Accepts DPoP-bound access tokens (RFC 9449) with their proofs, as
+    /// `options` say: beside bearer tokens, or
+    /// [instead of them](DpopOptions::required). Without this, a token bound
+    /// to a DPoP key is always refused.
+    pub fn dpop(mut self, options: DpopOptions) -> Self {
+        self.dpop = Some(options);
+        self
+    }
+
     /// Builds the validator and waits for the first fetch of every remote
     /// key source configured by issuer name: fails with
     /// [`BuildError::KeySource`] if one cannot be reached or its keys are
@@ -390,6 +402,10 @@ impl ValidatorBuilder {
                 build_introspection(config, &issuers, self.allow_http, self.clock.clone())
             })
             .transpose()?;
+        let dpop = match self.dpop {
+            None => None,
+            Some(options) => Some(build_dpop(options)?),
+        };
         Ok(Validator {
             inner: Arc::new(Inner {
                 max_token_size: self.max_token_size,
@@ -399,9 +415,28 @@ impl ValidatorBuilder {
                 #[cfg(feature = "remote")]
                 introspection,
                 cache: TokenCache::new(self.token_cache),
+                dpop,
             }),
         })
     }
+}
+
+/// Checks DPoP options and makes their state (a random nonce secret unless
+/// one is given).
+fn build_dpop(options: DpopOptions) -> Result<Dpop, BuildError> {
+    if options.algorithms.is_empty() {
+        return Err(BuildError::NoDpopAlgorithms);
+    }
+    let secret: Vec<u8> = match &options.nonce_secret {
+        Some(s) if s.len() >= 16 => s.to_vec(),
+        Some(s) => return Err(BuildError::DpopNonceSecret { len: s.len() }),
+        None => {
+            let mut s = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut s).map_err(|_| BuildError::RandomSource)?;
+            s
+        }
+    };
+    Ok(Dpop::new(options, &secret))
 }
 
 /// The validator-wide settings an issuer is built with.

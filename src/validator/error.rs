@@ -7,6 +7,7 @@
 
 use crate::claims::ClaimError;
 use crate::clock::TimeError;
+use crate::dpop::DpopError;
 #[cfg(feature = "remote")]
 use crate::introspection::IntrospectionError;
 #[cfg(feature = "remote")]
@@ -95,10 +96,23 @@ pub enum ValidationError {
     #[error("token audience is not accepted")]
     InvalidAudience,
     /// The token carries a confirmation (`cnf`) binding it to a key (DPoP,
-    /// mutual TLS): presented with the `Bearer` scheme it must be refused
-    /// (RFC 9449 §7.2).
+    /// mutual TLS) and the request does not prove possession of it:
+    /// a DPoP-bound token presented with the `Bearer` scheme (RFC 9449
+    /// §7.2), or a binding this crate cannot check.
     #[error("a sender-constrained token (cnf) was presented as a bearer token")]
     SenderConstrained,
+    /// The token is bound to a client certificate (`cnf.x5t#S256`, RFC 8705
+    /// §3) and the request came without it, or with another one.
+    #[error("the token is bound to another client certificate")]
+    CertificateMismatch,
+    /// The DPoP proof, or the token's binding to it, was refused (RFC 9449).
+    #[error(transparent)]
+    Dpop(#[from] DpopError),
+    /// The validator accepts DPoP-bound tokens only
+    /// ([`DpopOptions::required`](crate::DpopOptions::required)) and the
+    /// token was presented as a bearer token.
+    #[error("this validator accepts DPoP-bound tokens only")]
+    DpopRequired,
     /// The introspection endpoint says the token is not active (revoked,
     /// expired, or never issued).
     #[error("token is not active (introspection)")]
@@ -147,6 +161,11 @@ impl ValidationError {
             ValidationError::SenderConstrained => {
                 "The access token is bound to a key and is not a bearer token"
             }
+            ValidationError::CertificateMismatch => {
+                "The access token is bound to another client certificate"
+            }
+            ValidationError::Dpop(e) => e.description(),
+            ValidationError::DpopRequired => "This resource requires DPoP-bound access tokens",
             ValidationError::Inactive => "The access token is not active",
             ValidationError::KeysUnavailable => "The access token cannot be checked right now",
             #[cfg(feature = "remote")]
@@ -160,6 +179,7 @@ impl ValidationError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             ValidationError::KeysUnavailable => true,
+            ValidationError::Dpop(e) => e.is_unavailable(),
             #[cfg(feature = "remote")]
             ValidationError::IntrospectionUnavailable(_) => true,
             _ => false,
@@ -217,7 +237,6 @@ impl From<ClaimError> for ValidationError {
             ClaimError::Issuer => ValidationError::InvalidIssuer,
             ClaimError::Audience => ValidationError::InvalidAudience,
             ClaimError::Mismatch(name) => ValidationError::UnexpectedClaimValue(name),
-            ClaimError::SenderConstrained => ValidationError::SenderConstrained,
         }
     }
 }
@@ -227,7 +246,6 @@ impl From<Rejection> for ValidationError {
     fn from(e: Rejection) -> Self {
         match e {
             Rejection::Refused(Refusal::Inactive) => ValidationError::Inactive,
-            Rejection::Refused(Refusal::SenderConstrained) => ValidationError::SenderConstrained,
             Rejection::Refused(Refusal::NotAnAccessToken) => ValidationError::TypeNotAllowed,
             Rejection::Refused(Refusal::Claims(e)) => e.into(),
             Rejection::Unavailable(e) => ValidationError::IntrospectionUnavailable(e),
@@ -300,6 +318,19 @@ pub enum BuildError {
     /// The algorithm allow-list is empty.
     #[error("the algorithm allow-list is empty")]
     NoAlgorithms,
+    /// The DPoP proof algorithm allow-list is empty (or held only HMAC
+    /// algorithms, which DPoP forbids).
+    #[error("the DPoP algorithm allow-list is empty (DPoP proofs need asymmetric algorithms)")]
+    NoDpopAlgorithms,
+    /// The DPoP nonce secret is shorter than 16 bytes.
+    #[error("the DPoP nonce secret is {len} bytes; it needs at least 16")]
+    DpopNonceSecret {
+        /// The length given.
+        len: usize,
+    },
+    /// The operating system's random source failed.
+    #[error("the system's random source failed")]
+    RandomSource,
     /// A JWKS document could not be read.
     #[error("invalid JWKS: {0}")]
     Jwks(#[from] JwksError),
@@ -397,6 +428,11 @@ mod tests {
             ValidationError::InvalidIssuer,
             ValidationError::InvalidAudience,
             ValidationError::SenderConstrained,
+            ValidationError::CertificateMismatch,
+            ValidationError::DpopRequired,
+            ValidationError::Dpop(DpopError::Replayed),
+            ValidationError::Dpop(DpopError::UseNonce),
+            ValidationError::Dpop(DpopError::KeyMismatch),
             ValidationError::Inactive,
             ValidationError::KeysUnavailable,
         ];

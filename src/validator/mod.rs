@@ -29,6 +29,8 @@ use self::token_cache::{TokenCache, Verified};
 use crate::claims::{Claims, Source as ClaimSource};
 use crate::clock::{Clock, Leeway};
 use crate::digest::sha256;
+use crate::dpop::uri::normalize as dpop_uri;
+use crate::dpop::{Dpop, DpopError, DpopOptions, Proven, Target as DpopTarget};
 #[cfg(feature = "remote")]
 use crate::introspection::client::Introspector;
 #[cfg(feature = "remote")]
@@ -37,6 +39,8 @@ use crate::jwt::{HeaderRules, Jws, Malformed};
 use crate::keys::{Algorithm, KeyBinding, KeySet, key_vouches_for};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 /// Default largest token accepted, in bytes: 16 KiB.
@@ -92,6 +96,7 @@ pub(crate) struct Inner {
     #[cfg(feature = "remote")]
     pub(crate) introspection: Option<(TokenPolicy, Introspector)>,
     pub(crate) cache: Option<TokenCache>,
+    pub(crate) dpop: Option<Dpop>,
 }
 
 /// The outcome of [`Validator::attempt`].
@@ -170,11 +175,146 @@ impl Validator {
     /// With remote keys, this waits only when the key set lacks the token's
     /// `kid` (or has not been fetched yet) and a fetch is running or allowed
     /// by the cool-down; the wait is bounded by the fetch timeout.
+    ///
+    /// The token is taken as a bearer token: one bound to a key (`cnf`) is
+    /// refused with [`ValidationError::SenderConstrained`]; use
+    /// [`validate_dpop`](Self::validate_dpop) or
+    /// [`validate_with_certificate`](Self::validate_with_certificate) for those.
     pub async fn validate(&self, token: &str) -> Result<Claims, ValidationError> {
+        let claims = self.validate_token(token).await?;
+        self.confirm(&claims, None, None)?;
+        Ok(claims)
+    }
+
+    /// Validates a DPoP-bound token presented with `Authorization: DPoP`
+    /// and its `DPoP` proof header (RFC 9449 §7): the token as
+    /// [`validate`](Self::validate) does, then the proof (§4.3: `typ`, an
+    /// accepted asymmetric `alg`, a public `jwk` that verifies the
+    /// signature, `htm` = `method`, `htu` = `uri` without query and
+    /// fragment after normalisation, `iat` within the window, `ath` = the
+    /// token's hash, the server nonce when required), then the token's
+    /// `cnf.jkt` against the proof key's thumbprint, and last the replay
+    /// cache (a `jti` is accepted once).
+    ///
+    /// `uri` is the request's absolute URI as the client addressed it
+    /// (behind a proxy, the external one).
+    pub async fn validate_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        uri: &str,
+    ) -> Result<Claims, ValidationError> {
+        self.validate_presented(token, Some(proof), method, uri, None)
+            .await
+    }
+
+    /// Validates a token presented as `Bearer` over a TLS connection with
+    /// the client certificate `certificate` (DER): a token bound to a
+    /// certificate (`cnf.x5t#S256`, RFC 8705 §3) is accepted only with that
+    /// certificate; an unbound token as by [`validate`](Self::validate).
+    pub async fn validate_with_certificate(
+        &self,
+        token: &str,
+        certificate: &[u8],
+    ) -> Result<Claims, ValidationError> {
+        let claims = self.validate_token(token).await?;
+        self.confirm(&claims, None, Some(certificate))?;
+        Ok(claims)
+    }
+
+    /// The DPoP path: the token, then its proof, the binding, the replay
+    /// cache.
+    pub(crate) async fn validate_presented(
+        &self,
+        token: &str,
+        proof: Option<&str>,
+        method: &str,
+        uri: &str,
+        certificate: Option<&[u8]>,
+    ) -> Result<Claims, ValidationError> {
+        let dpop = self.inner.dpop.as_ref().ok_or(DpopError::NotEnabled)?;
+        let proof = proof.ok_or(DpopError::Missing)?;
+        let claims = self.validate_token(token).await?;
+        let uri = dpop_uri(uri).ok_or(DpopError::Uri)?;
+        let now = self.inner.clock.now();
+        let token_hash = sha256(token.as_bytes());
+        let target = DpopTarget {
+            method,
+            uri: &uri,
+            token_hash: &token_hash,
+        };
+        let proven = dpop.check(proof, &target, now)?;
+        self.confirm(&claims, Some(&proven), certificate)?;
+        dpop.remember(&proven, now)?;
+        Ok(claims)
+    }
+
+    /// The token alone, whatever it is bound to.
+    pub(crate) async fn validate_token(&self, token: &str) -> Result<Claims, ValidationError> {
         match self.attempt(token) {
             Attempt::Done(result) => result,
             Attempt::Pending(pending) => self.finish(*pending).await,
         }
+    }
+
+    /// Whether the request proved possession of what the token is bound to
+    /// (RFC 7800 `cnf`): the DPoP proof's key (`proof`, already checked) for
+    /// `cnf.jkt`, the client certificate (DER) for `cnf.x5t#S256`. An
+    /// unbound token needs neither, unless DPoP is required; a DPoP proof
+    /// with an unbound token is refused.
+    pub(crate) fn confirm(
+        &self,
+        claims: &Claims,
+        proof: Option<&Proven>,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), ValidationError> {
+        let c = claims.confirmation();
+        if c.unknown {
+            return Err(ValidationError::SenderConstrained);
+        }
+        match (&c.jkt, proof) {
+            (Some(jkt), Some(p)) if *jkt == p.jkt => {}
+            (Some(_), Some(_)) => return Err(DpopError::KeyMismatch.into()),
+            (Some(_), None) => return Err(ValidationError::SenderConstrained),
+            (None, Some(_)) => return Err(DpopError::NotBound.into()),
+            (None, None) => {
+                if self.inner.dpop.as_ref().is_some_and(|d| d.options.required) {
+                    return Err(ValidationError::DpopRequired);
+                }
+            }
+        }
+        if let Some(x5t) = &c.x5t_s256 {
+            let presented = certificate.map(|der| URL_SAFE_NO_PAD.encode(sha256(der)));
+            if presented.as_deref() != Some(x5t.as_str()) {
+                return Err(ValidationError::CertificateMismatch);
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuers this validator trusts by name (not tenant templates).
+    pub fn issuer_names(&self) -> Vec<String> {
+        self.inner
+            .issuers
+            .exact
+            .iter()
+            .flat_map(|t| t.claims.issuers.iter().cloned())
+            .collect()
+    }
+
+    /// The DPoP options, when this validator accepts DPoP.
+    pub fn dpop_options(&self) -> Option<&DpopOptions> {
+        self.inner.dpop.as_ref().map(|d| &d.options)
+    }
+
+    /// The server nonce to send in a `DPoP-Nonce` header now, when DPoP
+    /// nonces are required ([`DpopOptions::require_nonce`]).
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.inner
+            .dpop
+            .as_ref()
+            .and_then(|d| d.nonce(self.inner.clock.now()))
     }
 
     /// Everything validation can do without waiting: one size check, one
