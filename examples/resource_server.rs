@@ -19,7 +19,13 @@
 //! - `GET /admin`: needs one of the roles given by `--admin-role` (default
 //!   `admin`), read from where `--roles-from` says; a plain 403 otherwise;
 //! - `GET /health/keys`: public, the key set's state and the introspection
-//!   counters as JSON.
+//!   counters as JSON;
+//! - `GET /.well-known/oauth-protected-resource` (and the form suffixed
+//!   with the `--public-url` path): public, the resource's RFC 9728
+//!   metadata; every challenge points to it.
+//!
+//! With `--dpop` (or `--dpop-only`), DPoP-bound tokens are accepted with
+//! `Authorization: DPoP` and a `DPoP` proof (RFC 9449).
 //!
 //! It prints `listening on ADDR` once it accepts connections.
 
@@ -30,14 +36,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    BearerLayer, Claims, ClientAuth, Introspection, Issuer, RequireLayer, RequireScopeLayer,
-    Requirement, RoleSource, Validator,
+    BearerLayer, Claims, ClientAuth, DpopOptions, Introspection, Issuer, RequireLayer,
+    RequireScopeLayer, Requirement, ResourceMetadata, RoleSource, Validator,
 };
 use http::HeaderName;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping, GET /admin)
+resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping, GET /admin,\nGET /.well-known/oauth-protected-resource)
 
 USAGE:
     resource_server [OPTIONS]
@@ -95,6 +101,13 @@ OPTIONS:
     --token-cache-capacity N
                         verified-token cache size; 0 turns it off
                         [default: 10000]
+    --dpop              also accept DPoP-bound tokens (RFC 9449) with
+                        `Authorization: DPoP` and a `DPoP` proof
+    --dpop-only         accept DPoP-bound tokens only (no Bearer)
+    --dpop-nonce        with --dpop: require server nonces (DPoP-Nonce)
+    --public-url URL    the externally visible base URL (behind a proxy):
+                        what DPoP proofs' `htu` is checked against, and the
+                        `resource` of the metadata [default: http://ADDR]
     --demo              no authorization server needed: generate a key, trust
                         it, and print tokens to call the API with
     -h, --help          print this help
@@ -140,6 +153,10 @@ struct Args {
     realm: Option<String>,
     token_cache_capacity: Option<u64>,
     demo: bool,
+    dpop: bool,
+    dpop_only: bool,
+    dpop_nonce: bool,
+    public_url: Option<String>,
 }
 
 impl Args {
@@ -229,6 +246,10 @@ fn parse_args() -> Result<Option<Args>, String> {
                 );
             }
             "--demo" => args.demo = true,
+            "--dpop" => args.dpop = true,
+            "--dpop-only" => args.dpop_only = true,
+            "--dpop-nonce" => args.dpop_nonce = true,
+            "--public-url" => args.public_url = Some(value("--public-url")?),
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
@@ -342,9 +363,25 @@ async fn key_health(validator: &Validator) -> Json<Value> {
     Json(keys)
 }
 
-fn app(validator: Validator, args: &Args) -> Result<Router, Box<dyn std::error::Error>> {
+fn app(
+    validator: Validator,
+    args: &Args,
+    addr: SocketAddr,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let health_validator = validator.clone();
-    let mut layer = BearerLayer::new(validator).realm(args.realm.as_deref().unwrap_or("api"))?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let metadata = ResourceMetadata::new(public_url.clone(), &validator)?
+        .scopes_supported(["charge:customer"])
+        .resource_name("bearer-guard resource_server example");
+    let mut layer = BearerLayer::new(validator)
+        .realm(args.realm.as_deref().unwrap_or("api"))?
+        .resource_metadata(&metadata);
+    if args.public_url.is_some() {
+        layer = layer.public_url(public_url)?;
+    }
     if let Some(name) = &args.token_header {
         layer = layer.token_header(HeaderName::try_from(name.as_str())?);
     }
@@ -367,7 +404,12 @@ fn app(validator: Validator, args: &Args) -> Result<Router, Box<dyn std::error::
             )?)),
         )
         .route_layer(layer);
-    Ok(Router::new()
+    let mut router = Router::new();
+    for path in metadata.paths() {
+        let document = metadata.clone();
+        router = router.route(&path, get(move || std::future::ready(document.clone())));
+    }
+    Ok(router
         .route("/health", get(|| async { "ok" }))
         .route(
             "/health/keys",
@@ -471,6 +513,16 @@ async fn main() -> ExitCode {
     if let Some(n) = args.token_cache_capacity {
         builder = builder.token_cache_capacity(n);
     }
+    if args.dpop || args.dpop_only || args.dpop_nonce {
+        let mut options = DpopOptions::new();
+        if args.dpop_only {
+            options = options.required();
+        }
+        if args.dpop_nonce {
+            options = options.require_nonce();
+        }
+        builder = builder.dpop(options);
+    }
     let validator = match builder.build() {
         Ok(v) => v,
         Err(e) => {
@@ -505,7 +557,7 @@ async fn main() -> ExitCode {
         println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/me\n");
     }
 
-    let app = match app(validator, &args) {
+    let app = match app(validator, &args, addr) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("error: {e}");
