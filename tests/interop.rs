@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bearer_guard::testing::DpopKey;
 use bearer_guard::{
-    Algorithm, ClientAuth, Introspection, IntrospectionOptions, JwksOptions, KeyStatus, SigningKey,
-    ValidationError, Validator,
+    Algorithm, ClientAuth, DpopOptions, Introspection, IntrospectionOptions, JwksOptions,
+    KeyStatus, SigningKey, ValidationError, Validator,
 };
 use serde_json::{Value, json};
 
@@ -424,4 +425,112 @@ async fn a_dpop_bound_token_presented_as_bearer_is_refused() {
             r#"Bearer realm="payments", error="invalid_token", error_description="The access token is bound to a key and is not a bearer token""#
         )
     );
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_from_the_provider_are_accepted_with_their_proofs() {
+    let op = Provider::start();
+    let v = op
+        .validator()
+        .dpop(DpopOptions::new())
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token_endpoint = format!("{}/token", op.issuer);
+    let bound_token = |resource: &'static str| {
+        let proof = client
+            .proof("POST", &token_endpoint, "")
+            .without_claim("ath")
+            .sign();
+        let op = &op;
+        async move {
+            let response = op
+                .token_response("charge:customer", resource, Some(&proof))
+                .await;
+            assert_eq!(response["token_type"], "DPoP", "{response}");
+            response["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let jwt = bound_token(JWT_RESOURCE).await;
+    let opaque = bound_token(OPAQUE_RESOURCE).await;
+    assert_eq!(jwt.split('.').count(), 3);
+    assert_ne!(opaque.split('.').count(), 3);
+
+    let addr = common::serve(payments_app(v)).await;
+    let charge = format!("http://{addr}/charge");
+    let send = |token: String, scheme: &'static str, proof: Option<String>| {
+        let charge = charge.clone();
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(charge)
+                .header("authorization", format!("{scheme} {token}"));
+            if let Some(p) = proof {
+                r = r.header("dpop", p);
+            }
+            let r = r.send().await.unwrap();
+            let challenges: Vec<String> = r
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            (r.status().as_u16(), challenges, r.text().await.unwrap())
+        }
+    };
+    for token in [&jwt, &opaque] {
+        // Accepted with a valid proof, as the provider's client.
+        let proof = client.proof("POST", &charge, token).sign();
+        let (status, _, body) = send(token.clone(), "DPoP", Some(proof.clone())).await;
+        assert_eq!((status, body.as_str()), (200, "charged for order-service"));
+        // The same proof again: a replay.
+        let (status, challenges, _) = send(token.clone(), "DPoP", Some(proof)).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges
+                .iter()
+                .any(|c| c.starts_with("DPoP") && c.contains("invalid_dpop_proof")),
+            "{challenges:?}"
+        );
+        // A proof for another URI.
+        let proof = client
+            .proof("POST", &format!("http://{addr}/me"), token)
+            .sign();
+        let (status, challenges, _) = send(token.clone(), "DPoP", Some(proof)).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges.iter().any(|c| c.contains("another request")),
+            "{challenges:?}"
+        );
+        // A proof for another token (wrong ath).
+        let proof = client.proof("POST", &charge, "another-token").sign();
+        let (status, challenges, _) = send(token.clone(), "DPoP", Some(proof)).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges
+                .iter()
+                .any(|c| c.contains("for another access token")),
+            "{challenges:?}"
+        );
+        // Presented as a bearer token.
+        let (status, challenges, _) = send(token.clone(), "Bearer", None).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges
+                .iter()
+                .any(|c| c.starts_with("Bearer") && c.contains("invalid_token")),
+            "{challenges:?}"
+        );
+        // A thief's key: the token is bound to the client's.
+        let thief = DpopKey::generate(Algorithm::ES256);
+        let proof = thief.proof("POST", &charge, token).sign();
+        let (status, challenges, _) = send(token.clone(), "DPoP", Some(proof)).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenges
+                .iter()
+                .any(|c| c.contains("Invalid DPoP key binding")),
+            "{challenges:?}"
+        );
+    }
 }
