@@ -105,6 +105,9 @@ OPTIONS:
                         `Authorization: DPoP` and a `DPoP` proof
     --dpop-only         accept DPoP-bound tokens only (no Bearer)
     --dpop-nonce        with --dpop: require server nonces (DPoP-Nonce)
+    --redis-url URL     share the DPoP replay cache and the introspection
+                        cache with the other replicas on this Redis
+                        (build with --features redis)
     --public-url URL    the externally visible base URL (behind a proxy):
                         what DPoP proofs' `htu` is checked against, and the
                         `resource` of the metadata [default: http://ADDR]
@@ -157,6 +160,7 @@ struct Args {
     dpop_only: bool,
     dpop_nonce: bool,
     public_url: Option<String>,
+    redis_url: Option<String>,
 }
 
 impl Args {
@@ -250,6 +254,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--dpop-only" => args.dpop_only = true,
             "--dpop-nonce" => args.dpop_nonce = true,
             "--public-url" => args.public_url = Some(value("--public-url")?),
+            "--redis-url" => args.redis_url = Some(value("--redis-url")?),
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
@@ -512,6 +517,23 @@ async fn main() -> ExitCode {
     }
     if let Some(n) = args.token_cache_capacity {
         builder = builder.token_cache_capacity(n);
+    }
+    if let Some(url) = &args.redis_url {
+        #[cfg(feature = "redis")]
+        match bearer_guard::RedisStore::new(url) {
+            Ok(store) => builder = builder.shared_store(store),
+            Err(e) => {
+                eprintln!("error: --redis-url: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            eprintln!(
+                "error: --redis-url {url} needs the redis feature: cargo run --example resource_server --features redis"
+            );
+            return ExitCode::from(2);
+        }
     }
     if args.dpop || args.dpop_only || args.dpop_nonce {
         let mut options = DpopOptions::new();

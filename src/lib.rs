@@ -70,6 +70,7 @@
 //! |---|---|---|
 //! | `axum` | yes | [`Claims`] and `Option<Claims>` extractors, `IntoResponse` for [`AuthError`] |
 //! | `remote` | yes | keys from the network (`jwks_url`, `discover`: a refreshing JWKS cache) and RFC 7662 introspection of opaque tokens (reqwest with rustls, tokio) |
+//! | `redis` | no | [`RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token; `ManualClock`, `SigningKey::generate` |
 //!
 //! # Layout
@@ -122,6 +123,8 @@ mod keys;
 mod introspection;
 #[cfg(feature = "remote")]
 mod remote;
+#[cfg(feature = "redis")]
+mod store;
 // Validation.
 mod validator;
 // HTTP.
@@ -170,6 +173,10 @@ pub use remote::{
     DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, DEFAULT_MAX_METADATA_SIZE, DiscoveryError,
     FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError, KeySourceStats,
     KeySourceUpdates, KeyStatus, RedirectError, TransportError,
+};
+#[cfg(feature = "redis")]
+pub use store::{
+    DEFAULT_REDIS_NAMESPACE, DEFAULT_REDIS_TIMEOUT, REDIS_RECONNECT_DELAY, RedisStore, StoreError,
 };
 pub use validator::{
     BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TOKEN_SIZE,

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["clock", "json", "digest"],
     &["keys"],
     &["jwt", "claims", "dpop"],
-    &["remote"],
+    &["remote", "store"],
     &["introspection"],
     &["validator"],
     &["http"],

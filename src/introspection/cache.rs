@@ -15,7 +15,7 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    fn ttl_secs(&self) -> u64 {
+    pub(crate) fn ttl_secs(&self) -> u64 {
         let (Answer::Active { ttl, .. } | Answer::Refused { ttl, .. }) = &self.answer;
         *ttl
     }

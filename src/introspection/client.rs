@@ -18,6 +18,10 @@ use crate::remote::FetchError;
 use crate::remote::fetch::Fetcher;
 use crate::remote::jwks::JwksCache;
 
+/// The kind of the introspection answers in the shared store.
+#[cfg(feature = "redis")]
+const SHARED_KIND: &str = "introspection";
+
 /// Why introspection gave no claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Rejection {
@@ -31,6 +35,7 @@ pub(crate) enum Rejection {
 struct Counters {
     calls: AtomicU64,
     hits: AtomicU64,
+    shared_hits: AtomicU64,
     active: AtomicU64,
     inactive: AtomicU64,
     failures: AtomicU64,
@@ -75,6 +80,9 @@ pub(crate) struct Introspector {
     permits: Arc<Semaphore>,
     clock: Clock,
     counters: Counters,
+    /// The fleet's shared cache, behind the in-process one.
+    #[cfg(feature = "redis")]
+    store: Option<crate::store::RedisStore>,
 }
 
 impl Introspector {
@@ -102,7 +110,16 @@ impl Introspector {
             cache,
             clock,
             counters: Counters::default(),
+            #[cfg(feature = "redis")]
+            store: None,
         }
+    }
+
+    /// Shares the cache through `store`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_store(mut self, store: Option<crate::store::RedisStore>) -> Self {
+        self.store = store;
+        self
     }
 
     /// Validates `token`, whose SHA-256 is `digest`, by introspection
@@ -126,7 +143,7 @@ impl Introspector {
         let entry = self
             .cache
             .entry(digest)
-            .or_try_insert_with(self.call(token, rules))
+            .or_try_insert_with(self.call(token, digest, rules))
             .await
             .map_err(|e| Rejection::Unavailable((*e).clone()))?;
         if !entry.is_fresh() {
@@ -147,19 +164,37 @@ impl Introspector {
         }
     }
 
-    /// One call to the endpoint, turned into a cacheable outcome.
-    async fn call(&self, token: &str, rules: &ClaimRules) -> Result<Cached, IntrospectionError> {
+    /// One call to the endpoint (or the fleet's cache), turned into a
+    /// cacheable outcome.
+    async fn call(
+        &self,
+        token: &str,
+        digest: [u8; 32],
+        rules: &ClaimRules,
+    ) -> Result<Cached, IntrospectionError> {
+        #[cfg(feature = "redis")]
+        if let Some(cached) = self.shared_get(&digest, rules).await {
+            self.counters.shared_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(cached);
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = digest;
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
             return Err(IntrospectionError::Overloaded);
         };
         let _in_flight = InFlight::new(&self.counters);
-        let outcome = self.request(token).await.and_then(|body| {
-            let now = self.clock.now();
-            interpret(&body, rules, now, &self.options)
+        let now = self.clock.now();
+        let body = self.request(token).await;
+        let outcome = body.as_ref().map_err(Clone::clone).and_then(|body| {
+            interpret(body, rules, now, &self.options)
                 .map(|answer| Cached { answer, at: now })
                 .map_err(IntrospectionError::InvalidResponse)
         });
+        #[cfg(feature = "redis")]
+        if let (Ok(cached), Ok(body)) = (&outcome, &body) {
+            self.shared_put(&digest, cached, body).await;
+        }
         match &outcome {
             Ok(Cached {
                 answer: Answer::Active { .. },
@@ -172,6 +207,48 @@ impl Introspector {
             }
         };
         outcome
+    }
+
+    /// An answer another replica stored: its body, read again with this
+    /// validator's rules as of when it was fetched, unless stale now.
+    /// `None` on a miss and when Redis is unavailable (then the endpoint is
+    /// asked, as without Redis).
+    #[cfg(feature = "redis")]
+    async fn shared_get(&self, digest: &[u8; 32], rules: &ClaimRules) -> Option<Cached> {
+        let store = self.store.as_ref()?;
+        let value = match store.get(SHARED_KIND, digest).await {
+            Ok(value) => value?,
+            Err(e) => {
+                tracing::warn!(error = %e, "shared introspection cache unavailable: asking the endpoint");
+                return None;
+            }
+        };
+        // `AT\nBODY`: when it was fetched, and the answer as it came.
+        let newline = value.iter().position(|b| *b == b'\n')?;
+        let (at, body) = value.split_at(newline);
+        let at: i64 = std::str::from_utf8(at).ok()?.parse().ok()?;
+        let body = body.get(1..)?;
+        let answer = interpret(body, rules, at, &self.options).ok()?;
+        let cached = Cached { answer, at };
+        (!cached.stale(self.clock.now())).then_some(cached)
+    }
+
+    /// Stores an answer for the other replicas, for its TTL.
+    #[cfg(feature = "redis")]
+    async fn shared_put(&self, digest: &[u8; 32], cached: &Cached, body: &[u8]) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let ttl = cached.ttl_secs();
+        if ttl == 0 {
+            return;
+        }
+        let mut value = cached.at.to_string().into_bytes();
+        value.push(b'\n');
+        value.extend_from_slice(body);
+        if let Err(e) = store.put(SHARED_KIND, digest, &value, ttl).await {
+            tracing::warn!(error = %e, "shared introspection cache unavailable: answer kept in-process only");
+        }
     }
 
     async fn endpoint(&self) -> Result<reqwest::Url, IntrospectionError> {
@@ -234,6 +311,7 @@ impl Introspector {
         IntrospectionStats {
             calls: c.calls.load(Ordering::Relaxed),
             cache_hits: c.hits.load(Ordering::Relaxed),
+            shared_cache_hits: c.shared_hits.load(Ordering::Relaxed),
             active: c.active.load(Ordering::Relaxed),
             inactive: c.inactive.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),

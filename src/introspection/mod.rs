@@ -277,6 +277,9 @@ pub struct IntrospectionStats {
     pub calls: u64,
     /// Answers served from the cache.
     pub cache_hits: u64,
+    /// Answers another replica had fetched, served from the shared store
+    /// (feature `redis`); each also counts as an answer in the cache.
+    pub shared_cache_hits: u64,
     /// Calls that answered `active: true`.
     pub active: u64,
     /// Calls that answered `active: false`.

@@ -33,6 +33,8 @@ use crate::remote::JwksOptions;
 use crate::remote::fetch::Fetcher;
 #[cfg(feature = "remote")]
 use crate::remote::jwks::Source;
+#[cfg(feature = "redis")]
+use crate::store::RedisStore;
 
 /// Builds a [`Validator`]: one issuer configured on the builder itself
 /// (`issuer`, `audience`, `jwks_*`...), further ones with
@@ -59,6 +61,8 @@ pub struct ValidatorBuilder {
     clock: Clock,
     token_cache: u64,
     dpop: Option<DpopOptions>,
+    #[cfg(feature = "redis")]
+    store: Option<RedisStore>,
     #[cfg(feature = "remote")]
     allow_http: bool,
     #[cfg(feature = "remote")]
@@ -76,6 +80,8 @@ impl Default for ValidatorBuilder {
             clock: Clock::System,
             token_cache: DEFAULT_TOKEN_CACHE_CAPACITY,
             dpop: None,
+            #[cfg(feature = "redis")]
+            store: None,
             #[cfg(feature = "remote")]
             allow_http: false,
             #[cfg(feature = "remote")]
@@ -318,6 +324,17 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Shares the DPoP replay cache and the introspection cache with the
+    /// other replicas of the service through `store` (feature `redis`),
+    /// behind the in-process caches. When Redis is unreachable, DPoP proofs
+    /// are refused with a 503 (a replay could not be ruled out) and
+    /// introspection answers are cached in-process only.
+    #[cfg(feature = "redis")]
+    pub fn shared_store(mut self, store: RedisStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Builds the validator and waits for the first fetch of every remote
     /// key source configured by issuer name: fails with
     /// [`BuildError::KeySource`] if one cannot be reached or its keys are
@@ -402,6 +419,9 @@ impl ValidatorBuilder {
                 build_introspection(config, &issuers, self.allow_http, self.clock.clone())
             })
             .transpose()?;
+        #[cfg(feature = "redis")]
+        let introspection = introspection
+            .map(|(policy, introspector)| (policy, introspector.with_store(self.store.clone())));
         let dpop = match self.dpop {
             None => None,
             Some(options) => Some(build_dpop(options)?),
@@ -416,6 +436,8 @@ impl ValidatorBuilder {
                 introspection,
                 cache: TokenCache::new(self.token_cache),
                 dpop,
+                #[cfg(feature = "redis")]
+                store: self.store,
             }),
         })
     }

@@ -97,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) introspection: Option<(TokenPolicy, Introspector)>,
     pub(crate) cache: Option<TokenCache>,
     pub(crate) dpop: Option<Dpop>,
+    #[cfg(feature = "redis")]
+    pub(crate) store: Option<crate::store::RedisStore>,
 }
 
 /// The outcome of [`Validator::attempt`].
@@ -246,7 +248,20 @@ impl Validator {
         };
         let proven = dpop.check(proof, &target, now)?;
         self.confirm(&claims, Some(&proven), certificate)?;
+        // In-process first: a replay to this replica costs no round trip.
         dpop.remember(&proven, now)?;
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.inner.store {
+            let ttl = u64::try_from(dpop.replay_ttl(&proven, now)).unwrap_or(1);
+            match store.set_once("dpop-jti", &proven.replay_id, ttl).await {
+                Ok(true) => {}
+                Ok(false) => return Err(DpopError::Replayed.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "DPoP replay store unavailable: proof refused");
+                    return Err(DpopError::ReplayStoreUnavailable(e.to_string()).into());
+                }
+            }
+        }
         Ok(claims)
     }
 

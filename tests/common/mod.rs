@@ -87,3 +87,4 @@ pub async fn call(
 }
 
 pub mod as_server;
+pub mod redis_server;
