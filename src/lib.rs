@@ -37,6 +37,20 @@
 //! Without tower, call [`Validator::validate`] yourself (from a gRPC
 //! interceptor, a queue consumer, a test).
 //!
+//! # Sender-constrained tokens, self-description, fleets
+//!
+//! - DPoP (RFC 9449): [`ValidatorBuilder::dpop`] with [`DpopOptions`]; the
+//!   layer then accepts `Authorization: DPoP` with its `DPoP` proof, and
+//!   [`Validator::validate_dpop`] does the same without HTTP.
+//! - Certificate-bound tokens (RFC 8705): a [`ClientCertificate`] in the
+//!   request extensions, or [`Validator::validate_with_certificate`].
+//! - [`ResourceMetadata`] (RFC 9728), served at its well-known paths and
+//!   named in every challenge by [`BearerLayer::resource_metadata`].
+//! - Step-up (RFC 9470): [`Requirement::acr_values`],
+//!   [`Requirement::max_auth_age`].
+//! - Feature `redis`: `RedisStore` shares the DPoP replay cache and the
+//!   introspection cache across replicas.
+//!
 //! # Security defaults
 //!
 //! - Asymmetric algorithms only; `none` never; HMAC only with a secret you
@@ -62,6 +76,9 @@
 //!   nothing in it is trusted before the signature verifies.
 //! - RSA keys under 2048 bits, EC points off their curve and keys whose
 //!   `use`/`key_ops` exclude verification are refused when loaded.
+//! - A token bound to a key (`cnf`) is accepted only with proof of that key
+//!   (its DPoP proof, its client certificate); presented as a plain bearer
+//!   token it is refused; a binding this crate cannot check is refused.
 //! - Responses never echo the token; tokens are never logged.
 //!
 //! # Features
@@ -82,10 +99,10 @@
 //! |---|---|
 //! | leaves | `clock` (time and leeway rules), `json` (strict JSON), `digest` |
 //! | keys | `keys/`: algorithm, error, jwk (one key), set (lookup), signing |
-//! | tokens | `jwt` (compact JWS), `claims` |
-//! | network | `remote/`: fetch, discovery, jwks; `introspection/` |
+//! | tokens | `jwt` (compact JWS), `claims`, `dpop/` (proofs: uri, replay, nonce) |
+//! | network | `remote/`: fetch, discovery, jwks; `store` (Redis); `introspection/` |
 //! | validation | `validator/`: error, builder, key_source, token_cache |
-//! | HTTP | `http/`: extract, layer, scope, response; `axum` |
+//! | HTTP | `http/`: extract, layer, metadata, require, scope, response; `axum` |
 //! | tests | `testing` |
 
 #![forbid(unsafe_code)]
