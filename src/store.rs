@@ -8,8 +8,14 @@
 //! timeout), the replay check fails closed (the proof is refused with a
 //! 503: accepting it could accept a replay) and the introspection cache
 //! falls back to the in-process one (the endpoint is asked, as without
-//! Redis). After a failed connection, the next attempt waits
-//! [`REDIS_RECONNECT_DELAY`], so a dead Redis costs no time per request.
+//! Redis). After a failed connection or command, the store answers
+//! "unavailable" at once for [`REDIS_RECONNECT_DELAY`], so a dead Redis
+//! costs one timeout per second, not one per request.
+//!
+//! Redis is trusted as the caches in the process are: whoever can write to
+//! it can mark proofs as seen or plant introspection answers. With
+//! [`RedisStore::integrity_key`], every value is authenticated (HMAC-SHA256
+//! over its key and content) and a value without a valid tag is ignored.
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,6 +66,7 @@ struct Inner {
     client: redis::Client,
     namespace: String,
     timeout: Duration,
+    integrity: Option<Arc<aws_lc_rs::hmac::Key>>,
     connection: tokio::sync::OnceCell<ConnectionManager>,
     /// Milliseconds since `epoch` before which no connection is tried.
     retry_after: AtomicU64,
@@ -93,6 +100,7 @@ impl RedisStore {
                 client,
                 namespace: DEFAULT_REDIS_NAMESPACE.to_owned(),
                 timeout: DEFAULT_REDIS_TIMEOUT,
+                integrity: None,
                 connection: tokio::sync::OnceCell::new(),
                 retry_after: AtomicU64::new(0),
                 epoch: Instant::now(),
@@ -100,26 +108,86 @@ impl RedisStore {
         })
     }
 
-    fn inner_mut(&mut self) -> Option<&mut Inner> {
-        Arc::get_mut(&mut self.inner)
+    /// A store with the same server and settings, changed by `change`, and
+    /// a connection of its own (clones made before keep theirs).
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let old = &self.inner;
+        let mut inner = Inner {
+            client: old.client.clone(),
+            namespace: old.namespace.clone(),
+            timeout: old.timeout,
+            integrity: old.integrity.clone(),
+            connection: tokio::sync::OnceCell::new(),
+            retry_after: AtomicU64::new(0),
+            epoch: Instant::now(),
+        };
+        change(&mut inner);
+        RedisStore {
+            inner: Arc::new(inner),
+        }
     }
 
     /// The key prefix, so that several services (or validators) can share
     /// one Redis without sharing state.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        if let Some(inner) = self.inner_mut() {
-            inner.namespace = namespace.into();
-        }
-        self
+    pub fn namespace(self, namespace: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        self.with(|inner| inner.namespace = namespace)
     }
 
     /// The bound on each command and on connecting
     /// ([`DEFAULT_REDIS_TIMEOUT`]).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        if let Some(inner) = self.inner_mut() {
-            inner.timeout = timeout;
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.with(|inner| inner.timeout = timeout)
+    }
+
+    /// Authenticates every value with HMAC-SHA256 under `key` (the same
+    /// on every replica; at least 32 random bytes): a value someone else
+    /// wrote to Redis is ignored: a planted introspection answer is not
+    /// read. (Marking a proof as seen needs no value, so a writer without
+    /// the key can still make proofs count as replays: a denial of
+    /// service, never an acceptance.) Without it, Redis is trusted.
+    pub fn integrity_key(self, key: &[u8]) -> Self {
+        let key = Arc::new(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key));
+        self.with(|inner| inner.integrity = Some(key))
+    }
+
+    /// The tag of `value` under `key`, when values are authenticated.
+    fn tag(&self, key: &str, value: &[u8]) -> Option<aws_lc_rs::hmac::Tag> {
+        let k = self.inner.integrity.as_ref()?;
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(k);
+        ctx.update(key.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value);
+        Some(ctx.sign())
+    }
+
+    /// `value`, with its tag in front when values are authenticated.
+    fn seal(&self, key: &str, value: &[u8]) -> Vec<u8> {
+        match self.tag(key, value) {
+            Some(tag) => {
+                let mut out = tag.as_ref().to_vec();
+                out.extend_from_slice(value);
+                out
+            }
+            None => value.to_vec(),
         }
-        self
+    }
+
+    /// The content of a stored value whose tag holds (or any value, when
+    /// values are not authenticated).
+    fn open(&self, key: &str, stored: Vec<u8>) -> Option<Vec<u8>> {
+        let Some(k) = &self.inner.integrity else {
+            return Some(stored);
+        };
+        let (tag, value) = stored.split_at_checked(32)?;
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(k);
+        ctx.update(key.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value);
+        let expected = ctx.sign();
+        aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), tag)
+            .ok()
+            .map(|()| value.to_vec())
     }
 
     fn key(&self, kind: &str, id: &[u8]) -> String {
@@ -145,14 +213,22 @@ impl RedisStore {
         u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Answers "unavailable" at once for [`REDIS_RECONNECT_DELAY`].
+    fn back_off(&self) {
+        let delay = u64::try_from(REDIS_RECONNECT_DELAY.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .retry_after
+            .store(self.elapsed_ms().saturating_add(delay), Ordering::Relaxed);
+    }
+
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        if let Some(c) = self.inner.connection.get() {
-            return Ok(c.clone());
-        }
         if self.elapsed_ms() < self.inner.retry_after.load(Ordering::Relaxed) {
             return Err(StoreError::Unavailable(
-                "not connected (waiting before the next attempt)".into(),
+                "Redis failed within the last second; waiting before the next attempt".into(),
             ));
+        }
+        if let Some(c) = self.inner.connection.get() {
+            return Ok(c.clone());
         }
         let timeout = self.inner.timeout;
         let config = ConnectionManagerConfig::new()
@@ -172,10 +248,7 @@ impl RedisStore {
         match connect.await {
             Ok(c) => Ok(c.clone()),
             Err(e) => {
-                let delay = u64::try_from(REDIS_RECONNECT_DELAY.as_millis()).unwrap_or(u64::MAX);
-                self.inner
-                    .retry_after
-                    .store(self.elapsed_ms().saturating_add(delay), Ordering::Relaxed);
+                self.back_off();
                 Err(e)
             }
         }
@@ -183,10 +256,15 @@ impl RedisStore {
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
         let mut connection = self.connection().await?;
-        tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut connection))
-            .await
-            .map_err(|_| StoreError::Unavailable("command timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        let result =
+            tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut connection))
+                .await
+                .map_err(|_| StoreError::Unavailable("command timed out".into()))
+                .and_then(|r| r.map_err(|e| StoreError::Unavailable(e.to_string())));
+        if result.is_err() {
+            self.back_off();
+        }
+        result
     }
 
     /// Sets `kind:id` for `ttl` seconds unless it exists: `true` when it
@@ -209,9 +287,17 @@ impl RedisStore {
 
     /// The value of `kind:id`, if any.
     pub(crate) async fn get(&self, kind: &str, id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.key(kind, id);
         let mut cmd = redis::cmd("GET");
-        cmd.arg(self.key(kind, id));
-        self.run(cmd).await
+        cmd.arg(&key);
+        let stored: Option<Vec<u8>> = self.run(cmd).await?;
+        Ok(stored.and_then(|v| {
+            let opened = self.open(&key, v);
+            if opened.is_none() {
+                tracing::warn!(%key, "a value in Redis without a valid integrity tag was ignored");
+            }
+            opened
+        }))
     }
 
     /// Sets `kind:id` to `value` for `ttl` seconds.
@@ -222,11 +308,10 @@ impl RedisStore {
         value: &[u8],
         ttl: u64,
     ) -> Result<(), StoreError> {
+        let key = self.key(kind, id);
+        let sealed = self.seal(&key, value);
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(kind, id))
-            .arg(value)
-            .arg("EX")
-            .arg(ttl.max(1));
+        cmd.arg(&key).arg(sealed).arg("EX").arg(ttl.max(1));
         let _: Option<String> = self.run(cmd).await?;
         Ok(())
     }

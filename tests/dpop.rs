@@ -824,47 +824,72 @@ async fn the_resource_describes_itself_and_challenges_point_to_it() {
             "/.well-known/oauth-protected-resource/payments",
             get(move || std::future::ready(served.clone())),
         );
-    // Registered after the layer: reachable without a token anyway; the
-    // layer must also let it through when it wraps the route.
+    let addr = serve(app).await;
+    let r = reqwest::get(format!(
+        "http://{addr}/.well-known/oauth-protected-resource/payments"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["resource"], "http://127.0.0.1/payments");
+    assert_eq!(doc["authorization_servers"], json!([issuer().issuer()]));
+    assert_eq!(doc["scopes_supported"], json!(["charge:customer"]));
+    assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+    assert!(
+        doc["dpop_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ES256"))
+    );
+    assert!(doc.get("dpop_bound_access_tokens_required").is_none());
+    let a = send(addr, Method::GET, "/me", None, &[]).await;
+    assert_eq!(a.status, 401);
+    let expected =
+        "resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource/payments\"";
+    assert!(
+        a.challenges.iter().all(|c| c.contains(expected)),
+        "{:?}",
+        a.challenges
+    );
+    assert_eq!(a.challenges.len(), 2);
+
+    // The layer never opens a path by itself: the document served behind
+    // it needs a token like everything else there.
     let served = metadata.clone();
     let wrapped = Router::new()
         .route(
             "/.well-known/oauth-protected-resource/payments",
             get(move || std::future::ready(served.clone())),
         )
-        .route("/me", get(|| async { "ok" }))
         .layer(BearerLayer::new(validator(DpopOptions::new())).resource_metadata(&metadata));
-    for app in [app, wrapped] {
-        let addr = serve(app).await;
-        let r = reqwest::get(format!(
-            "http://{addr}/.well-known/oauth-protected-resource/payments"
-        ))
-        .await
-        .unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()["content-type"], "application/json");
-        let doc: Value = r.json().await.unwrap();
-        assert_eq!(doc["resource"], "http://127.0.0.1/payments");
-        assert_eq!(doc["authorization_servers"], json!([issuer().issuer()]));
-        assert_eq!(doc["scopes_supported"], json!(["charge:customer"]));
-        assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
-        assert!(
-            doc["dpop_signing_alg_values_supported"]
-                .as_array()
-                .unwrap()
-                .contains(&json!("ES256"))
-        );
-        assert!(doc.get("dpop_bound_access_tokens_required").is_none());
-        let a = send(addr, Method::GET, "/me", None, &[]).await;
-        assert_eq!(a.status, 401);
-        let expected =
-            "resource_metadata=\"http://127.0.0.1/.well-known/oauth-protected-resource/payments\"";
-        assert!(
-            a.challenges.iter().all(|c| c.contains(expected)),
-            "{:?}",
-            a.challenges
-        );
-        assert_eq!(a.challenges.len(), 2);
+    let addr = serve(wrapped).await;
+    let r = reqwest::get(format!(
+        "http://{addr}/.well-known/oauth-protected-resource/payments"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // The well-known URL keeps the resource's path as given (RFC 9728
+    // §3.1), a slash right after the host excepted.
+    let v = validator(DpopOptions::new());
+    let url = |r: &str| ResourceMetadata::new(r, &v).unwrap().url();
+    assert_eq!(
+        url("https://api.example.com/"),
+        "https://api.example.com/.well-known/oauth-protected-resource"
+    );
+    assert_eq!(
+        url("https://api.example.com"),
+        "https://api.example.com/.well-known/oauth-protected-resource"
+    );
+    assert_eq!(
+        url("https://api.example.com/a/"),
+        "https://api.example.com/.well-known/oauth-protected-resource/a/"
+    );
+    for bad in ["/relative", "https://h/x?q=1", "https://h/x#f", "ftp://h/x"] {
+        assert!(ResourceMetadata::new(bad, &v).is_err(), "{bad}");
     }
 }
 
@@ -930,4 +955,71 @@ async fn routes_needing_a_stronger_or_recent_login_ask_for_step_up() {
     assert_eq!(ok.status, 200);
     assert!(Requirement::acr_values(Vec::<String>::new()).is_err());
     let _ = TestIssuer::new;
+}
+
+#[tokio::test]
+async fn a_host_header_cannot_move_the_uri_a_proof_is_checked_against() {
+    let addr = start(DpopOptions::new()).await;
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    // A proof made for http://api.example.com/ (another path), presented
+    // to /me with a Host that would cut or shift the path.
+    for host in [
+        "api.example.com#",
+        "api.example.com/",
+        "api.example.com?x",
+        "user@api.example.com",
+    ] {
+        let proof = client
+            .proof("GET", "http://api.example.com/", &token)
+            .sign();
+        let r = reqwest::Client::new()
+            .get(format!("http://{addr}/me"))
+            .header("host", host)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn any_of_several_logins_is_asked_for_as_a_step_up() {
+    let validator = issuer()
+        .validator_builder()
+        .audience(common::AUDIENCE)
+        .build()
+        .unwrap();
+    let requirement = Requirement::acr_values(["urn:example:mfa"])
+        .unwrap()
+        .or(Requirement::acr_values(["urn:example:hwk"]).unwrap());
+    let claims = validator
+        .validate(&issuer().token().claim("acr", "urn:example:pwd").sign())
+        .await
+        .unwrap();
+    match requirement.check(&claims).unwrap_err() {
+        bearer_guard::AuthError::InsufficientUserAuthentication {
+            acr_values,
+            max_age,
+        } => {
+            assert_eq!(
+                acr_values.as_deref(),
+                Some("urn:example:mfa urn:example:hwk")
+            );
+            assert_eq!(max_age, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two acr requirements together: the values that meet both.
+    let both = Requirement::acr_values(["a", "b"])
+        .unwrap()
+        .and(Requirement::acr_values(["b", "c"]).unwrap());
+    match both.check(&claims).unwrap_err() {
+        bearer_guard::AuthError::InsufficientUserAuthentication { acr_values, .. } => {
+            assert_eq!(acr_values.as_deref(), Some("b"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -282,3 +282,79 @@ async fn without_redis_introspection_falls_back_to_the_in_process_cache() {
         (1, 1, 0)
     );
 }
+
+#[tokio::test]
+async fn answers_are_shared_only_between_replicas_of_the_same_client_and_endpoint() {
+    let redis = RedisServer::start();
+    let s = common::as_server::setup(common::AUDIENCE).await;
+    s.server.answer("opaque-3", answer(&s));
+    // A store configured after it was cloned keeps its settings.
+    let base = RedisStore::new(&redis.url()).unwrap();
+    let _clone = base.clone();
+    let store = base.namespace("fleet");
+    let a = introspecting(&s, Some(store.clone()));
+    assert!(a.validate("opaque-3").await.is_ok());
+    assert!(
+        redis
+            .cli(&["--scan"])
+            .lines()
+            .all(|k| k.starts_with("fleet:introspection:"))
+    );
+    // Another client (another resource server) asking the same endpoint
+    // does not read this answer: the authorization server may answer it
+    // differently (RFC 7662 §2.2).
+    s.server
+        .expect_auth(common::as_server::ExpectedAuth::Basic {
+            id: "another-rs".into(),
+            secret: "another-secret".into(),
+        });
+    let other = s
+        .issuer
+        .validator_builder()
+        .audience(common::AUDIENCE)
+        .allow_insecure_http()
+        .introspection(Introspection::at(
+            s.server.introspection_url(),
+            ClientAuth::basic("another-rs", "another-secret"),
+        ))
+        .shared_store(store)
+        .build()
+        .unwrap();
+    assert!(other.validate("opaque-3").await.is_ok());
+    assert_eq!(s.server.intro_calls(), 2);
+    assert_eq!(
+        other.introspection_stats().await.unwrap().shared_cache_hits,
+        0
+    );
+}
+
+#[tokio::test]
+async fn with_an_integrity_key_a_planted_answer_is_not_read() {
+    let redis = RedisServer::start();
+    let s = common::as_server::setup(common::AUDIENCE).await;
+    s.server.answer("opaque-4", json!({"active": false}));
+    let key = b"0123456789abcdef0123456789abcdef";
+    let store = RedisStore::new(&redis.url()).unwrap().integrity_key(key);
+    let a = introspecting(&s, Some(store.clone()));
+    assert_eq!(
+        a.validate("opaque-4").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+    // Someone with write access to Redis turns the stored refusal into an
+    // active answer.
+    let stored_key = redis.cli(&["--scan"]).trim().to_owned();
+    let planted = format!("{T0}\n{}", answer(&s));
+    redis.cli(&["SET", &stored_key, &planted, "EX", "60"]);
+    let b = introspecting(&s, Some(store));
+    assert_eq!(
+        b.validate("opaque-4").await.unwrap_err(),
+        ValidationError::Inactive
+    );
+    assert_eq!(b.introspection_stats().await.unwrap().shared_cache_hits, 0);
+    // A replica without the key reads the plant: without the key, Redis is
+    // trusted (and this is what the key is for).
+    // (The replica with the key replaced the plant with the real answer.)
+    redis.cli(&["SET", &stored_key, &planted, "EX", "60"]);
+    let trusting = introspecting(&s, Some(RedisStore::new(&redis.url()).unwrap()));
+    assert!(trusting.validate("opaque-4").await.is_ok());
+}

@@ -35,7 +35,13 @@ pub const DEFAULT_DPOP_LEEWAY: Duration = Duration::from_secs(5);
 /// each and the set's overhead, some 40 MiB when full). Every proof is kept
 /// for one to two windows (the maximum age plus twice the leeway), so this
 /// allows some 7,000 DPoP requests a second; beyond it new proofs are
-/// refused (fail closed), never old ones forgotten.
+/// refused with 503 (fail closed), never old ones forgotten.
+///
+/// Only proofs whose token was accepted and bound to their key enter the
+/// cache, so strangers cannot fill it; a client holding a valid bound
+/// token can, by sending proofs faster than that, for as long as its token
+/// lives. Size it above your peak DPoP rate times two windows (130 s by
+/// default), and rate-limit clients in front of the service.
 pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 1 << 20;
 
 /// Default largest DPoP proof accepted, in bytes: 8 KiB (a proof with an
@@ -402,6 +408,30 @@ impl Dpop {
     /// The nonce to hand out now, when nonces are required.
     pub(crate) fn nonce(&self, now: i64) -> Option<String> {
         self.nonces.as_ref().map(|n| n.current(now))
+    }
+
+    /// The size limit and the compact shape (three non-empty-header
+    /// segments), which need nothing but the text.
+    pub(crate) fn precheck(&self, proof: &str) -> Result<(), DpopError> {
+        let limit = self.options.max_proof_size;
+        if proof.len() > limit {
+            return Err(DpopError::TooLarge {
+                len: proof.len(),
+                limit,
+            });
+        }
+        let dots = proof.bytes().filter(|b| *b == b'.').count();
+        if dots != 2 || proof.starts_with('.') {
+            return Err(DpopError::Malformed);
+        }
+        Ok(())
+    }
+
+    /// Whether the proof was accepted by this replica before (without
+    /// remembering it).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn seen(&self, proven: &Proven, now: i64) -> bool {
+        self.replay.contains(proven.replay_id, now)
     }
 
     /// RFC 9449 §4.3 checks 2 to 12 on `proof`; the replay check is

@@ -75,6 +75,24 @@ impl ReplayCache {
         Seen::New
     }
 
+    /// Whether `id` was seen within the window (without remembering it).
+    pub(crate) fn contains(&self, id: [u8; 16], now: i64) -> bool {
+        let index = usize::from(id[0]) % SHARDS;
+        let Some(shard) = self.shards.get(index) else {
+            return false;
+        };
+        let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        // As `insert` would see it after its rotation.
+        let age = now.saturating_sub(shard.started);
+        if age >= self.window.saturating_mul(2) || age < 0 {
+            false
+        } else if age >= self.window {
+            shard.current.contains(&id)
+        } else {
+            shard.current.contains(&id) || shard.previous.contains(&id)
+        }
+    }
+
     /// Proofs remembered now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -111,6 +129,19 @@ mod tests {
         // Two windows after the generation it was in started: forgotten.
         assert_eq!(cache.insert(id(3), 1120), Seen::New);
         assert_eq!(cache.insert(id(1), 1121), Seen::New);
+    }
+
+    #[test]
+    fn contains_agrees_with_insert_without_remembering() {
+        let cache = ReplayCache::new(60, 1000);
+        assert!(!cache.contains(id(1), 1000));
+        assert_eq!(cache.insert(id(1), 1000), Seen::New);
+        assert!(cache.contains(id(1), 1059));
+        assert!(!cache.contains(id(2), 1059));
+        assert_eq!(cache.insert(id(2), 1060), Seen::New);
+        assert!(cache.contains(id(1), 1119));
+        assert!(!cache.contains(id(1), 1120));
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]

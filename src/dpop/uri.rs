@@ -26,13 +26,14 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
         return None;
     }
     let (host, port) = split_port(authority)?;
-    if host.is_empty() || !host.bytes().all(|b| b.is_ascii_graphic()) {
+    if !valid_host(host) {
         return None;
     }
     let mut out = String::with_capacity(uri.len());
     out.push_str(&scheme);
     out.push_str("://");
-    out.push_str(&decode_unreserved(&host.to_ascii_lowercase())?);
+    // Decoded first, then in lower case: `%41` is `A`, which is `a`.
+    out.push_str(&decode_unreserved(host)?.to_ascii_lowercase());
     if let Some(port) = port
         && port != default_port
     {
@@ -52,6 +53,7 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
 /// counts as none (RFC 3986 §6.2.3).
 fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if authority.starts_with('[') {
+        // An IP literal: `[` … `]`, then nothing or `:port`.
         let end = authority.find(']')?;
         let (host, after) = authority.split_at(end.checked_add(1)?);
         match after {
@@ -59,7 +61,9 @@ fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
             p => (host, Some(p.strip_prefix(':')?)),
         }
     } else {
-        match authority.rsplit_once(':') {
+        match authority.split_once(':') {
+            // One colon at most outside an IP literal.
+            Some((_, p)) if p.contains(':') => return None,
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
         }
@@ -72,6 +76,36 @@ fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
         Some(_) => return None,
     };
     Some((host, port))
+}
+
+/// A host (RFC 3986 §3.2.2): an IP literal in brackets (hex digits,
+/// colons, dots), or a reg-name / IPv4 address of unreserved characters,
+/// percent-encodings and sub-delims.
+fn valid_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
+    }
+    !host.is_empty()
+        && host.bytes().all(|b| {
+            is_unreserved(b)
+                || matches!(
+                    b,
+                    b'%' | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                )
+        })
 }
 
 fn is_unreserved(b: u8) -> bool {
@@ -165,6 +199,10 @@ mod tests {
         assert_eq!(n("http://h:08080/x"), "http://h:8080/x");
         assert_eq!(n("http://h/a%2fb"), "http://h/a%2Fb");
         assert_eq!(n("http://[::1]:80/x"), "http://[::1]/x");
+        assert_eq!(
+            n("https://%41pi.Example.com/x"),
+            "https://api.example.com/x"
+        );
     }
 
     #[test]
@@ -191,6 +229,8 @@ mod tests {
             "https://h/a b",
             "https://h/é",
             "https://[::1/x",
+            "https://h:8443:443/x",
+            "https://[zz]/x",
         ] {
             assert_eq!(normalize(bad), None, "{bad}");
         }

@@ -95,9 +95,6 @@ struct Shared {
     /// The externally visible base URL (normalised, no trailing `/`), for
     /// DPoP's `htu`.
     public_url: Option<String>,
-    /// Paths answered by the application without a token: the resource
-    /// metadata (RFC 9728).
-    open_paths: Vec<String>,
 }
 
 /// A tower [`Layer`] that requires a valid bearer token on every request.
@@ -142,7 +139,6 @@ impl BearerLayer {
                 token_header: None,
                 token_cookie: None,
                 public_url: None,
-                open_paths: Vec::new(),
             }),
         }
     }
@@ -186,18 +182,14 @@ impl BearerLayer {
     }
 
     /// Points every challenge to the resource's metadata (RFC 9728 §5.1:
-    /// `resource_metadata="…"`) and lets requests for the metadata
-    /// document (its `/.well-known/oauth-protected-resource` paths) through
-    /// without a token, for the application to answer (for example with
-    /// the [`ResourceMetadata`] itself as an axum response).
+    /// `resource_metadata="…"`).
+    ///
+    /// The document itself is public: serve it at
+    /// [`ResourceMetadata::paths`] outside this layer (with axum, add the
+    /// routes after `.layer(..)`, or merge a router without the layer).
+    /// The layer never lets a request through without a token.
     pub fn resource_metadata(mut self, metadata: &ResourceMetadata) -> Self {
-        let config = self.config_mut();
-        config.challenges.resource_metadata = Some(metadata.url().into());
-        for path in metadata.paths() {
-            if !config.open_paths.contains(&path) {
-                config.open_paths.push(path);
-            }
-        }
+        self.config_mut().challenges.resource_metadata = Some(metadata.url().into());
         self
     }
 
@@ -367,6 +359,7 @@ impl<S> BearerService<S> {
     fn dpop<B>(&self, req: &Request<B>, token: &str) -> Result<Validation, AuthError> {
         let proof = dpop_proof(req.headers())
             .and_then(|p| p.ok_or(DpopError::Missing))
+            .and_then(|p| self.shared.validator.precheck_proof(p).map(|()| p))
             .map_err(|e| AuthError::InvalidToken(e.into()))?
             .to_owned();
         let uri = self.request_uri(req)?;
@@ -389,19 +382,26 @@ impl<S> BearerService<S> {
 
     /// The request's URI as the client addressed it, without query: the
     /// configured public URL and the path, or the request's scheme (else
-    /// `http`) and host.
+    /// `http`) and authority (its own, else the `Host` header, which must
+    /// be a well-formed authority: nothing that could shift the path).
     fn request_uri<B>(&self, req: &Request<B>) -> Result<String, AuthError> {
         let path = req.uri().path();
         if let Some(base) = &self.shared.public_url {
             return Ok(format!("{base}{path}"));
         }
         let scheme = req.uri().scheme_str().unwrap_or("http");
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()))
-            .ok_or(AuthError::InvalidToken(DpopError::Uri.into()))?;
+        let refused = || AuthError::InvalidToken(DpopError::Uri.into());
+        let authority = match req.uri().authority() {
+            Some(a) => a.clone(),
+            None => req
+                .headers()
+                .get(HOST)
+                .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+                .ok_or_else(refused)?,
+        };
+        if authority.as_str().contains('@') {
+            return Err(refused());
+        }
         Ok(format!("{scheme}://{authority}{path}"))
     }
 }
@@ -421,21 +421,6 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        // The resource metadata is public (RFC 9728 §3).
-        if !shared.open_paths.is_empty()
-            && (req.method() == http::Method::GET || req.method() == http::Method::HEAD)
-            && shared.open_paths.iter().any(|p| p == req.uri().path())
-        {
-            return BearerResponseFuture {
-                state: State::Inner {
-                    fut: self.inner.call(req),
-                },
-                shared: None,
-                private: false,
-                scheme: Scheme::Bearer,
-                nonce: None,
-            };
-        }
         // Only a layer with a realm, DPoP or metadata needs to see its
         // inner responses.
         let outer = shared.challenges.renders_inner().then(|| shared.clone());

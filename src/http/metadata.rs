@@ -63,8 +63,9 @@ pub struct ResourceMetadata {
 
 impl ResourceMetadata {
     /// The metadata of the resource identified by `resource` (an absolute
-    /// `https` URL, or `http` for local tests; no query or fragment, RFC
-    /// 9728 §1.2), with what `validator` knows: its issuers as
+    /// URL without query or fragment, RFC 9728 §1.2: `https` in production;
+    /// `http` is accepted for local set-ups and tests), with what
+    /// `validator` knows: its issuers as
     /// `authorization_servers`, the `header` bearer method, its DPoP
     /// algorithms and whether DPoP is required.
     ///
@@ -73,18 +74,19 @@ impl ResourceMetadata {
     /// [`InvalidUrl`] when `resource` is not such a URL.
     pub fn new(resource: impl Into<String>, validator: &Validator) -> Result<Self, InvalidUrl> {
         let resource = resource.into();
-        let Some(normalized) = crate::dpop::uri::normalize(&resource) else {
-            return Err(InvalidUrl(resource));
-        };
-        if resource.contains(['?', '#']) {
+        if crate::dpop::uri::normalize(&resource).is_none() || resource.contains(['?', '#']) {
             return Err(InvalidUrl(resource));
         }
-        // `scheme://authority/path`: the path starts at the third slash.
-        let split = normalized
+        // `scheme://authority/path`, as given (the identifier clients
+        // compare, RFC 9728 §3.3): the path starts at the third slash.
+        let split = resource
             .match_indices('/')
             .nth(2)
-            .map_or(normalized.len(), |(i, _)| i);
-        let (origin, path) = normalized.split_at(split);
+            .map_or(resource.len(), |(i, _)| i);
+        let (origin, path) = resource.split_at(split);
+        // RFC 9728 §3.1: a terminating slash right after the host is
+        // removed; any other path is kept as it is.
+        let path = if path == "/" { "" } else { path };
         let dpop = validator.dpop_options();
         Ok(ResourceMetadata {
             authorization_servers: validator.issuer_names(),
@@ -103,7 +105,7 @@ impl ResourceMetadata {
             resource_name: None,
             resource_documentation: None,
             origin: origin.to_owned(),
-            path: path.trim_end_matches('/').to_owned(),
+            path: path.to_owned(),
             resource,
         })
     }

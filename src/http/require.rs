@@ -189,7 +189,12 @@ impl Node {
                         v.as_i64()
                             .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
                     });
-                    let oldest = now().saturating_sub(i64::try_from(max).unwrap_or(i64::MAX));
+                    // The validator's leeway for clock skew, as for `iat`.
+                    let leeway =
+                        i64::try_from(crate::validator::DEFAULT_LEEWAY.as_secs()).unwrap_or(0);
+                    let oldest = now()
+                        .saturating_sub(i64::try_from(max).unwrap_or(i64::MAX))
+                        .saturating_sub(leeway);
                     auth_time.is_some_and(|t| t >= oldest)
                 });
                 if acr_ok && age_ok {
@@ -242,6 +247,35 @@ impl Node {
                         Err(u) => unmet.push(u),
                     }
                 }
+                // All alternatives are authentication requirements: the
+                // user must log in again (RFC 9470), meeting any of them.
+                if unmet.iter().all(|u| matches!(u, Unmet::StepUp { .. })) {
+                    // Any of their `acr` values, the longest `max_age`
+                    // of those that set one.
+                    let mut acr: Vec<&str> = Vec::new();
+                    let mut age: Option<u64> = None;
+                    for u in &unmet {
+                        if let Unmet::StepUp {
+                            acr_values,
+                            max_age,
+                        } = u
+                        {
+                            for v in acr_values.iter().flat_map(|a| a.split(' ')) {
+                                if !acr.contains(&v) {
+                                    acr.push(v);
+                                }
+                            }
+                            age = match (age, *max_age) {
+                                (Some(a), Some(b)) => Some(a.max(b)),
+                                (a, b) => a.or(b),
+                            };
+                        }
+                    }
+                    return Err(Unmet::StepUp {
+                        acr_values: (!acr.is_empty()).then(|| acr.join(" ")),
+                        max_age: age,
+                    });
+                }
                 // All alternatives are scopes: one insufficient_scope
                 // naming them; otherwise a plain refusal.
                 let scopes: Option<Vec<String>> = unmet
@@ -272,8 +306,23 @@ impl Node {
                 acr_values,
                 max_age,
             } => {
-                if acr.is_none() {
-                    *acr = acr_values.as_ref().map(|v| v.join(" "));
+                // Several `acr` requirements: the values that meet them
+                // all (or the first's, when none does).
+                if let Some(values) = acr_values {
+                    *acr = Some(match acr.take() {
+                        None => values.join(" "),
+                        Some(before) => {
+                            let both: Vec<&str> = before
+                                .split(' ')
+                                .filter(|v| values.iter().any(|n| n == v))
+                                .collect();
+                            if both.is_empty() {
+                                before
+                            } else {
+                                both.join(" ")
+                            }
+                        }
+                    });
                 }
                 *age = match (*age, *max_age) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -481,7 +530,8 @@ impl Requirement {
     }
 
     /// The user authenticated at most `max_age` ago (the token's
-    /// `auth_time`, by the system clock; RFC 9470 §3): otherwise 401
+    /// `auth_time`, by the system clock, with the default 60 s leeway for
+    /// clock skew; RFC 9470 §3): otherwise 401
     /// `insufficient_user_authentication` with `max_age="…"`. A token
     /// without `auth_time` does not meet it.
     pub fn max_auth_age(max_age: std::time::Duration) -> Self {

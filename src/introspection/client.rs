@@ -216,13 +216,18 @@ impl Introspector {
     #[cfg(feature = "redis")]
     async fn shared_get(&self, digest: &[u8; 32], rules: &ClaimRules) -> Option<Cached> {
         let store = self.store.as_ref()?;
-        let value = match store.get(SHARED_KIND, digest).await {
+        let id = self.shared_id(digest).await?;
+        let value = match store.get(SHARED_KIND, &id).await {
             Ok(value) => value?,
             Err(e) => {
                 tracing::warn!(error = %e, "shared introspection cache unavailable: asking the endpoint");
                 return None;
             }
         };
+        // An answer the endpoint could not have sent is not read.
+        if value.len() > self.options.max_size.saturating_add(32) {
+            return None;
+        }
         // `AT\nBODY`: when it was fetched, and the answer as it came.
         let newline = value.iter().position(|b| *b == b'\n')?;
         let (at, body) = value.split_at(newline);
@@ -231,6 +236,22 @@ impl Introspector {
         let answer = interpret(body, rules, at, &self.options).ok()?;
         let cached = Cached { answer, at };
         (!cached.stale(self.clock.now())).then_some(cached)
+    }
+
+    /// The shared entry of a token: its digest with the endpoint and the
+    /// client that asked (RFC 7662 §2.2 lets a server answer each
+    /// resource differently), so that services sharing a Redis and a
+    /// namespace never read each other's answers.
+    #[cfg(feature = "redis")]
+    async fn shared_id(&self, digest: &[u8; 32]) -> Option<[u8; 32]> {
+        let endpoint = self.endpoint().await.ok()?;
+        let mut input = Vec::with_capacity(endpoint.as_str().len().saturating_add(96));
+        input.extend_from_slice(endpoint.as_str().as_bytes());
+        input.push(0);
+        input.extend_from_slice(self.auth.client_id().as_bytes());
+        input.push(0);
+        input.extend_from_slice(digest);
+        Some(crate::digest::sha256(&input))
     }
 
     /// Stores an answer for the other replicas, for its TTL.
@@ -243,10 +264,13 @@ impl Introspector {
         if ttl == 0 {
             return;
         }
+        let Some(id) = self.shared_id(digest).await else {
+            return;
+        };
         let mut value = cached.at.to_string().into_bytes();
         value.push(b'\n');
         value.extend_from_slice(body);
-        if let Err(e) = store.put(SHARED_KIND, digest, &value, ttl).await {
+        if let Err(e) = store.put(SHARED_KIND, &id, &value, ttl).await {
             tracing::warn!(error = %e, "shared introspection cache unavailable: answer kept in-process only");
         }
     }

@@ -41,6 +41,15 @@ pub enum ClientAuth {
 }
 
 impl ClientAuth {
+    /// The client id.
+    pub(crate) fn client_id(&self) -> &str {
+        match self {
+            ClientAuth::ClientSecretBasic { client_id, .. }
+            | ClientAuth::ClientSecretPost { client_id, .. }
+            | ClientAuth::PrivateKeyJwt { client_id, .. } => client_id,
+        }
+    }
+
     /// `client_secret_basic`.
     pub fn basic(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
         ClientAuth::ClientSecretBasic {

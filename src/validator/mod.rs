@@ -237,6 +237,9 @@ impl Validator {
     ) -> Result<Claims, ValidationError> {
         let dpop = self.inner.dpop.as_ref().ok_or(DpopError::NotEnabled)?;
         let proof = proof.ok_or(DpopError::Missing)?;
+        // What costs nothing first: a token that needs a key fetch or an
+        // introspection call is not validated for an impossible proof.
+        dpop.precheck(proof)?;
         let claims = self.validate_token(token).await?;
         let uri = dpop_uri(uri).ok_or(DpopError::Uri)?;
         let now = self.inner.clock.now();
@@ -248,10 +251,14 @@ impl Validator {
         };
         let proven = dpop.check(proof, &target, now)?;
         self.confirm(&claims, Some(&proven), certificate)?;
-        // In-process first: a replay to this replica costs no round trip.
-        dpop.remember(&proven, now)?;
         #[cfg(feature = "redis")]
         if let Some(store) = &self.inner.store {
+            // A replay to this replica costs no round trip; a proof refused
+            // because Redis is down is not remembered, so a retry once it
+            // is back is not taken for a replay.
+            if dpop.seen(&proven, now) {
+                return Err(DpopError::Replayed.into());
+            }
             let ttl = u64::try_from(dpop.replay_ttl(&proven, now)).unwrap_or(1);
             match store.set_once("dpop-jti", &proven.replay_id, ttl).await {
                 Ok(true) => {}
@@ -262,6 +269,7 @@ impl Validator {
                 }
             }
         }
+        dpop.remember(&proven, now)?;
         Ok(claims)
     }
 
@@ -316,6 +324,16 @@ impl Validator {
             .iter()
             .flat_map(|t| t.claims.issuers.iter().cloned())
             .collect()
+    }
+
+    /// The checks of a DPoP proof that need nothing but its text (size,
+    /// shape), done before the token is validated.
+    pub(crate) fn precheck_proof(&self, proof: &str) -> Result<(), DpopError> {
+        self.inner
+            .dpop
+            .as_ref()
+            .ok_or(DpopError::NotEnabled)?
+            .precheck(proof)
     }
 
     /// The DPoP options, when this validator accepts DPoP.
