@@ -1023,3 +1023,63 @@ async fn any_of_several_logins_is_asked_for_as_a_step_up() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_route_can_require_dpop_behind_a_layer_that_accepts_both() {
+    let app = Router::new()
+        .route("/payout", post(|| async { "paid" }))
+        .route_layer(RequireLayer::new(Requirement::dpop_bound()))
+        .route("/me", get(|| async { "me" }))
+        .layer(
+            BearerLayer::new(validator(DpopOptions::new()))
+                .realm("payments")
+                .unwrap(),
+        );
+    let addr = serve(app).await;
+    let unbound = issuer().token().sign();
+    // Bearer works elsewhere...
+    let a = send(
+        addr,
+        Method::GET,
+        "/me",
+        Some(format!("Bearer {unbound}")),
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    // ...but not on the DPoP-only route: 401, the error on the DPoP challenge.
+    let a = send(
+        addr,
+        Method::POST,
+        "/payout",
+        Some(format!("Bearer {unbound}")),
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.challenge("Bearer"), Some("Bearer realm=\"payments\""));
+    let dpop = a.challenge("DPoP").unwrap();
+    assert!(
+        dpop.contains("error=\"invalid_token\"") && dpop.contains("algs="),
+        "{dpop}"
+    );
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    let proof = client.proof("POST", &url(addr, "/payout"), &token).sign();
+    let a = dpop_call(addr, Method::POST, "/payout", &token, &proof).await;
+    assert_eq!((a.status, a.body.as_str()), (200, "paid"));
+    // A certificate-bound route refuses a DPoP-bound token.
+    let claims = validator(DpopOptions::new())
+        .validate_dpop(
+            &token,
+            &client.proof("GET", URI_FOR_CHECK, &token).sign(),
+            "GET",
+            URI_FOR_CHECK,
+        )
+        .await
+        .unwrap();
+    assert!(Requirement::certificate_bound().check(&claims).is_err());
+    assert!(Requirement::dpop_bound().check(&claims).is_ok());
+}
+
+const URI_FOR_CHECK: &str = "https://api.example.com/check";

@@ -38,6 +38,7 @@ use tower_service::Service;
 use super::response::{AuthError, InvalidRealm, check_realm};
 use super::scope::{ScopeError, ScopeRequirement};
 use crate::claims::{Claims, Roles};
+use crate::validator::ValidationError;
 
 /// Why a requirement was refused when it was configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +66,11 @@ enum Node {
         name: Arc<str>,
         test: Predicate,
     },
+    /// The token must be sender-constrained: bound to a DPoP key (and so
+    /// presented with its proof), or to a client certificate.
+    Bound {
+        dpop: bool,
+    },
     /// RFC 9470: how the user authenticated (`acr` one of these) and how
     /// long ago (`auth_time` within `max_age` seconds).
     Authentication {
@@ -91,6 +97,9 @@ enum Unmet {
         acr_values: Option<String>,
         max_age: Option<u64>,
     },
+    /// The token is not bound as the route requires: a 401 on the scheme
+    /// that would have bound it.
+    Binding(ValidationError),
     /// Something else, described for logs.
     Other(String),
 }
@@ -103,6 +112,7 @@ impl Unmet {
                 acr_values,
                 max_age,
             } => format!("authentication: acr {acr_values:?}, max_age {max_age:?}"),
+            Unmet::Binding(e) => format!("binding: {e}"),
             Unmet::Other(o) => o.clone(),
         }
     }
@@ -174,6 +184,14 @@ impl Node {
                     Err(Unmet::Other(format!("predicate: {name}")))
                 }
             }
+            Node::Bound { dpop: true } => match claims.dpop_thumbprint() {
+                Some(_) => Ok(()),
+                None => Err(Unmet::Binding(ValidationError::DpopRequired)),
+            },
+            Node::Bound { dpop: false } => match claims.certificate_thumbprint() {
+                Some(_) => Ok(()),
+                None => Err(Unmet::Binding(ValidationError::CertificateMismatch)),
+            },
             Node::Authentication {
                 acr_values,
                 max_age,
@@ -217,6 +235,13 @@ impl Node {
                 }
                 // A user who must log in again does so first (RFC 9470):
                 // the new token may carry what else is missing.
+                // A token that is not bound as required is refused as a
+                // token (401): nothing else about it matters.
+                if let Some(Unmet::Binding(e)) =
+                    unmet.iter().find(|u| matches!(u, Unmet::Binding(_)))
+                {
+                    return Err(Unmet::Binding(e.clone()));
+                }
                 // The challenge names every authentication requirement of
                 // the route, met ones included: the new login must meet
                 // them all.
@@ -246,6 +271,12 @@ impl Node {
                         Ok(()) => return Ok(()),
                         Err(u) => unmet.push(u),
                     }
+                }
+                // Every alternative is a binding: refused as a token.
+                if let Some(Unmet::Binding(e)) = unmet.first()
+                    && unmet.iter().all(|u| matches!(u, Unmet::Binding(_)))
+                {
+                    return Err(Unmet::Binding(e.clone()));
                 }
                 // All alternatives are authentication requirements: the
                 // user must log in again (RFC 9470), meeting any of them.
@@ -390,6 +421,8 @@ impl Node {
                 acr_values,
                 max_age,
             } => write!(f, "authentication acr {acr_values:?} max_age {max_age:?}"),
+            Node::Bound { dpop: true } => f.write_str("DPoP-bound"),
+            Node::Bound { dpop: false } => f.write_str("certificate-bound"),
             Node::All(nodes) => group(f, nodes, "and"),
             Node::Any(nodes) => group(f, nodes, "or"),
         }
@@ -510,6 +543,20 @@ impl Requirement {
         }
     }
 
+    /// The token must be DPoP-bound (`cnf.jkt`), and so presented with a
+    /// proof of its key: a route that accepts DPoP only, behind a validator
+    /// that accepts both schemes. Otherwise 401 `invalid_token` on the DPoP
+    /// challenge.
+    pub fn dpop_bound() -> Self {
+        Requirement(Node::Bound { dpop: true })
+    }
+
+    /// The token must be bound to the client certificate of the request
+    /// (`cnf.x5t#S256`, RFC 8705): otherwise 401 `invalid_token`.
+    pub fn certificate_bound() -> Self {
+        Requirement(Node::Bound { dpop: false })
+    }
+
     /// The user authenticated with one of `acr_values` (the token's `acr`
     /// claim, RFC 9470 §3): otherwise 401 `insufficient_user_authentication`
     /// with `acr_values="…"`, so that the client sends the user to log in
@@ -554,6 +601,7 @@ impl Requirement {
                 acr_values,
                 max_age,
             },
+            Unmet::Binding(e) => AuthError::InvalidToken(e),
             Unmet::Other(requirement) => AuthError::Forbidden { requirement },
         })
     }

@@ -42,6 +42,7 @@ pub enum ClientAuth {
 
 impl ClientAuth {
     /// The client id.
+    #[cfg(feature = "redis")]
     pub(crate) fn client_id(&self) -> &str {
         match self {
             ClientAuth::ClientSecretBasic { client_id, .. }
