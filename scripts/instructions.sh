@@ -47,6 +47,16 @@ printf '\nRS256 through an axum router (instructions per request)\n'
 printf '%-40s %10d\n' "bare router" "$bare"
 printf '%-40s %10d   %.3fx of bare + cold validation\n' "bearer-guard, cold" "$scold" "$(echo "scale=4; $scold / ($bare + $vcold)" | bc)"
 printf '%-40s %10d   +%d over the bare router\n' "bearer-guard, cached token" "$swarm" $((swarm - bare))
+printf '\nDPoP: a cached bound token with a fresh proof (instructions per request)\n'
+printf '%-7s %12s %12s %12s %22s\n' proof bearer dpop floor "(dpop-bearer)/floor"
+for alg in ES256 EdDSA; do
+  w=$(per_iter warm "$alg" 500)
+  m=$(per_iter dpop-mint "$alg" 100)
+  d=$(per_iter dpop "$alg" 100)
+  f=$(($(per_iter dpop-floor "$alg" 100) - m))
+  cost=$((d - m))
+  printf '%-7s %12d %12d %12d %21.3fx\n' "$alg" "$w" "$cost" "$f" "$(echo "scale=4; ($cost - $w) / $f" | bc)"
+done
 if [ "${GATE:-0}" = 1 ] && [ "$fail" = 1 ]; then
   echo "GROSS REGRESSION: a cold validation costs over 1.5x jsonwebtoken::decode in instructions" >&2
   exit 1

@@ -7,8 +7,14 @@
 //! ```
 //!
 //! Scenarios: `floor ALG N`, `cold ALG N`, `warm ALG N`, `stack-bare N`,
-//! `stack-cold N`, `stack-warm N`. Without arguments (as `cargo bench` runs
-//! it) it does nothing.
+//! `stack-cold N`, `stack-warm N`; for DPoP (the token and the proof key
+//! both of ALG): `dpop-floor ALG N` (minting, and the proof's signature
+//! check alone),
+//! `dpop-mint ALG N` (minting proofs), `dpop ALG N` (minting and
+//! validating with a cached bound token). `dpop-floor` mints too, so that
+//! both are measured over fresh proofs (a signature check's steps vary
+//! with the signature): subtract `dpop-mint` from each. Without arguments (as `cargo
+//! bench` runs it) it does nothing.
 
 mod common;
 
@@ -74,6 +80,7 @@ fn main() {
                 black_box(now(v.validate(black_box(&f.token))).expect("valid"));
             }
         }
+        "dpop-floor" | "dpop-mint" | "dpop" => dpop(scenario, &f, n),
         stack => {
             let app = match stack {
                 "stack-bare" => axum::Router::new().route("/me", get(|| async { "test-subject" })),
@@ -98,6 +105,78 @@ fn main() {
                     black_box(app.clone().oneshot(req).await.expect("response"));
                 }
             });
+        }
+    }
+}
+
+/// The DPoP scenarios: a validator accepting DPoP, a client key of the
+/// fixture's algorithm, a bound token verified once (so cached).
+fn dpop(scenario: &str, f: &Fixture, n: usize) {
+    use aws_lc_rs::signature::{self, ParsedPublicKey};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use bearer_guard::DpopOptions;
+    use bearer_guard::testing::DpopKey;
+
+    const URI: &str = "https://api.example.com/orders";
+    let validator = f
+        .issuer
+        .validator_builder()
+        .audience(common::AUDIENCE)
+        .dpop(DpopOptions::new())
+        .build()
+        .expect("validator");
+    let client = DpopKey::generate(f.alg);
+    let token = f
+        .issuer
+        .token()
+        .dpop_bound(&client)
+        .scope("charge:customer orders:read")
+        .expires_in(24 * 3600)
+        .sign();
+    let first = client.proof("GET", URI, &token).sign();
+    now(validator.validate_dpop(&token, &first, "GET", URI)).expect("valid");
+    match scenario {
+        "dpop-floor" => {
+            let jwk = client.public_jwk();
+            let b64 = |m: &str| {
+                URL_SAFE_NO_PAD
+                    .decode(jwk[m].as_str().expect("member"))
+                    .expect("b64")
+            };
+            let key = match f.alg {
+                Algorithm::ES256 => {
+                    let mut point = vec![4u8];
+                    point.extend(b64("x"));
+                    point.extend(b64("y"));
+                    ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                }
+                _ => ParsedPublicKey::new(&signature::ED25519, b64("x")),
+            }
+            .expect("key");
+            // Fresh proofs, as `dpop` checks: signature checks take a
+            // different number of steps for each signature.
+            for _ in 0..n {
+                let proof = client.proof("GET", URI, &token).sign();
+                let (input, sig) = proof.rsplit_once('.').expect("a JWS");
+                let sig = URL_SAFE_NO_PAD.decode(sig).expect("signature");
+                key.verify_sig(black_box(input.as_bytes()), black_box(&sig))
+                    .expect("verifies");
+            }
+        }
+        "dpop-mint" => {
+            for _ in 0..n {
+                black_box(client.proof("GET", URI, &token).sign());
+            }
+        }
+        _ => {
+            for _ in 0..n {
+                let proof = client.proof("GET", URI, &token).sign();
+                black_box(
+                    now(validator.validate_dpop(&token, black_box(&proof), "GET", URI))
+                        .expect("valid"),
+                );
+            }
         }
     }
 }

@@ -240,10 +240,21 @@ impl Validator {
         // What costs nothing first: a token that needs a key fetch or an
         // introspection call is not validated for an impossible proof.
         dpop.precheck(proof)?;
-        let claims = self.validate_token(token).await?;
+        // One digest for the cache and for `ath`.
+        let token_hash = sha256(token.as_bytes());
+        let claims = if token.len() > self.inner.max_token_size || !self.needs_digest() {
+            self.validate_token(token).await?
+        } else {
+            match self.lookup_digest(token_hash) {
+                Ok(result) => result?,
+                Err(miss) => match self.attempt_after(token, miss) {
+                    Attempt::Done(result) => result?,
+                    Attempt::Pending(pending) => self.finish(*pending).await?,
+                },
+            }
+        };
         let uri = dpop_uri(uri).ok_or(DpopError::Uri)?;
         let now = self.inner.clock.now();
-        let token_hash = sha256(token.as_bytes());
         let target = DpopTarget {
             method,
             uri: &uri,
@@ -370,7 +381,13 @@ impl Validator {
         if token.len() > inner.max_token_size || token.is_empty() || !self.needs_digest() {
             return Err(Miss { digest: None });
         }
-        let digest = sha256(token);
+        self.lookup_digest(sha256(token))
+    }
+
+    /// [`lookup`](Self::lookup) with the token's digest already computed
+    /// (the DPoP path needs it for `ath` too).
+    fn lookup_digest(&self, digest: [u8; 32]) -> Result<Result<Claims, ValidationError>, Miss> {
+        let inner = &*self.inner;
         if let Some(cache) = &inner.cache
             && let Some(hit) = cache.get(&digest)
         {
