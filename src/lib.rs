@@ -87,6 +87,7 @@
 //! |---|---|---|
 //! | `axum` | yes | [`Claims`] and `Option<Claims>` extractors, `IntoResponse` for [`AuthError`] |
 //! | `remote` | yes | keys from the network (`jwks_url`, `discover`: a refreshing JWKS cache) and RFC 7662 introspection of opaque tokens (reqwest with rustls, tokio) |
+//! | `client` | no | [`client`]: a `TokenSource` (client credentials, refresh tokens) with an outbound layer, and the values a login redirect needs |
 //! | `redis` | no | [`RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token; `ManualClock`, `SigningKey::generate` |
 //!
@@ -144,6 +145,9 @@ mod remote;
 mod store;
 // Validation.
 mod validator;
+// The calling side.
+#[cfg(feature = "client")]
+pub mod client;
 // HTTP.
 #[cfg(feature = "axum")]
 mod axum;

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["introspection"],
     &["validator"],
     &["http"],
-    &["axum"],
+    &["axum", "client"],
     &["testing"],
 ];
 

@@ -115,6 +115,27 @@ impl Fetcher {
         max_size: usize,
         timeout: Duration,
     ) -> Result<Vec<u8>, FetchError> {
+        let (status, body) = self
+            .post_form_any(url, form, headers, max_size, timeout, false)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        Ok(body)
+    }
+
+    /// As [`post_form`](Self::post_form), with the status and the body of
+    /// any answer (a token endpoint explains a refusal in a 400's body,
+    /// RFC 6749 §5.2). With `error_bodies` false, only a 200's body is read.
+    pub(crate) async fn post_form_any(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        headers: HeaderMap,
+        max_size: usize,
+        timeout: Duration,
+        error_bodies: bool,
+    ) -> Result<(StatusCode, Vec<u8>), FetchError> {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -132,10 +153,11 @@ impl Fetcher {
             .send()
             .await
             .map_err(|e| classify(e, timeout))?;
-        if response.status() != StatusCode::OK {
-            return Err(FetchError::Status(response.status().as_u16()));
+        let status = response.status();
+        if status != StatusCode::OK && !error_bodies {
+            return Ok((status, Vec::new()));
         }
-        read_limited(response, max_size, timeout).await
+        Ok((status, read_limited(response, max_size, timeout).await?))
     }
 }
 

@@ -1,0 +1,702 @@
+//! [`TokenSource`]: the access token a service sends, obtained from the
+//! token endpoint (client credentials, RFC 6749 §4.4; or a refresh token,
+//! §6) and kept fresh: cached, renewed ahead of its expiry with jitter, one
+//! request to the endpoint however many callers wait, backoff after
+//! failures, and never handed out expired.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::introspection::{ClientAuth, IntrospectionError};
+use crate::json::parse_object;
+use crate::remote::FetchError;
+use crate::remote::fetch::Fetcher;
+
+/// Default bound on one token request: 10 seconds.
+pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default largest token response read: 64 KiB.
+pub const DEFAULT_TOKEN_RESPONSE_SIZE: usize = 64 * 1024;
+
+/// Default least validity a token handed out has left: 30 seconds (time
+/// for the request it goes with to reach the resource server). A token
+/// closer to its expiry is renewed before it is handed out.
+pub const DEFAULT_TOKEN_MIN_VALIDITY: Duration = Duration::from_secs(30);
+
+/// The lifetime assumed when the server gives no `expires_in`: 5 minutes.
+const ASSUMED_LIFETIME: i64 = 300;
+
+/// Backoff after failed requests: 1 s doubling to 60 s.
+const BACKOFF_START: i64 = 1;
+const BACKOFF_MAX: i64 = 60;
+
+/// An access token from the token endpoint. Its value never appears in
+/// `Debug` output.
+#[derive(Clone)]
+pub struct AccessToken {
+    value: Arc<str>,
+    token_type: Arc<str>,
+    expires_at: i64,
+    scope: Option<Arc<str>>,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccessToken {
+    /// The token, to send as `Authorization: Bearer <token>`.
+    pub fn secret(&self) -> &str {
+        &self.value
+    }
+
+    /// `token_type` as the server sent it (`Bearer`).
+    pub fn token_type(&self) -> &str {
+        &self.token_type
+    }
+
+    /// When it expires, in seconds since the epoch (from `expires_in`, or
+    /// 5 minutes after it was received when the server gave none).
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
+    /// The granted `scope`, when the server said (RFC 6749 §5.1).
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The server refused the request (RFC 6749 §5.2), with what it said.
+    #[error("the token endpoint refused the request ({status}): {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// `error`: `invalid_client`, `invalid_scope`, `unauthorized_client`...
+        error: String,
+        /// `error_description`, when given.
+        description: Option<String>,
+    },
+    /// The refresh token was refused (`invalid_grant`): it expired, was
+    /// revoked or already used. The user must log in again; the source is
+    /// finished.
+    #[error("the refresh token was refused (invalid_grant): the user must log in again")]
+    LoginRequired {
+        /// `error_description`, when given.
+        description: Option<String>,
+    },
+    /// An answer that is not a token response (no `access_token`, a
+    /// `token_type` other than `Bearer`, not JSON, an error status without
+    /// an RFC 6749 error).
+    #[error("invalid token response: {0}")]
+    InvalidResponse(&'static str),
+    /// The endpoint could not be reached, or answered too slowly.
+    #[error("token endpoint unreachable: {0}")]
+    Fetch(FetchError),
+    /// The token endpoint is not known: discovery failed or the metadata
+    /// has no `token_endpoint`.
+    #[error("no token endpoint: {0}")]
+    NoEndpoint(String),
+    /// The client authentication could not be made (a key that cannot sign).
+    #[error("the client authentication could not be made")]
+    ClientAuthentication,
+    /// A previous request failed moments ago: no new request is sent
+    /// before the backoff ends.
+    #[error("the token endpoint failed moments ago; retrying in {retry_in} s: {last}")]
+    BackingOff {
+        /// Seconds until the next attempt.
+        retry_in: i64,
+        /// The last failure.
+        last: Box<TokenError>,
+    },
+}
+
+/// Called with each rotated refresh token.
+type OnRotate = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The grant the source uses.
+enum Grant {
+    ClientCredentials,
+    RefreshToken {
+        token: Mutex<String>,
+        on_rotate: Option<OnRotate>,
+    },
+}
+
+/// The state of the cache.
+#[derive(Default)]
+struct State {
+    token: Option<AccessToken>,
+    /// When a renewal is due (before `expires_at`, with jitter).
+    renew_at: i64,
+    /// No request before this time, after failures.
+    backoff_until: i64,
+    failures: u32,
+    last_error: Option<TokenError>,
+    /// The source is finished (a refused refresh token).
+    finished: Option<TokenError>,
+}
+
+struct Inner {
+    endpoint: EndpointSpec,
+    auth: ClientAuth,
+    grant: Grant,
+    scope: Option<String>,
+    resources: Vec<String>,
+    audience: Option<String>,
+    fetcher: Fetcher,
+    clock: Clock,
+    timeout: Duration,
+    max_size: usize,
+    min_validity: i64,
+    state: Mutex<State>,
+    /// One request to the endpoint at a time.
+    flight: tokio::sync::Mutex<()>,
+}
+
+enum EndpointSpec {
+    Url(reqwest::Url),
+    Discover {
+        issuer: String,
+        found: tokio::sync::OnceCell<reqwest::Url>,
+    },
+}
+
+/// Obtains and keeps fresh an access token. Cloning is cheap; clones share
+/// the token.
+///
+/// ```no_run
+/// use bearer_guard::ClientAuth;
+/// use bearer_guard::client::TokenSource;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let source = TokenSource::client_credentials(ClientAuth::basic("order-service", "secret"))
+///     .token_url("https://auth.example.com/oauth/token")
+///     .scope("charge:customer")
+///     .resource("https://payments.example.com")
+///     .build()?;
+/// let token = source.token().await?;
+/// # let _ = token.secret();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenSource {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoint = match &self.inner.endpoint {
+            EndpointSpec::Url(u) => u.to_string(),
+            EndpointSpec::Discover { issuer, .. } => format!("discovered from {issuer}"),
+        };
+        let grant = match self.inner.grant {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken { .. } => "refresh_token",
+        };
+        f.debug_struct("TokenSource")
+            .field("endpoint", &endpoint)
+            .field("grant", &grant)
+            .field("auth", &self.inner.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`TokenSource`].
+#[must_use]
+pub struct TokenSourceBuilder {
+    auth: ClientAuth,
+    grant: Grant,
+    token_url: Option<String>,
+    issuer: Option<String>,
+    scope: Option<String>,
+    resources: Vec<String>,
+    audience: Option<String>,
+    clock: Clock,
+    timeout: Duration,
+    max_size: usize,
+    min_validity: Duration,
+    allow_http: bool,
+}
+
+impl fmt::Debug for TokenSourceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSourceBuilder")
+            .field("auth", &self.auth)
+            .field("token_url", &self.token_url)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSource {
+    /// A source using the client-credentials grant (RFC 6749 §4.4),
+    /// authenticating as `auth` (`client_secret_basic`, `client_secret_post`
+    /// or `private_key_jwt`).
+    pub fn client_credentials(auth: ClientAuth) -> TokenSourceBuilder {
+        TokenSourceBuilder::new(auth, Grant::ClientCredentials)
+    }
+
+    /// A source using a user's refresh token (RFC 6749 §6), for a backend
+    /// holding delegated access. When the server rotates the refresh token
+    /// (RFC 9700 §4.14.2), the new one replaces it and is handed to
+    /// [`on_rotate`](TokenSourceBuilder::on_rotate) to persist. A refresh
+    /// token refused with `invalid_grant` finishes the source with
+    /// [`TokenError::LoginRequired`].
+    pub fn refresh_token(auth: ClientAuth, refresh_token: impl Into<String>) -> TokenSourceBuilder {
+        TokenSourceBuilder::new(
+            auth,
+            Grant::RefreshToken {
+                token: Mutex::new(refresh_token.into()),
+                on_rotate: None,
+            },
+        )
+    }
+
+    /// A token with at least the minimum validity left: the cached one, or
+    /// a new one (one request for all callers waiting). A token due for
+    /// renewal but still valid is returned at once while one caller renews
+    /// it.
+    pub async fn token(&self) -> Result<AccessToken, TokenError> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let due = {
+            let state = lock(&inner.state);
+            if let Some(e) = &state.finished {
+                return Err(e.clone());
+            }
+            match &state.token {
+                Some(t) if now < state.renew_at => return Ok(t.clone()),
+                Some(t) if now < t.expires_at.saturating_sub(inner.min_validity) => Some(t.clone()),
+                _ => None,
+            }
+        };
+        if let Some(current) = due {
+            // Still good: renew only if no one else is, else use it.
+            return match inner.flight.try_lock() {
+                Ok(_guard) => match self.fetch(now).await {
+                    Ok(t) => Ok(t),
+                    // The current one stays valid for now.
+                    Err(_) => Ok(current),
+                },
+                Err(_) => Ok(current),
+            };
+        }
+        let _guard = inner.flight.lock().await;
+        // Another caller may have fetched while this one waited.
+        let now = inner.clock.now();
+        {
+            let state = lock(&inner.state);
+            if let Some(e) = &state.finished {
+                return Err(e.clone());
+            }
+            if let Some(t) = &state.token
+                && now < t.expires_at.saturating_sub(inner.min_validity)
+            {
+                return Ok(t.clone());
+            }
+        }
+        self.fetch(now).await
+    }
+
+    /// Discards the cached token and fetches a new one (after a resource
+    /// server refused it with `invalid_token`, say). Waits for a request
+    /// in flight rather than sending a second one.
+    pub async fn refresh(&self) -> Result<AccessToken, TokenError> {
+        let inner = &*self.inner;
+        let before = lock(&inner.state).token.as_ref().map(|t| t.value.clone());
+        let _guard = inner.flight.lock().await;
+        let now = inner.clock.now();
+        {
+            let state = lock(&inner.state);
+            if let Some(e) = &state.finished {
+                return Err(e.clone());
+            }
+            // Renewed while this caller waited: that is the fresh one.
+            if let Some(t) = &state.token
+                && Some(&t.value) != before.as_ref()
+            {
+                return Ok(t.clone());
+            }
+        }
+        self.fetch(now).await
+    }
+
+    /// One request to the endpoint (the caller holds the flight lock),
+    /// unless backing off; updates the state.
+    async fn fetch(&self, now: i64) -> Result<AccessToken, TokenError> {
+        let inner = &*self.inner;
+        {
+            let state = lock(&inner.state);
+            if now < state.backoff_until
+                && let Some(last) = &state.last_error
+            {
+                return Err(TokenError::BackingOff {
+                    retry_in: state.backoff_until.saturating_sub(now),
+                    last: Box::new(last.clone()),
+                });
+            }
+        }
+        let result = self.request(now).await;
+        let mut state = lock(&inner.state);
+        match &result {
+            Ok(token) => {
+                state.token = Some(token.clone());
+                state.renew_at = renew_at(now, token.expires_at, inner.min_validity);
+                state.failures = 0;
+                state.backoff_until = 0;
+                state.last_error = None;
+            }
+            Err(e @ TokenError::LoginRequired { .. }) => {
+                state.token = None;
+                state.finished = Some(e.clone());
+            }
+            Err(e) => {
+                state.failures = state.failures.saturating_add(1);
+                let shift = state.failures.saturating_sub(1).min(6);
+                let delay = BACKOFF_START.saturating_mul(1i64 << shift).min(BACKOFF_MAX);
+                state.backoff_until = now.saturating_add(delay);
+                state.last_error = Some(e.clone());
+                tracing::warn!(error = %e, retry_in = delay, "token request failed");
+            }
+        }
+        result
+    }
+
+    async fn endpoint(&self) -> Result<reqwest::Url, TokenError> {
+        match &self.inner.endpoint {
+            EndpointSpec::Url(u) => Ok(u.clone()),
+            EndpointSpec::Discover { issuer, found } => found
+                .get_or_try_init(|| async {
+                    let metadata = crate::remote::discovery::discover(
+                        &self.inner.fetcher,
+                        issuer,
+                        crate::remote::DEFAULT_MAX_METADATA_SIZE,
+                    )
+                    .await
+                    .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
+                    let url = metadata.token_endpoint.clone().ok_or_else(|| {
+                        TokenError::NoEndpoint("the metadata has no token_endpoint".into())
+                    })?;
+                    self.inner
+                        .fetcher
+                        .url(&url)
+                        .map_err(|e| TokenError::NoEndpoint(e.to_string()))
+                })
+                .await
+                .cloned(),
+        }
+    }
+
+    /// The token request and its answer (RFC 6749 §4.4.2, §6, §5.1, §5.2).
+    async fn request(&self, now: i64) -> Result<AccessToken, TokenError> {
+        let inner = &*self.inner;
+        let url = self.endpoint().await?;
+        let mut form: Vec<(&'static str, String)> = Vec::new();
+        match &inner.grant {
+            Grant::ClientCredentials => {
+                form.push(("grant_type", "client_credentials".into()));
+            }
+            Grant::RefreshToken { token, .. } => {
+                form.push(("grant_type", "refresh_token".into()));
+                form.push(("refresh_token", lock(token).clone()));
+            }
+        }
+        if let Some(scope) = &inner.scope {
+            form.push(("scope", scope.clone()));
+        }
+        for r in &inner.resources {
+            form.push(("resource", r.clone()));
+        }
+        if let Some(a) = &inner.audience {
+            form.push(("audience", a.clone()));
+        }
+        let mut headers = HeaderMap::new();
+        inner
+            .auth
+            .apply(&mut form, &mut headers, url.as_str(), now)
+            .map_err(|e| match e {
+                IntrospectionError::ClientAuthentication => TokenError::ClientAuthentication,
+                _ => TokenError::ClientAuthentication,
+            })?;
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = inner
+            .fetcher
+            .post_form_any(&url, &pairs, headers, inner.max_size, inner.timeout, true)
+            .await
+            .map_err(TokenError::Fetch)?;
+        let json = parse_object(&body).ok();
+        if !status.is_success() {
+            let text = |name: &str| {
+                json.as_ref()
+                    .and_then(|j| j.get(name))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let Some(error) = text("error") else {
+                return Err(TokenError::Refused {
+                    status: status.as_u16(),
+                    error: "(no RFC 6749 error in the answer)".into(),
+                    description: None,
+                });
+            };
+            let description = text("error_description");
+            if error == "invalid_grant" && matches!(inner.grant, Grant::RefreshToken { .. }) {
+                return Err(TokenError::LoginRequired { description });
+            }
+            return Err(TokenError::Refused {
+                status: status.as_u16(),
+                error,
+                description,
+            });
+        }
+        let json = json.ok_or(TokenError::InvalidResponse("not a JSON object"))?;
+        let value = match json.get("access_token") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(TokenError::InvalidResponse("no access_token")),
+        };
+        let token_type = match json.get("token_type") {
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => t.clone(),
+            Some(Value::String(_)) => {
+                return Err(TokenError::InvalidResponse(
+                    "token_type is not Bearer (a DPoP-bound token needs proofs)",
+                ));
+            }
+            _ => return Err(TokenError::InvalidResponse("no token_type")),
+        };
+        let lifetime = match json.get("expires_in") {
+            None | Some(Value::Null) => ASSUMED_LIFETIME,
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+                .filter(|s| *s > 0)
+                .ok_or(TokenError::InvalidResponse(
+                    "expires_in is not a positive number",
+                ))?,
+            // Some servers send a string.
+            Some(Value::String(s)) => {
+                s.parse::<i64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or(TokenError::InvalidResponse(
+                        "expires_in is not a positive number",
+                    ))?
+            }
+            Some(_) => return Err(TokenError::InvalidResponse("expires_in is not a number")),
+        };
+        if let Grant::RefreshToken { token, on_rotate } = &inner.grant
+            && let Some(Value::String(rotated)) = json.get("refresh_token")
+            && !rotated.is_empty()
+        {
+            let changed = {
+                let mut current = lock(token);
+                let changed = *current != *rotated;
+                current.clone_from(rotated);
+                changed
+            };
+            if changed && let Some(callback) = on_rotate {
+                callback(rotated);
+            }
+        }
+        Ok(AccessToken {
+            value: value.into(),
+            token_type: token_type.into(),
+            expires_at: now.saturating_add(lifetime),
+            scope: json.get("scope").and_then(Value::as_str).map(Arc::from),
+        })
+    }
+}
+
+/// When to renew a token received at `now` that expires at `expires_at`:
+/// at 80 % of its lifetime less up to 5 % jitter (so that a fleet does not
+/// renew at once), and in any case `min_validity` before it expires.
+fn renew_at(now: i64, expires_at: i64, min_validity: i64) -> i64 {
+    let lifetime = expires_at.saturating_sub(now).max(0);
+    let mut r = [0u8; 2];
+    let jitter = match aws_lc_rs::rand::fill(&mut r) {
+        Ok(()) => lifetime.saturating_mul(i64::from(u16::from_be_bytes(r) % 51)) / 1000,
+        Err(_) => 0,
+    };
+    let at = now
+        .saturating_add(lifetime.saturating_mul(4) / 5)
+        .saturating_sub(jitter);
+    at.min(expires_at.saturating_sub(min_validity)).max(now)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TokenSourceBuilder {
+    fn new(auth: ClientAuth, grant: Grant) -> Self {
+        TokenSourceBuilder {
+            auth,
+            grant,
+            token_url: None,
+            issuer: None,
+            scope: None,
+            resources: Vec::new(),
+            audience: None,
+            clock: Clock::System,
+            timeout: DEFAULT_TOKEN_REQUEST_TIMEOUT,
+            max_size: DEFAULT_TOKEN_RESPONSE_SIZE,
+            min_validity: DEFAULT_TOKEN_MIN_VALIDITY,
+            allow_http: false,
+        }
+    }
+
+    /// The token endpoint.
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
+        self
+    }
+
+    /// Finds the token endpoint in `issuer`'s metadata (OpenID Connect
+    /// Discovery, then RFC 8414), on the first request.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The `scope` to request (space-separated).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// A `resource` to request the token for (RFC 8707); repeatable.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// The `audience` parameter some servers want instead of `resource`
+    /// (Auth0).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// For a refresh-token source: called with each new refresh token the
+    /// server returns (rotation), to persist it. Called while no request
+    /// is in flight; keep it short.
+    pub fn on_rotate(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        if let Grant::RefreshToken { on_rotate, .. } = &mut self.grant {
+            *on_rotate = Some(Arc::new(callback));
+        }
+        self
+    }
+
+    /// Bound on each token request ([`DEFAULT_TOKEN_REQUEST_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Largest token response read ([`DEFAULT_TOKEN_RESPONSE_SIZE`]).
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// The least validity a token handed out has left
+    /// ([`DEFAULT_TOKEN_MIN_VALIDITY`]).
+    pub fn min_validity(mut self, validity: Duration) -> Self {
+        self.min_validity = validity;
+        self
+    }
+
+    /// The clock (a `ManualClock` in tests).
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// Allows `http://` endpoints (loopback test set-ups only).
+    pub fn allow_insecure_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Checks the configuration and builds the source (no request yet).
+    ///
+    /// # Errors
+    ///
+    /// [`TokenError::NoEndpoint`] without a token URL or issuer (or with
+    /// both), or with one that is not an allowed URL.
+    pub fn build(self) -> Result<TokenSource, TokenError> {
+        let fetcher = Fetcher::new(self.timeout, self.allow_http)
+            .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
+        let endpoint = match (self.token_url, self.issuer) {
+            (Some(url), None) => EndpointSpec::Url(
+                fetcher
+                    .url(&url)
+                    .map_err(|e| TokenError::NoEndpoint(e.to_string()))?,
+            ),
+            (None, Some(issuer)) => {
+                fetcher
+                    .url(&issuer)
+                    .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
+                EndpointSpec::Discover {
+                    issuer,
+                    found: tokio::sync::OnceCell::new(),
+                }
+            }
+            _ => {
+                return Err(TokenError::NoEndpoint(
+                    "give exactly one of token_url and issuer".into(),
+                ));
+            }
+        };
+        Ok(TokenSource {
+            inner: Arc::new(Inner {
+                endpoint,
+                auth: self.auth,
+                grant: self.grant,
+                scope: self.scope,
+                resources: self.resources,
+                audience: self.audience,
+                fetcher,
+                clock: self.clock,
+                timeout: self.timeout,
+                max_size: self.max_size,
+                min_validity: i64::try_from(self.min_validity.as_secs()).unwrap_or(i64::MAX),
+                state: Mutex::new(State::default()),
+                flight: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_is_due_at_four_fifths_less_jitter_and_before_the_margin() {
+        for _ in 0..100 {
+            let at = renew_at(1000, 1300, 30);
+            assert!((1225..=1240).contains(&at), "{at}");
+        }
+        // A short token: renewed as soon as within the margin.
+        assert_eq!(renew_at(1000, 1020, 30), 1000);
+        assert_eq!(
+            renew_at(1000, i64::MAX, 30),
+            renew_at(1000, i64::MAX, 30).max(1000)
+        );
+    }
+}
