@@ -534,3 +534,73 @@ async fn dpop_bound_tokens_from_the_provider_are_accepted_with_their_proofs() {
         );
     }
 }
+
+/// The calling side against the provider: a `TokenSource` with each client
+/// authentication obtains a token that the resource server accepts.
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn token_sources_obtain_tokens_the_resource_server_accepts() {
+    use bearer_guard::client::TokenSource;
+    let op = Provider::start();
+    let v = op.validator().build_and_fetch().await.unwrap();
+    let addr = common::serve(payments_app(v)).await;
+    let key = SigningKey::from_pem(
+        &std::fs::read(format!("{}/client-key.pem", harness_dir())).unwrap(),
+        Algorithm::ES256,
+    )
+    .unwrap();
+    let sources = [
+        (
+            "client_secret_basic, endpoint by discovery",
+            TokenSource::client_credentials(ClientAuth::basic("order-service", "order-secret"))
+                .issuer(op.issuer.clone()),
+            "order-service",
+        ),
+        (
+            "private_key_jwt",
+            TokenSource::client_credentials(ClientAuth::private_key_jwt("order-service-jwt", key))
+                .token_url(format!("{}/token", op.issuer)),
+            "order-service-jwt",
+        ),
+    ];
+    for (what, builder, client) in sources {
+        let source = builder
+            .scope("charge:customer")
+            .resource(JWT_RESOURCE)
+            .allow_insecure_http()
+            .build()
+            .unwrap();
+        let response = source
+            .send(reqwest::Client::new().post(format!("http://{addr}/charge")))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(response.status(), 200, "{what}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            format!("charged for {client}"),
+            "{what}"
+        );
+        // A second token request is not needed: the token is cached.
+        let t1 = source.token().await.unwrap();
+        let t2 = source.token().await.unwrap();
+        assert_eq!(t1.secret(), t2.secret(), "{what}");
+        // A forced refresh gets a new one (a fresh assertion, a new jti).
+        let t3 = source
+            .refresh()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_ne!(t1.secret(), t3.secret(), "{what}");
+    }
+    // The provider's refusal, as it said it.
+    let wrong = TokenSource::client_credentials(ClientAuth::basic("order-service", "wrong"))
+        .token_url(format!("{}/token", op.issuer))
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    match wrong.token().await.unwrap_err() {
+        bearer_guard::client::TokenError::Refused { status, error, .. } => {
+            assert_eq!((status, error.as_str()), (401, "invalid_client"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -13,6 +13,8 @@
 // Clients:
 //   order-service / order-secret  client_credentials (client_secret_basic)
 //   payments-rs   / rs-secret     the resource server, for introspection
+//   order-service-jwt             client_credentials (private_key_jwt, the
+//                                 ES256 key in client-key.pem: a test key)
 // Resources (RFC 8707):
 //   https://rs.example.test/jwt     JWT access tokens (the default resource)
 //   https://rs.example.test/opaque  opaque access tokens
@@ -101,6 +103,22 @@ function configuration() {
         response_types: [],
         redirect_uris: [],
         token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: 'order-service-jwt',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        jwks: {
+          keys: [{
+            kty: 'EC',
+            crv: 'P-256',
+            x: 'xIhf1t7btMnl036UrdqQ3BsYuWOUVTI3frKDWWpvZm0',
+            y: 'jVqgmiHwohz4i_WQtnAzFOst3TOO_mwZtWLn9drchhg',
+          }],
+        },
       },
       {
         client_id: 'payments-rs',
