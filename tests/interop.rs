@@ -604,3 +604,172 @@ async fn token_sources_obtain_tokens_the_resource_server_accepts() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A browser's part of an authorization-code login, driven by the test:
+/// follows the provider's redirects (carrying its cookies) until it
+/// redirects to the client's callback, and returns the callback URL.
+#[cfg(feature = "client")]
+async fn login(op: &Provider, query: &[(&str, &str)]) -> reqwest::Url {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = reqwest::Url::parse_with_params(&format!("{}/auth", op.issuer), query).unwrap();
+    let mut cookies: Vec<(String, String)> = Vec::new();
+    for _ in 0..10 {
+        let cookie = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let r = client
+            .get(url.clone())
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        for c in r.headers().get_all("set-cookie") {
+            let pair = c.to_str().unwrap().split(';').next().unwrap().to_owned();
+            if let Some((k, v)) = pair.split_once('=') {
+                cookies.retain(|(name, _)| name != k);
+                cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        assert!(
+            r.status().is_redirection(),
+            "{}: {}",
+            r.status(),
+            r.text().await.unwrap()
+        );
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let next = url.join(&location).unwrap();
+        if next.as_str().starts_with("http://127.0.0.1/cb") {
+            return next;
+        }
+        url = next;
+    }
+    panic!("the login did not reach the callback");
+}
+
+/// A login with PKCE, state and nonce from the crate's helpers; the ID
+/// token verified; the refresh token used, rotated, and the old one refused.
+#[cfg(feature = "client")]
+#[tokio::test]
+async fn a_login_yields_an_id_token_and_a_refresh_token_that_rotates() {
+    use bearer_guard::client::login::{Pkce, random_nonce, random_state};
+    use bearer_guard::client::{IdTokenError, IdTokenVerifier, TokenError, TokenSource};
+    let op = Provider::start();
+    let (state, nonce, pkce) = (
+        random_state().unwrap(),
+        random_nonce().unwrap(),
+        Pkce::new().unwrap(),
+    );
+    let callback = login(
+        &op,
+        &[
+            ("client_id", "web-app"),
+            ("response_type", "code"),
+            ("redirect_uri", "http://127.0.0.1/cb"),
+            ("scope", "openid offline_access"),
+            ("prompt", "consent"),
+            ("max_age", "300"),
+            ("state", &state),
+            ("nonce", &nonce),
+            ("code_challenge", pkce.challenge()),
+            ("code_challenge_method", pkce.method()),
+        ],
+    )
+    .await;
+    let param = |name: &str| {
+        callback
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some(state.as_str()));
+    let code = param("code").unwrap_or_else(|| panic!("no code: {callback}"));
+    // The code for tokens (the client's part, RFC 6749 §4.1.3 + PKCE).
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", op.issuer))
+        .basic_auth("web-app", Some("web-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "http://127.0.0.1/cb"),
+                    ("code_verifier", pkce.verifier()),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = r.json().await.unwrap();
+    let id_token = tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"));
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+
+    let verifier = IdTokenVerifier::builder(op.issuer.clone(), "web-app")
+        .discover()
+        .allow_insecure_http()
+        .algorithms([Algorithm::RS256])
+        .build()
+        .unwrap();
+    let claims = verifier
+        .verify(id_token, Some(&nonce), Some(Duration::from_secs(300)))
+        .await
+        .unwrap();
+    assert_eq!(claims.subject(), Some("alice"));
+    assert_eq!(
+        verifier
+            .verify(id_token, Some("another nonce"), None)
+            .await
+            .unwrap_err(),
+        IdTokenError::NonceMismatch
+    );
+    let other_client = IdTokenVerifier::builder(op.issuer.clone(), "order-service")
+        .discover()
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    assert!(matches!(
+        other_client
+            .verify(id_token, Some(&nonce), None)
+            .await
+            .unwrap_err(),
+        IdTokenError::Token(ValidationError::InvalidAudience)
+    ));
+
+    // The refresh token keeps an access token fresh and rotates.
+    let rotated = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = rotated.clone();
+    let source =
+        TokenSource::refresh_token(ClientAuth::basic("web-app", "web-secret"), refresh.clone())
+            .token_url(format!("{}/token", op.issuer))
+            .allow_insecure_http()
+            .on_rotate(move |rt| seen.lock().unwrap().push(rt.to_owned()))
+            .build()
+            .unwrap();
+    source.token().await.unwrap();
+    source.refresh().await.unwrap();
+    let rotated = rotated.lock().unwrap().clone();
+    assert_eq!(rotated.len(), 2, "each refresh rotated the refresh token");
+    assert!(!rotated.contains(&refresh));
+    // The first refresh token, used again: the provider refuses it, and the
+    // source says the user must log in again.
+    let stale = TokenSource::refresh_token(ClientAuth::basic("web-app", "web-secret"), refresh)
+        .token_url(format!("{}/token", op.issuer))
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    assert!(matches!(
+        stale.token().await.unwrap_err(),
+        TokenError::LoginRequired { .. }
+    ));
+}

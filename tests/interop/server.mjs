@@ -11,6 +11,9 @@
 //   POST /admin/introspection/{ok,fail,hang}
 //
 // Clients:
+//   web-app       / web-secret    authorization_code + refresh_token, for the
+//                                 login tests (redirect http://127.0.0.1/cb;
+//                                 the harness logs alice in and consents)
 //   order-service / order-secret  client_credentials (client_secret_basic)
 //   payments-rs   / rs-secret     the resource server, for introspection
 //   order-service-jwt             client_credentials (private_key_jwt, the
@@ -105,6 +108,14 @@ function configuration() {
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {
+        client_id: 'web-app',
+        client_secret: 'web-secret',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/cb'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
         client_id: 'order-service-jwt',
         grant_types: ['client_credentials'],
         response_types: [],
@@ -149,6 +160,9 @@ function configuration() {
       },
     },
     cookies: { keys: ['interop-test-cookie-key'] },
+    // Every refresh rotates the refresh token (RFC 9700 §4.14.2).
+    rotateRefreshToken: () => true,
+    findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
   };
 }
 
@@ -174,6 +188,34 @@ function handle(req, res) {
     }
     res.writeHead(404);
     res.end();
+    return;
+  }
+  // The login and consent pages: the test's user, alice, logs in and
+  // consents to what is asked, at once.
+  if (req.method === 'GET' && url.pathname.startsWith('/interaction/')) {
+    (async () => {
+      const details = await provider.interactionDetails(req, res);
+      const { prompt, params } = details;
+      let result;
+      if (prompt.name === 'login') {
+        result = { login: { accountId: 'alice' } };
+      } else {
+        const grant = details.grantId
+          ? await provider.Grant.find(details.grantId)
+          : new provider.Grant({ accountId: details.session.accountId, clientId: params.client_id });
+        const missing = prompt.details;
+        if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+        if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+        for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes || {})) {
+          grant.addResourceScope(indicator, scopes.join(' '));
+        }
+        result = { consent: { grantId: await grant.save() } };
+      }
+      await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+    })().catch((e) => {
+      res.writeHead(500);
+      res.end(String(e));
+    });
     return;
   }
   const mode = url.pathname === '/jwks' ? modes.jwks
