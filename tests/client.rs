@@ -571,3 +571,53 @@ async fn id_tokens_are_verified_as_openid_connect_core_says() {
         }
     );
 }
+
+#[tokio::test]
+async fn the_retrying_layer_sends_a_refused_request_once_more_with_a_fresh_token() {
+    let (url, e) = start(
+        vec![
+            Answer::Token {
+                aud: "orders",
+                expires_in: 300,
+            },
+            good(),
+        ],
+        false,
+    )
+    .await;
+    let s = source(&url, &e, ClientAuth::basic("c", "s"));
+    let addr = payments().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let count = sent.clone();
+    let http = tower::service_fn(move |req: http::Request<String>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let (parts, body) = req.into_parts();
+            let mut r = reqwest::Client::new()
+                .request(parts.method, parts.uri.to_string())
+                .body(body);
+            for (k, v) in &parts.headers {
+                r = r.header(k, v);
+            }
+            let resp = r.send().await?;
+            let mut out = http::Response::builder().status(resp.status());
+            for (k, v) in resp.headers() {
+                out = out.header(k, v);
+            }
+            Ok::<_, reqwest::Error>(out.body(resp.text().await?).unwrap())
+        }
+    });
+    let mut client = ServiceBuilder::new()
+        .layer(bearer_guard::client::AuthorizeLayer::new(s).retry())
+        .service(http);
+    let req = http::Request::post(format!("http://{addr}/charge"))
+        .body("{}".to_owned())
+        .unwrap();
+    let response = client.ready().await.unwrap().call(req).await.unwrap();
+    assert_eq!(
+        (response.status().as_u16(), response.body().as_str()),
+        (200, "charged")
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 2, "one request, one retry");
+    assert_eq!(e.calls.load(Ordering::SeqCst), 2, "one token, one renewal");
+}

@@ -11,7 +11,7 @@ pub(crate) mod outbound;
 pub(crate) mod token;
 
 pub use id_token::{IdTokenError, IdTokenVerifier, IdTokenVerifierBuilder};
-pub use outbound::{Authorize, AuthorizeLayer};
+pub use outbound::{Authorize, AuthorizeLayer, AuthorizeRetry, AuthorizeRetryLayer};
 pub use token::{
     AccessToken, DEFAULT_TOKEN_MIN_VALIDITY, DEFAULT_TOKEN_REQUEST_TIMEOUT,
     DEFAULT_TOKEN_RESPONSE_SIZE, TokenError, TokenSource, TokenSourceBuilder,

@@ -17,9 +17,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A tower [`Layer`] that adds `Authorization: Bearer <token>` from a
 /// [`TokenSource`] to every outbound request. When a resource server
 /// answers `401` with `error="invalid_token"`, the token is renewed for
-/// the next request (the answer itself is returned: a request body cannot
-/// in general be sent twice; [`TokenSource::send`] retries reqwest
-/// requests whose body can).
+/// the next request; with [`retry`](Self::retry), for requests whose body
+/// can be sent twice (`B: Clone`, as `String`, `Bytes`, `Full<Bytes>`),
+/// the request is also sent once more with the new token.
+/// [`TokenSource::send`] does the same for reqwest.
 ///
 /// ```no_run
 /// # use bearer_guard::ClientAuth;
@@ -38,6 +39,92 @@ impl AuthorizeLayer {
     /// A layer taking its tokens from `source`.
     pub fn new(source: TokenSource) -> Self {
         AuthorizeLayer { source }
+    }
+}
+
+impl AuthorizeLayer {
+    /// Also retries a request refused with `invalid_token`, once, with a
+    /// renewed token: for clients whose request bodies are `Clone`.
+    pub fn retry(self) -> AuthorizeRetryLayer {
+        AuthorizeRetryLayer {
+            source: self.source,
+        }
+    }
+}
+
+/// [`AuthorizeLayer::retry`]: adds the token and retries a request refused
+/// with `invalid_token` once with a renewed one.
+#[derive(Clone, Debug)]
+pub struct AuthorizeRetryLayer {
+    source: TokenSource,
+}
+
+impl<S> Layer<S> for AuthorizeRetryLayer {
+    type Service = AuthorizeRetry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthorizeRetry {
+            inner,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// The service made by [`AuthorizeRetryLayer`].
+#[derive(Clone, Debug)]
+pub struct AuthorizeRetry<S> {
+    inner: S,
+    source: TokenSource,
+}
+
+impl<S, B, RB> Service<Request<B>> for AuthorizeRetry<S>
+where
+    S: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Clone + Send + 'static,
+    RB: Send + 'static,
+{
+    type Response = Response<RB>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<RB>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut spare = self.inner.clone();
+        let source = self.source.clone();
+        Box::pin(async move {
+            // A copy of the request for the second attempt.
+            let mut again = Request::new(req.body().clone());
+            *again.method_mut() = req.method().clone();
+            *again.uri_mut() = req.uri().clone();
+            *again.version_mut() = req.version();
+            *again.headers_mut() = req.headers().clone();
+            let mut req = req;
+            let token = source.token().await.map_err(|e| Box::new(e) as BoxError)?;
+            req.headers_mut()
+                .insert(AUTHORIZATION, bearer(token.secret())?);
+            let response = inner.call(req).await.map_err(Into::into)?;
+            if !refuses_token(&response) {
+                return Ok(response);
+            }
+            let fresh = source
+                .refresh()
+                .await
+                .map_err(|e| Box::new(e) as BoxError)?;
+            again
+                .headers_mut()
+                .insert(AUTHORIZATION, bearer(fresh.secret())?);
+            std::future::poll_fn(|cx| spare.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            spare.call(again).await.map_err(Into::into)
+        })
     }
 }
 
