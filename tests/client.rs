@@ -34,6 +34,9 @@ enum Answer {
     Token { aud: &'static str, expires_in: i64 },
     /// An RFC 6749 §5.2 error.
     Error { status: u16, error: &'static str },
+    /// A 200 this client cannot use (a DPoP token), with a rotated refresh
+    /// token.
+    DpopType,
 }
 
 /// The forms the endpoint received.
@@ -81,6 +84,11 @@ async fn token_endpoint(State(e): State<Endpoint>, headers: HeaderMap, body: Str
             }
             axum::Json(body).into_response()
         }
+        Answer::DpopType => axum::Json(json!({
+            "access_token": "x", "token_type": "DPoP", "expires_in": 300,
+            "refresh_token": format!("rt-{}", n + 1),
+        }))
+        .into_response(),
         Answer::Error { status, error } => (
             StatusCode::from_u16(status).unwrap(),
             axum::Json(json!({"error": error, "error_description": "told to refuse"})),
@@ -247,7 +255,7 @@ async fn refusals_say_what_the_server_answered_and_back_off() {
     // Within the backoff: no request.
     assert!(matches!(
         s.token().await.unwrap_err(),
-        TokenError::BackingOff { retry_in: 1, .. }
+        TokenError::BackingOff { retry_in, .. } if retry_in == Duration::from_secs(1)
     ));
     assert_eq!(e.calls.load(Ordering::SeqCst), 1);
     e.clock.advance(1);
@@ -620,4 +628,85 @@ async fn the_retrying_layer_sends_a_refused_request_once_more_with_a_fresh_token
     );
     assert_eq!(sent.load(Ordering::SeqCst), 2, "one request, one retry");
     assert_eq!(e.calls.load(Ordering::SeqCst), 2, "one token, one renewal");
+}
+
+#[tokio::test]
+async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
+    // Every token is for another audience: the Payment Service refuses all.
+    let (url, e) = start(
+        vec![Answer::Token {
+            aud: "orders",
+            expires_in: 300,
+        }],
+        false,
+    )
+    .await;
+    let s = source(&url, &e, ClientAuth::basic("c", "s"));
+    let addr = payments().await;
+    let charge = || s.send(reqwest::Client::new().post(format!("http://{addr}/charge")));
+    assert_eq!(charge().await.unwrap().status(), 401);
+    assert_eq!(e.calls.load(Ordering::SeqCst), 2, "a token and one renewal");
+    for _ in 0..5 {
+        assert_eq!(charge().await.unwrap().status(), 401);
+    }
+    assert_eq!(
+        e.calls.load(Ordering::SeqCst),
+        2,
+        "no renewal within the interval"
+    );
+    e.clock
+        .advance(bearer_guard::client::FORCED_RENEWAL_INTERVAL.as_secs() as i64);
+    assert_eq!(charge().await.unwrap().status(), 401);
+    assert_eq!(e.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_short_lived_token_is_still_fetched_once_for_many_callers() {
+    // 20 s: less than twice the 30 s minimum validity.
+    let (url, e) = start(
+        vec![Answer::Token {
+            aud: common::AUDIENCE,
+            expires_in: 20,
+        }],
+        false,
+    )
+    .await;
+    let s = source(&url, &e, ClientAuth::basic("c", "s"));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.token().await.map(|t| t.expires_at()) })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), T0 + 20);
+    }
+    assert_eq!(e.calls.load(Ordering::SeqCst), 1);
+    // Handed out until half its life is left, then renewed.
+    e.clock.set(T0 + 10);
+    s.token().await.unwrap();
+    assert_eq!(e.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_kept_even_from_an_answer_that_is_refused() {
+    let (url, e) = start(vec![Answer::DpopType, good()], true).await;
+    let rotated = Arc::new(Mutex::new(Vec::new()));
+    let seen = rotated.clone();
+    let s = TokenSource::refresh_token(ClientAuth::basic("web-app", "s"), "rt-0")
+        .token_url(&url)
+        .clock(e.clock.clone())
+        .allow_insecure_http()
+        .on_rotate(move |rt| seen.lock().unwrap().push(rt.to_owned()))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        s.token().await.unwrap_err(),
+        TokenError::InvalidResponse(_)
+    ));
+    assert_eq!(*rotated.lock().unwrap(), ["rt-1"]);
+    e.clock.advance(1);
+    s.token().await.unwrap();
+    let forms = e.forms.lock().unwrap().clone();
+    assert_eq!(param(&forms[1], "refresh_token"), Some("rt-1"));
 }

@@ -57,6 +57,7 @@ pub struct IdTokenVerifier {
     validator: Validator,
     client_id: String,
     clock: Clock,
+    leeway: Duration,
 }
 
 /// Configures an [`IdTokenVerifier`]: the issuer's keys (as for a
@@ -67,12 +68,15 @@ pub struct IdTokenVerifierBuilder {
     builder: ValidatorBuilder,
     client_id: String,
     clock: Clock,
+    leeway: Duration,
 }
 
 impl IdTokenVerifier {
     /// ID tokens from `issuer` (exact `iss`) for the client `client_id`
     /// (which `aud` must contain): `typ` `JWT` or none, `sub` and `iat`
-    /// required.
+    /// required, signed with RS256 (OpenID Connect's default) unless
+    /// [`algorithms`](IdTokenVerifierBuilder::algorithms) names the one the
+    /// client registered.
     pub fn builder(
         issuer: impl Into<String>,
         client_id: impl Into<String>,
@@ -84,10 +88,13 @@ impl IdTokenVerifier {
                 .audience(client_id.clone())
                 // An access token (`at+jwt`) is not an ID token.
                 .typ_policy(TypPolicy::OneOf(vec!["JWT".into(), String::new()]))
+                // OpenID Connect's default `id_token_signed_response_alg`.
+                .algorithms([Algorithm::RS256])
                 .require_claim("sub")
                 .require_claim("iat"),
             client_id,
             clock: Clock::System,
+            leeway: DEFAULT_LEEWAY,
         }
     }
 
@@ -105,9 +112,10 @@ impl IdTokenVerifier {
     ) -> Result<Claims, IdTokenError> {
         let claims = self.validator.validate(id_token).await?;
         let audiences = claims.audiences().count();
-        match claims.authorized_party() {
-            Some(azp) if azp != self.client_id => return Err(IdTokenError::AuthorizedParty),
-            None if audiences > 1 => return Err(IdTokenError::AuthorizedParty),
+        match (claims.get("azp"), claims.authorized_party()) {
+            (Some(_), None) => return Err(IdTokenError::AuthorizedParty),
+            (_, Some(azp)) if azp != self.client_id => return Err(IdTokenError::AuthorizedParty),
+            (None, None) if audiences > 1 => return Err(IdTokenError::AuthorizedParty),
             _ => {}
         }
         if let Some(expected) = nonce {
@@ -122,7 +130,7 @@ impl IdTokenVerifier {
                 .get("auth_time")
                 .and_then(|v| v.as_i64())
                 .ok_or(IdTokenError::MissingAuthTime)?;
-            let leeway = i64::try_from(DEFAULT_LEEWAY.as_secs()).unwrap_or(0);
+            let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(0);
             let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
             if auth_time.saturating_add(max).saturating_add(leeway) < self.clock.now() {
                 return Err(IdTokenError::AuthenticationTooOld);
@@ -158,6 +166,14 @@ impl IdTokenVerifierBuilder {
         self
     }
 
+    /// Clock leeway for `exp`, `iat` and `auth_time` (the validator's
+    /// default, 60 s, otherwise).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.builder = self.builder.leeway(leeway);
+        self.leeway = leeway;
+        self
+    }
+
     /// Allows `http://` key URLs (loopback test set-ups only).
     pub fn allow_insecure_http(mut self) -> Self {
         self.builder = self.builder.allow_insecure_http();
@@ -182,6 +198,7 @@ impl IdTokenVerifierBuilder {
             validator: self.builder.build()?,
             client_id: self.client_id,
             clock: self.clock,
+            leeway: self.leeway,
         })
     }
 }

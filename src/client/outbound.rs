@@ -105,6 +105,7 @@ where
             *again.uri_mut() = req.uri().clone();
             *again.version_mut() = req.version();
             *again.headers_mut() = req.headers().clone();
+            *again.extensions_mut() = req.extensions().clone();
             let mut req = req;
             let token = source.token().await.map_err(|e| Box::new(e) as BoxError)?;
             req.headers_mut()
@@ -193,7 +194,7 @@ where
             let response = inner.call(req).await.map_err(Into::into)?;
             if refuses_token(&response) {
                 // Renewed for the next request; errors show up there.
-                let _ = source.refresh().await;
+                let _ = source.renew(&token).await;
             }
             Ok(response)
         })
@@ -219,10 +220,12 @@ impl TokenSource {
         if response.status() != StatusCode::UNAUTHORIZED || !refuses_reqwest(&response) {
             return Ok(response);
         }
-        let fresh = self.refresh().await?;
-        match again {
-            Some(request) => Ok(request.bearer_auth(fresh.secret()).send().await?),
-            None => Ok(response),
+        match (again, self.renew(&token).await) {
+            (Some(request), Ok(fresh)) if fresh.secret() != token.secret() => {
+                Ok(request.bearer_auth(fresh.secret()).send().await?)
+            }
+            // No retry possible, or no fresh token: the refusal stands.
+            _ => Ok(response),
         }
     }
 }

@@ -31,6 +31,18 @@ pub const DEFAULT_TOKEN_MIN_VALIDITY: Duration = Duration::from_secs(30);
 /// The lifetime assumed when the server gives no `expires_in`: 5 minutes.
 const ASSUMED_LIFETIME: i64 = 300;
 
+/// The longest lifetime believed (a larger `expires_in` is cut to it): 24 h.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Forced renewals (after a resource server refused the token) happen at
+/// most this often: 10 seconds. A refusal with a permanent cause (a wrong
+/// audience) then costs one token request per 10 s, not one per request.
+pub const FORCED_RENEWAL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The longest `error` / `error_description` kept from a token endpoint's
+/// answer: 256 characters, of the RFC 6749 §5.2 character set.
+const MAX_ERROR_TEXT: usize = 256;
+
 /// Backoff after failed requests: 1 s doubling to 60 s.
 const BACKOFF_START: i64 = 1;
 const BACKOFF_MAX: i64 = 60;
@@ -42,6 +54,9 @@ pub struct AccessToken {
     value: Arc<str>,
     token_type: Arc<str>,
     expires_at: i64,
+    /// The last moment it is handed out: `min_validity` before it expires,
+    /// or half its lifetime for a token that lives less than twice that.
+    usable_until: i64,
     scope: Option<Arc<str>>,
 }
 
@@ -101,10 +116,12 @@ pub enum TokenError {
         description: Option<String>,
     },
     /// An answer that is not a token response (no `access_token`, a
-    /// `token_type` other than `Bearer`, not JSON, an error status without
-    /// an RFC 6749 error).
+    /// `token_type` other than `Bearer`, not JSON).
     #[error("invalid token response: {0}")]
     InvalidResponse(&'static str),
+    /// An error status without an RFC 6749 error (a 5xx from a proxy, say).
+    #[error("the token endpoint answered {0} without an RFC 6749 error")]
+    Status(u16),
     /// The endpoint could not be reached, or answered too slowly.
     #[error("token endpoint unreachable: {0}")]
     Fetch(FetchError),
@@ -117,10 +134,10 @@ pub enum TokenError {
     ClientAuthentication,
     /// A previous request failed moments ago: no new request is sent
     /// before the backoff ends.
-    #[error("the token endpoint failed moments ago; retrying in {retry_in} s: {last}")]
+    #[error("the token endpoint failed moments ago; retrying in {} s: {last}", retry_in.as_secs())]
     BackingOff {
-        /// Seconds until the next attempt.
-        retry_in: i64,
+        /// Time until the next attempt.
+        retry_in: Duration,
         /// The last failure.
         last: Box<TokenError>,
     },
@@ -150,6 +167,8 @@ struct State {
     last_error: Option<TokenError>,
     /// The source is finished (a refused refresh token).
     finished: Option<TokenError>,
+    /// When the last forced renewal was made.
+    last_forced: Option<i64>,
 }
 
 struct Inner {
@@ -165,8 +184,10 @@ struct Inner {
     max_size: usize,
     min_validity: i64,
     state: Mutex<State>,
-    /// One request to the endpoint at a time.
-    flight: tokio::sync::Mutex<()>,
+    /// One request to the endpoint at a time (an owned guard travels with
+    /// the request's task, so a cancelled caller never lets a second one
+    /// start).
+    flight: Arc<tokio::sync::Mutex<()>>,
 }
 
 enum EndpointSpec {
@@ -268,9 +289,10 @@ impl TokenSource {
     }
 
     /// A token with at least the minimum validity left: the cached one, or
-    /// a new one (one request for all callers waiting). A token due for
-    /// renewal but still valid is returned at once while one caller renews
-    /// it.
+    /// a new one (one request for all callers waiting). When a renewal is
+    /// due but the token is still usable, one caller renews it (and waits
+    /// for that) while the others get the current one; if the renewal
+    /// fails, the current one is returned while it is usable.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
@@ -281,22 +303,21 @@ impl TokenSource {
             }
             match &state.token {
                 Some(t) if now < state.renew_at => return Ok(t.clone()),
-                Some(t) if now < t.expires_at.saturating_sub(inner.min_validity) => Some(t.clone()),
+                Some(t) if now < t.usable_until => Some(t.clone()),
                 _ => None,
             }
         };
         if let Some(current) = due {
-            // Still good: renew only if no one else is, else use it.
-            return match inner.flight.try_lock() {
-                Ok(_guard) => match self.fetch(now).await {
+            return match inner.flight.clone().try_lock_owned() {
+                Ok(guard) => match self.fetch(guard, now).await {
                     Ok(t) => Ok(t),
-                    // The current one stays valid for now.
-                    Err(_) => Ok(current),
+                    Err(_) if inner.clock.now() < current.usable_until => Ok(current),
+                    Err(e) => Err(e),
                 },
                 Err(_) => Ok(current),
             };
         }
-        let _guard = inner.flight.lock().await;
+        let guard = inner.flight.clone().lock_owned().await;
         // Another caller may have fetched while this one waited.
         let now = inner.clock.now();
         {
@@ -305,58 +326,111 @@ impl TokenSource {
                 return Err(e.clone());
             }
             if let Some(t) = &state.token
-                && now < t.expires_at.saturating_sub(inner.min_validity)
+                && now < t.usable_until
             {
                 return Ok(t.clone());
             }
         }
-        self.fetch(now).await
+        self.fetch(guard, now).await
     }
 
-    /// Discards the cached token and fetches a new one (after a resource
-    /// server refused it with `invalid_token`, say). Waits for a request
-    /// in flight rather than sending a second one.
-    pub async fn refresh(&self) -> Result<AccessToken, TokenError> {
+    /// A new token, because a resource server refused `refused` (RFC 6750
+    /// `invalid_token`): fetched unless the cached token is already another
+    /// one, and at most once per [`FORCED_RENEWAL_INTERVAL`] (within it,
+    /// the cached token is returned). Waits for a request in flight rather
+    /// than sending a second one.
+    pub async fn renew(&self, refused: &AccessToken) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
-        let before = lock(&inner.state).token.as_ref().map(|t| t.value.clone());
-        let _guard = inner.flight.lock().await;
+        let guard = inner.flight.clone().lock_owned().await;
         let now = inner.clock.now();
         {
             let state = lock(&inner.state);
             if let Some(e) = &state.finished {
                 return Err(e.clone());
             }
-            // Renewed while this caller waited: that is the fresh one.
-            if let Some(t) = &state.token
-                && Some(&t.value) != before.as_ref()
-            {
-                return Ok(t.clone());
+            if let Some(t) = &state.token {
+                // Renewed meanwhile: that is the fresh one.
+                if t.value != refused.value && now < t.usable_until {
+                    return Ok(t.clone());
+                }
+                let interval = i64::try_from(FORCED_RENEWAL_INTERVAL.as_secs()).unwrap_or(10);
+                if state
+                    .last_forced
+                    .is_some_and(|at| now.saturating_sub(at) < interval)
+                    && now < t.usable_until
+                {
+                    return Ok(t.clone());
+                }
             }
         }
-        self.fetch(now).await
+        lock(&inner.state).last_forced = Some(now);
+        self.fetch(guard, now).await
     }
 
-    /// One request to the endpoint (the caller holds the flight lock),
-    /// unless backing off; updates the state.
-    async fn fetch(&self, now: i64) -> Result<AccessToken, TokenError> {
+    /// Discards the cached token and fetches a new one now (an operator's
+    /// "credentials changed"), waiting for a request in flight first.
+    pub async fn refresh(&self) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
+        let guard = inner.flight.clone().lock_owned().await;
+        let now = inner.clock.now();
         {
-            let state = lock(&inner.state);
+            let mut state = lock(&inner.state);
+            if let Some(e) = &state.finished {
+                return Err(e.clone());
+            }
+            state.token = None;
+        }
+        self.fetch(guard, now).await
+    }
+
+    /// One request to the endpoint, unless backing off; updates the
+    /// state. Runs in a task of its own holding `guard` (when a runtime is
+    /// there), so that a caller that stops waiting neither lets a second
+    /// request start nor loses what the answer brings (a rotated refresh
+    /// token).
+    async fn fetch(
+        &self,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        now: i64,
+    ) -> Result<AccessToken, TokenError> {
+        {
+            let state = lock(&self.inner.state);
             if now < state.backoff_until
                 && let Some(last) = &state.last_error
             {
+                let wait = state
+                    .backoff_until
+                    .saturating_sub(now)
+                    .clamp(0, BACKOFF_MAX);
                 return Err(TokenError::BackingOff {
-                    retry_in: state.backoff_until.saturating_sub(now),
+                    retry_in: Duration::from_secs(u64::try_from(wait).unwrap_or(0)),
                     last: Box::new(last.clone()),
                 });
             }
         }
-        let result = self.request(now).await;
+        let this = self.clone();
+        let work = async move {
+            let _guard = guard;
+            let result = this.request(now).await;
+            this.record(now, &result);
+            result
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle.spawn(work).await.unwrap_or_else(|_| {
+                Err(TokenError::InvalidResponse("the token request task ended"))
+            }),
+            Err(_) => work.await,
+        }
+    }
+
+    /// What a request's outcome does to the state.
+    fn record(&self, now: i64, result: &Result<AccessToken, TokenError>) {
+        let inner = &*self.inner;
         let mut state = lock(&inner.state);
-        match &result {
+        match result {
             Ok(token) => {
                 state.token = Some(token.clone());
-                state.renew_at = renew_at(now, token.expires_at, inner.min_validity);
+                state.renew_at = renew_at(now, token.expires_at, token.usable_until);
                 state.failures = 0;
                 state.backoff_until = 0;
                 state.last_error = None;
@@ -374,7 +448,6 @@ impl TokenSource {
                 tracing::warn!(error = %e, retry_in = delay, "token request failed");
             }
         }
-        result
     }
 
     async fn endpoint(&self) -> Result<reqwest::Url, TokenError> {
@@ -426,13 +499,17 @@ impl TokenSource {
             form.push(("audience", a.clone()));
         }
         let mut headers = HeaderMap::new();
+        // A private_key_jwt assertion names the issuer when it is known
+        // (RFC 7523bis: the issuer alone, so that an endpoint URL taken
+        // from metadata cannot redirect the assertion); else the endpoint.
+        let audience = match &inner.endpoint {
+            EndpointSpec::Discover { issuer, .. } => issuer.as_str(),
+            EndpointSpec::Url(_) => url.as_str(),
+        };
         inner
             .auth
-            .apply(&mut form, &mut headers, url.as_str(), now)
-            .map_err(|e| match e {
-                IntrospectionError::ClientAuthentication => TokenError::ClientAuthentication,
-                _ => TokenError::ClientAuthentication,
-            })?;
+            .apply(&mut form, &mut headers, audience, now)
+            .map_err(|_: IntrospectionError| TokenError::ClientAuthentication)?;
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, body) = inner
             .fetcher
@@ -445,14 +522,10 @@ impl TokenSource {
                 json.as_ref()
                     .and_then(|j| j.get(name))
                     .and_then(Value::as_str)
-                    .map(str::to_owned)
+                    .map(error_text)
             };
             let Some(error) = text("error") else {
-                return Err(TokenError::Refused {
-                    status: status.as_u16(),
-                    error: "(no RFC 6749 error in the answer)".into(),
-                    description: None,
-                });
+                return Err(TokenError::Status(status.as_u16()));
             };
             let description = text("error_description");
             if error == "invalid_grant" && matches!(inner.grant, Grant::RefreshToken { .. }) {
@@ -465,6 +538,22 @@ impl TokenSource {
             });
         }
         let json = json.ok_or(TokenError::InvalidResponse("not a JSON object"))?;
+        // A rotated refresh token is kept first, whatever else the answer
+        // holds: the old one may already be dead at the server.
+        if let Grant::RefreshToken { token, on_rotate } = &inner.grant
+            && let Some(Value::String(rotated)) = json.get("refresh_token")
+            && !rotated.is_empty()
+        {
+            let changed = {
+                let mut current = lock(token);
+                let changed = *current != *rotated;
+                current.clone_from(rotated);
+                changed
+            };
+            if changed && let Some(callback) = on_rotate {
+                callback(rotated);
+            }
+        }
         let value = match json.get("access_token") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(TokenError::InvalidResponse("no access_token")),
@@ -498,24 +587,14 @@ impl TokenSource {
             }
             Some(_) => return Err(TokenError::InvalidResponse("expires_in is not a number")),
         };
-        if let Grant::RefreshToken { token, on_rotate } = &inner.grant
-            && let Some(Value::String(rotated)) = json.get("refresh_token")
-            && !rotated.is_empty()
-        {
-            let changed = {
-                let mut current = lock(token);
-                let changed = *current != *rotated;
-                current.clone_from(rotated);
-                changed
-            };
-            if changed && let Some(callback) = on_rotate {
-                callback(rotated);
-            }
-        }
+        let lifetime = lifetime.min(i64::try_from(MAX_TOKEN_LIFETIME.as_secs()).unwrap_or(86_400));
+        let margin = inner.min_validity.min(lifetime / 2);
+        let expires_at = now.saturating_add(lifetime);
         Ok(AccessToken {
             value: value.into(),
             token_type: token_type.into(),
-            expires_at: now.saturating_add(lifetime),
+            expires_at,
+            usable_until: expires_at.saturating_sub(margin),
             scope: json.get("scope").and_then(Value::as_str).map(Arc::from),
         })
     }
@@ -523,8 +602,8 @@ impl TokenSource {
 
 /// When to renew a token received at `now` that expires at `expires_at`:
 /// at 80 % of its lifetime less up to 5 % jitter (so that a fleet does not
-/// renew at once), and in any case `min_validity` before it expires.
-fn renew_at(now: i64, expires_at: i64, min_validity: i64) -> i64 {
+/// renew at once), and in any case by the time it stops being handed out.
+fn renew_at(now: i64, expires_at: i64, usable_until: i64) -> i64 {
     let lifetime = expires_at.saturating_sub(now).max(0);
     let mut r = [0u8; 2];
     let jitter = match aws_lc_rs::rand::fill(&mut r) {
@@ -534,7 +613,17 @@ fn renew_at(now: i64, expires_at: i64, min_validity: i64) -> i64 {
     let at = now
         .saturating_add(lifetime.saturating_mul(4) / 5)
         .saturating_sub(jitter);
-    at.min(expires_at.saturating_sub(min_validity)).max(now)
+    at.min(usable_until).max(now)
+}
+
+/// Server-sent error text as logs may carry it: the RFC 6749 §5.2
+/// character set (printable ASCII but `"` and the backslash), at most
+/// [`MAX_ERROR_TEXT`] characters.
+fn error_text(s: &str) -> String {
+    s.chars()
+        .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
+        .take(MAX_ERROR_TEXT)
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -592,8 +681,10 @@ impl TokenSourceBuilder {
     }
 
     /// For a refresh-token source: called with each new refresh token the
-    /// server returns (rotation), to persist it. Called while no request
-    /// is in flight; keep it short.
+    /// server returns (rotation), to persist it, as soon as the answer is
+    /// read (before it is checked further). It runs while the source holds
+    /// its request lock: keep it short and non-blocking (hand the value to
+    /// a channel or a task to write it).
     pub fn on_rotate(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
         if let Grant::RefreshToken { on_rotate, .. } = &mut self.grant {
             *on_rotate = Some(Arc::new(callback));
@@ -676,7 +767,7 @@ impl TokenSourceBuilder {
                 max_size: self.max_size,
                 min_validity: i64::try_from(self.min_validity.as_secs()).unwrap_or(i64::MAX),
                 state: Mutex::new(State::default()),
-                flight: tokio::sync::Mutex::new(()),
+                flight: Arc::new(tokio::sync::Mutex::new(())),
             }),
         })
     }
@@ -689,14 +780,21 @@ mod tests {
     #[test]
     fn renewal_is_due_at_four_fifths_less_jitter_and_before_the_margin() {
         for _ in 0..100 {
-            let at = renew_at(1000, 1300, 30);
+            let at = renew_at(1000, 1300, 1270);
             assert!((1225..=1240).contains(&at), "{at}");
         }
-        // A short token: renewed as soon as within the margin.
-        assert_eq!(renew_at(1000, 1020, 30), 1000);
-        assert_eq!(
-            renew_at(1000, i64::MAX, 30),
-            renew_at(1000, i64::MAX, 30).max(1000)
-        );
+        // A short token: due as soon as it stops being handed out.
+        assert_eq!(renew_at(1000, 1020, 1010), 1010);
+        // A token that (says it) never expires: no overflow, renewed late.
+        assert!(renew_at(1000, i64::MAX, i64::MAX - 30) > 1000);
+        // One already expired: due now.
+        assert_eq!(renew_at(1000, 900, 870), 1000);
+    }
+
+    #[test]
+    fn server_error_text_is_cut_to_the_rfc_6749_character_set() {
+        assert_eq!(error_text("invalid_scope"), "invalid_scope");
+        assert_eq!(error_text("a\nb\"c\\d\u{1b}[31m\u{e9}"), "abcd[31m");
+        assert_eq!(error_text(&"x".repeat(1000)).len(), MAX_ERROR_TEXT);
     }
 }
