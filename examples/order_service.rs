@@ -86,54 +86,29 @@ fn parse() -> Result<Option<Args>, String> {
     Ok(Some(args))
 }
 
-/// The stand-in authorization server's token endpoint: `client_secret_basic`
-/// for `order-service` / `order-secret`, tokens for the requested resource.
+/// The stand-in authorization server's token endpoint:
+/// [`TestIssuer::token_endpoint_answer`] for the client `order-service` /
+/// `order-secret`.
 async fn token_endpoint(
     State(issuer): State<std::sync::Arc<TestIssuer>>,
     headers: HeaderMap,
     body: String,
 ) -> axum::response::Response {
-    use base64::Engine as _;
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("order-service:order-secret")
-    );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
-    }
-    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if get("grant_type").as_deref() != Some("client_credentials") {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "unsupported_grant_type"})),
-        )
-            .into_response();
-    }
-    let scope = get("scope").unwrap_or_default();
-    let audience = get("resource").unwrap_or_else(|| "https://payments.example".into());
-    let token = issuer
-        .token()
-        .audience(&audience)
-        .claim("client_id", "order-service")
-        .claim("sub", "order-service")
-        .scope(&scope)
-        .expires_in(300)
-        .sign();
-    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 300, "scope": scope}))
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let (status, answer) =
+        issuer.token_endpoint_answer(authorization, &body, &[("order-service", "order-secret")]);
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Json(answer),
+    )
         .into_response()
 }
 
 /// Starts the stand-in authorization server and the Payment Service;
 /// returns the token URL and the charge URL.
 async fn demo_servers() -> (String, String) {
-    let issuer = std::sync::Arc::new(TestIssuer::new());
+    let issuer =
+        std::sync::Arc::new(TestIssuer::new().default_audience("https://payments.example"));
     let validator = bearer_guard::Validator::builder()
         .issuer(issuer.issuer())
         .audience("https://payments.example")

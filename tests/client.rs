@@ -710,3 +710,54 @@ async fn a_rotated_refresh_token_is_kept_even_from_an_answer_that_is_refused() {
     let forms = e.forms.lock().unwrap().clone();
     assert_eq!(param(&forms[1], "refresh_token"), Some("rt-1"));
 }
+
+#[tokio::test]
+async fn the_test_issuers_token_endpoint_answers_as_a_server_would() {
+    let op = Arc::new(TestIssuer::new().default_audience("payments"));
+    let state = op.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move |headers: HeaderMap, body: String| {
+            let op = state.clone();
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+                let (status, answer) =
+                    op.token_endpoint_answer(auth, &body, &[("svc:1", "p@ss word")]);
+                (StatusCode::from_u16(status).unwrap(), axum::Json(answer))
+            }
+        }),
+    );
+    let addr = serve(app).await;
+    let url = format!("http://{addr}/token");
+    let build = |auth: ClientAuth| {
+        TokenSource::client_credentials(auth)
+            .token_url(&url)
+            .scope("read")
+            .allow_insecure_http()
+            .build()
+            .unwrap()
+    };
+    let validator = op.validator();
+    for auth in [
+        ClientAuth::basic("svc:1", "p@ss word"),
+        ClientAuth::post("svc:1", "p@ss word"),
+    ] {
+        let token = build(auth).token().await.unwrap();
+        let claims = validator.validate(token.secret()).await.unwrap();
+        assert_eq!(
+            (claims.client_id(), claims.subject()),
+            (Some("svc:1"), Some("svc:1"))
+        );
+        assert!(claims.scopes().contains("read"));
+    }
+    match build(ClientAuth::basic("svc:1", "wrong"))
+        .token()
+        .await
+        .unwrap_err()
+    {
+        TokenError::Refused { status, error, .. } => {
+            assert_eq!((status, error.as_str()), (401, "invalid_client"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
