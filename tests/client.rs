@@ -356,6 +356,24 @@ async fn a_refresh_token_is_rotated_and_a_refused_one_ends_the_source() {
     assert_eq!(e.calls.load(Ordering::SeqCst), 3);
 }
 
+/// Any tower HTTP client will do for the outbound layers: this one sends
+/// each request with reqwest.
+async fn forward(req: http::Request<String>) -> Result<http::Response<String>, reqwest::Error> {
+    let (parts, body) = req.into_parts();
+    let mut r = reqwest::Client::new()
+        .request(parts.method, parts.uri.to_string())
+        .body(body);
+    for (k, v) in &parts.headers {
+        r = r.header(k, v);
+    }
+    let resp = r.send().await?;
+    let mut out = http::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        out = out.header(k, v);
+    }
+    Ok(out.body(resp.text().await?).unwrap())
+}
+
 /// A Payment Service accepting tokens for `payments` minted now.
 async fn payments() -> std::net::SocketAddr {
     let validator = issuer()
@@ -416,21 +434,7 @@ async fn the_outbound_layer_adds_the_token_and_renews_it_after_invalid_token() {
     let s = source(&url, &e, ClientAuth::basic("c", "s"));
     let addr = payments().await;
     // Any tower HTTP client: here one over reqwest.
-    let http = tower::service_fn(|req: http::Request<String>| async move {
-        let (parts, body) = req.into_parts();
-        let mut r = reqwest::Client::new()
-            .request(parts.method, parts.uri.to_string())
-            .body(body);
-        for (k, v) in &parts.headers {
-            r = r.header(k, v);
-        }
-        let resp = r.send().await?;
-        let mut out = http::Response::builder().status(resp.status());
-        for (k, v) in resp.headers() {
-            out = out.header(k, v);
-        }
-        Ok::<_, reqwest::Error>(out.body(resp.text().await?).unwrap())
-    });
+    let http = tower::service_fn(forward);
     let mut client = ServiceBuilder::new()
         .layer(bearer_guard::client::AuthorizeLayer::new(s))
         .service(http);
@@ -599,21 +603,7 @@ async fn the_retrying_layer_sends_a_refused_request_once_more_with_a_fresh_token
     let count = sent.clone();
     let http = tower::service_fn(move |req: http::Request<String>| {
         count.fetch_add(1, Ordering::SeqCst);
-        async move {
-            let (parts, body) = req.into_parts();
-            let mut r = reqwest::Client::new()
-                .request(parts.method, parts.uri.to_string())
-                .body(body);
-            for (k, v) in &parts.headers {
-                r = r.header(k, v);
-            }
-            let resp = r.send().await?;
-            let mut out = http::Response::builder().status(resp.status());
-            for (k, v) in resp.headers() {
-                out = out.header(k, v);
-            }
-            Ok::<_, reqwest::Error>(out.body(resp.text().await?).unwrap())
-        }
+        forward(req)
     });
     let mut client = ServiceBuilder::new()
         .layer(bearer_guard::client::AuthorizeLayer::new(s).retry())

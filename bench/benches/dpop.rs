@@ -17,7 +17,7 @@ mod common;
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::DpopKey;
@@ -31,15 +31,8 @@ struct Case {
     name: &'static str,
     client: DpopKey,
     bound: String,
-    /// The public key that verifies its proofs, for the floor.
-    public: Vec<u8>,
-    floor_alg: &'static dyn VerificationAlgorithm,
-}
-
-fn b64(v: &serde_json::Value, member: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD
-        .decode(v[member].as_str().expect("jwk member"))
-        .expect("base64url")
+    /// The key that verifies its proofs, for the floor.
+    floor: ParsedPublicKey,
 }
 
 fn case(name: &'static str, alg: Algorithm, fixture: &Fixture) -> Case {
@@ -51,23 +44,12 @@ fn case(name: &'static str, alg: Algorithm, fixture: &Fixture) -> Case {
         .scope("charge:customer orders:read")
         .expires_in(24 * 3600)
         .sign();
-    let jwk = client.public_jwk();
-    let (public, floor_alg): (Vec<u8>, &'static dyn VerificationAlgorithm) = match alg {
-        Algorithm::ES256 => {
-            let mut point = vec![4u8];
-            point.extend(b64(&jwk, "x"));
-            point.extend(b64(&jwk, "y"));
-            (point, &signature::ECDSA_P256_SHA256_FIXED)
-        }
-        Algorithm::EdDSA => (b64(&jwk, "x"), &signature::ED25519),
-        other => panic!("no floor for {other:?}"),
-    };
+    let floor = common::dpop_floor_key(&client, alg);
     Case {
         name,
         client,
         bound,
-        public,
-        floor_alg,
+        floor,
     }
 }
 
@@ -101,7 +83,7 @@ fn main() -> ExitCode {
         // Parsed once, as the validator keeps a proof key parsed; over
         // fresh proofs, as the DPoP path sees them (a signature check's
         // steps vary with the signature).
-        let key = ParsedPublicKey::new(k.floor_alg, &k.public).expect("public key");
+        let key = &k.floor;
         group.bench_function(format!("floor-{}", k.name), |b| {
             b.iter_batched(
                 || {

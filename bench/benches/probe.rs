@@ -112,7 +112,6 @@ fn main() {
 /// The DPoP scenarios: a validator accepting DPoP, a client key of the
 /// fixture's algorithm, a bound token verified once (so cached).
 fn dpop(scenario: &str, f: &Fixture, n: usize) {
-    use aws_lc_rs::signature::{self, ParsedPublicKey};
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use bearer_guard::DpopOptions;
@@ -138,22 +137,7 @@ fn dpop(scenario: &str, f: &Fixture, n: usize) {
     now(validator.validate_dpop(&token, &first, "GET", URI)).expect("valid");
     match scenario {
         "dpop-floor" => {
-            let jwk = client.public_jwk();
-            let b64 = |m: &str| {
-                URL_SAFE_NO_PAD
-                    .decode(jwk[m].as_str().expect("member"))
-                    .expect("b64")
-            };
-            let key = match f.alg {
-                Algorithm::ES256 => {
-                    let mut point = vec![4u8];
-                    point.extend(b64("x"));
-                    point.extend(b64("y"));
-                    ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                }
-                _ => ParsedPublicKey::new(&signature::ED25519, b64("x")),
-            }
-            .expect("key");
+            let key = common::dpop_floor_key(&client, f.alg);
             // Fresh proofs, as `dpop` checks: signature checks take a
             // different number of steps for each signature.
             for _ in 0..n {

@@ -111,7 +111,7 @@ where
             req.headers_mut()
                 .insert(AUTHORIZATION, bearer(token.secret())?);
             let response = inner.call(req).await.map_err(Into::into)?;
-            if !refuses_token(&response) {
+            if !refuses_token(response.status(), response.headers()) {
                 return Ok(response);
             }
             let fresh = source
@@ -147,12 +147,11 @@ pub struct Authorize<S> {
     source: TokenSource,
 }
 
-/// Whether a response is a resource server's refusal of the token itself
+/// Whether an answer is a resource server's refusal of the token itself
 /// (RFC 6750 §3.1 `invalid_token`), which a fresh token may cure.
-fn refuses_token<B>(response: &Response<B>) -> bool {
-    response.status() == StatusCode::UNAUTHORIZED
-        && response
-            .headers()
+fn refuses_token(status: StatusCode, headers: &http::HeaderMap) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        && headers
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .any(|v| v.to_str().is_ok_and(|v| v.contains("invalid_token")))
@@ -192,7 +191,7 @@ where
             req.headers_mut()
                 .insert(AUTHORIZATION, bearer(token.secret())?);
             let response = inner.call(req).await.map_err(Into::into)?;
-            if refuses_token(&response) {
+            if refuses_token(response.status(), response.headers()) {
                 // Renewed for the next request; errors show up there.
                 let _ = source.renew(&token).await;
             }
@@ -217,7 +216,7 @@ impl TokenSource {
         let again = request.try_clone();
         let token = self.token().await?;
         let response = request.bearer_auth(token.secret()).send().await?;
-        if response.status() != StatusCode::UNAUTHORIZED || !refuses_reqwest(&response) {
+        if !refuses_token(response.status(), response.headers()) {
             return Ok(response);
         }
         match (again, self.renew(&token).await) {
@@ -228,12 +227,4 @@ impl TokenSource {
             _ => Ok(response),
         }
     }
-}
-
-fn refuses_reqwest(response: &reqwest::Response) -> bool {
-    response
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.contains("invalid_token")))
 }

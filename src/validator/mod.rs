@@ -242,17 +242,7 @@ impl Validator {
         dpop.precheck(proof)?;
         // One digest for the cache and for `ath`.
         let token_hash = sha256(token.as_bytes());
-        let claims = if token.len() > self.inner.max_token_size || !self.needs_digest() {
-            self.validate_token(token).await?
-        } else {
-            match self.lookup_digest(token_hash) {
-                Ok(result) => result?,
-                Err(miss) => match self.attempt_after(token, miss) {
-                    Attempt::Done(result) => result?,
-                    Attempt::Pending(pending) => self.finish(*pending).await?,
-                },
-            }
-        };
+        let claims = self.validate_token_hashed(token, token_hash).await?;
         let uri = dpop_uri(uri).ok_or(DpopError::Uri)?;
         let now = self.inner.clock.now();
         let target = DpopTarget {
@@ -287,6 +277,28 @@ impl Validator {
     /// The token alone, whatever it is bound to.
     pub(crate) async fn validate_token(&self, token: &str) -> Result<Claims, ValidationError> {
         match self.attempt(token) {
+            Attempt::Done(result) => result,
+            Attempt::Pending(pending) => self.finish(*pending).await,
+        }
+    }
+
+    /// [`validate_token`](Self::validate_token) with the token's digest
+    /// already computed.
+    async fn validate_token_hashed(
+        &self,
+        token: &str,
+        digest: [u8; 32],
+    ) -> Result<Claims, ValidationError> {
+        let looked_up = if token.len() > self.inner.max_token_size || !self.needs_digest() {
+            Err(Miss { digest: None })
+        } else {
+            self.lookup_digest(digest)
+        };
+        let attempt = match looked_up {
+            Ok(result) => return result,
+            Err(miss) => self.attempt_after(token, miss),
+        };
+        match attempt {
             Attempt::Done(result) => result,
             Attempt::Pending(pending) => self.finish(*pending).await,
         }

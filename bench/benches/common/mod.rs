@@ -118,3 +118,31 @@ pub fn mean_ns(group: &str, function: &str) -> Option<f64> {
 pub fn gate() -> bool {
     std::env::var("BEARER_GUARD_BENCH_GATE").is_ok_and(|v| v == "1")
 }
+
+/// The aws-lc key that verifies the proofs of a DPoP client key (ES256 or
+/// EdDSA), parsed once: the floor a proof's check is measured against.
+pub fn dpop_floor_key(
+    client: &bearer_guard::testing::DpopKey,
+    alg: Algorithm,
+) -> aws_lc_rs::signature::ParsedPublicKey {
+    use aws_lc_rs::signature::{self, ParsedPublicKey};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwk = client.public_jwk();
+    let b64 = |m: &str| {
+        URL_SAFE_NO_PAD
+            .decode(jwk[m].as_str().expect("jwk member"))
+            .expect("base64url")
+    };
+    match alg {
+        Algorithm::ES256 => {
+            let mut point = vec![4u8];
+            point.extend(b64("x"));
+            point.extend(b64("y"));
+            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+        }
+        Algorithm::EdDSA => ParsedPublicKey::new(&signature::ED25519, b64("x")),
+        other => panic!("no DPoP floor for {other:?}"),
+    }
+    .expect("public key")
+}
