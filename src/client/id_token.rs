@@ -180,6 +180,13 @@ impl IdTokenVerifierBuilder {
         self
     }
 
+    /// Fetches discovery and keys with `client`: see
+    /// [`ValidatorBuilder::http_client`](crate::ValidatorBuilder::http_client).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.builder = self.builder.http_client(client);
+        self
+    }
+
     /// The clock (a `ManualClock` in tests).
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
         let clock = clock.into();

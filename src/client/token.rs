@@ -252,6 +252,7 @@ pub struct TokenSourceBuilder {
     max_size: usize,
     min_validity: Duration,
     allow_http: bool,
+    http_client: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for TokenSourceBuilder {
@@ -645,6 +646,7 @@ impl TokenSourceBuilder {
             max_size: DEFAULT_TOKEN_RESPONSE_SIZE,
             min_validity: DEFAULT_TOKEN_MIN_VALIDITY,
             allow_http: false,
+            http_client: None,
         }
     }
 
@@ -723,6 +725,15 @@ impl TokenSourceBuilder {
         self
     }
 
+    /// Sends discovery and token requests with `client` (a proxy, your own
+    /// root certificates, mTLS to the authorization server); see
+    /// [`crate::http_client_builder`]. The request timeout stays this
+    /// builder's.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
     /// Checks the configuration and builds the source (no request yet).
     ///
     /// # Errors
@@ -730,7 +741,7 @@ impl TokenSourceBuilder {
     /// [`TokenError::NoEndpoint`] without a token URL or issuer (or with
     /// both), or with one that is not an allowed URL.
     pub fn build(self) -> Result<TokenSource, TokenError> {
-        let fetcher = Fetcher::new(self.timeout, self.allow_http)
+        let fetcher = Fetcher::new(self.timeout, self.allow_http, self.http_client.as_ref())
             .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
         let endpoint = match (self.token_url, self.issuer) {
             (Some(url), None) => EndpointSpec::Url(

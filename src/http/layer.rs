@@ -44,12 +44,13 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::body::{EmptyBody, ErrorBody, grpc_refusal, is_grpc};
 use super::extract::{
     checked_token, cookie_token, credentials, dpop_proof, header_token, query_token,
 };
 use super::metadata::ResourceMetadata;
 use super::response::{
-    AuthError, Challenges, DPOP_NONCE, InvalidRealm, InvalidUrl, RequestError, Scheme,
+    AuthError, Challenges, DPOP_NONCE, InvalidRealm, InvalidUrl, Rendered, RequestError, Scheme,
     apply_challenges, check_realm,
 };
 use crate::claims::Claims;
@@ -105,9 +106,14 @@ struct Shared {
 ///   through (a present but bad token is still refused);
 /// - [`allow_query_parameter`](Self::allow_query_parameter): also accept the
 ///   `access_token` URI query parameter (RFC 6750 §2.3), off by default.
+///
+/// Refusals have an empty body unless [`error_body`](Self::error_body)
+/// says otherwise; gRPC calls are refused the gRPC way (see
+/// [`ErrorBody`]).
 #[derive(Clone, Debug)]
-pub struct BearerLayer {
+pub struct BearerLayer<R = EmptyBody> {
     shared: Arc<Shared>,
+    render: R,
 }
 
 impl BearerLayer {
@@ -140,6 +146,25 @@ impl BearerLayer {
                 token_cookie: None,
                 public_url: None,
             }),
+            render: EmptyBody,
+        }
+    }
+}
+
+impl<R> BearerLayer<R> {
+    /// Writes the body of every refusal with `render`, those of the
+    /// refusals from inside the layer (a requirement, an [`AuthError`]
+    /// returned by a handler) included: [`ProblemJson`](crate::ProblemJson)
+    /// for RFC 9457 `application/problem+json`, or a closure
+    /// `Fn(&AuthError, &mut HeaderMap) -> Body`. Status and challenges stay
+    /// RFC 6750's; gRPC calls keep their empty Trailers-Only refusals.
+    ///
+    /// The [`AuthError`] is also in every refusal's response extensions,
+    /// for a tower `map_response` further out.
+    pub fn error_body<R2>(self, render: R2) -> BearerLayer<R2> {
+        BearerLayer {
+            shared: self.shared,
+            render,
         }
     }
 
@@ -229,25 +254,27 @@ impl BearerLayer {
     }
 }
 
-impl<S> Layer<S> for BearerLayer {
-    type Service = BearerService<S>;
+impl<S, R: Clone> Layer<S> for BearerLayer<R> {
+    type Service = BearerService<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
         BearerService {
             inner,
             shared: self.shared.clone(),
+            render: self.render.clone(),
         }
     }
 }
 
 /// The service made by [`BearerLayer`].
 #[derive(Clone, Debug)]
-pub struct BearerService<S> {
+pub struct BearerService<S, R = EmptyBody> {
     inner: S,
     shared: Arc<Shared>,
+    render: R,
 }
 
-impl<S> BearerService<S> {
+impl<S, R> BearerService<S, R> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
     /// has to wait (for the network, or a DPoP proof's checks). `private`
@@ -406,14 +433,15 @@ impl<S> BearerService<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for BearerService<S>
+impl<S, ReqBody, ResBody, R> Service<Request<ReqBody>> for BearerService<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: Default,
+    R: ErrorBody<ResBody>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = BearerResponseFuture<S, ReqBody>;
+    type Future = BearerResponseFuture<S, ReqBody, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -421,9 +449,11 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        // Only a layer with a realm, DPoP or metadata needs to see its
-        // inner responses.
-        let outer = shared.challenges.renders_inner().then(|| shared.clone());
+        let grpc = is_grpc(req.headers());
+        // Only a layer with a realm, DPoP, metadata or bodies to write, or
+        // a gRPC call, needs to see its inner responses.
+        let outer = (shared.challenges.renders_inner() || grpc || self.render.writes_body())
+            .then(|| shared.clone());
         let mut private = false;
         let mut scheme = Scheme::Bearer;
         let outcome = self.authenticate(&mut req, &mut private, &mut scheme);
@@ -456,7 +486,8 @@ where
                 response: Some(rejection(
                     error,
                     &self.shared.challenges,
-                    scheme,
+                    &self.render,
+                    Answer { scheme, grpc },
                     nonce.as_deref(),
                 )),
             },
@@ -464,8 +495,9 @@ where
         BearerResponseFuture {
             state,
             shared: outer,
+            render: self.render.clone(),
             private,
-            scheme,
+            answer: Answer { scheme, grpc },
             nonce,
         }
     }
@@ -488,20 +520,22 @@ pin_project! {
     /// The response future of [`BearerService`]: an RFC 6750 error response
     /// ready at once, a validation waiting for the network, or the inner
     /// service's future (whose refusals get the layer's challenges).
-    pub struct BearerResponseFuture<S, ReqBody>
+    pub struct BearerResponseFuture<S, ReqBody, R = EmptyBody>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
         state: State<S, ReqBody>,
-        // The layer's settings, when it has a realm, DPoP or metadata to
-        // add to refusals from inside.
+        // The layer's settings, when it has a realm, DPoP, metadata or a
+        // body to add to refusals from inside, or the call is gRPC.
         shared: Option<Arc<Shared>>,
+        // Writes the bodies of refusals.
+        render: R,
         // The token came in the URI, a cookie or a proxy's header: a success
         // is `Cache-Control: private`.
         private: bool,
-        // The request's scheme: the challenge that carries an error.
-        scheme: Scheme,
+        // How the request is answered.
+        answer: Answer,
         // The DPoP nonce to send with the answer.
         nonce: Option<String>,
     }
@@ -519,20 +553,61 @@ pin_project! {
     }
 }
 
-fn rejection<B: Default>(
+/// How a request is answered: the scheme whose challenge carries an error,
+/// and whether the call is gRPC.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    scheme: Scheme,
+    grpc: bool,
+}
+
+fn rejection<B: Default, R: ErrorBody<B>>(
     error: AuthError,
     challenges: &Challenges,
-    scheme: Scheme,
+    render: &R,
+    answer: Answer,
     nonce: Option<&str>,
 ) -> Response<B> {
     tracing::debug!(%error, status = error.status().as_u16(), "request refused");
-    error.render(challenges, scheme, nonce)
+    let response = error.render::<B>(challenges, answer.scheme, nonce);
+    write_body(response, render, answer.grpc)
 }
 
-impl<S, ReqBody, ResBody> Future for BearerResponseFuture<S, ReqBody>
+/// Gives a refusal made by this crate (an [`AuthError`] in its
+/// extensions, rendered with an empty body) its body, or its gRPC form.
+/// Any other response passes untouched.
+fn write_body<B: Default, R: ErrorBody<B>>(
+    response: Response<B>,
+    render: &R,
+    grpc: bool,
+) -> Response<B> {
+    if !grpc && !render.writes_body() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Some(error) = parts
+        .extensions
+        .get::<AuthError>()
+        .filter(|_| parts.extensions.get::<Rendered>().is_some())
+    else {
+        return Response::from_parts(parts, body);
+    };
+    if grpc {
+        let mut response = Response::from_parts(parts, B::default());
+        if let Some(error) = response.extensions().get::<AuthError>().cloned() {
+            grpc_refusal(&mut response, &error);
+        }
+        return response;
+    }
+    let body = render.body(error, &mut parts.headers);
+    Response::from_parts(parts, body)
+}
+
+impl<S, ReqBody, ResBody, R> Future for BearerResponseFuture<S, ReqBody, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Default,
+    R: ErrorBody<ResBody>,
 {
     type Output = Result<S::Response, S::Error>;
 
@@ -566,7 +641,8 @@ where
                             return Poll::Ready(Ok(rejection(
                                 error.into(),
                                 challenges,
-                                *this.scheme,
+                                this.render,
+                                *this.answer,
                                 this.nonce.as_deref(),
                             )));
                         }
@@ -575,7 +651,8 @@ where
                 StateProj::Inner { fut } => {
                     let mut response = std::task::ready!(fut.poll(cx))?;
                     if let Some(shared) = this.shared.as_deref() {
-                        apply_challenges(&mut response, &shared.challenges, *this.scheme);
+                        apply_challenges(&mut response, &shared.challenges, this.answer.scheme);
+                        response = write_body(response, this.render, this.answer.grpc);
                     }
                     // RFC 6750 §2.3: a success answered to a token sent in
                     // the URI SHOULD be `Cache-Control: private`; so is one

@@ -2,6 +2,7 @@
 //! ([`layer`], [`scope`]) and how refusals answer ([`response`], RFC 6750).
 //! Knows the validator and the claims; the validator knows nothing of this.
 
+pub(crate) mod body;
 pub mod extract;
 pub(crate) mod layer;
 pub(crate) mod metadata;
@@ -9,6 +10,7 @@ pub(crate) mod require;
 pub(crate) mod response;
 pub(crate) mod scope;
 
+pub use body::{EmptyBody, ErrorBody, PROBLEM_JSON, ProblemJson};
 pub use layer::{Anonymous, BearerLayer, BearerResponseFuture, BearerService, ClientCertificate};
 pub use metadata::{ResourceMetadata, WELL_KNOWN_PATH};
 pub use require::{

@@ -331,7 +331,7 @@ impl AuthError {
 /// The realm a rendered [`AuthError`] response was given, if any: an
 /// enclosing layer keeps it when it renders the challenges again.
 #[derive(Debug, Clone)]
-struct Rendered {
+pub(crate) struct Rendered {
     realm: Option<Arc<str>>,
 }
 

@@ -28,33 +28,69 @@ pub(crate) struct Fetched {
     pub(crate) body: Vec<u8>,
 }
 
-impl Fetcher {
-    pub(crate) fn new(timeout: Duration, allow_http: bool) -> Result<Self, FetchError> {
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            let same_origin = attempt.previous().first().is_some_and(|first| {
-                first.host_str() == attempt.url().host_str()
-                    && first.port_or_known_default() == attempt.url().port_or_known_default()
-                    && (first.scheme() == attempt.url().scheme()
-                        || attempt.url().scheme() == "https")
-            });
-            if !same_origin {
-                let to = attempt.url().to_string();
-                attempt.error(RedirectError::OtherOrigin { to })
-            } else if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(RedirectError::TooMany {
-                    limit: MAX_REDIRECTS,
-                })
-            } else {
-                attempt.follow()
-            }
+/// A `reqwest` client builder set up as bearer-guard's own client is:
+/// redirects followed only within the same origin (at most 3), and a
+/// `bearer-guard/VERSION` user agent. Add what your network needs (a
+/// proxy, your own root certificates, a client certificate for mTLS to the
+/// authorization server) and hand the client to
+/// [`ValidatorBuilder::http_client`](crate::ValidatorBuilder::http_client).
+///
+/// Timeouts are set per request by the component that sends it, so a
+/// client built without any is still bounded.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pem = std::fs::read("corporate-root.pem")?;
+/// let client = bearer_guard::http_client_builder()
+///     .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
+///     .build()?;
+/// let validator = bearer_guard::Validator::builder()
+///     .issuer("https://auth.internal/")
+///     .audience("payments")
+///     .discover()
+///     .http_client(client)
+///     .build();
+/// # Ok(()) }
+/// ```
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+                && (first.scheme() == attempt.url().scheme() || attempt.url().scheme() == "https")
         });
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(policy)
-            .user_agent(concat!("bearer-guard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::Client(TransportError::new(e)))?;
+        if !same_origin {
+            let to = attempt.url().to_string();
+            attempt.error(RedirectError::OtherOrigin { to })
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(RedirectError::TooMany {
+                limit: MAX_REDIRECTS,
+            })
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .user_agent(concat!("bearer-guard/", env!("CARGO_PKG_VERSION")))
+}
+
+impl Fetcher {
+    /// A fetcher on `client` (the user's, see [`http_client_builder`]) or
+    /// on a client of its own.
+    pub(crate) fn new(
+        timeout: Duration,
+        allow_http: bool,
+        client: Option<&reqwest::Client>,
+    ) -> Result<Self, FetchError> {
+        let client = match client {
+            Some(client) => client.clone(),
+            None => http_client_builder()
+                .connect_timeout(timeout)
+                .build()
+                .map_err(|e| FetchError::Client(TransportError::new(e)))?,
+        };
         Ok(Fetcher {
             client,
             timeout,
@@ -83,6 +119,7 @@ impl Fetcher {
         let response = self
             .client
             .get(url.clone())
+            .timeout(self.timeout)
             .headers(headers)
             .header(http::header::ACCEPT, "application/json")
             .send()

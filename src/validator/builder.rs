@@ -66,6 +66,8 @@ pub struct ValidatorBuilder {
     #[cfg(feature = "remote")]
     allow_http: bool,
     #[cfg(feature = "remote")]
+    http_client: Option<reqwest::Client>,
+    #[cfg(feature = "remote")]
     introspection: Option<Introspection>,
 }
 
@@ -84,6 +86,8 @@ impl Default for ValidatorBuilder {
             store: None,
             #[cfg(feature = "remote")]
             allow_http: false,
+            #[cfg(feature = "remote")]
+            http_client: None,
             #[cfg(feature = "remote")]
             introspection: None,
         }
@@ -305,6 +309,20 @@ impl ValidatorBuilder {
         self
     }
 
+    /// Sends discovery, JWKS and introspection requests with `client`
+    /// instead of a client of the validator's own: for a proxy, your own
+    /// root certificates, or a client certificate (mTLS) towards the
+    /// authorization server. Start from [`crate::http_client_builder`],
+    /// which keeps the same-origin redirect policy; a client of your own
+    /// making follows its own redirect policy. Timeouts stay those of
+    /// [`JwksOptions`] and [`IntrospectionOptions`](crate::IntrospectionOptions),
+    /// set on each request.
+    #[cfg(feature = "remote")]
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
     /// Validates opaque tokens (and, with [`TokenPolicy::IntrospectAll`],
     /// every token) by RFC 7662 introspection: see [`Introspection`]. The
     /// answers are checked with the rules of the first issuer configured by
@@ -399,6 +417,8 @@ impl ValidatorBuilder {
             #[cfg(feature = "remote")]
             allow_http: self.allow_http,
             #[cfg(feature = "remote")]
+            http_client: self.http_client.clone(),
+            #[cfg(feature = "remote")]
             introspect_all: self
                 .introspection
                 .as_ref()
@@ -416,7 +436,13 @@ impl ValidatorBuilder {
         let introspection = self
             .introspection
             .map(|config| {
-                build_introspection(config, &issuers, self.allow_http, self.clock.clone())
+                build_introspection(
+                    config,
+                    &issuers,
+                    self.allow_http,
+                    self.http_client.as_ref(),
+                    self.clock.clone(),
+                )
             })
             .transpose()?;
         #[cfg(feature = "redis")]
@@ -468,6 +494,8 @@ struct Env {
     clock: Clock,
     #[cfg(feature = "remote")]
     allow_http: bool,
+    #[cfg(feature = "remote")]
+    http_client: Option<reqwest::Client>,
     #[cfg(feature = "remote")]
     introspect_all: bool,
 }
@@ -644,8 +672,12 @@ impl Env {
 
     #[cfg(feature = "remote")]
     fn remote_spec(&self, options: JwksOptions, base: KeySet) -> Result<RemoteSpec, BuildError> {
-        let fetcher =
-            Fetcher::new(options.fetch_timeout, self.allow_http).map_err(BuildError::Url)?;
+        let fetcher = Fetcher::new(
+            options.fetch_timeout,
+            self.allow_http,
+            self.http_client.as_ref(),
+        )
+        .map_err(BuildError::Url)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         Ok(RemoteSpec::new(
             fetcher,
@@ -695,6 +727,7 @@ fn build_introspection(
     config: Introspection,
     issuers: &Issuers,
     allow_http: bool,
+    client: Option<&reqwest::Client>,
     clock: Clock,
 ) -> Result<(TokenPolicy, Introspector), BuildError> {
     if config.options.max_concurrent == 0 {
@@ -705,7 +738,8 @@ fn build_introspection(
         .exact
         .first()
         .ok_or(BuildError::IntrospectionNeedsIssuer)?;
-    let fetcher = Fetcher::new(config.options.timeout, allow_http).map_err(BuildError::Url)?;
+    let fetcher =
+        Fetcher::new(config.options.timeout, allow_http, client).map_err(BuildError::Url)?;
     let endpoint = match (&config.endpoint, first.keys.remote()) {
         (EndpointConfig::Url(url), _) => Endpoint::Url(fetcher.url(url).map_err(BuildError::Url)?),
         (EndpointConfig::Discovered, Some(remote)) if remote.cache.discovers() => {
