@@ -10,16 +10,21 @@
 //!
 //! # Quickstart (axum)
 //!
+//! What most users have is their authorization server's issuer URL: the
+//! keys are found by discovery (OpenID Connect, then RFC 8414) and kept
+//! fresh in the background.
+//!
 //! ```no_run
 //! use axum::{Json, Router, routing::{get, post}};
 //! use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let validator = Validator::builder()
-//!     .issuer("https://auth.example.com/")
-//!     .audience("https://payments.example.com")
-//!     .jwks_file("jwks.json")
+//!     .issuer("https://auth.example.com/")          // exact `iss`
+//!     .audience("https://payments.example.com")     // must be in `aud`
+//!     .discover()                                   // keys from the issuer's metadata
 //!     .build()?;
+//! validator.ready().await?;                         // optional: wait for the first key set
 //!
 //! let app = Router::new()
 //!     .route("/charge", post(|claims: Claims| async move {
@@ -33,6 +38,16 @@
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Other key sources, instead of `discover()`:
+//! [`jwks_url`](ValidatorBuilder::jwks_url) (a JWKS URL, refreshed),
+//! [`jwks_file`](ValidatorBuilder::jwks_file) and
+//! [`jwks_json`](ValidatorBuilder::jwks_json) (a JWKS document),
+//! [`pem_public_key`](ValidatorBuilder::pem_public_key),
+//! [`hmac_secret`](ValidatorBuilder::hmac_secret); several issuers with
+//! [`trust`](ValidatorBuilder::trust); opaque tokens with
+//! [`introspection`](ValidatorBuilder::introspection). The [`guide`]
+//! covers hyper, tonic, testing, the providers and operations.
 //!
 //! Without tower, call [`Validator::validate`] yourself (from a gRPC
 //! interceptor, a queue consumer, a test).
@@ -89,6 +104,9 @@
 //! | `remote` | yes | keys from the network (`jwks_url`, `discover`: a refreshing JWKS cache) and RFC 7662 introspection of opaque tokens (reqwest with rustls, tokio) |
 //! | `client` | no | [`client`]: a `TokenSource` (client credentials, refresh tokens) with an outbound layer, and the values a login redirect needs |
 //! | `redis` | no | [`RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
+//! | `config` | no | [`config::Config`]: the validator and the layer from a TOML, JSON or YAML file, or the environment |
+//! | `metrics` | no | counters and histograms through the `metrics` facade ([`guide::operations`]) |
+//! | `cli` | no | the `bearer-guard` command: `inspect` and `verify` a token |
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token; `ManualClock`, `SigningKey::generate` |
 //!
 //! # Layout
@@ -131,6 +149,7 @@
 mod clock;
 mod digest;
 mod json;
+mod telemetry;
 // Keys and tokens.
 mod claims;
 mod dpop;
@@ -152,6 +171,11 @@ pub mod client;
 #[cfg(feature = "axum")]
 mod axum;
 mod http;
+// Operations.
+#[cfg(feature = "config")]
+pub mod config;
+// Documentation.
+pub mod guide;
 // Tests.
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -161,9 +185,9 @@ mod wycheproof;
 pub use self::http::extract;
 pub use self::http::{
     Anonymous, AuthError, BearerLayer, BearerResponseFuture, BearerService, ClientCertificate,
-    InvalidRealm, InvalidUrl, RequestError, Require, RequireFuture, RequireLayer,
-    RequireScopeLayer, Requirement, RequirementError, ResourceMetadata, ScopeError,
-    ScopeRequirement, WELL_KNOWN_PATH,
+    EmptyBody, ErrorBody, InvalidRealm, InvalidUrl, PROBLEM_JSON, ProblemJson, RequestError,
+    Require, RequireFuture, RequireLayer, RequireScopeLayer, Requirement, RequirementError,
+    ResourceMetadata, ScopeError, ScopeRequirement, WELL_KNOWN_PATH,
 };
 #[cfg(feature = "axum")]
 pub use axum::{ClaimsRejection, TypedClaims};
@@ -193,7 +217,7 @@ pub use keys::{
 pub use remote::{
     DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, DEFAULT_MAX_METADATA_SIZE, DiscoveryError,
     FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError, KeySourceStats,
-    KeySourceUpdates, KeyStatus, RedirectError, TransportError,
+    KeySourceUpdates, KeyStatus, RedirectError, TransportError, http_client_builder,
 };
 #[cfg(feature = "redis")]
 pub use store::{
@@ -201,6 +225,6 @@ pub use store::{
 };
 pub use validator::{
     BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TOKEN_SIZE,
-    DEFAULT_TOKEN_CACHE_CAPACITY, Issuer, MAX_PENDING_TENANTS, PENDING_TENANT_TTL, ValidationError,
-    Validator, ValidatorBuilder,
+    DEFAULT_TOKEN_CACHE_CAPACITY, Health, HealthStatus, Issuer, IssuerHealth, MAX_PENDING_TENANTS,
+    PENDING_TENANT_TTL, ValidationError, Validator, ValidatorBuilder,
 };

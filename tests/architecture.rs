@@ -13,15 +13,17 @@ use std::path::Path;
 /// The layers, lowest first. A module may import modules of lower layers,
 /// and modules of its own top-level folder (without a loop).
 const LAYERS: &[&[&str]] = &[
-    &["clock", "json", "digest"],
+    &["clock", "json", "digest", "telemetry"],
     &["keys"],
     &["jwt", "claims", "dpop"],
     &["remote", "store"],
     &["introspection"],
     &["validator"],
     &["http"],
-    &["axum", "client"],
+    &["axum", "client", "config"],
     &["testing"],
+    // The `bearer-guard` command: the crate's public API only.
+    &["bin", "guide"],
 ];
 
 /// Modules outside the layering: the crate root (re-exports) and test-only

@@ -55,6 +55,7 @@ use super::response::{
 };
 use crate::claims::Claims;
 use crate::dpop::DpopError;
+use crate::telemetry;
 use crate::validator::{Attempt, ValidationError, Validator};
 
 /// The client certificate of the request's TLS connection (DER), put in
@@ -463,6 +464,14 @@ where
             Scheme::Dpop => self.shared.validator.dpop_nonce(),
             Scheme::Bearer => None,
         };
+        let anonymous = matches!(outcome, Ok(None))
+            && shared.anonymous
+            && req.extensions().get::<Anonymous>().is_some();
+        let answer = Answer {
+            scheme,
+            grpc,
+            anonymous,
+        };
         let state = match outcome {
             Ok(None) => State::Inner {
                 fut: self.inner.call(req),
@@ -487,7 +496,7 @@ where
                     error,
                     &self.shared.challenges,
                     &self.render,
-                    Answer { scheme, grpc },
+                    answer,
                     nonce.as_deref(),
                 )),
             },
@@ -497,7 +506,7 @@ where
             shared: outer,
             render: self.render.clone(),
             private,
-            answer: Answer { scheme, grpc },
+            answer,
             nonce,
         }
     }
@@ -559,6 +568,8 @@ pin_project! {
 struct Answer {
     scheme: Scheme,
     grpc: bool,
+    /// Let through without a token ([`BearerLayer::allow_anonymous`]).
+    anonymous: bool,
 }
 
 fn rejection<B: Default, R: ErrorBody<B>>(
@@ -569,6 +580,7 @@ fn rejection<B: Default, R: ErrorBody<B>>(
     nonce: Option<&str>,
 ) -> Response<B> {
     tracing::debug!(%error, status = error.status().as_u16(), "request refused");
+    telemetry::request("denied", error.kind());
     let response = error.render::<B>(challenges, answer.scheme, nonce);
     write_body(response, render, answer.grpc)
 }
@@ -650,6 +662,12 @@ where
                 }
                 StateProj::Inner { fut } => {
                     let mut response = std::task::ready!(fut.poll(cx))?;
+                    #[cfg(feature = "metrics")]
+                    match response.extensions().get::<AuthError>() {
+                        Some(error) => telemetry::request("denied", error.kind()),
+                        None if this.answer.anonymous => telemetry::request("anonymous", "ok"),
+                        None => telemetry::request("allowed", "ok"),
+                    }
                     if let Some(shared) = this.shared.as_deref() {
                         apply_challenges(&mut response, &shared.challenges, this.answer.scheme);
                         response = write_body(response, this.render, this.answer.grpc);

@@ -114,6 +114,23 @@ impl From<ValidationError> for AuthError {
 }
 
 impl AuthError {
+    /// A short, stable name for the refusal, for metrics labels and log
+    /// fields: `missing_token`, `invalid_request`, the
+    /// [`ValidationError::kind`] of a refused token (`expired`,
+    /// `invalid_audience`, …), `insufficient_scope`, `forbidden`,
+    /// `insufficient_user_authentication` or `unavailable`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::InvalidRequest(_) => "invalid_request",
+            AuthError::InvalidToken(e) => e.kind(),
+            AuthError::InsufficientScope { .. } => "insufficient_scope",
+            AuthError::Unavailable(_) => "unavailable",
+            AuthError::InsufficientUserAuthentication { .. } => "insufficient_user_authentication",
+            AuthError::Forbidden { .. } => "forbidden",
+        }
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -1,6 +1,7 @@
 //! The introspection client of one validator: the calls, single-flight
 //! through the cache, bounded in flight.
 
+use crate::telemetry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -134,6 +135,7 @@ impl Introspector {
         if let Some(hit) = self.cache.get(&digest).await {
             if !hit.stale(now) {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                telemetry::introspection_cache("hit");
                 return self.answer(hit, rules);
             }
             self.cache.invalidate(&digest).await;
@@ -146,8 +148,11 @@ impl Introspector {
             .or_try_insert_with(self.call(token, digest, rules))
             .await
             .map_err(|e| Rejection::Unavailable((*e).clone()))?;
-        if !entry.is_fresh() {
+        if entry.is_fresh() {
+            telemetry::introspection_cache("miss");
+        } else {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            telemetry::introspection_cache("hit");
         }
         self.answer(entry.into_value(), rules)
     }
@@ -175,6 +180,7 @@ impl Introspector {
         #[cfg(feature = "redis")]
         if let Some(cached) = self.shared_get(&digest, rules).await {
             self.counters.shared_hits.fetch_add(1, Ordering::Relaxed);
+            telemetry::introspection_cache("shared_hit");
             return Ok(cached);
         }
         #[cfg(not(feature = "redis"))]
@@ -190,6 +196,14 @@ impl Introspector {
             interpret(body, rules, now, &self.options)
                 .map(|answer| Cached { answer, at: now })
                 .map_err(IntrospectionError::InvalidResponse)
+        });
+        telemetry::introspection_call(match &outcome {
+            Ok(Cached {
+                answer: Answer::Active { .. },
+                ..
+            }) => "active",
+            Ok(_) => "inactive",
+            Err(_) => "error",
         });
         #[cfg(feature = "redis")]
         if let (Ok(cached), Ok(body)) = (&outcome, &body) {

@@ -175,6 +175,45 @@ impl ValidationError {
         }
     }
 
+    /// A short, stable name for the kind of failure (`expired`,
+    /// `invalid_signature`, `invalid_audience`, …), for metrics labels and
+    /// log fields: a fixed set, nothing from the token.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ValidationError::TooLarge { .. } => "too_large",
+            ValidationError::Malformed(_) => "malformed",
+            ValidationError::UnsupportedAlgorithm | ValidationError::AlgorithmNotAllowed(_) => {
+                "algorithm_not_allowed"
+            }
+            ValidationError::UnsupportedCritical => "unsupported_critical",
+            ValidationError::TypeNotAllowed => "type_not_allowed",
+            ValidationError::MissingKeyId
+            | ValidationError::UnknownKeyId
+            | ValidationError::KeyAlgorithmMismatch(_)
+            | ValidationError::NoKeyForAlgorithm(_) => "unknown_key",
+            ValidationError::InvalidSignature => "invalid_signature",
+            ValidationError::MissingClaim(_) => "missing_claim",
+            ValidationError::InvalidClaim(_) | ValidationError::UnexpectedClaimValue(_) => {
+                "invalid_claim"
+            }
+            ValidationError::Expired => "expired",
+            ValidationError::NotYetValid => "not_yet_valid",
+            ValidationError::IssuedInFuture => "issued_in_future",
+            ValidationError::InvalidIssuer => "invalid_issuer",
+            ValidationError::InvalidAudience => "invalid_audience",
+            ValidationError::SenderConstrained => "sender_constrained",
+            ValidationError::CertificateMismatch => "certificate_mismatch",
+            ValidationError::Dpop(DpopError::Replayed) => "dpop_replayed",
+            ValidationError::Dpop(e) if e.is_unavailable() => "unavailable",
+            ValidationError::Dpop(_) => "invalid_dpop_proof",
+            ValidationError::DpopRequired => "dpop_required",
+            ValidationError::Inactive => "inactive",
+            ValidationError::KeysUnavailable => "unavailable",
+            #[cfg(feature = "remote")]
+            ValidationError::IntrospectionUnavailable(_) => "unavailable",
+        }
+    }
+
     /// Whether the token could not be checked (rather than being refused).
     pub fn is_unavailable(&self) -> bool {
         match self {

@@ -102,6 +102,11 @@ impl KeySource {
         }
     }
 
+    /// The number of usable keys now.
+    pub(crate) fn local_len(&self) -> usize {
+        self.with_current(|keys| keys.map_or(0, KeySet::len))
+    }
+
     /// Whether the current key set still holds the key of `binding`.
     pub(crate) fn still_trusts(&self, binding: &KeyBinding) -> bool {
         self.with_current(|keys| keys.is_some_and(|keys| keys.still_trusts(binding)))

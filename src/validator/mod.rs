@@ -10,6 +10,7 @@
 
 pub(crate) mod builder;
 pub(crate) mod error;
+pub(crate) mod health;
 pub(crate) mod issuer;
 pub(crate) mod issuers;
 pub(crate) mod key_source;
@@ -17,10 +18,14 @@ pub(crate) mod token_cache;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument as _;
+use tracing::field::{Empty, display};
 
 pub use builder::ValidatorBuilder;
 pub use error::{BuildError, ValidationError};
+pub use health::{Health, HealthStatus, IssuerHealth};
 pub use issuer::{DEFAULT_MAX_TENANTS, Issuer, MAX_PENDING_TENANTS, PENDING_TENANT_TTL};
 
 use self::issuers::{Issuers, Owner};
@@ -39,6 +44,7 @@ use crate::jwt::{HeaderRules, Jws, Malformed};
 use crate::keys::{Algorithm, KeyBinding, KeySet, key_vouches_for};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
+use crate::telemetry::{self, ShortHash};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
@@ -122,6 +128,9 @@ pub(crate) struct Pending {
     token: Box<str>,
     digest: Option<[u8; 32]>,
     kind: PendingKind,
+    /// The validation's span and start, for its outcome.
+    span: tracing::Span,
+    started: Instant,
 }
 
 enum PendingKind {
@@ -250,8 +259,36 @@ impl Validator {
             uri: &uri,
             token_hash: &token_hash,
         };
-        let proven = dpop.check(proof, &target, now)?;
-        self.confirm(&claims, Some(&proven), certificate)?;
+        let started = Instant::now();
+        let result = self
+            .check_proof(dpop, proof, &target, now, &claims, certificate)
+            .await;
+        let kind = result
+            .as_ref()
+            .map_or_else(ValidationError::kind, |()| "valid");
+        telemetry::validation("dpop", kind, Some(started.elapsed()));
+        if matches!(result, Err(ValidationError::Dpop(DpopError::Replayed))) {
+            telemetry::dpop_replay();
+        }
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, "DPoP proof refused");
+        }
+        result.map(|()| claims)
+    }
+
+    /// The DPoP proof of a valid token: its checks, the binding, the
+    /// replay cache (this replica's, then the fleet's).
+    async fn check_proof(
+        &self,
+        dpop: &Dpop,
+        proof: &str,
+        target: &DpopTarget<'_>,
+        now: i64,
+        claims: &Claims,
+        certificate: Option<&[u8]>,
+    ) -> Result<(), ValidationError> {
+        let proven = dpop.check(proof, target, now)?;
+        self.confirm(claims, Some(&proven), certificate)?;
         #[cfg(feature = "redis")]
         if let Some(store) = &self.inner.store {
             // A replay to this replica costs no round trip; a proof refused
@@ -271,7 +308,7 @@ impl Validator {
             }
         }
         dpop.remember(&proven, now)?;
-        Ok(claims)
+        Ok(())
     }
 
     /// The token alone, whatever it is bound to.
@@ -409,11 +446,21 @@ impl Validator {
                 if checked.is_err() {
                     cache.remove(&digest);
                 }
-                return Ok(checked.map(|()| hit.claims).map_err(Into::into));
+                let result = checked.map(|()| hit.claims).map_err(ValidationError::from);
+                telemetry::token_cache(true);
+                let kind = result
+                    .as_ref()
+                    .map_or_else(ValidationError::kind, |_| "valid");
+                telemetry::validation("cache", kind, None);
+                tracing::trace!(token = %ShortHash::of(&digest), outcome = kind, "cached token");
+                return Ok(result);
             }
             // The key that verified it is gone: verify again (which fails
             // unless another trusted key signed the very same token).
             cache.remove(&digest);
+        }
+        if inner.cache.is_some() {
+            telemetry::token_cache(false);
         }
         Err(Miss {
             digest: Some(digest),
@@ -433,20 +480,42 @@ impl Validator {
             return Attempt::Done(Err(Malformed::Empty.into()));
         }
         let digest = miss.digest;
+        let started = Instant::now();
+        // Debug level: quiet in production logs, one line per validation
+        // when asked for. The token appears as a short hash only.
+        let span = tracing::debug_span!(
+            "bearer_guard.validate",
+            token = Empty,
+            source = Empty,
+            issuer = Empty,
+            outcome = Empty,
+        );
+        if !span.is_disabled() {
+            let digest = digest.unwrap_or_else(|| sha256(token.as_bytes()));
+            span.record("token", display(ShortHash::of(&digest)));
+        }
         #[cfg(feature = "remote")]
         if self.introspects(token) {
             return Attempt::Pending(Box::new(Pending {
                 token: token.into(),
                 digest,
                 kind: PendingKind::Introspection,
+                span,
+                started,
             }));
         }
-        match self.verify_now(token, digest) {
-            Ok(result) => Attempt::Done(result),
+        let now = span.in_scope(|| self.verify_now(token, digest));
+        match now {
+            Ok(result) => {
+                observe("jwt", &span, started, &result);
+                Attempt::Done(result)
+            }
             Err(kind) => Attempt::Pending(Box::new(Pending {
                 token: token.into(),
                 digest,
                 kind: *kind,
+                span,
+                started,
             })),
         }
     }
@@ -505,7 +574,29 @@ impl Validator {
             token,
             digest,
             kind,
+            span,
+            started,
         } = pending;
+        let source = match kind {
+            PendingKind::KeyFetch { .. } => "jwt",
+            #[cfg(feature = "remote")]
+            PendingKind::Introspection => "introspection",
+        };
+        let result = self
+            .finish_kind(token, digest, kind)
+            .instrument(span.clone())
+            .await;
+        observe(source, &span, started, &result);
+        result
+    }
+
+    /// [`finish`](Self::finish) without its span.
+    async fn finish_kind(
+        &self,
+        token: Box<str>,
+        digest: Option<[u8; 32]>,
+        kind: PendingKind,
+    ) -> Result<Claims, ValidationError> {
         match kind {
             PendingKind::KeyFetch {
                 jws,
@@ -705,5 +796,34 @@ impl Validator {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Counts a validation that was not a cache hit and closes its span with
+/// the outcome and the issuer.
+fn observe(
+    source: &'static str,
+    span: &tracing::Span,
+    started: Instant,
+    result: &Result<Claims, ValidationError>,
+) {
+    let kind = result
+        .as_ref()
+        .map_or_else(ValidationError::kind, |_| "valid");
+    telemetry::validation(source, kind, Some(started.elapsed()));
+    if span.is_disabled() {
+        return;
+    }
+    span.record("source", source);
+    span.record("outcome", kind);
+    let _entered = span.enter();
+    match result {
+        Ok(claims) => {
+            if let Some(issuer) = claims.issuer() {
+                span.record("issuer", issuer);
+            }
+            tracing::debug!("token accepted");
+        }
+        Err(error) => tracing::debug!(%error, "token refused"),
     }
 }

@@ -25,6 +25,7 @@
 pub(crate) mod options;
 pub(crate) mod stats;
 
+use crate::telemetry;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -353,6 +354,10 @@ impl JwksCache {
         let wall = self.wall_now();
         let mut delay = Duration::ZERO;
         let mut discovered = false;
+        let url = self.jwks_url_string().unwrap_or_default();
+        let unix = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         {
             let mut stats = lock(&self.stats);
             stats.last_attempt = Some(wall);
@@ -379,6 +384,7 @@ impl JwksCache {
                     stats.consecutive_failures = 0;
                     stats.last_success = Some(wall);
                     stats.last_error = None;
+                    telemetry::jwks_fetch(&url, "updated", Some((unix, count)));
                 }
                 Ok(Some(Fetched::NotModified { headers })) => {
                     self.confirm(&headers);
@@ -388,6 +394,7 @@ impl JwksCache {
                     stats.consecutive_failures = 0;
                     stats.last_success = Some(wall);
                     stats.last_error = None;
+                    telemetry::jwks_fetch(&url, "not_modified", Some((unix, 0)));
                 }
                 // Discovery succeeded and the JWKS URL was just learnt.
                 Ok(None) => discovered = true,
@@ -398,6 +405,7 @@ impl JwksCache {
                     let serving = self.snapshot.load().is_some();
                     tracing::warn!(%error, duration_ms = elapsed_ms, on_demand, retry_in_ms = delay.as_millis() as u64, serving_last_good_keys = serving, "JWKS refresh failed");
                     stats.last_error = Some(error);
+                    telemetry::jwks_fetch(&url, "error", None);
                 }
             }
             if !discovered {

@@ -1,0 +1,1640 @@
+//! Configuration for operators (feature `config`): the [`Validator`] and
+//! the [`BearerLayer`]'s options described by a serde document (a TOML,
+//! JSON or YAML file) or by environment variables, checked as strictly as
+//! the builder: a misspelt field is an error, never silently ignored.
+//!
+//! - [`Config`] is the document: deserialize it with the format of your
+//!   choice, then [`Config::validator`] builds the validator through
+//!   [`ValidatorBuilder`] and [`Issuer`], and [`Config::layer`] the layer.
+//!   [`Config::builder`] stops short of `build`, for settings a file cannot
+//!   hold (a clock, a shared store).
+//! - [`Secret`]: client secrets, HMAC keys and the DPoP nonce secret are a
+//!   string, `{ env = "VARIABLE" }` or `{ file = "/path" }`, and never
+//!   appear in `Debug` output.
+//! - [`Config::from_env`] reads a single-issuer configuration from
+//!   `BEARER_GUARD_*` variables (listed [below](#environment-variables)).
+//! - [`ConfigError`] names the field at fault: `issuer 2
+//!   (https://example.eu.auth0.com/): two key sources: jwks_url and
+//!   discover`.
+//!
+//! # Example
+//!
+//! ```
+//! use bearer_guard::config::Config;
+//! use bearer_guard::testing::TestIssuer;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let issuer = TestIssuer::new().default_audience("payments");
+//! let text = format!(
+//!     r#"
+//!     leeway_seconds = 30
+//!
+//!     [[issuers]]
+//!     issuer = "{issuer}"
+//!     audiences = ["payments"]
+//!     jwks = '{jwks}'
+//!     roles_from = ["keycloak-realm"]
+//!
+//!     [layer]
+//!     realm = "payments"
+//!     "#,
+//!     issuer = issuer.issuer(),
+//!     jwks = issuer.jwks_json(),
+//! );
+//! let config: Config = toml::from_str(&text)?;
+//! let validator = config.validator()?;
+//! let token = issuer.token().sign();
+//! assert!(validator.validate(&token).await.is_ok());
+//! let layer = config.layer(validator)?; // for `.layer(..)` on a router
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+//!
+//! # Every field
+//!
+//! `docs/config.example.toml` in the repository, commented:
+//!
+//! ```toml
+#![doc = include_str!("../docs/config.example.toml")]
+//! ```
+//!
+//! It builds as it stands, with no server reachable: remote keys need a
+//! tokio runtime and are fetched in the background (see
+//! [`ValidatorBuilder::build`]); until they arrive, their tokens are
+//! answered 503.
+//!
+//! ```
+//! use bearer_guard::config::Config;
+//!
+//! let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.example.toml"));
+//! let config: Config = toml::from_str(text)?;
+//! assert_eq!(config.issuers.len(), 4);
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let secrets = |name: &str| match name {
+//!     "PAYMENTS_INTROSPECTION_SECRET" => Some("introspection secret".to_owned()),
+//!     "PAYMENTS_DPOP_NONCE_SECRET" => Some("a nonce secret of 32 characters".to_owned()),
+//!     _ => None,
+//! };
+//! let validator = config.validator_with_env(secrets)?;
+//! let layer = config.layer(validator)?;
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Environment variables
+//!
+//! [`Config::from_env`] describes one issuer with the variables below
+//! ([`from_env_with_prefix`](Config::from_env_with_prefix) replaces
+//! `BEARER_GUARD`). Lists are comma-separated; flags are `true`/`false`
+//! (or `1`/`0`, `yes`/`no`, `on`/`off`); durations are whole seconds;
+//! empty variables count as unset. A secret `X` can instead be read from
+//! the file named by `X_FILE` (as container secrets are mounted).
+//!
+//! | variable | field |
+//! |---|---|
+//! | `BEARER_GUARD_ISSUER` | `issuer` (this or `BEARER_GUARD_ISSUER_TEMPLATE` is required) |
+//! | `BEARER_GUARD_ISSUER_ALSO` | `also` (list) |
+//! | `BEARER_GUARD_ISSUER_TEMPLATE` | `tenant_template` |
+//! | `BEARER_GUARD_TENANTS` | `tenants` (list) |
+//! | `BEARER_GUARD_TENANT_CLAIM` | `tenant_claim` |
+//! | `BEARER_GUARD_MAX_TENANTS` | `max_tenants` |
+//! | `BEARER_GUARD_AUDIENCE` | `audiences` (list) |
+//! | `BEARER_GUARD_ALLOWED_CLIENT_IDS` | `allowed_client_ids` (list) |
+//! | `BEARER_GUARD_ALGORITHMS` | `algorithms` (list) |
+//! | `BEARER_GUARD_TYP` | `typ`: `default`, `rfc9068`, or a list of types |
+//! | `BEARER_GUARD_RFC9068` | `rfc9068` (flag) |
+//! | `BEARER_GUARD_REQUIRE_CLAIMS` | `require_claims` (list) |
+//! | `BEARER_GUARD_REQUIRE_CLAIM_EQUALS` | `require_claim_equals`: `NAME=VALUE,...` |
+//! | `BEARER_GUARD_ROLES_FROM`, `BEARER_GUARD_PERMISSIONS_FROM` | `roles_from`, `permissions_from` (lists) |
+//! | `BEARER_GUARD_JWKS_URL` | `jwks_url` |
+//! | `BEARER_GUARD_JWKS_FILE` | `jwks_file` |
+//! | `BEARER_GUARD_JWKS` | `jwks` (the JSON document) |
+//! | `BEARER_GUARD_DISCOVER` | `discover` (flag) |
+//! | `BEARER_GUARD_PEM_FILE`, `BEARER_GUARD_PEM_KID` | `pem_file`, `pem_kid` |
+//! | `BEARER_GUARD_HMAC_SECRET` (or `_FILE`), `BEARER_GUARD_HMAC_ALGORITHM`, `BEARER_GUARD_HMAC_KID` | `hmac` |
+//! | `BEARER_GUARD_LEEWAY_SECONDS` | `leeway_seconds` |
+//! | `BEARER_GUARD_MAX_TOKEN_SIZE` | `max_token_size` |
+//! | `BEARER_GUARD_TOKEN_CACHE_CAPACITY` | `token_cache_capacity` |
+//! | `BEARER_GUARD_ALLOW_INSECURE_HTTP` | `allow_insecure_http` (flag) |
+//! | `BEARER_GUARD_JWKS_FETCH_TIMEOUT_SECONDS`, `_JWKS_COOLDOWN_SECONDS`, `_JWKS_DEFAULT_REFRESH_SECONDS`, `_JWKS_MIN_REFRESH_SECONDS`, `_JWKS_MAX_REFRESH_SECONDS`, `_JWKS_MAX_STALE_SECONDS`, `_JWKS_RETRY_MIN_SECONDS`, `_JWKS_RETRY_MAX_SECONDS`, `_JWKS_MAX_SIZE`, `_JWKS_MAX_KEYS`, `_JWKS_MAX_METADATA_SIZE` | `[jwks_cache]` |
+//! | `BEARER_GUARD_INTROSPECTION_CLIENT_ID` | `[introspection] client_id` (turns introspection on) |
+//! | `BEARER_GUARD_INTROSPECTION_URL` | `endpoint` (unset: discovered) |
+//! | `BEARER_GUARD_INTROSPECTION_CLIENT_SECRET` (or `_FILE`) | `client_secret` |
+//! | `BEARER_GUARD_INTROSPECTION_AUTH_METHOD` | `auth_method` |
+//! | `BEARER_GUARD_INTROSPECTION_PRIVATE_KEY` (or `_FILE`), `_INTROSPECTION_PRIVATE_KEY_ALGORITHM`, `_INTROSPECTION_PRIVATE_KEY_ID` | `private_key`, `private_key_algorithm`, `private_key_id` |
+//! | `BEARER_GUARD_INTROSPECTION_POLICY` | `policy` |
+//! | `BEARER_GUARD_DPOP` | `[dpop]` on (flag) |
+//! | `BEARER_GUARD_DPOP_REQUIRED` | `required` (flag; turns DPoP on) |
+//! | `BEARER_GUARD_DPOP_NONCE` | `nonce` (flag) |
+//! | `BEARER_GUARD_DPOP_NONCE_SECRET` (or `_FILE`) | `nonce_secret` |
+//! | `BEARER_GUARD_DPOP_ALGORITHMS` | `algorithms` (list) |
+//! | `BEARER_GUARD_DPOP_MAX_AGE_SECONDS` | `max_age_seconds` |
+//! | `BEARER_GUARD_REALM` | `[layer] realm` |
+//! | `BEARER_GUARD_PUBLIC_URL` | `public_url` |
+//! | `BEARER_GUARD_ALLOW_ANONYMOUS` | `allow_anonymous` (flag) |
+//! | `BEARER_GUARD_ALLOW_QUERY_PARAMETER` | `allow_query_parameter` (flag) |
+//! | `BEARER_GUARD_TOKEN_HEADER` | `token_header` |
+//! | `BEARER_GUARD_TOKEN_COOKIE` | `token_cookie` |
+//!
+//! ```
+//! use bearer_guard::config::Config;
+//!
+//! let env = |name: &str| match name {
+//!     "BEARER_GUARD_ISSUER" => Some("https://auth.example.com/".to_owned()),
+//!     "BEARER_GUARD_AUDIENCE" => Some("payments, billing".to_owned()),
+//!     "BEARER_GUARD_JWKS_URL" => Some("https://auth.example.com/jwks.json".to_owned()),
+//!     _ => None,
+//! };
+//! // Config::from_env() reads the process environment instead.
+//! let config = Config::from_env_lookup("BEARER_GUARD", env)?;
+//! assert_eq!(config.issuers[0].audiences, ["payments", "billing"]);
+//! # Ok::<(), bearer_guard::config::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderName;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::claims::RoleSource;
+use crate::dpop::DpopOptions;
+use crate::http::{BearerLayer, InvalidRealm, InvalidUrl};
+use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
+use crate::jwt::TypPolicy;
+use crate::keys::{Algorithm, KeyError, SigningKey};
+use crate::remote::JwksOptions;
+use crate::validator::{BuildError, Issuer, Validator, ValidatorBuilder};
+
+/// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
+pub const DEFAULT_ENV_PREFIX: &str = "BEARER_GUARD";
+
+/// A validator and its layer, as an operator describes them: deserialize
+/// it from a file (see the [module documentation](self) for every field),
+/// or read it from the environment with [`Config::from_env`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The trusted issuers (`[[issuers]]`), at least one.
+    pub issuers: Vec<IssuerConfig>,
+    /// Clock leeway for `exp`, `nbf` and `iat`, in seconds
+    /// ([`ValidatorBuilder::leeway`]).
+    pub leeway_seconds: Option<u64>,
+    /// Largest token accepted, in bytes ([`ValidatorBuilder::max_token_size`]).
+    pub max_token_size: Option<usize>,
+    /// Capacity of the verified-token cache
+    /// ([`ValidatorBuilder::token_cache_capacity`]).
+    pub token_cache_capacity: Option<u64>,
+    /// Plain `http://` URLs allowed
+    /// ([`ValidatorBuilder::allow_insecure_http`]).
+    pub allow_insecure_http: bool,
+    /// Settings of every issuer's remote key cache.
+    pub jwks_cache: Option<JwksCacheConfig>,
+    /// RFC 7662 introspection of opaque tokens.
+    pub introspection: Option<IntrospectionConfig>,
+    /// DPoP-bound tokens (RFC 9449).
+    pub dpop: Option<DpopConfig>,
+    /// The options of the layer ([`Config::layer`]).
+    pub layer: Option<LayerConfig>,
+}
+
+/// One trusted issuer (`[[issuers]]`): see [`Issuer`].
+///
+/// Named by exactly one of `issuer` and `tenant_template`; exactly one key
+/// source among `jwks_url`, `discover`, `jwks_file`, `jwks`, `pem_file`
+/// and `hmac` (none only for the first issuer when every token is
+/// introspected); `audiences`, or `allowed_client_ids`, or both.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IssuerConfig {
+    /// The exact `iss` ([`Issuer::new`]).
+    pub issuer: Option<String>,
+    /// Other names of the same server, sharing its keys ([`Issuer::also`]).
+    #[serde(deserialize_with = "strings")]
+    pub also: Vec<String>,
+    /// A multi-tenant issuer's `iss`, with `{tenant}`
+    /// ([`Issuer::tenant_template`]).
+    pub tenant_template: Option<String>,
+    /// The only tenants accepted ([`Issuer::tenants`]).
+    #[serde(deserialize_with = "some_strings")]
+    pub tenants: Option<Vec<String>>,
+    /// Most tenants remembered without `tenants` ([`Issuer::max_tenants`]).
+    pub max_tenants: Option<usize>,
+    /// The claim confirming the tenant ([`Issuer::tenant_claim`]).
+    pub tenant_claim: Option<String>,
+    /// Accepted audiences, a string or a list ([`Issuer::audience`]).
+    #[serde(alias = "audience", deserialize_with = "strings")]
+    pub audiences: Vec<String>,
+    /// The client-id mode ([`Issuer::allowed_client_ids`]).
+    #[serde(deserialize_with = "strings")]
+    pub allowed_client_ids: Vec<String>,
+    /// The algorithm allow-list, as `"RS256"`... ([`Issuer::algorithms`]).
+    #[serde(deserialize_with = "some_algorithms")]
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// The `typ` policy: `"default"`, `"rfc9068"`, or a list of types, `""`
+    /// for none ([`Issuer::typ_policy`]).
+    #[serde(deserialize_with = "some_typ")]
+    pub typ: Option<TypPolicy>,
+    /// The strict RFC 9068 profile ([`Issuer::rfc9068_profile`]).
+    pub rfc9068: bool,
+    /// Claims that must be present ([`Issuer::require_claim`]).
+    #[serde(deserialize_with = "strings")]
+    pub require_claims: Vec<String>,
+    /// Claims that must hold exactly these strings
+    /// ([`Issuer::require_claim_equals`]).
+    pub require_claim_equals: BTreeMap<String, String>,
+    /// Where roles are: `claim:NAME`, `pointer:/JSON/POINTER`,
+    /// `keycloak-realm`, `keycloak-client:ID`, `cognito-groups`, `zitadel`
+    /// ([`Issuer::roles_from`]).
+    #[serde(deserialize_with = "role_sources")]
+    pub roles_from: Vec<RoleSource>,
+    /// Where permissions are, as `roles_from`
+    /// ([`Issuer::permissions_from`]).
+    #[serde(deserialize_with = "role_sources")]
+    pub permissions_from: Vec<RoleSource>,
+    /// Key source: a JWKS URL ([`Issuer::jwks_url`]).
+    pub jwks_url: Option<String>,
+    /// Key source: a JWKS file ([`Issuer::jwks_file`]).
+    pub jwks_file: Option<PathBuf>,
+    /// Key source: a JWKS document, as JSON text or as a table
+    /// ([`Issuer::jwks_json`]); held as JSON text.
+    #[serde(deserialize_with = "some_json")]
+    pub jwks: Option<String>,
+    /// Key source: discovery ([`Issuer::discover`]).
+    pub discover: bool,
+    /// Key source: a PEM public key file ([`Issuer::pem_public_key`]).
+    pub pem_file: Option<PathBuf>,
+    /// The `kid` of the `pem_file` key.
+    pub pem_kid: Option<String>,
+    /// Key source: a shared HMAC secret ([`Issuer::hmac_secret`]).
+    pub hmac: Option<HmacConfig>,
+    /// This issuer's remote key cache, over the top-level `[jwks_cache]`.
+    pub jwks_cache: Option<JwksCacheConfig>,
+}
+
+/// A shared HMAC secret (`hmac = { secret = ..., algorithm = "HS256" }`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HmacConfig {
+    /// The secret (at least as long as the hash).
+    pub secret: Secret,
+    /// `HS256`, `HS384` or `HS512` (default `HS256`).
+    #[serde(default, deserialize_with = "some_algorithm")]
+    pub algorithm: Option<Algorithm>,
+    /// The `kid` it is bound to.
+    #[serde(default)]
+    pub kid: Option<String>,
+}
+
+impl HmacConfig {
+    /// An HS256 secret without a `kid`.
+    pub fn new(secret: Secret) -> Self {
+        HmacConfig {
+            secret,
+            algorithm: None,
+            kid: None,
+        }
+    }
+}
+
+/// Settings of a remote key cache ([`JwksOptions`]); unset fields keep
+/// the defaults (or the top-level table's values, for an issuer's own).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JwksCacheConfig {
+    /// [`JwksOptions::fetch_timeout`].
+    pub fetch_timeout_seconds: Option<u64>,
+    /// [`JwksOptions::cooldown`].
+    pub cooldown_seconds: Option<u64>,
+    /// [`JwksOptions::default_refresh`].
+    pub default_refresh_seconds: Option<u64>,
+    /// The lower bound of [`JwksOptions::refresh_bounds`].
+    pub min_refresh_seconds: Option<u64>,
+    /// The upper bound of [`JwksOptions::refresh_bounds`].
+    pub max_refresh_seconds: Option<u64>,
+    /// [`JwksOptions::max_stale`].
+    pub max_stale_seconds: Option<u64>,
+    /// The first delay of [`JwksOptions::retry_backoff`].
+    pub retry_min_seconds: Option<u64>,
+    /// The longest delay of [`JwksOptions::retry_backoff`].
+    pub retry_max_seconds: Option<u64>,
+    /// [`JwksOptions::max_size`].
+    pub max_size: Option<usize>,
+    /// [`JwksOptions::max_keys`].
+    pub max_keys: Option<usize>,
+    /// [`JwksOptions::max_metadata_size`].
+    pub max_metadata_size: Option<usize>,
+}
+
+impl JwksCacheConfig {
+    /// Each field of `self`, else of `base`.
+    fn over(&self, base: &JwksCacheConfig) -> JwksCacheConfig {
+        JwksCacheConfig {
+            fetch_timeout_seconds: self.fetch_timeout_seconds.or(base.fetch_timeout_seconds),
+            cooldown_seconds: self.cooldown_seconds.or(base.cooldown_seconds),
+            default_refresh_seconds: self
+                .default_refresh_seconds
+                .or(base.default_refresh_seconds),
+            min_refresh_seconds: self.min_refresh_seconds.or(base.min_refresh_seconds),
+            max_refresh_seconds: self.max_refresh_seconds.or(base.max_refresh_seconds),
+            max_stale_seconds: self.max_stale_seconds.or(base.max_stale_seconds),
+            retry_min_seconds: self.retry_min_seconds.or(base.retry_min_seconds),
+            retry_max_seconds: self.retry_max_seconds.or(base.retry_max_seconds),
+            max_size: self.max_size.or(base.max_size),
+            max_keys: self.max_keys.or(base.max_keys),
+            max_metadata_size: self.max_metadata_size.or(base.max_metadata_size),
+        }
+    }
+
+    fn options(&self) -> JwksOptions {
+        let mut o = JwksOptions::default();
+        if let Some(s) = self.fetch_timeout_seconds {
+            o = o.fetch_timeout(secs(s));
+        }
+        if let Some(s) = self.cooldown_seconds {
+            o = o.cooldown(secs(s));
+        }
+        if let Some(s) = self.default_refresh_seconds {
+            o = o.default_refresh(secs(s));
+        }
+        if self.min_refresh_seconds.is_some() || self.max_refresh_seconds.is_some() {
+            let min = self.min_refresh_seconds.map_or(o.min_refresh, secs);
+            let max = self.max_refresh_seconds.map_or(o.max_refresh, secs);
+            o = o.refresh_bounds(min, max);
+        }
+        if let Some(s) = self.max_stale_seconds {
+            o = o.max_stale(secs(s));
+        }
+        if self.retry_min_seconds.is_some() || self.retry_max_seconds.is_some() {
+            let min = self.retry_min_seconds.map_or(o.retry_min, secs);
+            let max = self.retry_max_seconds.map_or(o.retry_max, secs);
+            o = o.retry_backoff(min, max);
+        }
+        if let Some(n) = self.max_size {
+            o = o.max_size(n);
+        }
+        if let Some(n) = self.max_keys {
+            o = o.max_keys(n);
+        }
+        if let Some(n) = self.max_metadata_size {
+            o = o.max_metadata_size(n);
+        }
+        o
+    }
+}
+
+/// RFC 7662 introspection (`[introspection]`): see [`Introspection`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IntrospectionConfig {
+    /// The endpoint ([`Introspection::at`]); without it, the first
+    /// issuer's discovered one ([`Introspection::discovered`]).
+    pub endpoint: Option<String>,
+    /// This resource server's client id (required).
+    pub client_id: String,
+    /// Its secret, for `client_secret_basic` and `client_secret_post`.
+    pub client_secret: Option<Secret>,
+    /// How it authenticates (default `client_secret_basic`).
+    pub auth_method: Option<ClientAuthMethod>,
+    /// Its PEM private key, for `private_key_jwt`.
+    pub private_key: Option<Secret>,
+    /// The algorithm of `private_key` (required with it).
+    #[serde(deserialize_with = "some_algorithm")]
+    pub private_key_algorithm: Option<Algorithm>,
+    /// The `kid` of `private_key`, put in the assertion's header.
+    pub private_key_id: Option<String>,
+    /// `"jwt-then-introspect"` or `"introspect-all"` ([`TokenPolicy`]).
+    #[serde(deserialize_with = "some_token_policy")]
+    pub policy: Option<TokenPolicy>,
+    /// [`IntrospectionOptions::timeout`].
+    pub timeout_seconds: Option<u64>,
+    /// [`IntrospectionOptions::max_ttl`].
+    pub max_ttl_seconds: Option<u64>,
+    /// [`IntrospectionOptions::inactive_ttl`].
+    pub inactive_ttl_seconds: Option<u64>,
+    /// [`IntrospectionOptions::capacity`].
+    pub capacity: Option<u64>,
+    /// [`IntrospectionOptions::max_size`].
+    pub max_size: Option<usize>,
+    /// [`IntrospectionOptions::max_concurrent`].
+    pub max_concurrent: Option<usize>,
+}
+
+/// How the resource server authenticates to the introspection endpoint
+/// ([`ClientAuth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// `client_secret_basic` (also `basic`).
+    #[default]
+    #[serde(alias = "basic")]
+    ClientSecretBasic,
+    /// `client_secret_post` (also `post`).
+    #[serde(alias = "post")]
+    ClientSecretPost,
+    /// `private_key_jwt`.
+    PrivateKeyJwt,
+}
+
+/// DPoP (`[dpop]`): see [`DpopOptions`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DpopConfig {
+    /// DPoP accepted (default: true when the table is present).
+    pub enabled: Option<bool>,
+    /// DPoP only, no `Bearer` ([`DpopOptions::required`]).
+    pub required: bool,
+    /// Server nonces required ([`DpopOptions::require_nonce`]).
+    pub nonce: bool,
+    /// The nonce secret, at least 16 bytes ([`DpopOptions::nonce_secret`]).
+    pub nonce_secret: Option<Secret>,
+    /// [`DpopOptions::nonce_lifetime`].
+    pub nonce_lifetime_seconds: Option<u64>,
+    /// Proof algorithms ([`DpopOptions::algorithms`]).
+    #[serde(deserialize_with = "some_algorithms")]
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// [`DpopOptions::max_age`].
+    pub max_age_seconds: Option<u64>,
+    /// [`DpopOptions::leeway`].
+    pub leeway_seconds: Option<u64>,
+    /// [`DpopOptions::replay_capacity`].
+    pub replay_capacity: Option<usize>,
+    /// [`DpopOptions::max_proof_size`].
+    pub max_proof_size: Option<usize>,
+}
+
+/// The layer's options (`[layer]`): see [`BearerLayer`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LayerConfig {
+    /// [`BearerLayer::realm`].
+    pub realm: Option<String>,
+    /// [`BearerLayer::public_url`].
+    pub public_url: Option<String>,
+    /// [`BearerLayer::allow_anonymous`].
+    pub allow_anonymous: bool,
+    /// [`BearerLayer::allow_query_parameter`].
+    pub allow_query_parameter: bool,
+    /// [`BearerLayer::token_header`].
+    pub token_header: Option<String>,
+    /// [`BearerLayer::token_cookie`].
+    pub token_cookie: Option<String>,
+}
+
+/// A secret: the value itself, an environment variable, or a file.
+///
+/// Deserialized from a string, `{ env = "VARIABLE" }` or
+/// `{ file = "/path" }`; read when the validator is built. `Debug` never
+/// shows a value.
+///
+/// ```
+/// use bearer_guard::config::Secret;
+///
+/// let secret: Secret = serde_json::from_str(r#"{"env": "INTROSPECTION_SECRET"}"#)?;
+/// assert_eq!(secret, Secret::Env("INTROSPECTION_SECRET".into()));
+/// let value = secret.resolve_with(|name| (name == "INTROSPECTION_SECRET").then(|| "s3cret".into()))?;
+/// assert_eq!(value, "s3cret");
+/// assert!(!format!("{:?}", Secret::Value("s3cret".into())).contains("s3cret"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Secret {
+    /// The secret itself.
+    Value(String),
+    /// The value of this environment variable.
+    Env(String),
+    /// The content of this file, without its trailing newline.
+    File(PathBuf),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("Value(<redacted>)"),
+            Secret::Env(name) => f.debug_tuple("Env").field(name).finish(),
+            Secret::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+
+        impl<'de> Visitor<'de> for SecretVisitor {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a secret: a string, { env = "VARIABLE" } or { file = "/path" }"#)
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::Value(v.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
+                const FIELDS: &[&str] = &["env", "file"];
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(de::Error::custom(
+                        r#"an empty secret table: give { env = "VARIABLE" } or { file = "/path" }"#,
+                    ));
+                };
+                let secret = match key.as_str() {
+                    "env" => Secret::Env(map.next_value()?),
+                    "file" => Secret::File(map.next_value()?),
+                    other => return Err(de::Error::unknown_field(other, FIELDS)),
+                };
+                if let Some(other) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "a secret is one of env or file, not also `{other}`"
+                    )));
+                }
+                Ok(secret)
+            }
+        }
+
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+impl Secret {
+    /// The secret, reading the process environment for [`Secret::Env`].
+    pub fn resolve(&self) -> Result<String, SecretError> {
+        self.resolve_with(|name| std::env::var(name).ok())
+    }
+
+    /// The secret, with `env` as the environment.
+    pub fn resolve_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<String, SecretError> {
+        self.resolve_dyn(&env)
+    }
+
+    fn resolve_dyn(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<String, SecretError> {
+        let value = match self {
+            Secret::Value(v) => v.clone(),
+            Secret::Env(name) => env(name).ok_or_else(|| SecretError::EnvNotSet(name.clone()))?,
+            Secret::File(path) => {
+                let mut text =
+                    std::fs::read_to_string(path).map_err(|source| SecretError::File {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let kept = text.trim_end_matches(['\n', '\r']).len();
+                text.truncate(kept);
+                text
+            }
+        };
+        if value.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(value)
+    }
+}
+
+/// Why a [`Secret`] could not be read. Never contains the secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    /// The environment variable is not set (or not UTF-8).
+    #[error("the environment variable {0} is not set")]
+    EnvNotSet(String),
+    /// The file could not be read (or is not UTF-8).
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The secret is empty.
+    #[error("the secret is empty")]
+    Empty,
+}
+
+/// What is wrong with one `[[issuers]]` entry (in [`ConfigError::Issuer`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssuerProblem {
+    /// Neither `issuer` nor `tenant_template`.
+    #[error("needs `issuer` (or `tenant_template`)")]
+    NoName,
+    /// Two fields that exclude each other.
+    #[error("`{0}` and `{1}` cannot be used together")]
+    Conflict(&'static str, &'static str),
+    /// A field that only means something with another.
+    #[error("`{field}` needs `{needs}`")]
+    Requires {
+        /// The field set.
+        field: &'static str,
+        /// What it needs.
+        needs: &'static str,
+    },
+    /// More than one key source.
+    #[error("{}", key_sources(.0))]
+    KeySources(Vec<&'static str>),
+    /// No key source.
+    #[error("no key source: set one of jwks_url, discover, jwks_file, jwks, pem_file or hmac")]
+    NoKeySource,
+    /// Neither `audiences` nor `allowed_client_ids`.
+    #[error("needs `audiences` (or `allowed_client_ids`, for tokens without `aud`)")]
+    NoAudience,
+    /// The `pem_file` could not be read.
+    #[error("pem_file: cannot read {}: {source}", path.display())]
+    PemFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A secret could not be read.
+    #[error("{field}: {problem}")]
+    Secret {
+        /// The field (`hmac.secret`).
+        field: &'static str,
+        /// Why.
+        problem: SecretError,
+    },
+}
+
+fn key_sources(sources: &[&str]) -> String {
+    let count = match sources.len() {
+        2 => "two".to_owned(),
+        3 => "three".to_owned(),
+        n => n.to_string(),
+    };
+    let list = match sources.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => sources.join(""),
+    };
+    format!("{count} key sources: {list} (give exactly one)")
+}
+
+/// Why a [`Config`] could not be read or built. The message names the
+/// field (or variable) at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No `[[issuers]]` entry.
+    #[error("no issuer configured: add an [[issuers]] entry")]
+    NoIssuer,
+    /// An issuer entry is wrong; `index` counts from 1.
+    #[error("issuer {index} ({name}): {problem}")]
+    Issuer {
+        /// Its position, from 1.
+        index: usize,
+        /// Its `issuer` or `tenant_template`.
+        name: String,
+        /// What is wrong.
+        problem: IssuerProblem,
+    },
+    /// Two fields that exclude each other.
+    #[error("`{0}` and `{1}` cannot be used together")]
+    Conflict(&'static str, &'static str),
+    /// A field (or table) that needs another.
+    #[error("{field} needs {needs}")]
+    Requires {
+        /// The field set.
+        field: &'static str,
+        /// What it needs.
+        needs: &'static str,
+    },
+    /// A secret could not be read.
+    #[error("{field}: {problem}")]
+    Secret {
+        /// The field (`introspection.client_secret`, `dpop.nonce_secret`).
+        field: &'static str,
+        /// Why.
+        problem: SecretError,
+    },
+    /// `introspection.private_key` is not a usable private key.
+    #[error("introspection.private_key: {0}")]
+    PrivateKey(KeyError),
+    /// An environment variable has an unusable value, or a required one is
+    /// missing ([`Config::from_env`]).
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The validator builder refused the configuration.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// `layer.realm` cannot be sent in a header.
+    #[error("layer.realm: {0}")]
+    Realm(#[from] InvalidRealm),
+    /// `layer.public_url` is not an absolute http(s) URL.
+    #[error("layer.public_url: {0}")]
+    PublicUrl(#[from] InvalidUrl),
+    /// `layer.token_header` is not a header name.
+    #[error("layer.token_header: {0:?} is not a valid header name")]
+    TokenHeader(String),
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Config {
+    /// Builds the validator; [`Secret::Env`] secrets come from the process
+    /// environment.
+    ///
+    /// Remote keys (`jwks_url`, `discover`) need a tokio runtime: build
+    /// within one. Building waits for no server: keys are fetched in the
+    /// background ([`ValidatorBuilder::build`]); await
+    /// [`Validator::ready`] to fail at start-up instead.
+    pub fn validator(&self) -> Result<Validator, ConfigError> {
+        self.validator_with_env(process_env)
+    }
+
+    /// [`validator`](Self::validator), with `env` as the environment of
+    /// [`Secret::Env`] secrets.
+    pub fn validator_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Validator, ConfigError> {
+        Ok(self.builder_dyn(&env)?.build()?)
+    }
+
+    /// The [`ValidatorBuilder`] this configuration describes, to add what a
+    /// file cannot hold (a clock, a shared store) before
+    /// [`build`](ValidatorBuilder::build).
+    pub fn builder(&self) -> Result<ValidatorBuilder, ConfigError> {
+        self.builder_with_env(process_env)
+    }
+
+    /// [`builder`](Self::builder), with `env` as the environment of
+    /// [`Secret::Env`] secrets.
+    pub fn builder_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<ValidatorBuilder, ConfigError> {
+        self.builder_dyn(&env)
+    }
+
+    fn builder_dyn(&self, env: Lookup<'_>) -> Result<ValidatorBuilder, ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoIssuer);
+        }
+        let introspect_all = self
+            .introspection
+            .as_ref()
+            .is_some_and(|i| i.policy == Some(TokenPolicy::IntrospectAll));
+        let no_cache = JwksCacheConfig::default();
+        let cache = self.jwks_cache.as_ref().unwrap_or(&no_cache);
+        let mut builder = Validator::builder();
+        for (i, issuer) in self.issuers.iter().enumerate() {
+            let keyless = i == 0 && introspect_all;
+            let built =
+                issuer
+                    .issuer(cache, keyless, env)
+                    .map_err(|problem| ConfigError::Issuer {
+                        index: i.saturating_add(1),
+                        name: issuer.label(),
+                        problem,
+                    })?;
+            builder = builder.trust(built);
+        }
+        if let Some(s) = self.leeway_seconds {
+            builder = builder.leeway(secs(s));
+        }
+        if let Some(n) = self.max_token_size {
+            builder = builder.max_token_size(n);
+        }
+        if let Some(n) = self.token_cache_capacity {
+            builder = builder.token_cache_capacity(n);
+        }
+        if self.allow_insecure_http {
+            builder = builder.allow_insecure_http();
+        }
+        if let Some(introspection) = &self.introspection {
+            builder = builder.introspection(introspection.build(env)?);
+        }
+        if let Some(dpop) = &self.dpop
+            && dpop.enabled != Some(false)
+        {
+            builder = builder.dpop(dpop.build(env)?);
+        }
+        Ok(builder)
+    }
+
+    /// A [`BearerLayer`] validating with `validator`, with the `[layer]`
+    /// options.
+    pub fn layer(&self, validator: Validator) -> Result<BearerLayer, ConfigError> {
+        let mut layer = BearerLayer::new(validator);
+        let Some(options) = &self.layer else {
+            return Ok(layer);
+        };
+        if let Some(realm) = &options.realm {
+            layer = layer.realm(realm.clone())?;
+        }
+        if let Some(url) = &options.public_url {
+            layer = layer.public_url(url.clone())?;
+        }
+        if options.allow_anonymous {
+            layer = layer.allow_anonymous();
+        }
+        if options.allow_query_parameter {
+            layer = layer.allow_query_parameter();
+        }
+        if let Some(name) = &options.token_header {
+            let header = HeaderName::try_from(name.as_str())
+                .map_err(|_| ConfigError::TokenHeader(name.clone()))?;
+            layer = layer.token_header(header);
+        }
+        if let Some(name) = &options.token_cookie {
+            layer = layer.token_cookie(name.clone());
+        }
+        Ok(layer)
+    }
+
+    /// One issuer from the `BEARER_GUARD_*` environment variables (listed
+    /// in the [module documentation](self#environment-variables)).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_env_with_prefix(DEFAULT_ENV_PREFIX)
+    }
+
+    /// [`from_env`](Self::from_env) with `PREFIX_*` variables instead of
+    /// `BEARER_GUARD_*` (`PREFIX_ISSUER`...; an empty prefix reads `ISSUER`...).
+    pub fn from_env_with_prefix(prefix: &str) -> Result<Config, ConfigError> {
+        Self::from_env_lookup(prefix, process_env)
+    }
+
+    /// [`from_env_with_prefix`](Self::from_env_with_prefix) reading the
+    /// variables through `lookup` instead of the process environment (for
+    /// tests, or another source of variables).
+    pub fn from_env_lookup(
+        prefix: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        EnvReader {
+            prefix: prefix.trim_end_matches('_'),
+            lookup: &lookup,
+        }
+        .config()
+    }
+}
+
+impl IssuerConfig {
+    /// An entry for the issuer `iss` (more fields to be set).
+    pub fn new(iss: impl Into<String>) -> Self {
+        IssuerConfig {
+            issuer: Some(iss.into()),
+            ..IssuerConfig::default()
+        }
+    }
+
+    /// How errors name this entry.
+    fn label(&self) -> String {
+        self.issuer
+            .clone()
+            .or_else(|| self.tenant_template.clone())
+            .unwrap_or_else(|| "unnamed".to_owned())
+    }
+
+    /// The key sources set, by field name.
+    fn key_sources(&self) -> Vec<&'static str> {
+        [
+            ("jwks_url", self.jwks_url.is_some()),
+            ("discover", self.discover),
+            ("jwks_file", self.jwks_file.is_some()),
+            ("jwks", self.jwks.is_some()),
+            ("pem_file", self.pem_file.is_some()),
+            ("hmac", self.hmac.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    fn issuer(
+        &self,
+        cache: &JwksCacheConfig,
+        keyless: bool,
+        env: Lookup<'_>,
+    ) -> Result<Issuer, IssuerProblem> {
+        let template = |field| IssuerProblem::Requires {
+            field,
+            needs: "tenant_template",
+        };
+        let mut issuer = match (&self.issuer, &self.tenant_template) {
+            (Some(_), Some(_)) => {
+                return Err(IssuerProblem::Conflict("issuer", "tenant_template"));
+            }
+            (None, None) => return Err(IssuerProblem::NoName),
+            (Some(iss), None) => {
+                if self.tenants.is_some() {
+                    return Err(template("tenants"));
+                }
+                if self.max_tenants.is_some() {
+                    return Err(template("max_tenants"));
+                }
+                if self.tenant_claim.is_some() {
+                    return Err(template("tenant_claim"));
+                }
+                self.also
+                    .iter()
+                    .fold(Issuer::new(iss.clone()), |i, name| i.also(name.clone()))
+            }
+            (None, Some(t)) => {
+                if !self.also.is_empty() {
+                    return Err(IssuerProblem::Conflict("also", "tenant_template"));
+                }
+                let mut i = Issuer::tenant_template(t.clone());
+                if let Some(claim) = &self.tenant_claim {
+                    i = i.tenant_claim(claim.clone());
+                }
+                if let Some(tenants) = &self.tenants {
+                    i = i.tenants(tenants.iter().cloned());
+                }
+                if let Some(max) = self.max_tenants {
+                    i = i.max_tenants(max);
+                }
+                i
+            }
+        };
+
+        let sources = self.key_sources();
+        if sources.len() > 1 {
+            return Err(IssuerProblem::KeySources(sources));
+        }
+        if sources.is_empty() && !keyless {
+            return Err(IssuerProblem::NoKeySource);
+        }
+        if self.pem_kid.is_some() && self.pem_file.is_none() {
+            return Err(IssuerProblem::Requires {
+                field: "pem_kid",
+                needs: "pem_file",
+            });
+        }
+        let remote = self.jwks_url.is_some() || self.discover;
+        if self.jwks_cache.is_some() && !remote {
+            return Err(IssuerProblem::Requires {
+                field: "jwks_cache",
+                needs: "jwks_url or discover",
+            });
+        }
+        if self.audiences.is_empty() && self.allowed_client_ids.is_empty() {
+            return Err(IssuerProblem::NoAudience);
+        }
+        if self.typ.is_some() && self.rfc9068 {
+            return Err(IssuerProblem::Conflict("typ", "rfc9068"));
+        }
+
+        for audience in &self.audiences {
+            issuer = issuer.audience(audience.clone());
+        }
+        if !self.allowed_client_ids.is_empty() {
+            issuer = issuer.allowed_client_ids(self.allowed_client_ids.iter().cloned());
+        }
+        if let Some(algorithms) = &self.algorithms {
+            issuer = issuer.algorithms(algorithms.iter().copied());
+        }
+        if let Some(typ) = &self.typ {
+            issuer = issuer.typ_policy(typ.clone());
+        }
+        if self.rfc9068 {
+            issuer = issuer.rfc9068_profile();
+        }
+        for claim in &self.require_claims {
+            issuer = issuer.require_claim(claim.clone());
+        }
+        for (claim, value) in &self.require_claim_equals {
+            issuer = issuer.require_claim_equals(claim.clone(), value.clone());
+        }
+        for source in &self.roles_from {
+            issuer = issuer.roles_from(source.clone());
+        }
+        for source in &self.permissions_from {
+            issuer = issuer.permissions_from(source.clone());
+        }
+
+        if let Some(url) = &self.jwks_url {
+            issuer = issuer.jwks_url(url.clone());
+        }
+        if self.discover {
+            issuer = issuer.discover();
+        }
+        if remote {
+            let none = JwksCacheConfig::default();
+            let own = self.jwks_cache.as_ref().unwrap_or(&none).over(cache);
+            issuer = issuer.jwks_options(own.options());
+        }
+        if let Some(path) = &self.jwks_file {
+            issuer = issuer.jwks_file(path.clone());
+        }
+        if let Some(json) = &self.jwks {
+            issuer = issuer.jwks_json(json.clone());
+        }
+        if let Some(path) = &self.pem_file {
+            let pem = std::fs::read(path).map_err(|source| IssuerProblem::PemFile {
+                path: path.clone(),
+                source,
+            })?;
+            issuer = issuer.pem_public_key(pem, self.pem_kid.as_deref());
+        }
+        if let Some(hmac) = &self.hmac {
+            let secret = hmac
+                .secret
+                .resolve_dyn(env)
+                .map_err(|problem| IssuerProblem::Secret {
+                    field: "hmac.secret",
+                    problem,
+                })?;
+            issuer = issuer.hmac_secret(
+                secret.as_bytes(),
+                hmac.algorithm.unwrap_or(Algorithm::HS256),
+                hmac.kid.as_deref(),
+            );
+        }
+        Ok(issuer)
+    }
+}
+
+impl IntrospectionConfig {
+    fn build(&self, env: Lookup<'_>) -> Result<Introspection, ConfigError> {
+        let secret = |field: &'static str, secret: &Secret| {
+            secret
+                .resolve_dyn(env)
+                .map_err(|problem| ConfigError::Secret { field, problem })
+        };
+        if self.client_id.is_empty() {
+            return Err(ConfigError::Requires {
+                field: "introspection",
+                needs: "client_id",
+            });
+        }
+        let id = self.client_id.clone();
+        let auth = match self.auth_method.unwrap_or_default() {
+            method @ (ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost) => {
+                if self.private_key.is_some() {
+                    return Err(ConfigError::Requires {
+                        field: "introspection.private_key",
+                        needs: "introspection.auth_method = \"private_key_jwt\"",
+                    });
+                }
+                let Some(s) = &self.client_secret else {
+                    return Err(ConfigError::Requires {
+                        field: "introspection",
+                        needs: "client_secret (or auth_method = \"private_key_jwt\" with private_key)",
+                    });
+                };
+                let s = secret("introspection.client_secret", s)?;
+                if method == ClientAuthMethod::ClientSecretPost {
+                    ClientAuth::post(id, s)
+                } else {
+                    ClientAuth::basic(id, s)
+                }
+            }
+            ClientAuthMethod::PrivateKeyJwt => {
+                if self.client_secret.is_some() {
+                    return Err(ConfigError::Conflict(
+                        "introspection.client_secret",
+                        "introspection.auth_method = \"private_key_jwt\"",
+                    ));
+                }
+                let (Some(key), Some(alg)) = (&self.private_key, self.private_key_algorithm) else {
+                    return Err(ConfigError::Requires {
+                        field: "introspection.auth_method = \"private_key_jwt\"",
+                        needs: "introspection.private_key and introspection.private_key_algorithm",
+                    });
+                };
+                let pem = secret("introspection.private_key", key)?;
+                let mut key =
+                    SigningKey::from_pem(pem.as_bytes(), alg).map_err(ConfigError::PrivateKey)?;
+                if let Some(kid) = &self.private_key_id {
+                    key = key.with_kid(kid.clone());
+                }
+                ClientAuth::private_key_jwt(id, key)
+            }
+        };
+        let mut introspection = match &self.endpoint {
+            Some(url) => Introspection::at(url.clone(), auth),
+            None => Introspection::discovered(auth),
+        };
+        if let Some(policy) = self.policy {
+            introspection = introspection.policy(policy);
+        }
+        let mut o = IntrospectionOptions::default();
+        if let Some(s) = self.timeout_seconds {
+            o = o.timeout(secs(s));
+        }
+        if let Some(s) = self.max_ttl_seconds {
+            o = o.max_ttl(secs(s));
+        }
+        if let Some(s) = self.inactive_ttl_seconds {
+            o = o.inactive_ttl(secs(s));
+        }
+        if let Some(n) = self.capacity {
+            o = o.capacity(n);
+        }
+        if let Some(n) = self.max_size {
+            o = o.max_size(n);
+        }
+        if let Some(n) = self.max_concurrent {
+            o = o.max_concurrent(n);
+        }
+        Ok(introspection.options(o))
+    }
+}
+
+impl DpopConfig {
+    fn build(&self, env: Lookup<'_>) -> Result<DpopOptions, ConfigError> {
+        let mut o = DpopOptions::new();
+        if self.required {
+            o = o.required();
+        }
+        if self.nonce {
+            o = o.require_nonce();
+        }
+        if let Some(secret) = &self.nonce_secret {
+            let value = secret
+                .resolve_dyn(env)
+                .map_err(|problem| ConfigError::Secret {
+                    field: "dpop.nonce_secret",
+                    problem,
+                })?;
+            o = o.nonce_secret(value.into_bytes());
+        }
+        if let Some(s) = self.nonce_lifetime_seconds {
+            o = o.nonce_lifetime(secs(s));
+        }
+        if let Some(algorithms) = &self.algorithms {
+            o = o.algorithms(algorithms.iter().copied());
+        }
+        if let Some(s) = self.max_age_seconds {
+            o = o.max_age(secs(s));
+        }
+        if let Some(s) = self.leeway_seconds {
+            o = o.leeway(secs(s));
+        }
+        if let Some(n) = self.replay_capacity {
+            o = o.replay_capacity(n);
+        }
+        if let Some(n) = self.max_proof_size {
+            o = o.max_proof_size(n);
+        }
+        Ok(o)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values written as strings: algorithms, role sources, `typ`, policies.
+
+fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "unknown algorithm {s:?} (one of {}; names are case-sensitive)",
+            Algorithm::ALL.map(Algorithm::as_str).join(", ")
+        )
+    })
+}
+
+fn parse_role_source(spec: &str) -> Result<RoleSource, String> {
+    Ok(match spec.split_once(':') {
+        Some(("claim", name)) if !name.is_empty() => RoleSource::Claim(name.to_owned()),
+        Some(("pointer", pointer)) if pointer.starts_with('/') => {
+            RoleSource::Pointer(pointer.to_owned())
+        }
+        Some(("keycloak-client", client)) if !client.is_empty() => {
+            RoleSource::KeycloakClient(client.to_owned())
+        }
+        None if spec == "keycloak-realm" => RoleSource::KeycloakRealm,
+        None if spec == "cognito-groups" => RoleSource::CognitoGroups,
+        None if spec == "zitadel" => RoleSource::Zitadel,
+        _ => {
+            return Err(format!(
+                "unknown role source {spec:?} (claim:NAME, pointer:/JSON/POINTER, keycloak-realm, keycloak-client:ID, cognito-groups or zitadel)"
+            ));
+        }
+    })
+}
+
+fn parse_typ(value: OneOrMany) -> Result<TypPolicy, String> {
+    match value {
+        OneOrMany::One(s) if s == "default" => Ok(TypPolicy::AccessTokenOrJwt),
+        OneOrMany::One(s) if s == "rfc9068" => Ok(TypPolicy::Rfc9068),
+        OneOrMany::One(s) => Err(format!(
+            "unknown typ policy {s:?}: \"default\", \"rfc9068\", or a list of types ([{s:?}])"
+        )),
+        OneOrMany::Many(list) if list.is_empty() => {
+            Err("an empty typ list accepts no token (\"\" in the list accepts none)".to_owned())
+        }
+        OneOrMany::Many(list) => Ok(TypPolicy::OneOf(list)),
+    }
+}
+
+fn parse_token_policy(s: &str) -> Result<TokenPolicy, String> {
+    match s {
+        "jwt-then-introspect" => Ok(TokenPolicy::JwtThenIntrospect),
+        "introspect-all" => Ok(TokenPolicy::IntrospectAll),
+        _ => Err(format!(
+            "unknown introspection policy {s:?} (\"jwt-then-introspect\" or \"introspect-all\")"
+        )),
+    }
+}
+
+fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
+    match s {
+        "client_secret_basic" | "basic" => Ok(ClientAuthMethod::ClientSecretBasic),
+        "client_secret_post" | "post" => Ok(ClientAuthMethod::ClientSecretPost),
+        "private_key_jwt" => Ok(ClientAuthMethod::PrivateKeyJwt),
+        _ => Err(format!(
+            "unknown auth method {s:?} (client_secret_basic, client_secret_post or private_key_jwt)"
+        )),
+    }
+}
+
+/// A string or a list of strings.
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor;
+
+        impl<'de> Visitor<'de> for OneOrManyVisitor {
+            type Value = OneOrMany;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    out.push(item);
+                }
+                Ok(OneOrMany::Many(out))
+            }
+        }
+
+        deserializer.deserialize_any(OneOrManyVisitor)
+    }
+}
+
+fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(OneOrMany::deserialize(d)?.into_vec())
+}
+
+fn some_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    strings(d).map(Some)
+}
+
+fn some_algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Algorithm>>, D::Error> {
+    strings(d)?
+        .iter()
+        .map(|s| parse_algorithm(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+fn some_algorithm<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Algorithm>, D::Error> {
+    parse_algorithm(&String::deserialize(d)?)
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+fn role_sources<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RoleSource>, D::Error> {
+    strings(d)?
+        .iter()
+        .map(|s| parse_role_source(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(de::Error::custom)
+}
+
+fn some_typ<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TypPolicy>, D::Error> {
+    parse_typ(OneOrMany::deserialize(d)?)
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+fn some_token_policy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TokenPolicy>, D::Error> {
+    parse_token_policy(&String::deserialize(d)?)
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
+/// A JWKS as JSON text, or as a structured value turned into JSON text.
+fn some_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }))
+}
+
+// ---------------------------------------------------------------------------
+// The environment.
+
+struct EnvReader<'a> {
+    prefix: &'a str,
+    lookup: Lookup<'a>,
+}
+
+impl EnvReader<'_> {
+    fn var(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}_{key}", self.prefix)
+        }
+    }
+
+    fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Env {
+            var: self.var(key),
+            reason: reason.into(),
+        }
+    }
+
+    /// The value, trimmed; empty counts as unset.
+    fn text(&self, key: &str) -> Option<String> {
+        (self.lookup)(&self.var(key))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn list(&self, key: &str) -> Vec<String> {
+        self.text(key)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn each<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Vec<T>, ConfigError> {
+        self.list(key)
+            .iter()
+            .map(|s| parse(s).map_err(|e| self.error(key, e)))
+            .collect()
+    }
+
+    fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.text(key)
+            .map(|v| parse(&v).map_err(|e| self.error(key, e)))
+            .transpose()
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ConfigError> {
+        self.parsed(key, |v| {
+            v.parse()
+                .map_err(|_| format!("{v:?} is not a non-negative whole number"))
+        })
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, ConfigError> {
+        Ok(self
+            .parsed(key, |v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(format!("{v:?} is not true or false")),
+            })?
+            .unwrap_or(false))
+    }
+
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.text(key).map(PathBuf::from)
+    }
+
+    /// `KEY` (the secret itself, untrimmed) or `KEY_FILE` (its file).
+    fn secret(&self, key: &str) -> Result<Option<Secret>, ConfigError> {
+        let file_key = format!("{key}_FILE");
+        let value = (self.lookup)(&self.var(key)).filter(|v| !v.is_empty());
+        match (value, self.path(&file_key)) {
+            (Some(_), Some(_)) => {
+                Err(self.error(key, format!("set with {} too", self.var(&file_key))))
+            }
+            (Some(v), None) => Ok(Some(Secret::Value(v))),
+            (None, Some(path)) => Ok(Some(Secret::File(path))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn config(&self) -> Result<Config, ConfigError> {
+        Ok(Config {
+            issuers: vec![self.issuer()?],
+            leeway_seconds: self.number("LEEWAY_SECONDS")?,
+            max_token_size: self.number("MAX_TOKEN_SIZE")?,
+            token_cache_capacity: self.number("TOKEN_CACHE_CAPACITY")?,
+            allow_insecure_http: self.flag("ALLOW_INSECURE_HTTP")?,
+            jwks_cache: self.jwks_cache()?,
+            introspection: self.introspection()?,
+            dpop: self.dpop()?,
+            layer: self.layer()?,
+        })
+    }
+
+    fn issuer(&self) -> Result<IssuerConfig, ConfigError> {
+        let issuer = self.text("ISSUER");
+        let tenant_template = self.text("ISSUER_TEMPLATE");
+        if issuer.is_none() && tenant_template.is_none() {
+            return Err(self.error(
+                "ISSUER",
+                format!("not set (nor {})", self.var("ISSUER_TEMPLATE")),
+            ));
+        }
+        let tenants = self.list("TENANTS");
+        let hmac_secret = self.secret("HMAC_SECRET")?;
+        let hmac_algorithm = self.parsed("HMAC_ALGORITHM", parse_algorithm)?;
+        let hmac_kid = self.text("HMAC_KID");
+        let hmac = match hmac_secret {
+            Some(secret) => Some(HmacConfig {
+                secret,
+                algorithm: hmac_algorithm,
+                kid: hmac_kid,
+            }),
+            None if hmac_algorithm.is_some() || hmac_kid.is_some() => {
+                return Err(self.error("HMAC_SECRET", "not set, but HMAC_ALGORITHM or HMAC_KID is"));
+            }
+            None => None,
+        };
+        let require_claim_equals = self
+            .each("REQUIRE_CLAIM_EQUALS", |pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| format!("{pair:?} is not NAME=VALUE"))
+            })?
+            .into_iter()
+            .collect();
+        Ok(IssuerConfig {
+            issuer,
+            also: self.list("ISSUER_ALSO"),
+            tenant_template,
+            tenants: (!tenants.is_empty()).then_some(tenants),
+            max_tenants: self.number("MAX_TENANTS")?,
+            tenant_claim: self.text("TENANT_CLAIM"),
+            audiences: self.list("AUDIENCE"),
+            allowed_client_ids: self.list("ALLOWED_CLIENT_IDS"),
+            algorithms: self
+                .text("ALGORITHMS")
+                .is_some()
+                .then(|| self.each("ALGORITHMS", parse_algorithm))
+                .transpose()?,
+            typ: self.parsed("TYP", |v| {
+                if v == "default" || v == "rfc9068" {
+                    parse_typ(OneOrMany::One(v.to_owned()))
+                } else {
+                    parse_typ(OneOrMany::Many(
+                        v.split(',').map(|t| t.trim().to_owned()).collect(),
+                    ))
+                }
+            })?,
+            rfc9068: self.flag("RFC9068")?,
+            require_claims: self.list("REQUIRE_CLAIMS"),
+            require_claim_equals,
+            roles_from: self.each("ROLES_FROM", parse_role_source)?,
+            permissions_from: self.each("PERMISSIONS_FROM", parse_role_source)?,
+            jwks_url: self.text("JWKS_URL"),
+            jwks_file: self.path("JWKS_FILE"),
+            jwks: self.text("JWKS"),
+            discover: self.flag("DISCOVER")?,
+            pem_file: self.path("PEM_FILE"),
+            pem_kid: self.text("PEM_KID"),
+            hmac,
+            jwks_cache: None,
+        })
+    }
+
+    fn jwks_cache(&self) -> Result<Option<JwksCacheConfig>, ConfigError> {
+        let c = JwksCacheConfig {
+            fetch_timeout_seconds: self.number("JWKS_FETCH_TIMEOUT_SECONDS")?,
+            cooldown_seconds: self.number("JWKS_COOLDOWN_SECONDS")?,
+            default_refresh_seconds: self.number("JWKS_DEFAULT_REFRESH_SECONDS")?,
+            min_refresh_seconds: self.number("JWKS_MIN_REFRESH_SECONDS")?,
+            max_refresh_seconds: self.number("JWKS_MAX_REFRESH_SECONDS")?,
+            max_stale_seconds: self.number("JWKS_MAX_STALE_SECONDS")?,
+            retry_min_seconds: self.number("JWKS_RETRY_MIN_SECONDS")?,
+            retry_max_seconds: self.number("JWKS_RETRY_MAX_SECONDS")?,
+            max_size: self.number("JWKS_MAX_SIZE")?,
+            max_keys: self.number("JWKS_MAX_KEYS")?,
+            max_metadata_size: self.number("JWKS_MAX_METADATA_SIZE")?,
+        };
+        Ok(Some(c))
+    }
+
+    fn introspection(&self) -> Result<Option<IntrospectionConfig>, ConfigError> {
+        let Some(client_id) = self.text("INTROSPECTION_CLIENT_ID") else {
+            for key in [
+                "INTROSPECTION_URL",
+                "INTROSPECTION_CLIENT_SECRET",
+                "INTROSPECTION_CLIENT_SECRET_FILE",
+                "INTROSPECTION_PRIVATE_KEY",
+                "INTROSPECTION_PRIVATE_KEY_FILE",
+            ] {
+                if self.text(key).is_some() {
+                    return Err(self.error(
+                        key,
+                        format!("needs {}", self.var("INTROSPECTION_CLIENT_ID")),
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        Ok(Some(IntrospectionConfig {
+            endpoint: self.text("INTROSPECTION_URL"),
+            client_id,
+            client_secret: self.secret("INTROSPECTION_CLIENT_SECRET")?,
+            auth_method: self.parsed("INTROSPECTION_AUTH_METHOD", parse_auth_method)?,
+            private_key: self.secret("INTROSPECTION_PRIVATE_KEY")?,
+            private_key_algorithm: self
+                .parsed("INTROSPECTION_PRIVATE_KEY_ALGORITHM", parse_algorithm)?,
+            private_key_id: self.text("INTROSPECTION_PRIVATE_KEY_ID"),
+            policy: self.parsed("INTROSPECTION_POLICY", parse_token_policy)?,
+            ..IntrospectionConfig::default()
+        }))
+    }
+
+    fn dpop(&self) -> Result<Option<DpopConfig>, ConfigError> {
+        let required = self.flag("DPOP_REQUIRED")?;
+        let enabled = self.flag("DPOP")? || required;
+        let config = DpopConfig {
+            enabled: Some(enabled),
+            required,
+            nonce: self.flag("DPOP_NONCE")?,
+            nonce_secret: self.secret("DPOP_NONCE_SECRET")?,
+            algorithms: self
+                .text("DPOP_ALGORITHMS")
+                .is_some()
+                .then(|| self.each("DPOP_ALGORITHMS", parse_algorithm))
+                .transpose()?,
+            max_age_seconds: self.number("DPOP_MAX_AGE_SECONDS")?,
+            ..DpopConfig::default()
+        };
+        let configured = config.nonce
+            || config.nonce_secret.is_some()
+            || config.algorithms.is_some()
+            || config.max_age_seconds.is_some();
+        if !enabled && configured {
+            return Err(self.error(
+                "DPOP",
+                format!(
+                    "not set, but other {}_* variables are: set it to true",
+                    self.var("DPOP")
+                ),
+            ));
+        }
+        Ok(enabled.then_some(config))
+    }
+
+    fn layer(&self) -> Result<Option<LayerConfig>, ConfigError> {
+        Ok(Some(LayerConfig {
+            realm: self.text("REALM"),
+            public_url: self.text("PUBLIC_URL"),
+            allow_anonymous: self.flag("ALLOW_ANONYMOUS")?,
+            allow_query_parameter: self.flag("ALLOW_QUERY_PARAMETER")?,
+            token_header: self.text("TOKEN_HEADER"),
+            token_cookie: self.text("TOKEN_COOKIE"),
+        }))
+    }
+}

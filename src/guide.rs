@@ -1,0 +1,289 @@
+//! Guides: the crate in each stack, in tests, with each provider, in
+//! production. Documentation only; every example here is compiled (and
+//! most are run) as a doctest.
+//!
+//! - [`axum`]: the layer, requirements per route, and how `route_layer`
+//!   order decides which routes a requirement covers;
+//! - [`hyper`]: hyper 1 with `service_fn` and `tower::ServiceBuilder`;
+//! - [`tonic`]: a gRPC server, refusals as gRPC statuses;
+//! - [`testing`]: `TestIssuer` in your own tests;
+//! - [`providers`]: the settings for Keycloak, Auth0, Entra ID, Okta,
+//!   Google, Cognito, …;
+//! - [`operations`]: metrics, traces, health, configuration files, the
+//!   diagnostic command.
+
+pub mod axum {
+    //! # axum
+    //!
+    //! `BearerLayer` validates the token; `RequireScopeLayer` (scopes) and
+    //! `RequireLayer` (roles, permissions, predicates, any/all trees)
+    //! decide per route; handlers take [`Claims`](crate::Claims) (or
+    //! `Option<Claims>`, or [`TypedClaims<T>`](crate::TypedClaims)).
+    //!
+    //! **Which routes a requirement covers.** axum's `route_layer` wraps
+    //! the routes added *before* it, and `layer` wraps everything before
+    //! it, fallback included. Read a router from the bottom up: the last
+    //! `.layer(BearerLayer)` covers every route above it; a
+    //! `.route_layer(requirement)` covers the routes between it and the
+    //! previous `route_layer`... and every route above that too.
+    //!
+    //! ```
+    //! use axum::{Router, routing::{get, post}};
+    //! use bearer_guard::{BearerLayer, Claims, RequireLayer, RequireScopeLayer, Requirement};
+    //! # use bearer_guard::testing::TestIssuer;
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! # let validator = TestIssuer::new().validator();
+    //! let app: Router = Router::new()
+    //!     // Covered by the admin role requirement AND the scope below.
+    //!     .route("/admin", get(|| async { "admin" }))
+    //!     .route_layer(RequireLayer::new(Requirement::roles_any(["admin"])?))
+    //!     // Covered by the scope requirement only.
+    //!     .route("/charge", post(|| async { "charged" }))
+    //!     .route_layer(RequireScopeLayer::all(["charge:customer"])?)
+    //!     // Covered by no requirement: any valid token.
+    //!     .route("/me", get(|claims: Claims| async move { claims.subject().unwrap_or_default().to_owned() }))
+    //!     // Every route above needs a valid token.
+    //!     .layer(BearerLayer::new(validator).realm("payments")?)
+    //!     // Public: added after the layer.
+    //!     .route("/health", get(|| async { "ok" }));
+    //! # Ok(()) }
+    //! ```
+    //!
+    //! To give a route a requirement of its own and nothing else, put the
+    //! layer on the route's method router instead:
+    //! `.route("/admin", get(admin).route_layer(RequireLayer::new(..)))`.
+    //!
+    //! Refusal bodies: [`BearerLayer::error_body`](crate::BearerLayer::error_body)
+    //! with [`ProblemJson`](crate::ProblemJson) (RFC 9457) or a closure; the
+    //! [`AuthError`](crate::AuthError) is also in the response extensions
+    //! for a `map_response` further out.
+}
+
+pub mod hyper {
+    //! # hyper 1 without axum
+    //!
+    //! The layer is a tower layer: put it in a `ServiceBuilder` around a
+    //! `service_fn` and serve it with hyper-util. The handler finds the
+    //! [`Claims`](crate::Claims) in the request extensions. A body type
+    //! with `Default` (and `From<String>` for
+    //! [`ProblemJson`](crate::ProblemJson)) is all the layer needs.
+    //!
+    //! ```
+    //! use std::convert::Infallible;
+    //! use bearer_guard::{BearerLayer, Claims, ProblemJson};
+    //! use bytes::Bytes;
+    //! use http::{Request, Response};
+    //! use http_body_util::Full;
+    //! use tower::{Service, ServiceBuilder, ServiceExt};
+    //! # use bearer_guard::testing::TestIssuer;
+    //!
+    //! async fn handle(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    //!     let sub = req.extensions().get::<Claims>().and_then(|c| c.subject()).unwrap_or("?");
+    //!     Ok(Response::new(Full::from(format!("hello {sub}"))))
+    //! }
+    //!
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! # let issuer = TestIssuer::new();
+    //! # let validator = issuer.validator();
+    //! let mut service = ServiceBuilder::new()
+    //!     .layer(BearerLayer::new(validator).error_body(ProblemJson))
+    //!     .service_fn(handle);
+    //! // Serve it with hyper_util::service::TowerToHyperService; here, one call:
+    //! let token = issuer.token().subject("alice").sign();
+    //! let request = Request::get("/").header("authorization", format!("Bearer {token}"))
+    //!     .body(Full::default())?;
+    //! let response = service.ready().await?.call(request).await?;
+    //! assert_eq!(response.status(), 200);
+    //! # Ok(()) }
+    //! ```
+    //!
+    //! `examples/hyper.rs` is the whole server, run by `tests/stacks.rs`.
+}
+
+pub mod tonic {
+    //! # tonic (gRPC)
+    //!
+    //! Put the layer in front of the whole server with
+    //! `Server::builder().layer(..)`. A gRPC call (`content-type:
+    //! application/grpc`) is refused the gRPC way: HTTP 200 with
+    //! `grpc-status` `UNAUTHENTICATED` (16) for a missing or bad token,
+    //! `PERMISSION_DENIED` (7) for a missing scope or role, `UNAVAILABLE`
+    //! (14) when the keys cannot be had, and the RFC 6750 challenge in the
+    //! `www-authenticate` metadata. Handlers read the claims from the
+    //! request's extensions.
+    //!
+    //! ```
+    //! use bearer_guard::{BearerLayer, Claims, RequireScopeLayer};
+    //! # use bearer_guard::testing::TestIssuer;
+    //!
+    //! // In a handler generated by tonic-build, the claims are in the extensions.
+    //! fn subject<T>(request: &tonic::Request<T>) -> Result<String, tonic::Status> {
+    //!     let claims = request.extensions().get::<Claims>()
+    //!         .ok_or_else(|| tonic::Status::internal("no BearerLayer in front"))?;
+    //!     Ok(claims.subject().unwrap_or_default().to_owned())
+    //! }
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! # let validator = TestIssuer::new().validator();
+    //! let server = tonic::transport::Server::builder()
+    //!     .layer(BearerLayer::new(validator).realm("payments")?)
+    //!     .layer(RequireScopeLayer::all(["payments"])?);
+    //! // server.add_service(PaymentsServer::new(MyPayments)).serve(addr).await?;
+    //! # let _ = server;
+    //! # Ok(()) }
+    //! ```
+    //!
+    //! `examples/grpc.rs` is a complete service with a real tonic client;
+    //! `tests/stacks.rs` runs it for each status.
+}
+
+pub mod testing {
+    //! # Testing with `TestIssuer` (feature `testing`)
+    //!
+    //! [`TestIssuer`](crate::testing::TestIssuer) generates a key, publishes
+    //! its JWKS and mints any token: valid ones, and each way a token can be
+    //! wrong. Enable the feature for your tests only:
+    //!
+    //! ```toml
+    //! [dev-dependencies]
+    //! bearer-guard = { version = "0.1", features = ["testing"] }
+    //! ```
+    //!
+    //! ```
+    //! use axum::{Router, body::Body, routing::get};
+    //! use bearer_guard::{BearerLayer, RequireScopeLayer};
+    //! use bearer_guard::testing::TestIssuer;
+    //! use http::{Request, StatusCode};
+    //! use tower::ServiceExt;
+    //!
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let issuer = TestIssuer::new();
+    //! let app = Router::new()
+    //!     .route("/charge", get(|| async { "charged" }))
+    //!     .route_layer(RequireScopeLayer::all(["charge:customer"])?)
+    //!     .layer(BearerLayer::new(issuer.validator()));
+    //!
+    //! let call = |token: String| {
+    //!     let app = app.clone();
+    //!     async move {
+    //!         let req = Request::get("/charge")
+    //!             .header("authorization", format!("Bearer {token}"))
+    //!             .body(Body::empty())
+    //!             .unwrap();
+    //!         app.oneshot(req).await.unwrap().status()
+    //!     }
+    //! };
+    //! assert_eq!(call(issuer.token().scope("charge:customer").sign()).await, StatusCode::OK);
+    //! assert_eq!(call(issuer.token().scope("read").sign()).await, StatusCode::FORBIDDEN);
+    //! assert_eq!(call(issuer.token().expires_in(-3600).sign()).await, StatusCode::UNAUTHORIZED);
+    //! assert_eq!(call(issuer.token().audience("other").sign()).await, StatusCode::UNAUTHORIZED);
+    //! # Ok(()) }
+    //! ```
+    //!
+    //! For remote keys, serve [`TestIssuer::jwks_json`](crate::testing::TestIssuer::jwks_json)
+    //! from a loopback server and use `jwks_url(..)` with
+    //! `allow_insecure_http()`; for DPoP, [`DpopKey`](crate::testing::DpopKey);
+    //! for time, [`ManualClock`](crate::ManualClock).
+}
+
+pub mod providers {
+    //! # Providers
+    //!
+    //! Each provider's issuer, keys, audience and where it puts scopes and
+    //! roles, with its traps, is in `docs/providers.md` in the repository.
+    //! The settings, compiled:
+    //!
+    //! ```
+    //! use bearer_guard::{Issuer, RoleSource, Validator};
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() -> Result<(), bearer_guard::BuildError> {
+    //! // Keycloak: realm and client roles.
+    //! let keycloak = Validator::builder()
+    //!     .issuer("https://sso.example.com/realms/acme")
+    //!     .audience("orders-api")
+    //!     .discover()
+    //!     .roles_from(RoleSource::KeycloakRealm)
+    //!     .roles_from(RoleSource::KeycloakClient("orders-api".into()))
+    //!     .build()?;
+    //! // Auth0: the issuer ends with a slash; permissions with RBAC.
+    //! let auth0 = Validator::builder()
+    //!     .issuer("https://my-tenant.us.auth0.com/")
+    //!     .audience("https://api.example.com/orders")
+    //!     .discover()
+    //!     .permissions_from(RoleSource::Claim("permissions".into()))
+    //!     .build()?;
+    //! // Entra ID, every tenant of an allow-list (v2.0 tokens).
+    //! let entra = Validator::builder()
+    //!     .trust(
+    //!         Issuer::tenant_template("https://login.microsoftonline.com/{tenant}/v2.0")
+    //!             .tenants(["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+    //!             .audience("api://orders")
+    //!             .discover(),
+    //!     )
+    //!     .build()?;
+    //! // AWS Cognito: no `aud` in access tokens; the client id instead.
+    //! let cognito = Validator::builder()
+    //!     .issuer("https://cognito-idp.us-west-2.amazonaws.com/us-west-2_aBcDeFgHi")
+    //!     .allowed_client_ids(["57cbishk4j24pabc1234567890"])
+    //!     .require_claim_equals("token_use", "access")
+    //!     .roles_from(RoleSource::CognitoGroups)
+    //!     .discover()
+    //!     .build()?;
+    //! # let _ = (keycloak, auth0, entra, cognito);
+    //! # Ok(()) }
+    //! ```
+}
+
+pub mod operations {
+    //! # Operations
+    //!
+    //! - **Metrics** (feature `metrics`): counters and histograms through
+    //!   the `metrics` facade; install the recorder you use (Prometheus,
+    //!   OpenTelemetry). The names and labels are listed below.
+    //!   `examples/resource_server` serves them at `GET /metrics`.
+    //! - **Traces**: one `bearer_guard.validate` span per validation that
+    //!   is not a cache hit, at `debug`, with `source`, `issuer`, `outcome`
+    //!   and `token` (the first 8 hex digits of the token's SHA-256, never
+    //!   the token); cache hits at `trace`; key fetches and rotations at
+    //!   `info`, failures at `warn`. At `info`, validations log nothing.
+    //! - **Health**: [`Validator::health`](crate::Validator::health) for a
+    //!   readiness probe: `ready`, `degraded` (refreshes failing, last good
+    //!   keys serving; or one of several issuers without keys), `not_ready`.
+    //! - **Configuration**: [`config::Config`](crate::config) (feature
+    //!   `config`) from a TOML, JSON or YAML file, or the environment.
+    //! - **The diagnostic command**: `cargo install bearer-guard --features
+    //!   cli`, then `bearer-guard inspect TOKEN` and `bearer-guard verify
+    //!   --issuer URL --audience A --discover TOKEN`.
+    //!
+    //! ```
+    //! # use bearer_guard::testing::TestIssuer;
+    //! use bearer_guard::HealthStatus;
+    //! # let validator = TestIssuer::new().validator();
+    //! // A readiness probe.
+    //! let health = validator.health();
+    //! let status = health.http_status(); // 200 ready or degraded, 503 not ready
+    //! let body = serde_json::to_string(&health).unwrap();
+    //! assert_eq!(health.status, HealthStatus::Ready);
+    //! # let _ = (status, body);
+    //! ```
+    //!
+    //! ## Metrics
+    //!
+    //! | metric | kind | labels |
+    //! |---|---|---|
+    //! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or [`AuthError::kind`](crate::AuthError::kind)) |
+    //! | `bearer_guard_validations_total` | counter | `source` (`cache`, `jwt`, `introspection`, `dpop`), `result` (`valid` or [`ValidationError::kind`](crate::ValidationError::kind)) |
+    //! | `bearer_guard_validation_duration_seconds` | histogram | `source` (validations that were not cache hits) |
+    //! | `bearer_guard_token_cache_total` | counter | `result` (`hit`, `miss`) |
+    //! | `bearer_guard_jwks_fetches_total` | counter | `url`, `outcome` (`updated`, `not_modified`, `error`) |
+    //! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`; the key set's age is `time() -` this |
+    //! | `bearer_guard_jwks_keys` | gauge | `url` |
+    //! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `error`) |
+    //! | `bearer_guard_introspection_cache_total` | counter | `result` (`hit`, `shared_hit`, `miss`) |
+    //! | `bearer_guard_dpop_replays_total` | counter | none |
+    //!
+    //! Label values come from fixed sets or from the configuration, never
+    //! from a token.
+}

@@ -1,0 +1,117 @@
+//! Metrics through the `metrics` facade (feature `metrics`): the
+//! application installs the recorder (Prometheus, OpenTelemetry, …);
+//! without the feature every function here is empty and inlined away.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or the refusal: `missing_token`, `invalid_token`, `insufficient_scope`, …) |
+//! | `bearer_guard_validations_total` | counter | `source` (`cache`, `jwt`, `introspection`, `dpop`), `result` (`valid` or [`ValidationError::kind`](crate::ValidationError::kind)) |
+//! | `bearer_guard_validation_duration_seconds` | histogram | `source` (validations that were not cache hits) |
+//! | `bearer_guard_token_cache_total` | counter | `result` (`hit`, `miss`) |
+//! | `bearer_guard_jwks_fetches_total` | counter | `url`, `outcome` (`updated`, `not_modified`, `error`) |
+//! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`: the key set's age is `time() -` this |
+//! | `bearer_guard_jwks_keys` | gauge | `url`: keys in the current set |
+//! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `error`) |
+//! | `bearer_guard_introspection_cache_total` | counter | `result` (`hit`, `shared_hit`, `miss`) |
+//! | `bearer_guard_dpop_replays_total` | counter | none |
+//!
+//! Label values come from fixed sets or from the configuration (JWKS
+//! URLs), never from a token.
+
+#![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+
+use std::time::Duration;
+
+/// A request through the layer: `outcome` and `reason`.
+#[inline]
+pub(crate) fn request(outcome: &'static str, reason: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("bearer_guard_requests_total", "outcome" => outcome, "reason" => reason)
+        .increment(1);
+}
+
+/// A validation's result from `source`, and how long it took (`None` for
+/// cache hits, which are not timed).
+#[inline]
+pub(crate) fn validation(source: &'static str, result: &'static str, elapsed: Option<Duration>) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("bearer_guard_validations_total", "source" => source, "result" => result)
+            .increment(1);
+        if let Some(elapsed) = elapsed {
+            metrics::histogram!("bearer_guard_validation_duration_seconds", "source" => source)
+                .record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// A verified-token cache lookup.
+#[inline]
+pub(crate) fn token_cache(hit: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("bearer_guard_token_cache_total", "result" => if hit { "hit" } else { "miss" })
+        .increment(1);
+}
+
+/// A JWKS fetch of `url` and its `outcome`; on success the time (unix
+/// seconds) and the number of keys.
+#[inline]
+pub(crate) fn jwks_fetch(url: &str, outcome: &'static str, success: Option<(f64, usize)>) {
+    #[cfg(feature = "metrics")]
+    {
+        let url = url.to_owned();
+        metrics::counter!("bearer_guard_jwks_fetches_total", "url" => url.clone(), "outcome" => outcome)
+            .increment(1);
+        if let Some((at, keys)) = success {
+            metrics::gauge!("bearer_guard_jwks_last_success_timestamp_seconds", "url" => url.clone())
+                .set(at);
+            if outcome == "updated" {
+                #[allow(clippy::cast_precision_loss)]
+                metrics::gauge!("bearer_guard_jwks_keys", "url" => url).set(keys as f64);
+            }
+        }
+    }
+}
+
+/// An introspection call's outcome.
+#[inline]
+pub(crate) fn introspection_call(outcome: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("bearer_guard_introspection_requests_total", "outcome" => outcome)
+        .increment(1);
+}
+
+/// An introspection cache lookup: `hit`, `shared_hit` or `miss`.
+#[inline]
+pub(crate) fn introspection_cache(result: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("bearer_guard_introspection_cache_total", "result" => result).increment(1);
+}
+
+/// A replayed DPoP proof.
+#[inline]
+pub(crate) fn dpop_replay() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("bearer_guard_dpop_replays_total").increment(1);
+}
+
+/// The first 8 hex digits of a token's SHA-256, for traces: enough to
+/// follow one token through the logs, never the token.
+#[derive(Clone, Copy)]
+pub(crate) struct ShortHash(pub(crate) [u8; 4]);
+
+impl ShortHash {
+    pub(crate) fn of(digest: &[u8; 32]) -> Self {
+        let [a, b, c, d, ..] = *digest;
+        ShortHash([a, b, c, d])
+    }
+}
+
+impl std::fmt::Display for ShortHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,191 @@
+//! Metrics through the `metrics` facade, rendered by a real Prometheus
+//! recorder. One test in its own binary: the recorder is global to the
+//! process.
+
+#![cfg(feature = "metrics")]
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use bearer_guard::testing::{DpopKey, TestIssuer};
+use bearer_guard::{Algorithm, BearerLayer, DpopOptions, RequireScopeLayer, Validator};
+use http::{Request, StatusCode, header};
+use tower::ServiceExt;
+
+/// Serves `jwks` at `/jwks` on loopback.
+async fn jwks_server(jwks: String) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route("/jwks", get(move || async move { jwks }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// The value of the Prometheus sample `name` whose labels include `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .next()
+}
+
+async fn call(app: &Router, token: Option<&str>) -> StatusCode {
+    let mut request = Request::get("/charge");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    response.status()
+}
+
+// One test: the recorder is global to the process.
+#[tokio::test]
+async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
+    let issuer = TestIssuer::new();
+    let addr = jwks_server(issuer.jwks_json()).await;
+    let url = format!("http://{addr}/jwks");
+    let validator = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(issuer.audience())
+        .jwks_url(&url)
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/charge", get(|| async { "charged" }))
+        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
+        .layer(BearerLayer::new(validator));
+
+    let good = issuer.token().scope("charge:customer").sign();
+    let narrow = issuer.token().scope("read").sign();
+    let expired = issuer
+        .token()
+        .scope("charge:customer")
+        .expires_in(-600)
+        .sign();
+    assert_eq!(call(&app, Some(&good)).await, StatusCode::OK);
+    assert_eq!(call(&app, Some(&good)).await, StatusCode::OK);
+    assert_eq!(call(&app, Some(&narrow)).await, StatusCode::FORBIDDEN);
+    assert_eq!(call(&app, Some(&expired)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app, None).await, StatusCode::UNAUTHORIZED);
+
+    // A DPoP proof used twice.
+    let dpop = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(issuer.audience())
+        .jwks_json(issuer.jwks_json())
+        .dpop(DpopOptions::new())
+        .build()
+        .unwrap();
+    let client = DpopKey::generate(Algorithm::ES256);
+    let bound = issuer.token().dpop_bound(&client).sign();
+    let uri = "https://api.example.com/orders";
+    let proof = client.proof("GET", uri, &bound).sign();
+    dpop.validate_dpop(&bound, &proof, "GET", uri)
+        .await
+        .unwrap();
+    dpop.validate_dpop(&bound, &proof, "GET", uri)
+        .await
+        .unwrap_err();
+
+    let text = handle.render();
+    let requests = "bearer_guard_requests_total";
+    assert_eq!(
+        sample(&text, requests, &[("outcome", "allowed"), ("reason", "ok")]),
+        Some(2.0),
+        "{text}"
+    );
+    for reason in ["insufficient_scope", "expired", "missing_token"] {
+        assert_eq!(
+            sample(
+                &text,
+                requests,
+                &[("outcome", "denied"), ("reason", reason)]
+            ),
+            Some(1.0),
+            "{reason}: {text}"
+        );
+    }
+    let cache = "bearer_guard_token_cache_total";
+    assert_eq!(
+        sample(&text, cache, &[("result", "hit")]),
+        Some(2.0),
+        "{text}"
+    );
+    let validations = "bearer_guard_validations_total";
+    assert_eq!(
+        sample(
+            &text,
+            validations,
+            &[("source", "jwt"), ("result", "valid")]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            validations,
+            &[("source", "jwt"), ("result", "expired")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            validations,
+            &[("source", "dpop"), ("result", "dpop_replayed")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("bearer_guard_validation_duration_seconds"),
+        "{text}"
+    );
+    let fetches = "bearer_guard_jwks_fetches_total";
+    assert_eq!(
+        sample(&text, fetches, &[("url", &url), ("outcome", "updated")]),
+        Some(1.0),
+        "{text}"
+    );
+    let fetched_at = sample(
+        &text,
+        "bearer_guard_jwks_last_success_timestamp_seconds",
+        &[("url", &url)],
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - fetched_at).abs() < 600.0, "{fetched_at} vs {now}");
+    assert_eq!(
+        sample(&text, "bearer_guard_jwks_keys", &[("url", &url)]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "bearer_guard_dpop_replays_total", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    // Nothing from a token in any label.
+    assert!(!text.contains(good.split('.').nth(2).unwrap()));
+}
