@@ -7,7 +7,13 @@
 //! cargo run --release --example resource_server -- --demo
 //! cargo run --release --example resource_server -- \
 //!     --issuer https://auth.example.com/ --audience payments --discover
+//! cargo run --release --example resource_server -- --config docs/config.example.toml
 //! ```
+//!
+//! With `--config PATH` (or the environment variable `BEARER_GUARD_CONFIG`),
+//! the validator and the layer come from a `.toml` or `.json` file
+//! described by `bearer_guard::config` (`docs/config.example.toml` shows
+//! every field) instead of the issuer options.
 //!
 //! Routes:
 //! - `GET /health`: public, 200 `ok`;
@@ -18,6 +24,10 @@
 //!   load test comparing the two measures the layer alone;
 //! - `GET /admin`: needs one of the roles given by `--admin-role` (default
 //!   `admin`), read from where `--roles-from` says; a plain 403 otherwise;
+//! - `GET /health/ready`: public, the validator's health snapshot as JSON,
+//!   200 when tokens can be validated (`ready`, `degraded`), 503 when not;
+//! - `GET /metrics`: public, every bearer-guard metric in the Prometheus
+//!   text format;
 //! - `GET /health/keys`: public, the key set's state and the introspection
 //!   counters as JSON;
 //! - `GET /.well-known/oauth-protected-resource` (and the form suffixed
@@ -34,9 +44,10 @@ use std::process::ExitCode;
 
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bearer_guard::config::Config;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    BearerLayer, Claims, ClientAuth, DpopOptions, Introspection, Issuer, RequireLayer,
+    BearerLayer, Claims, ClientAuth, DpopOptions, Introspection, Issuer, ProblemJson, RequireLayer,
     RequireScopeLayer, Requirement, ResourceMetadata, RoleSource, Validator,
 };
 use http::HeaderName;
@@ -50,6 +61,12 @@ USAGE:
 
 OPTIONS:
     --listen ADDR       address to listen on [default: 127.0.0.1:8080]
+    --config PATH       the validator and the layer from this .toml or .json
+                        file (see bearer_guard::config and
+                        docs/config.example.toml) instead of --issuer and
+                        the issuer and introspection options; the layer and
+                        server options below apply on top of the file
+                        [default: $BEARER_GUARD_CONFIG]
     --issuer URL        a trusted token issuer (`iss`), exact match; repeat
                         for several, each with its own keys and audiences:
                         the issuer options below apply to the --issuer
@@ -111,13 +128,15 @@ OPTIONS:
     --public-url URL    the externally visible base URL (behind a proxy):
                         what DPoP proofs' `htu` is checked against, and the
                         `resource` of the metadata [default: http://ADDR]
+    --problem-json      refusals carry an RFC 9457 application/problem+json
+                        body (status and challenges unchanged)
     --demo              no authorization server needed: generate a key, trust
                         it, and print tokens to call the API with
     -h, --help          print this help
 
-Without --demo, at least one --issuer (or --issuer-template) is required,
-each with --audience (or --client-id-allow) and one of --jwks-file,
---jwks-url or --discover; --client-id/--client-secret with
+Without --demo or --config, at least one --issuer (or --issuer-template)
+is required, each with --audience (or --client-id-allow) and one of
+--jwks-file, --jwks-url or --discover; --client-id/--client-secret with
 --introspection-url (or --discover) add opaque tokens. With remote keys the
 server starts even if an authorization server is down, and answers 503 for
 its tokens until its keys arrive.
@@ -143,6 +162,8 @@ struct IssuerArgs {
 #[derive(Debug, Default)]
 struct Args {
     listen: Option<String>,
+    /// The validator and the layer from --config (or BEARER_GUARD_CONFIG).
+    config: Option<Config>,
     /// The issuers, in order; options before the first --issuer go to it.
     issuers: Vec<IssuerArgs>,
     allow_http: bool,
@@ -156,6 +177,7 @@ struct Args {
     realm: Option<String>,
     token_cache_capacity: Option<u64>,
     demo: bool,
+    problem_json: bool,
     dpop: bool,
     dpop_only: bool,
     dpop_nonce: bool,
@@ -198,8 +220,23 @@ fn role_source(spec: &str) -> Result<RoleSource, String> {
     })
 }
 
+/// The configuration file at `path`: TOML or JSON, by its extension.
+fn load_config(path: &str) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
+    let parsed = match std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+    {
+        Some("toml") => toml::from_str(&text).map_err(|e| e.to_string()),
+        Some("json") => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        _ => return Err(format!("--config {path}: expected a .toml or .json file")),
+    };
+    parsed.map_err(|e| format!("--config {path}: {e}"))
+}
+
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args::default();
+    let mut config_path = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -215,6 +252,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--listen" => args.listen = Some(value("--listen")?),
+            "--config" => config_path = Some(value("--config")?),
             "--issuer" => args.start_issuer().issuer = Some(value("--issuer")?),
             "--issuer-template" => args.start_issuer().template = Some(value("--issuer-template")?),
             "--audience" => args.current().audiences.push(value("--audience")?),
@@ -250,6 +288,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 );
             }
             "--demo" => args.demo = true,
+            "--problem-json" => args.problem_json = true,
             "--dpop" => args.dpop = true,
             "--dpop-only" => args.dpop_only = true,
             "--dpop-nonce" => args.dpop_nonce = true,
@@ -257,6 +296,34 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--redis-url" => args.redis_url = Some(value("--redis-url")?),
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
+    }
+    let config_path = match config_path {
+        Some(path) => Some(("--config", path)),
+        None => std::env::var("BEARER_GUARD_CONFIG")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|path| ("BEARER_GUARD_CONFIG", path)),
+    };
+    if let Some((source, path)) = config_path {
+        let conflict = if !args.issuers.is_empty() {
+            Some("--issuer, --issuer-template and the issuer options")
+        } else if args.demo {
+            Some("--demo")
+        } else if args.introspection_url.is_some()
+            || args.client_id.is_some()
+            || args.client_secret.is_some()
+            || args.client_secret_post
+        {
+            Some("the introspection options (use the file's [introspection])")
+        } else {
+            None
+        };
+        if let Some(conflict) = conflict {
+            return Err(format!(
+                "{source} ({path}) cannot be combined with {conflict} (see --help)"
+            ));
+        }
+        args.config = Some(load_config(&path)?);
     }
     Ok(Some(args))
 }
@@ -368,22 +435,45 @@ async fn key_health(validator: &Validator) -> Json<Value> {
     Json(keys)
 }
 
+/// The process's Prometheus recorder, installed on first use: every
+/// bearer-guard metric, rendered by `GET /metrics`.
+fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
 fn app(
     validator: Validator,
     args: &Args,
     addr: SocketAddr,
 ) -> Result<Router, Box<dyn std::error::Error>> {
     let health_validator = validator.clone();
+    prometheus();
+    let config_layer = args.config.as_ref().and_then(|c| c.layer.as_ref());
     let public_url = args
         .public_url
         .clone()
+        .or_else(|| config_layer.and_then(|l| l.public_url.clone()))
         .unwrap_or_else(|| format!("http://{addr}"));
     let metadata = ResourceMetadata::new(public_url.clone(), &validator)?
         .scopes_supported(["charge:customer"])
         .resource_name("bearer-guard resource_server example");
-    let mut layer = BearerLayer::new(validator)
-        .realm(args.realm.as_deref().unwrap_or("api"))?
-        .resource_metadata(&metadata);
+    // With --config, the file's [layer] options, and the flags over them.
+    let mut layer = match &args.config {
+        Some(config) => config.layer(validator)?,
+        None => BearerLayer::new(validator),
+    };
+    if args.realm.is_some() || config_layer.is_none_or(|l| l.realm.is_none()) {
+        layer = layer.realm(args.realm.as_deref().unwrap_or("api"))?;
+    }
+    layer = layer.resource_metadata(&metadata);
     if args.public_url.is_some() {
         layer = layer.public_url(public_url)?;
     }
@@ -393,29 +483,50 @@ fn app(
     if let Some(name) = &args.token_cookie {
         layer = layer.token_cookie(name.clone());
     }
-    let protected = Router::new()
-        .route("/charge", post(charge))
-        .route_layer(RequireScopeLayer::all(["charge:customer"])?)
-        .route("/me", get(me))
-        .route("/ping", get(|| async { "ok" }))
-        .route(
-            "/admin",
-            get(|| async { "ok" }).route_layer(RequireLayer::new(Requirement::roles_any(
-                if args.admin_roles.is_empty() {
-                    vec!["admin".to_owned()]
-                } else {
-                    args.admin_roles.clone()
-                },
-            )?)),
-        )
-        .route_layer(layer);
+    let routes = || -> Result<Router, Box<dyn std::error::Error>> {
+        Ok(Router::new()
+            .route("/charge", post(charge))
+            .route_layer(RequireScopeLayer::all(["charge:customer"])?)
+            .route("/me", get(me))
+            .route("/ping", get(|| async { "ok" }))
+            .route(
+                "/admin",
+                get(|| async { "ok" }).route_layer(RequireLayer::new(Requirement::roles_any(
+                    if args.admin_roles.is_empty() {
+                        vec!["admin".to_owned()]
+                    } else {
+                        args.admin_roles.clone()
+                    },
+                )?)),
+            ))
+    };
+    // RFC 9457 problem documents as refusal bodies, or empty bodies.
+    let protected = if args.problem_json {
+        routes()?.route_layer(layer.error_body(ProblemJson))
+    } else {
+        routes()?.route_layer(layer)
+    };
     let mut router = Router::new();
     for path in metadata.paths() {
         let document = metadata.clone();
         router = router.route(&path, get(move || std::future::ready(document.clone())));
     }
+    let ready_validator = health_validator.clone();
     Ok(router
         .route("/health", get(|| async { "ok" }))
+        .route(
+            "/health/ready",
+            get(move || {
+                let health = ready_validator.health();
+                let status = axum::http::StatusCode::from_u16(health.http_status())
+                    .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+                std::future::ready((status, Json(health)))
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|| std::future::ready(prometheus().render())),
+        )
         .route(
             "/health/keys",
             get(move || {
@@ -447,7 +558,18 @@ async fn main() -> ExitCode {
 
     let mut demo = None;
     let mut builder = Validator::builder();
-    if args.demo {
+    if let Some(config) = &args.config {
+        builder = match config.builder() {
+            Ok(builder) => builder,
+            Err(e) => {
+                eprintln!("error: --config: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if args.allow_http {
+            builder = builder.allow_insecure_http();
+        }
+    } else if args.demo {
         let issuer = TestIssuer::new().issuer_url(
             args.issuers
                 .first()
