@@ -142,9 +142,9 @@ impl VerificationKey {
     /// P-256, P-384 or Ed25519) or `RSA PUBLIC KEY` (PKCS#1). The key gets no
     /// `kid`; set one with [`with_kid`](Self::with_kid).
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let parsed = pem::parse(pem).map_err(|_| KeyError::NotPem)?;
-        let der = parsed.contents();
-        match parsed.tag() {
+        let parsed = super::pem::parse(pem).ok_or(KeyError::NotPem)?;
+        let der = parsed.der.as_slice();
+        match parsed.label.as_str() {
             "PUBLIC KEY" | "RSA PUBLIC KEY" => {}
             other => {
                 return Err(KeyError::PemLabel {
@@ -161,7 +161,7 @@ impl VerificationKey {
                 None,
             );
         }
-        if parsed.tag() == "PUBLIC KEY" {
+        if parsed.label == "PUBLIC KEY" {
             for (key_type, alg, verify) in [
                 (
                     KeyType::EcP256,

@@ -26,6 +26,7 @@
 pub(crate) mod algorithm;
 pub(crate) mod error;
 pub(crate) mod jwk;
+pub(crate) mod pem;
 pub(crate) mod set;
 pub(crate) mod signing;
 

@@ -46,10 +46,10 @@ impl SigningKey {
     /// Reads a PEM private key for `alg`: `PRIVATE KEY` (PKCS#8, any key
     /// type), `RSA PRIVATE KEY` (PKCS#1) or `EC PRIVATE KEY` (SEC 1).
     pub fn from_pem(pem: &[u8], alg: Algorithm) -> Result<Self, KeyError> {
-        let parsed = pem::parse(pem).map_err(|_| KeyError::NotPem)?;
-        let der = parsed.contents();
+        let parsed = super::pem::parse(pem).ok_or(KeyError::NotPem)?;
+        let der = parsed.der.as_slice();
         let bad = |_| KeyError::InvalidPrivateKey(alg);
-        let signer = match (alg, parsed.tag()) {
+        let signer = match (alg, parsed.label.as_str()) {
             (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512, _)
             | (Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512, _) => {
                 let pair = RsaKeyPair::from_pkcs8(der)
@@ -205,7 +205,7 @@ impl SigningKey {
             Signer::Hmac(_) => return None,
         }
         .ok()?;
-        Some(pem::encode(&pem::Pem::new("PUBLIC KEY", der)))
+        Some(super::pem::encode("PUBLIC KEY", &der))
     }
 
     /// The private key as PKCS#8 DER (feature `testing`, to sign with
@@ -317,10 +317,7 @@ mod tests {
             Algorithm::EdDSA,
         ] {
             let key = SigningKey::generate(alg);
-            let pem = pem::encode(&pem::Pem::new(
-                "PRIVATE KEY",
-                key.private_pkcs8_der().unwrap(),
-            ));
+            let pem = crate::keys::pem::encode("PRIVATE KEY", &key.private_pkcs8_der().unwrap());
             let back = SigningKey::from_pem(pem.as_bytes(), alg).unwrap();
             assert_eq!(back.public_jwk(), key.public_jwk(), "{alg}");
         }
