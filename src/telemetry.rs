@@ -56,6 +56,7 @@ pub(crate) fn token_cache(hit: bool) {
 /// A JWKS fetch of `url` and its `outcome`; on success the time (unix
 /// seconds) and the number of keys.
 #[inline]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) fn jwks_fetch(url: &str, outcome: &'static str, success: Option<(f64, usize)>) {
     #[cfg(feature = "metrics")]
     {
@@ -75,6 +76,7 @@ pub(crate) fn jwks_fetch(url: &str, outcome: &'static str, success: Option<(f64,
 
 /// An introspection call's outcome.
 #[inline]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) fn introspection_call(outcome: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!("bearer_guard_introspection_requests_total", "outcome" => outcome)
@@ -83,6 +85,7 @@ pub(crate) fn introspection_call(outcome: &'static str) {
 
 /// An introspection cache lookup: `hit`, `shared_hit` or `miss`.
 #[inline]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) fn introspection_cache(result: &'static str) {
     #[cfg(feature = "metrics")]
     metrics::counter!("bearer_guard_introspection_cache_total", "result" => result).increment(1);

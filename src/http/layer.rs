@@ -568,7 +568,9 @@ pin_project! {
 struct Answer {
     scheme: Scheme,
     grpc: bool,
-    /// Let through without a token ([`BearerLayer::allow_anonymous`]).
+    /// Let through without a token ([`BearerLayer::allow_anonymous`]):
+    /// counted apart.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     anonymous: bool,
 }
 

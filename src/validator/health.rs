@@ -1,6 +1,6 @@
 //! [`Health`]: a snapshot for readiness probes and status pages.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -122,9 +122,11 @@ fn issuer_health(
             issuer,
             keys_status,
             keys: stats.keys,
-            key_age_seconds: stats
-                .last_success
-                .map(|at| now.duration_since(at).unwrap_or(Duration::ZERO).as_secs()),
+            key_age_seconds: stats.last_success.map(|at| {
+                now.duration_since(at)
+                    .unwrap_or(std::time::Duration::ZERO)
+                    .as_secs()
+            }),
             consecutive_failures: stats.consecutive_failures,
             last_error: stats.last_error.map(|e| e.to_string()),
         };
