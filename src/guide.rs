@@ -273,17 +273,19 @@ pub mod operations {
     //!
     //! | metric | kind | labels |
     //! |---|---|---|
-    //! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or [`AuthError::kind`](crate::AuthError::kind)) |
-    //! | `bearer_guard_validations_total` | counter | `source` (`cache`, `jwt`, `introspection`, `dpop`), `result` (`valid` or [`ValidationError::kind`](crate::ValidationError::kind)) |
+    //! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or [`AuthError::kind`](crate::AuthError::kind): `missing_token`, `expired`, `insufficient_scope`, …); counted once, by the innermost layer |
+    //! | `bearer_guard_validations_total` | counter | `source` (`cache`, `jwt`, `introspection`, `dpop`: a DPoP request counts its token and its proof), `result` (`valid` or [`ValidationError::kind`](crate::ValidationError::kind)) |
     //! | `bearer_guard_validation_duration_seconds` | histogram | `source` (validations that were not cache hits) |
-    //! | `bearer_guard_token_cache_total` | counter | `result` (`hit`, `miss`) |
-    //! | `bearer_guard_jwks_fetches_total` | counter | `url`, `outcome` (`updated`, `not_modified`, `error`) |
-    //! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`; the key set's age is `time() -` this |
-    //! | `bearer_guard_jwks_keys` | gauge | `url` |
-    //! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `error`) |
-    //! | `bearer_guard_introspection_cache_total` | counter | `result` (`hit`, `shared_hit`, `miss`) |
+    //! | `bearer_guard_token_cache_lookups_total` | counter | `result` (`hit`, `miss`) |
+    //! | `bearer_guard_jwks_fetches_total` | counter | `url` (the JWKS URL without user information or query, or the issuer while discovery has not found it), `outcome` (`updated`, `not_modified`, `error`) |
+    //! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`: the key set's age is `time() -` this |
+    //! | `bearer_guard_jwks_keys` | gauge | `url`: keys in the current set |
+    //! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `not_an_access_token`, `refused_claims`, `error`, `overloaded`) |
+    //! | `bearer_guard_introspection_cache_lookups_total` | counter | `result` (`hit`, `shared_hit`, `miss`) |
     //! | `bearer_guard_dpop_replays_total` | counter | none |
     //!
-    //! Label values come from fixed sets or from the configuration, never
-    //! from a token.
+    //! Label values come from fixed sets or from the configuration (JWKS
+    //! URLs), never from a token; with a multi-tenant template that discovers
+    //! each tenant's keys, the URLs are those of the tenants admitted (at most
+    //! `max_tenants` plus the pending ones).
 }

@@ -217,7 +217,7 @@ pub use keys::{
 pub use remote::{
     DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, DEFAULT_MAX_METADATA_SIZE, DiscoveryError,
     FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError, KeySourceStats,
-    KeySourceUpdates, KeyStatus, RedirectError, TransportError, http_client_builder,
+    KeySourceUpdates, KeyStatus, RedirectError, TransportError,
 };
 #[cfg(feature = "redis")]
 pub use store::{

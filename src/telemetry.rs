@@ -2,21 +2,8 @@
 //! application installs the recorder (Prometheus, OpenTelemetry, …);
 //! without the feature every function here is empty and inlined away.
 //!
-//! | metric | kind | labels |
-//! |---|---|---|
-//! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or the refusal: `missing_token`, `invalid_token`, `insufficient_scope`, …) |
-//! | `bearer_guard_validations_total` | counter | `source` (`cache`, `jwt`, `introspection`, `dpop`), `result` (`valid` or [`ValidationError::kind`](crate::ValidationError::kind)) |
-//! | `bearer_guard_validation_duration_seconds` | histogram | `source` (validations that were not cache hits) |
-//! | `bearer_guard_token_cache_total` | counter | `result` (`hit`, `miss`) |
-//! | `bearer_guard_jwks_fetches_total` | counter | `url`, `outcome` (`updated`, `not_modified`, `error`) |
-//! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`: the key set's age is `time() -` this |
-//! | `bearer_guard_jwks_keys` | gauge | `url`: keys in the current set |
-//! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `error`) |
-//! | `bearer_guard_introspection_cache_total` | counter | `result` (`hit`, `shared_hit`, `miss`) |
-//! | `bearer_guard_dpop_replays_total` | counter | none |
-//!
-//! Label values come from fixed sets or from the configuration (JWKS
-//! URLs), never from a token.
+//! The metrics, their labels and what they count are listed in
+//! [`guide::operations`](crate::guide::operations).
 
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 
@@ -49,7 +36,7 @@ pub(crate) fn validation(source: &'static str, result: &'static str, elapsed: Op
 #[inline]
 pub(crate) fn token_cache(hit: bool) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("bearer_guard_token_cache_total", "result" => if hit { "hit" } else { "miss" })
+    metrics::counter!("bearer_guard_token_cache_lookups_total", "result" => if hit { "hit" } else { "miss" })
         .increment(1);
 }
 
@@ -88,7 +75,8 @@ pub(crate) fn introspection_call(outcome: &'static str) {
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) fn introspection_cache(result: &'static str) {
     #[cfg(feature = "metrics")]
-    metrics::counter!("bearer_guard_introspection_cache_total", "result" => result).increment(1);
+    metrics::counter!("bearer_guard_introspection_cache_lookups_total", "result" => result)
+        .increment(1);
 }
 
 /// A replayed DPoP proof.

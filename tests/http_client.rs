@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use bearer_guard::client::TokenSource;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{ClientAuth, ClientCertificate, Validator, http_client_builder};
+use bearer_guard::{ClientAuth, ClientCertificate, Validator};
 use http::StatusCode;
 
 #[path = "../examples/mtls.rs"]
@@ -29,10 +29,10 @@ async fn tls_server(app: Router, pki: &mtls::Pki) -> SocketAddr {
 
 /// A client builder that reaches `localhost` at `addr`.
 fn builder(addr: SocketAddr) -> reqwest::ClientBuilder {
-    http_client_builder().resolve("localhost", addr)
+    reqwest::Client::builder().resolve("localhost", addr)
 }
 
-fn validator(issuer: &TestIssuer, addr: SocketAddr, client: reqwest::Client) -> Validator {
+fn validator(issuer: &TestIssuer, addr: SocketAddr, client: reqwest::ClientBuilder) -> Validator {
     Validator::builder()
         .issuer(issuer.issuer())
         .audience(issuer.audience())
@@ -52,12 +52,12 @@ async fn keys_behind_a_private_root_are_fetched_with_a_client_that_trusts_it() {
     let token = issuer.token().sign();
 
     // Without the private root the certificate is unknown: no keys.
-    let plain = validator(&issuer, addr, builder(addr).build().unwrap());
+    let plain = validator(&issuer, addr, builder(addr));
     let refused = plain.validate(&token).await.unwrap_err();
     assert!(refused.is_unavailable(), "{refused:?}");
 
     let root = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
-    let trusting = builder(addr).add_root_certificate(root).build().unwrap();
+    let trusting = builder(addr).add_root_certificate(root);
     let claims = validator(&issuer, addr, trusting)
         .validate(&token)
         .await
@@ -84,7 +84,7 @@ async fn keys_behind_mutual_tls_are_fetched_with_the_clients_certificate() {
     let token = issuer.token().sign();
     let root = || reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
 
-    let anonymous = builder(addr).add_root_certificate(root()).build().unwrap();
+    let anonymous = builder(addr).add_root_certificate(root());
     let refused = validator(&issuer, addr, anonymous)
         .validate(&token)
         .await
@@ -97,9 +97,7 @@ async fn keys_behind_mutual_tls_are_fetched_with_the_clients_certificate() {
     .unwrap();
     let holder = builder(addr)
         .add_root_certificate(root())
-        .identity(identity)
-        .build()
-        .unwrap();
+        .identity(identity);
     validator(&issuer, addr, holder)
         .validate(&token)
         .await
@@ -128,7 +126,7 @@ async fn a_token_source_reaches_a_token_endpoint_behind_a_private_root() {
 
     let plain = TokenSource::client_credentials(auth())
         .token_url(&url)
-        .http_client(builder(addr).build().unwrap())
+        .http_client(builder(addr))
         .build()
         .unwrap();
     assert!(plain.token().await.is_err());
@@ -136,10 +134,104 @@ async fn a_token_source_reaches_a_token_endpoint_behind_a_private_root() {
     let root = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
     let source = TokenSource::client_credentials(auth())
         .token_url(&url)
-        .http_client(builder(addr).add_root_certificate(root).build().unwrap())
+        .http_client(builder(addr).add_root_certificate(root))
         .build()
         .unwrap();
     let token = source.token().await.unwrap();
     let claims = issuer.validator().validate(token.secret()).await.unwrap();
     assert_eq!(claims.client_id(), Some("svc"));
+}
+
+#[tokio::test]
+async fn a_users_client_follows_no_redirect_to_another_origin() {
+    let issuer = TestIssuer::new();
+    // The other origin counts what reaches it.
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = reached.clone();
+    let jwks = issuer.jwks_json();
+    let elsewhere = Router::new().route(
+        "/jwks",
+        get(move || {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let jwks = jwks.clone();
+            async move { jwks }
+        }),
+    );
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_addr = other.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(other, elsewhere).await });
+    let redirecting = Router::new().route(
+        "/jwks",
+        get(move || async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(http::header::LOCATION, format!("http://{other_addr}/jwks"))],
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirecting).await });
+
+    // reqwest's own default would follow up to 10 redirects anywhere.
+    let validator = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(issuer.audience())
+        .jwks_url(format!("http://{addr}/jwks"))
+        .allow_insecure_http()
+        .http_client(reqwest::Client::builder())
+        .build()
+        .unwrap();
+    let refused = validator
+        .validate(&issuer.token().sign())
+        .await
+        .unwrap_err();
+    assert!(refused.is_unavailable(), "{refused:?}");
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let stats = validator.key_source_stats().unwrap();
+    assert!(
+        matches!(
+            stats.last_error,
+            Some(bearer_guard::KeySourceError::Fetch { .. })
+        ),
+        "{:?}",
+        stats.last_error
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_users_client_without_timeouts_is_still_bounded_by_the_fetch_timeout() {
+    let issuer = TestIssuer::new();
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let validator = Validator::builder()
+        .issuer(issuer.issuer())
+        .audience(issuer.audience())
+        .jwks_url(format!("http://{addr}/jwks"))
+        .jwks_options(
+            bearer_guard::JwksOptions::default().fetch_timeout(std::time::Duration::from_secs(2)),
+        )
+        .allow_insecure_http()
+        .http_client(reqwest::Client::builder())
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let refused = validator
+        .validate(&issuer.token().sign())
+        .await
+        .unwrap_err();
+    assert!(refused.is_unavailable(), "{refused:?}");
+    // Paused time: the wait is the timeout, to the tick.
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(2) && waited < std::time::Duration::from_secs(3),
+        "{waited:?}"
+    );
 }

@@ -69,7 +69,9 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
     let app = Router::new()
         .route("/charge", get(|| async { "charged" }))
         .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
-        .layer(BearerLayer::new(validator));
+        .layer(BearerLayer::new(validator.clone()))
+        // A second, outer layer: each request is still counted once.
+        .layer(BearerLayer::new(validator).allow_anonymous());
 
     let good = issuer.token().scope("charge:customer").sign();
     let narrow = issuer.token().scope("read").sign();
@@ -121,10 +123,12 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
             "{reason}: {text}"
         );
     }
-    let cache = "bearer_guard_token_cache_total";
+    // Hits: the inner layer finds what the outer one verified (3), the
+    // second call with `good` at the outer layer, the DPoP token again.
+    let cache = "bearer_guard_token_cache_lookups_total";
     assert_eq!(
         sample(&text, cache, &[("result", "hit")]),
-        Some(2.0),
+        Some(5.0),
         "{text}"
     );
     let validations = "bearer_guard_validations_total";
@@ -186,6 +190,17 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
         Some(1.0),
         "{text}"
     );
+    // Each request counted once.
+    let all: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("bearer_guard_requests_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(all, 5.0, "{text}");
     // Nothing from a token in any label.
-    assert!(!text.contains(good.split('.').nth(2).unwrap()));
+    for token in [&good, &narrow, &expired, &bound, &proof] {
+        for part in token.split('.') {
+            assert!(!text.contains(part), "{part} in {text}");
+        }
+    }
 }

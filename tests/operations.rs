@@ -180,3 +180,19 @@ async fn health_is_not_ready_when_no_issuer_has_keys_and_degraded_when_one_of_tw
     assert_eq!(health.status, HealthStatus::Degraded);
     assert_eq!(health.http_status(), 200);
 }
+
+#[tokio::test]
+async fn a_discovering_tenant_template_is_ready_before_its_first_tenant() {
+    let validator = Validator::builder()
+        .trust(
+            Issuer::tenant_template("https://login.example.com/{tenant}/v2.0")
+                .audience("api://orders")
+                .discover(),
+        )
+        .build()
+        .unwrap();
+    let health = validator.health();
+    assert_eq!(health.status, HealthStatus::Ready, "{health:?}");
+    assert_eq!(health.issuers[0].keys_status, "per_tenant");
+    assert_eq!(health.http_status(), 200);
+}

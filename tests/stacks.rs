@@ -137,7 +137,84 @@ async fn a_grpc_call_whose_token_cannot_be_checked_is_unavailable_without_a_chal
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
+    // Said by the layer (tonic's own mapping of an HTTP 503 has another text).
+    assert_eq!(status.message(), "the access token could not be checked");
     assert_eq!(challenge(&status), None);
+}
+
+/// One raw HTTP/2 request to `addr`: status and headers.
+async fn h2_post(addr: SocketAddr, content_type: &str) -> (u16, HeaderMap) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = Request::post(format!("http://{addr}{}", grpc::CHARGE))
+        .header(header::CONTENT_TYPE, content_type)
+        .header("te", "trailers")
+        .body(http_body_util::Full::<bytes::Bytes>::default())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    (response.status().as_u16(), response.headers().clone())
+}
+
+#[tokio::test]
+async fn a_grpc_refusal_is_a_trailers_only_response_and_grpc_web_keeps_its_http_status() {
+    let issuer = TestIssuer::new();
+    let addr = grpc_server(issuer.validator()).await;
+    let (status, headers) = h2_post(addr, "application/grpc").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["grpc-status"], "16");
+    assert_eq!(headers["grpc-message"], "no access token");
+    assert_eq!(headers[header::CONTENT_TYPE], "application/grpc");
+    assert_eq!(
+        headers[header::WWW_AUTHENTICATE],
+        r#"Bearer realm="payments""#
+    );
+    // grpc-web is answered as HTTP.
+    let (status, headers) = h2_post(addr, "application/grpc-web+proto").await;
+    assert_eq!(status, 401);
+    assert!(headers.get("grpc-status").is_none());
+}
+
+#[tokio::test]
+async fn an_http1_request_claiming_grpc_keeps_its_http_refusal() {
+    let issuer = TestIssuer::new();
+    let app = Router::new()
+        .route("/charge", axum::routing::post(|| async { "charged" }))
+        .layer(BearerLayer::new(issuer.validator()));
+    let request = Request::post("/charge")
+        .header(header::CONTENT_TYPE, "application/grpc")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get("grpc-status").is_none());
+}
+
+#[tokio::test]
+async fn a_body_closure_cannot_remove_the_challenge() {
+    let issuer = TestIssuer::new();
+    let app = Router::new()
+        .route("/charge", get(|| async { "charged" }))
+        .layer(
+            BearerLayer::new(issuer.validator())
+                .realm("api")
+                .unwrap()
+                .error_body(|_: &AuthError, headers: &mut HeaderMap| {
+                    headers.remove(header::WWW_AUTHENTICATE);
+                    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+                    Body::from("no")
+                }),
+        );
+    let (status, headers, body) = get_with(app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body, "no");
+    let challenges: Vec<_> = headers.get_all(header::WWW_AUTHENTICATE).iter().collect();
+    assert_eq!(challenges, [r#"Bearer realm="api""#]);
 }
 
 #[tokio::test]

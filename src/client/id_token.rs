@@ -182,7 +182,7 @@ impl IdTokenVerifierBuilder {
 
     /// Fetches discovery and keys with `client`: see
     /// [`ValidatorBuilder::http_client`](crate::ValidatorBuilder::http_client).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+    pub fn http_client(mut self, client: reqwest::ClientBuilder) -> Self {
         self.builder = self.builder.http_client(client);
         self
     }

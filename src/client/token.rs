@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::introspection::{ClientAuth, IntrospectionError};
 use crate::json::parse_object;
 use crate::remote::FetchError;
-use crate::remote::fetch::Fetcher;
+use crate::remote::fetch::{Fetcher, build_client};
 
 /// Default bound on one token request: 10 seconds.
 pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -252,7 +252,7 @@ pub struct TokenSourceBuilder {
     max_size: usize,
     min_validity: Duration,
     allow_http: bool,
-    http_client: Option<reqwest::Client>,
+    http_client: Option<crate::validator::builder::UserClient>,
 }
 
 impl fmt::Debug for TokenSourceBuilder {
@@ -725,12 +725,14 @@ impl TokenSourceBuilder {
         self
     }
 
-    /// Sends discovery and token requests with `client` (a proxy, your own
-    /// root certificates, mTLS to the authorization server); see
-    /// [`crate::http_client_builder`]. The request timeout stays this
-    /// builder's.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http_client = Some(client);
+    /// Sends discovery and token requests with a client built from
+    /// `client` (a proxy, your own root certificates, mTLS to the
+    /// authorization server), with the same-origin redirect policy and the
+    /// user agent set as
+    /// [`ValidatorBuilder::http_client`](crate::ValidatorBuilder::http_client)
+    /// does. The request timeout stays this builder's.
+    pub fn http_client(mut self, client: reqwest::ClientBuilder) -> Self {
+        self.http_client = Some(crate::validator::builder::UserClient(client));
         self
     }
 
@@ -741,7 +743,12 @@ impl TokenSourceBuilder {
     /// [`TokenError::NoEndpoint`] without a token URL or issuer (or with
     /// both), or with one that is not an allowed URL.
     pub fn build(self) -> Result<TokenSource, TokenError> {
-        let fetcher = Fetcher::new(self.timeout, self.allow_http, self.http_client.as_ref())
+        let client = self
+            .http_client
+            .map(|c| build_client(Some(c.0), self.timeout))
+            .transpose()
+            .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
+        let fetcher = Fetcher::new(self.timeout, self.allow_http, client.as_ref())
             .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
         let endpoint = match (self.token_url, self.issuer) {
             (Some(url), None) => EndpointSpec::Url(

@@ -146,14 +146,21 @@ const UNAUTHENTICATED: u8 = 16;
 const PERMISSION_DENIED: u8 = 7;
 const UNAVAILABLE: u8 = 14;
 
-/// Whether the request is a gRPC call (`application/grpc`,
-/// `application/grpc+proto`, `application/grpc-web…` is not: its
-/// responses are not Trailers-Only).
-pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers.get(CONTENT_TYPE).is_some_and(|v| {
+/// Whether the request is a gRPC call: an HTTP/2 `POST` whose media type
+/// is `application/grpc`, `application/grpc+…` or `application/grpc;…`
+/// (any case). `application/grpc-web…` is not: its responses are not
+/// Trailers-Only; nor is anything over HTTP/1, whose refusals must keep
+/// their status for logs and caches.
+pub(crate) fn is_grpc<B>(req: &http::Request<B>) -> bool {
+    if req.version() != http::Version::HTTP_2 || req.method() != http::Method::POST {
+        return false;
+    }
+    req.headers().get(CONTENT_TYPE).is_some_and(|v| {
         let v = v.as_bytes();
-        v.strip_prefix(b"application/grpc")
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"+") || rest.starts_with(b";"))
+        let prefix = b"application/grpc";
+        let (head, rest) = v.split_at_checked(prefix.len()).unwrap_or((v, b""));
+        head.eq_ignore_ascii_case(prefix)
+            && (rest.is_empty() || rest.starts_with(b"+") || rest.starts_with(b";"))
     })
 }
 
@@ -170,7 +177,11 @@ fn grpc_code(status: StatusCode) -> u8 {
 /// content type, `grpc-status` and a percent-encoded `grpc-message`; the
 /// challenges stay. The body must be empty.
 pub(crate) fn grpc_refusal<B>(response: &mut Response<B>, error: &AuthError) {
-    let code = grpc_code(response.status());
+    // Already converted (by an inner layer): as it is.
+    if response.headers().contains_key(GRPC_STATUS) {
+        return;
+    }
+    let code = grpc_code(error.status());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
@@ -184,7 +195,7 @@ pub(crate) fn grpc_refusal<B>(response: &mut Response<B>, error: &AuthError) {
             _ => "the access token could not be checked".to_owned(),
         },
     };
-    // gRPC's percent-encoding: printable ASCII but `%` stays as is.
+    // gRPC's percent-encoding: printable ASCII as is, except `%`.
     let encoded: String = message
         .bytes()
         .map(|b| match b {
@@ -202,20 +213,43 @@ mod tests {
     use super::*;
     use crate::validator::ValidationError;
 
+    fn request(
+        version: http::Version,
+        method: http::Method,
+        ct: Option<&'static str>,
+    ) -> http::Request<()> {
+        let mut req = http::Request::new(());
+        *req.version_mut() = version;
+        *req.method_mut() = method;
+        if let Some(ct) = ct {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        req
+    }
+
     #[test]
-    fn grpc_content_types_are_recognised_and_lookalikes_are_not() {
-        let grpc = |v: &'static str| {
-            let mut h = HeaderMap::new();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static(v));
-            is_grpc(&h)
-        };
+    fn grpc_calls_are_recognised_and_lookalikes_are_not() {
+        use http::{Method, Version};
+        let grpc = |v| is_grpc(&request(Version::HTTP_2, Method::POST, Some(v)));
         assert!(grpc("application/grpc"));
+        assert!(grpc("Application/GRPC"));
         assert!(grpc("application/grpc+proto"));
         assert!(grpc("application/grpc; charset=utf-8"));
         assert!(!grpc("application/grpc-web"));
         assert!(!grpc("application/grpcx"));
         assert!(!grpc("application/json"));
-        assert!(!is_grpc(&HeaderMap::new()));
+        assert!(!is_grpc(&request(Version::HTTP_2, Method::POST, None)));
+        assert!(!is_grpc(&request(
+            Version::HTTP_11,
+            Method::POST,
+            Some("application/grpc")
+        )));
+        assert!(!is_grpc(&request(
+            Version::HTTP_2,
+            Method::GET,
+            Some("application/grpc")
+        )));
     }
 
     #[test]
@@ -246,6 +280,9 @@ mod tests {
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(response.headers()[GRPC_STATUS], code, "{error:?}");
             assert_eq!(response.headers()[CONTENT_TYPE], "application/grpc");
+            // Converted again by an outer layer: unchanged.
+            grpc_refusal(&mut response, &error);
+            assert_eq!(response.headers()[GRPC_STATUS], code, "{error:?}");
         }
     }
 

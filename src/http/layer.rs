@@ -38,7 +38,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{CACHE_CONTROL, HOST, HeaderName};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, HOST, HeaderName, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -450,7 +450,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let grpc = is_grpc(req.headers());
+        let grpc = is_grpc(&req);
         // Only a layer with a realm, DPoP, metadata or bodies to write, or
         // a gRPC call, needs to see its inner responses.
         let outer = (shared.challenges.renders_inner() || grpc || self.render.writes_body())
@@ -583,8 +583,11 @@ fn rejection<B: Default, R: ErrorBody<B>>(
 ) -> Response<B> {
     tracing::debug!(%error, status = error.status().as_u16(), "request refused");
     telemetry::request("denied", error.kind());
-    let response = error.render::<B>(challenges, answer.scheme, nonce);
-    write_body(response, render, answer.grpc)
+    let mut response = error.render::<B>(challenges, answer.scheme, nonce);
+    #[cfg(feature = "metrics")]
+    response.extensions_mut().insert(Counted);
+    response = write_body(response, render, answer.grpc);
+    response
 }
 
 /// Gives a refusal made by this crate (an [`AuthError`] in its
@@ -613,9 +616,33 @@ fn write_body<B: Default, R: ErrorBody<B>>(
         }
         return response;
     }
+    // The challenges and the nonce are RFC 6750's and RFC 9449's: kept
+    // whatever the renderer does; the old body's length goes.
+    let challenges: Vec<HeaderValue> = parts
+        .headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .cloned()
+        .collect();
+    let nonce = parts.headers.get(DPOP_NONCE).cloned();
+    parts.headers.remove(CONTENT_LENGTH);
     let body = render.body(error, &mut parts.headers);
+    parts.headers.remove(WWW_AUTHENTICATE);
+    for value in challenges {
+        parts.headers.append(WWW_AUTHENTICATE, value);
+    }
+    match nonce {
+        Some(nonce) => parts.headers.insert(DPOP_NONCE, nonce),
+        None => parts.headers.remove(DPOP_NONCE),
+    };
     Response::from_parts(parts, body)
 }
+
+/// Marks a response whose request was counted (by the innermost layer), so
+/// that enclosing layers do not count it again.
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Copy)]
+struct Counted;
 
 impl<S, ReqBody, ResBody, R> Future for BearerResponseFuture<S, ReqBody, R>
 where
@@ -665,10 +692,13 @@ where
                 StateProj::Inner { fut } => {
                     let mut response = std::task::ready!(fut.poll(cx))?;
                     #[cfg(feature = "metrics")]
-                    match response.extensions().get::<AuthError>() {
-                        Some(error) => telemetry::request("denied", error.kind()),
-                        None if this.answer.anonymous => telemetry::request("anonymous", "ok"),
-                        None => telemetry::request("allowed", "ok"),
+                    if response.extensions().get::<Counted>().is_none() {
+                        match response.extensions().get::<AuthError>() {
+                            Some(error) => telemetry::request("denied", error.kind()),
+                            None if this.answer.anonymous => telemetry::request("anonymous", "ok"),
+                            None => telemetry::request("allowed", "ok"),
+                        }
+                        response.extensions_mut().insert(Counted);
                     }
                     if let Some(shared) = this.shared.as_deref() {
                         apply_challenges(&mut response, &shared.challenges, this.answer.scheme);

@@ -148,9 +148,7 @@ impl Introspector {
             .or_try_insert_with(self.call(token, digest, rules))
             .await
             .map_err(|e| Rejection::Unavailable((*e).clone()))?;
-        if entry.is_fresh() {
-            telemetry::introspection_cache("miss");
-        } else {
+        if !entry.is_fresh() {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
             telemetry::introspection_cache("hit");
         }
@@ -185,8 +183,10 @@ impl Introspector {
         }
         #[cfg(not(feature = "redis"))]
         let _ = digest;
+        telemetry::introspection_cache("miss");
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            telemetry::introspection_call("overloaded");
             return Err(IntrospectionError::Overloaded);
         };
         let _in_flight = InFlight::new(&self.counters);
@@ -202,7 +202,14 @@ impl Introspector {
                 answer: Answer::Active { .. },
                 ..
             }) => "active",
-            Ok(_) => "inactive",
+            Ok(Cached {
+                answer: Answer::Refused { refusal, .. },
+                ..
+            }) => match refusal {
+                Refusal::Inactive => "inactive",
+                Refusal::NotAnAccessToken => "not_an_access_token",
+                Refusal::Claims(_) => "refused_claims",
+            },
             Err(_) => "error",
         });
         #[cfg(feature = "redis")]

@@ -28,32 +28,12 @@ pub(crate) struct Fetched {
     pub(crate) body: Vec<u8>,
 }
 
-/// A `reqwest` client builder set up as bearer-guard's own client is:
-/// redirects followed only within the same origin (at most 3), and a
-/// `bearer-guard/VERSION` user agent. Add what your network needs (a
-/// proxy, your own root certificates, a client certificate for mTLS to the
-/// authorization server) and hand the client to
-/// [`ValidatorBuilder::http_client`](crate::ValidatorBuilder::http_client).
-///
-/// Timeouts are set per request by the component that sends it, so a
-/// client built without any is still bounded.
-///
-/// ```no_run
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let pem = std::fs::read("corporate-root.pem")?;
-/// let client = bearer_guard::http_client_builder()
-///     .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
-///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?)
-///     .build()?;
-/// let validator = bearer_guard::Validator::builder()
-///     .issuer("https://auth.internal/")
-///     .audience("payments")
-///     .discover()
-///     .http_client(client)
-///     .build();
-/// # Ok(()) }
-/// ```
-pub fn http_client_builder() -> reqwest::ClientBuilder {
+/// Sets what bearer-guard requires of any client it sends with, whoever
+/// configured the rest: redirects followed only within the same origin (at
+/// most 3; a form posted to the token or introspection endpoint is never
+/// re-sent elsewhere, and `https` never downgrades to `http`), and a
+/// `bearer-guard/VERSION` user agent.
+pub(crate) fn secure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt.previous().first().is_some_and(|first| {
             first.host_str() == attempt.url().host_str()
@@ -71,14 +51,27 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
             attempt.follow()
         }
     });
-    reqwest::Client::builder()
+    builder
         .redirect(policy)
         .user_agent(concat!("bearer-guard/", env!("CARGO_PKG_VERSION")))
 }
 
+/// Builds the client for `builder` (the user's, or a default one) with
+/// [`secure`]'s settings.
+pub(crate) fn build_client(
+    builder: Option<reqwest::ClientBuilder>,
+    connect_timeout: Duration,
+) -> Result<reqwest::Client, FetchError> {
+    let builder =
+        builder.unwrap_or_else(|| reqwest::Client::builder().connect_timeout(connect_timeout));
+    secure(builder)
+        .build()
+        .map_err(|e| FetchError::Client(TransportError::new(e)))
+}
+
 impl Fetcher {
-    /// A fetcher on `client` (the user's, see [`http_client_builder`]) or
-    /// on a client of its own.
+    /// A fetcher on `client` (built by [`build_client`]), or on a default
+    /// client of its own.
     pub(crate) fn new(
         timeout: Duration,
         allow_http: bool,
@@ -86,10 +79,7 @@ impl Fetcher {
     ) -> Result<Self, FetchError> {
         let client = match client {
             Some(client) => client.clone(),
-            None => http_client_builder()
-                .connect_timeout(timeout)
-                .build()
-                .map_err(|e| FetchError::Client(TransportError::new(e)))?,
+            None => build_client(None, timeout)?,
         };
         Ok(Fetcher {
             client,

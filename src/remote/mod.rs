@@ -13,7 +13,6 @@ pub use discovery::{DEFAULT_MAX_METADATA_SIZE, IssuerMetadata};
 pub use error::{
     DiscoveryError, FetchError, InvalidMetadata, KeySourceError, RedirectError, TransportError,
 };
-pub use fetch::http_client_builder;
 pub use jwks::KeySourceUpdates;
 pub use jwks::options::{DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, JwksOptions};
 pub use jwks::stats::{KeySourceStats, KeyStatus};

@@ -30,7 +30,7 @@ use crate::keys::{Algorithm, AlgorithmSet, KeySet, VerificationKey};
 #[cfg(feature = "remote")]
 use crate::remote::JwksOptions;
 #[cfg(feature = "remote")]
-use crate::remote::fetch::Fetcher;
+use crate::remote::fetch::{Fetcher, build_client};
 #[cfg(feature = "remote")]
 use crate::remote::jwks::Source;
 #[cfg(feature = "redis")]
@@ -66,7 +66,7 @@ pub struct ValidatorBuilder {
     #[cfg(feature = "remote")]
     allow_http: bool,
     #[cfg(feature = "remote")]
-    http_client: Option<reqwest::Client>,
+    http_client: Option<UserClient>,
     #[cfg(feature = "remote")]
     introspection: Option<Introspection>,
 }
@@ -309,17 +309,37 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Sends discovery, JWKS and introspection requests with `client`
-    /// instead of a client of the validator's own: for a proxy, your own
+    /// Sends discovery, JWKS and introspection requests with a client
+    /// built from `client`, instead of a default one: for a proxy, your own
     /// root certificates, or a client certificate (mTLS) towards the
-    /// authorization server. Start from [`crate::http_client_builder`],
-    /// which keeps the same-origin redirect policy; a client of your own
-    /// making follows its own redirect policy. Timeouts stay those of
-    /// [`JwksOptions`] and [`IntrospectionOptions`](crate::IntrospectionOptions),
-    /// set on each request.
+    /// authorization server.
+    ///
+    /// The validator sets two things on it whatever you configured:
+    /// redirects are followed only within the same origin (never from
+    /// `https` to `http`, and a posted form is never re-sent to another
+    /// host), and its user agent. Timeouts stay those of [`JwksOptions`]
+    /// and [`IntrospectionOptions`](crate::IntrospectionOptions), set on
+    /// each request.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let pem = std::fs::read("corporate-root.pem")?;
+    /// let client = reqwest::Client::builder()
+    ///     .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+    ///     .proxy(reqwest::Proxy::https("http://proxy.internal:3128")?);
+    /// let validator = bearer_guard::Validator::builder()
+    ///     .issuer("https://auth.internal/")
+    ///     .audience("payments")
+    ///     .discover()
+    ///     .http_client(client)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+    /// # Ok(()) }
+    /// ```
     #[cfg(feature = "remote")]
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http_client = Some(client);
+    pub fn http_client(mut self, client: reqwest::ClientBuilder) -> Self {
+        self.http_client = Some(UserClient(client));
         self
     }
 
@@ -374,7 +394,7 @@ impl ValidatorBuilder {
     /// [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable)
     /// (HTTP 503). Remote keys need a tokio runtime: build within one. Use
     /// [`build_and_fetch`](Self::build_and_fetch) to fail at start-up instead.
-    pub fn build(self) -> Result<Validator, BuildError> {
+    pub fn build(mut self) -> Result<Validator, BuildError> {
         let mut configs = Vec::new();
         let mut own = self.own;
         let own_has_keys = own.has_keys();
@@ -411,13 +431,21 @@ impl ValidatorBuilder {
             }
         }
 
+        // The user's client, with the redirect policy it must have.
+        #[cfg(feature = "remote")]
+        let http_client = self
+            .http_client
+            .take()
+            .map(|c| build_client(Some(c.0), Duration::ZERO))
+            .transpose()
+            .map_err(BuildError::Url)?;
         let env = Env {
             leeway: Leeway(i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX)),
             clock: self.clock.clone(),
             #[cfg(feature = "remote")]
             allow_http: self.allow_http,
             #[cfg(feature = "remote")]
-            http_client: self.http_client.clone(),
+            http_client: http_client.clone(),
             #[cfg(feature = "remote")]
             introspect_all: self
                 .introspection
@@ -440,7 +468,7 @@ impl ValidatorBuilder {
                     config,
                     &issuers,
                     self.allow_http,
-                    self.http_client.as_ref(),
+                    http_client.as_ref(),
                     self.clock.clone(),
                 )
             })
@@ -751,4 +779,16 @@ fn build_introspection(
         config.policy,
         Introspector::new(endpoint, config.auth, fetcher, config.options, clock),
     ))
+}
+
+/// A user's reqwest client builder; its `Debug` shows nothing of it (its
+/// default headers may hold credentials).
+#[cfg(feature = "remote")]
+pub(crate) struct UserClient(pub(crate) reqwest::ClientBuilder);
+
+#[cfg(feature = "remote")]
+impl std::fmt::Debug for UserClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserClient(..)")
+    }
 }

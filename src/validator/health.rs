@@ -1,6 +1,6 @@
 //! [`Health`]: a snapshot for readiness probes and status pages.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -13,14 +13,16 @@ use crate::remote::KeyStatus;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum HealthStatus {
-    /// Every issuer's keys are fresh (or configured locally).
+    /// Every issuer's keys are fresh (or configured locally, or found per
+    /// tenant).
     Ready,
     /// Tokens can be validated, but not as well as they should: an
     /// issuer's key refreshes are failing (its last good keys keep
     /// serving), or one of several issuers has no usable keys.
     Degraded,
-    /// No issuer has usable keys yet (the first fetches have not finished
-    /// or failed): every token needing keys would be answered 503.
+    /// No issuer has usable keys (the first fetches have not finished, or
+    /// failed, or the last good keys are older than `max_stale`): every
+    /// token would be answered 503.
     NotReady,
 }
 
@@ -30,8 +32,10 @@ pub enum HealthStatus {
 pub struct IssuerHealth {
     /// The issuer (`iss`).
     pub issuer: String,
-    /// `local` (configured keys), or the remote key set's state:
-    /// `loading`, `fresh`, `stale`, `unavailable`.
+    /// `local` (configured keys), the remote key set's state (`loading`,
+    /// `fresh`, `stale`, `unavailable`), or `per_tenant` for a multi-tenant
+    /// template whose tenants discover their keys when their first token
+    /// comes.
     pub keys_status: &'static str,
     /// Usable keys.
     pub keys: usize,
@@ -40,7 +44,8 @@ pub struct IssuerHealth {
     pub key_age_seconds: Option<u64>,
     /// Failed refreshes since the last success.
     pub consecutive_failures: u32,
-    /// The last refresh's error, if it failed.
+    /// The last refresh's error, if it failed. It may name internal URLs:
+    /// serve it to operators, not on a public route.
     pub last_error: Option<String>,
 }
 
@@ -81,26 +86,48 @@ impl Validator {
     /// The validator's health now: the state of each issuer's keys, and a
     /// verdict. Cheap (no I/O): call it from a readiness probe.
     pub fn health(&self) -> Health {
-        let now = SystemTime::now();
-        let issuers: Vec<IssuerHealth> = self
-            .inner
-            .issuers
+        let now = UNIX_EPOCH
+            .checked_add(Duration::from_secs(
+                u64::try_from(self.inner.clock.now()).unwrap_or(0),
+            ))
+            .unwrap_or(UNIX_EPOCH);
+        let issuers = &self.inner.issuers;
+        let mut list: Vec<IssuerHealth> = issuers
             .key_sources()
             .into_iter()
             .map(|(issuer, source)| issuer_health(issuer, &source, now))
             .collect();
-        let usable = |i: &IssuerHealth| matches!(i.keys_status, "local" | "fresh" | "stale");
-        let status = if issuers.is_empty() || !issuers.iter().any(usable) {
+        // A template that discovers each tenant's keys has no key source
+        // before its first tenant's token: it is ready to make one.
+        #[cfg(feature = "remote")]
+        list.extend(
+            issuers
+                .discovering_templates()
+                .into_iter()
+                .map(|issuer| IssuerHealth {
+                    issuer,
+                    keys_status: "per_tenant",
+                    keys: 0,
+                    key_age_seconds: None,
+                    consecutive_failures: 0,
+                    last_error: None,
+                }),
+        );
+        // Usable: a key set to verify with now, or a tenant template.
+        let usable =
+            |i: &IssuerHealth| matches!(i.keys_status, "local" | "fresh" | "stale" | "per_tenant");
+        let sound = |i: &IssuerHealth| matches!(i.keys_status, "local" | "fresh" | "per_tenant");
+        let status = if !list.iter().any(usable) {
             HealthStatus::NotReady
-        } else if issuers
-            .iter()
-            .all(|i| matches!(i.keys_status, "local" | "fresh"))
-        {
+        } else if list.iter().all(sound) {
             HealthStatus::Ready
         } else {
             HealthStatus::Degraded
         };
-        Health { status, issuers }
+        Health {
+            status,
+            issuers: list,
+        }
     }
 }
 
@@ -122,11 +149,9 @@ fn issuer_health(
             issuer,
             keys_status,
             keys: stats.keys,
-            key_age_seconds: stats.last_success.map(|at| {
-                now.duration_since(at)
-                    .unwrap_or(std::time::Duration::ZERO)
-                    .as_secs()
-            }),
+            key_age_seconds: stats
+                .last_success
+                .map(|at| now.duration_since(at).unwrap_or(Duration::ZERO).as_secs()),
             consecutive_failures: stats.consecutive_failures,
             last_error: stats.last_error.map(|e| e.to_string()),
         };

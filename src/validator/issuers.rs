@@ -357,6 +357,17 @@ impl Issuers {
         out
     }
 
+    /// The multi-tenant templates whose tenants each discover their own
+    /// keys: a key source appears per tenant, once one of its tokens came.
+    #[cfg(feature = "remote")]
+    pub(crate) fn discovering_templates(&self) -> Vec<String> {
+        self.templates
+            .iter()
+            .filter(|t| matches!(t.keys, TenantKeys::Discover(_)))
+            .map(Template::name)
+            .collect()
+    }
+
     /// The remote key sources' statistics, by issuer.
     #[cfg(feature = "remote")]
     pub(crate) fn stats(&self) -> Vec<(String, KeySourceStats)> {

@@ -471,12 +471,14 @@ impl Validator {
     pub(crate) fn attempt_after(&self, token: &str, miss: Miss) -> Attempt {
         let inner = &*self.inner;
         if token.len() > inner.max_token_size {
+            telemetry::validation("jwt", "too_large", None);
             return Attempt::Done(Err(ValidationError::TooLarge {
                 len: token.len(),
                 limit: inner.max_token_size,
             }));
         }
         if token.is_empty() {
+            telemetry::validation("jwt", "malformed", None);
             return Attempt::Done(Err(Malformed::Empty.into()));
         }
         let digest = miss.digest;

@@ -354,7 +354,7 @@ impl JwksCache {
         let wall = self.wall_now();
         let mut delay = Duration::ZERO;
         let mut discovered = false;
-        let url = self.jwks_url_string().unwrap_or_default();
+        let url = self.metric_label();
         let unix = wall
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -435,6 +435,25 @@ impl JwksCache {
                 u64::try_from(self.clock.now()).unwrap_or(0),
             ))
             .unwrap_or(UNIX_EPOCH)
+    }
+
+    /// The `url` label of this source's metrics: the JWKS URL without user
+    /// information, query or fragment; the issuer before discovery found it.
+    fn metric_label(&self) -> String {
+        let raw = match (self.jwks_url_string(), &self.source) {
+            (Some(url), _) => url,
+            (None, Source::Discover(issuer) | Source::Url(issuer)) => issuer.clone(),
+        };
+        match reqwest::Url::parse(&raw) {
+            Ok(mut url) => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.set_query(None);
+                url.set_fragment(None);
+                url.to_string()
+            }
+            Err(_) => String::new(),
+        }
     }
 
     fn jwks_url_string(&self) -> Option<String> {
