@@ -399,3 +399,330 @@ async fn verify_fetches_the_keys_from_a_jwks_url() {
     assert_one_line_error(&o);
     assert!(stderr(&o).contains("--allow-http"), "{}", stderr(&o));
 }
+
+/// A compact JWS built by hand from `header` and `claims` (JSON text, so
+/// that member names and values can be anything), with a dummy signature.
+fn hand_made(header: &str, claims: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.c2lnbmF0dXJl",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    )
+}
+
+/// Text that would drive a terminal: set the window title (OSC ... BEL),
+/// clear the screen (CSI), C1 CSI, DEL, a forged line, and the bidi
+/// controls that reorder a line.
+const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\r\nFORGED LINE\
+                       \u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}\
+                       \u{200e}\u{200f}\u{61c}end";
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Nothing in `bytes` can reach the terminal as a control: no ESC, no BEL,
+/// no other C0 control but the line feed, no DEL, no C1 control, no bidi
+/// control, and no line the token forged.
+fn assert_terminal_safe(what: &str, bytes: &[u8]) {
+    assert!(!bytes.contains(&0x1b), "{what}: ESC in {bytes:?}");
+    assert!(!bytes.contains(&0x07), "{what}: BEL in {bytes:?}");
+    let text = std::str::from_utf8(bytes).unwrap();
+    for c in text.chars() {
+        assert!(
+            c == '\n' || !(c.is_control() || is_bidi_control(c)),
+            "{what}: U+{:04X} in {text}",
+            u32::from(c)
+        );
+    }
+    assert!(
+        !text.lines().any(|l| l.starts_with("FORGED")),
+        "{what}: a forged line in {text}"
+    );
+}
+
+fn assert_output_terminal_safe(what: &str, o: &Output) {
+    assert_terminal_safe(&format!("{what} (stdout)"), &o.stdout);
+    assert_terminal_safe(&format!("{what} (stderr)"), &o.stderr);
+}
+
+#[test]
+fn inspect_escapes_terminal_controls_in_names_and_values() {
+    let name = serde_json::to_string(HOSTILE).unwrap();
+    let header = format!(
+        r#"{{"alg":{name},"typ":{name},"kid":{name},{name}:{name},"crit":[{name}],"x5t":{name},"jku":{name}}}"#
+    );
+    let claims = serde_json::json!({
+        HOSTILE: HOSTILE,
+        "iss": HOSTILE,
+        "aud": [HOSTILE],
+        "sub": HOSTILE,
+        "client_id": HOSTILE,
+        "scope": HOSTILE,
+        "exp": HOSTILE,
+        "nbf": {HOSTILE: HOSTILE},
+        "cnf": {"jkt": HOSTILE},
+    })
+    .to_string();
+    let token = hand_made(&header, &claims);
+    let o = run(&["inspect", &token]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_output_terminal_safe("inspect", &o);
+    let text = stdout(&o);
+    // The characters are shown, escaped, in the header (the odd member
+    // name quoted), in the alg's notes and in the claims.
+    assert!(text.contains(r#"\u001b]0;pwned\u0007"#), "{text}");
+    assert!(
+        text.contains(r#"  "\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\u000d\u000aFORGED LINE"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"\u202e\u2066"#), "{text}");
+    assert!(
+        text.contains("signature  verified with the issuer's key \""),
+        "{text}"
+    );
+
+    // An alg that is nothing but controls, without a kid: "key for {alg}".
+    let token = hand_made(&format!(r#"{{"alg":{name}}}"#), "{}");
+    let o = run(&["inspect", &token]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_output_terminal_safe("inspect, no kid", &o);
+    assert!(
+        stdout(&o).contains(r#"the issuer's only key for "\u001b]0;pwned"#),
+        "{}",
+        stdout(&o)
+    );
+
+    // An encrypted token (five segments): its header's names and values.
+    let jwe = {
+        let signed = hand_made(&header, "{}");
+        let head = signed.split('.').next().unwrap().to_owned();
+        format!("{head}.a.b.c.d")
+    };
+    let o = run(&["inspect", &jwe]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_output_terminal_safe("inspect JWE", &o);
+    assert!(stdout(&o).contains("Encrypted JWT"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(r#"  "\u001b]0;pwned\u0007"#),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn verify_escapes_terminal_controls_in_names_and_values() {
+    let name = serde_json::to_string(HOSTILE).unwrap();
+    let jwks = TempFile::with(&issuer().jwks_json());
+    let verify = |token: &str| {
+        run(&[
+            "verify",
+            "--issuer",
+            issuer().issuer(),
+            "--audience",
+            AUDIENCE,
+            "--jwks-file",
+            jwks.path(),
+            token,
+        ])
+    };
+    let cases: Vec<(&str, String, Option<i32>)> = vec![
+        // Refused at the alg, which the lines show.
+        (
+            "hostile alg",
+            hand_made(&format!(r#"{{"alg":{name},{name}:1}}"#), "{}"),
+            Some(1),
+        ),
+        // A known alg, no kid: "alg ...; the issuer's keys".
+        (
+            "hostile member, no kid",
+            hand_made(&format!(r#"{{"alg":"RS256",{name}:{name}}}"#), "{}"),
+            Some(1),
+        ),
+        (
+            "hostile kid",
+            hand_made(&format!(r#"{{"alg":"RS256","kid":{name}}}"#), "{}"),
+            Some(1),
+        ),
+        (
+            "hostile typ",
+            issuer().token().header("typ", HOSTILE).sign(),
+            Some(1),
+        ),
+        (
+            "hostile crit",
+            issuer().token().header("crit", vec![HOSTILE]).sign(),
+            Some(1),
+        ),
+        (
+            "hostile iss",
+            issuer().token().claim("iss", HOSTILE).sign(),
+            Some(1),
+        ),
+        (
+            "hostile aud",
+            issuer().token().audiences(&[HOSTILE]).sign(),
+            Some(1),
+        ),
+        (
+            "hostile exp",
+            issuer().token().claim("exp", HOSTILE).sign(),
+            Some(1),
+        ),
+        (
+            "hostile cnf",
+            issuer()
+                .token()
+                .claim("cnf", serde_json::json!({ HOSTILE: HOSTILE }))
+                .sign(),
+            Some(1),
+        ),
+        // Valid, with hostile names and values where nothing looks: the
+        // header member and claim names, sub and client_id (printed).
+        (
+            "valid, hostile sub",
+            issuer()
+                .token()
+                .header(HOSTILE, HOSTILE)
+                .claim(HOSTILE, HOSTILE)
+                .subject(HOSTILE)
+                .claim("client_id", HOSTILE)
+                .sign(),
+            Some(0),
+        ),
+        // A scope with controls: shown whether accepted or refused.
+        (
+            "hostile scope",
+            issuer().token().scope(HOSTILE).sign(),
+            None,
+        ),
+    ];
+    for (what, token, code) in cases {
+        let o = verify(&token);
+        assert_output_terminal_safe(what, &o);
+        match code {
+            Some(code) => assert_eq!(
+                o.status.code(),
+                Some(code),
+                "{what}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            ),
+            None => assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{what}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            ),
+        }
+        // Shown escaped, except a header member's name, which verify
+        // does not print.
+        if what != "hostile member, no kid" {
+            assert!(
+                stdout(&o).contains(r#"\u001b]0;pwned\u0007"#),
+                "{what}: {}",
+                stdout(&o)
+            );
+        }
+    }
+}
+
+/// A JWT whose header and claims hold `members` distinct members each
+/// (plus one repeated name), built as JSON text.
+fn many_members(members: usize) -> String {
+    let object = |first: &str| {
+        let mut json = format!("{{{first}");
+        for i in 0..members {
+            json.push_str(&format!(r#","m{i}":0"#));
+        }
+        json.push_str(r#","m0":1}"#);
+        json
+    };
+    hand_made(&object(r#""alg":"RS256""#), &object(r#""exp":0"#))
+}
+
+#[test]
+fn inspect_handles_fifty_thousand_members() {
+    // About 850 kB: within the 1 MiB read from standard input (argv could
+    // not carry it). The duplicate check must not be quadratic; the test
+    // harness's timeout is the bound, not an assertion on time.
+    let token = many_members(25_000);
+    assert!(token.len() < 1024 * 1024, "{}", token.len());
+    let o = run_with_stdin(&["inspect", "-"], &token);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("  m24999: 0"), "header member");
+    assert!(text.contains(r#"  "m24999": 0"#), "claim");
+    assert!(
+        text.contains(r#"WARNING header member "m0" appears twice"#),
+        "header duplicate"
+    );
+    assert!(
+        text.contains(r#"WARNING claim "m0" appears twice"#),
+        "claim duplicate"
+    );
+
+    // 50k members in the claims alone.
+    let mut claims = String::from(r#"{"exp":0"#);
+    for i in 0..50_000 {
+        claims.push_str(&format!(r#","c{i}":0"#));
+    }
+    claims.push_str(r#","c7":1}"#);
+    let token = hand_made(r#"{"alg":"RS256"}"#, &claims);
+    assert!(token.len() < 1024 * 1024, "{}", token.len());
+    let o = run_with_stdin(&["inspect", "-"], &token);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains(r#"  "c49999": 0"#), "last claim");
+    assert!(
+        text.contains(r#"WARNING claim "c7" appears twice"#),
+        "claim duplicate"
+    );
+}
+
+#[test]
+fn inspect_refuses_standard_input_over_one_mebibyte() {
+    // One byte over the limit: refused, not cut and then misread.
+    let input = "a".repeat(1024 * 1024 + 1);
+    let o = run_with_stdin(&["inspect", "-"], &input);
+    assert_one_line_error(&o);
+    assert!(stderr(&o).contains("longer than"), "{}", stderr(&o));
+    // Exactly the limit: read (an opaque token).
+    let input = "a".repeat(1024 * 1024);
+    let o = run_with_stdin(&["inspect", "-"], &input);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_exits_2_when_the_keys_cannot_be_fetched() {
+    // A port nobody listens on: bound, then released.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let token = issuer().token().sign();
+    let base = format!("http://127.0.0.1:{port}");
+    let jwks_url = format!("{base}/jwks");
+    for source in [&["--jwks-url", jwks_url.as_str()][..], &["--discover"]] {
+        let mut args = vec![
+            "verify",
+            "--issuer",
+            base.as_str(),
+            "--audience",
+            AUDIENCE,
+            "--allow-http",
+        ];
+        args.extend_from_slice(source);
+        args.push(&token);
+        let o = run(&args);
+        // Not 1: the token was not refused, it could not be checked.
+        assert_one_line_error(&o);
+        let err = stderr(&o);
+        assert!(err.contains("cannot load the keys"), "{source:?}: {err}");
+    }
+}

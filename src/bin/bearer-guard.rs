@@ -44,6 +44,7 @@
     )
 )]
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -107,13 +108,33 @@ const MAX_INPUT: u64 = 1024 * 1024;
 
 /// Output goes through a buffer written once: a closed pipe (`| head`) is
 /// not a reason to panic, as `println!` would.
+///
+/// Every line is escaped on its way in (control characters, C0, DEL and
+/// C1, line breaks included, and bidi controls, as `\u001b`): whatever
+/// the token holds, and whichever code path prints it, nothing reaches the
+/// terminal raw. Text already escaped (by `quote`) holds none of these and
+/// is unchanged.
 #[derive(Default)]
 struct Out(String);
 
 impl Out {
+    /// One line.
     fn line(&mut self, text: impl fmt::Display) {
-        self.0.push_str(&text.to_string());
+        escape_into(&mut self.0, &text.to_string());
         self.0.push('\n');
+    }
+
+    /// Several lines: `text`'s own line breaks (`\n`) kept, each line
+    /// escaped as by [`Out::line`].
+    fn lines(&mut self, text: &str) {
+        for line in text.split('\n') {
+            self.line(line);
+        }
+    }
+
+    /// The usage text (a constant: the only text not escaped).
+    fn usage(&mut self) {
+        self.0.push_str(USAGE);
     }
 
     fn blank(&mut self) {
@@ -154,7 +175,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "help" | "--help" | "-h" => {
             let mut out = Out::default();
-            out.0.push_str(USAGE);
+            out.usage();
             out.print();
             ExitCode::SUCCESS
         }
@@ -179,11 +200,17 @@ fn read_token(arg: &str) -> Result<String, String> {
         return Ok(arg.to_owned());
     }
     let mut bytes = Vec::new();
+    // One byte more than the limit, to tell a long input from one that fits.
     std::io::stdin()
         .lock()
-        .take(MAX_INPUT)
+        .take(MAX_INPUT.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read standard input: {e}"))?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_INPUT) {
+        return Err(format!(
+            "standard input is longer than {MAX_INPUT} bytes: not an access token"
+        ));
+    }
     String::from_utf8(bytes).map_err(|_| "standard input is not UTF-8 text".to_owned())
 }
 
@@ -249,17 +276,16 @@ impl Members {
         self.get(name).and_then(Value::as_str)
     }
 
-    /// Member names that appear more than once.
+    /// Member names that appear more than once, each once, in the order of
+    /// their first repetition. Linear: a token may hold ~100k members.
     fn duplicates(&self) -> Vec<&str> {
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(self.0.len());
+        let mut reported: HashSet<&str> = HashSet::new();
         let mut repeated: Vec<&str> = Vec::new();
         for (name, _) in &self.0 {
-            if seen.contains(&name.as_str()) {
-                if !repeated.contains(&name.as_str()) {
-                    repeated.push(name);
-                }
-            } else {
-                seen.push(name);
+            let name = name.as_str();
+            if !seen.insert(name) && reported.insert(name) {
+                repeated.push(name);
             }
         }
         repeated
@@ -334,8 +360,42 @@ fn classify(token: &str) -> Result<Kind, String> {
 // ---------------------------------------------------------------------------
 // Text helpers.
 
+/// The bidirectional formatting characters (they reorder what follows on
+/// the line), and the Unicode line and paragraph separators.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// Whether `c` must not reach the terminal as it is: a control character
+/// (C0, DEL, C1) or a bidi control.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// Appends `c` as `\uXXXX`.
+fn push_escape(out: &mut String, c: char) {
+    use fmt::Write as _;
+    let _ = write!(out, "\\u{:04x}", u32::from(c));
+}
+
+/// Appends `s` with its unsafe characters escaped.
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if is_unsafe(c) {
+            push_escape(out, c);
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 /// A string from the token, quoted, with control and bidi characters
@@ -347,9 +407,7 @@ fn quote(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() || is_bidi_control(c) => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            }
+            c if is_unsafe(c) => push_escape(&mut out, c),
             c => out.push(c),
         }
     }
@@ -359,29 +417,31 @@ fn quote(s: &str) -> String {
 
 /// Text that must stay on one line (control characters escaped).
 fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() || is_bidi_control(c) {
-                format!("\\u{:04x}", u32::from(c))
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s);
+    out
 }
 
-/// JSON text with control characters other than its own line breaks
-/// escaped (serde_json leaves C1 controls and bidi marks as they are).
-fn safe_json(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c != '\n' && (c.is_control() || is_bidi_control(c)) {
-                format!("\\u{:04x}", u32::from(c))
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+/// A member name from the token: as it is when it is plain ASCII (`alg`,
+/// `x5t#S256`), else quoted, so that an odd name cannot pass for another.
+fn name_text(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\\' | ':'));
+    if plain { name.to_owned() } else { quote(name) }
+}
+
+/// A header's `alg` in running text: the algorithm's name when it is one,
+/// else the token's value quoted.
+fn alg_text(alg: Option<&str>) -> String {
+    match alg {
+        None => "no alg".to_owned(),
+        Some(alg) => match alg.parse::<Algorithm>() {
+            Ok(a) => a.as_str().to_owned(),
+            Err(_) => quote(alg),
+        },
+    }
 }
 
 /// A claim value on one line: strings quoted, anything else as JSON.
@@ -509,7 +569,7 @@ fn inspect_command(args: &[String]) -> ExitCode {
         match arg.as_str() {
             "-h" | "--help" => {
                 let mut out = Out::default();
-                out.0.push_str(USAGE);
+                out.usage();
                 out.print();
                 return ExitCode::SUCCESS;
             }
@@ -564,7 +624,7 @@ fn explain_jwe(out: &mut Out, header: &Members) {
     out.blank();
     out.line("Header");
     for (name, value) in &header.0 {
-        out.line(format_args!("  {name}: {}", show(value)));
+        out.line(format_args!("  {}: {}", name_text(name), show(value)));
     }
 }
 
@@ -653,7 +713,7 @@ fn explain_jwt(out: &mut Out, jwt: &Jwt, len: usize, now: i64) {
             "b64" if value == &Value::Bool(false) => out.line(
                 "  b64: false: WARNING unencoded payload (RFC 7797): refused by bearer-guard",
             ),
-            _ => out.line(format_args!("  {name}: {}", show(value))),
+            _ => out.line(format_args!("  {}: {}", name_text(name), show(value))),
         }
     }
     for name in h.duplicates() {
@@ -668,7 +728,7 @@ fn explain_jwt(out: &mut Out, jwt: &Jwt, len: usize, now: i64) {
     out.blank();
 
     out.line("Claims");
-    out.line(claims_json(c));
+    out.lines(&claims_json(c));
     for name in c.duplicates() {
         out.line(format_args!(
             "WARNING claim {} appears twice: a resource server refuses the token",
@@ -691,7 +751,8 @@ fn explain_jwt(out: &mut Out, jwt: &Jwt, len: usize, now: i64) {
     out.line("issuer's keys to check the signature and the claims.");
 }
 
-/// The claims, pretty-printed in token order.
+/// The claims, pretty-printed in token order (serde_json escapes C0
+/// controls in strings; `Out::lines` escapes the rest).
 fn claims_json(c: &Members) -> String {
     if c.0.is_empty() {
         return "{}".to_owned();
@@ -706,7 +767,7 @@ fn claims_json(c: &Members) -> String {
         text.push_str(if i == last { "\n" } else { ",\n" });
     }
     text.push('}');
-    safe_json(&text)
+    text
 }
 
 fn explain_times(out: &mut Out, c: &Members, now: i64) {
@@ -763,8 +824,9 @@ fn explain_checks(out: &mut Out, jwt: &Jwt, len: usize, now: i64) {
     let c = &jwt.claims;
     let missing = "MISSING: refused";
     out.line("What a resource server will check");
-    let alg = h.str("alg").unwrap_or("?");
-    let unsigned = jwt.signature_len == 0 || alg.eq_ignore_ascii_case("none");
+    let unsigned =
+        jwt.signature_len == 0 || h.str("alg").is_some_and(|a| a.eq_ignore_ascii_case("none"));
+    let alg = alg_text(h.str("alg"));
     let key = match h.str("kid") {
         Some(kid) => format!("the issuer's key {} ({alg})", quote(kid)),
         None => format!("the issuer's only key for {alg} (no kid)"),
@@ -1020,7 +1082,7 @@ fn verify_command(args: &[String]) -> ExitCode {
         Ok(Some(args)) => args,
         Ok(None) => {
             let mut out = Out::default();
-            out.0.push_str(USAGE);
+            out.usage();
             out.print();
             return ExitCode::SUCCESS;
         }
@@ -1327,7 +1389,7 @@ impl Ctx<'_> {
             },
             Step::Signature => format!(
                 "{} with the issuer's key {}",
-                self.header("alg").unwrap_or("?"),
+                alg_text(self.header("alg")),
                 self.header("kid")
                     .map_or_else(|| "(no kid)".to_owned(), quote)
             ),
@@ -1401,7 +1463,7 @@ impl Ctx<'_> {
             ),
             ValidationError::MissingKeyId => format!(
                 "alg {}; the issuer's keys: {}",
-                self.header("alg").unwrap_or("?"),
+                alg_text(self.header("alg")),
                 self.kids()
             ),
             ValidationError::UnknownKeyId => format!(
@@ -1467,12 +1529,17 @@ impl Ctx<'_> {
                     Some(Value::Object(cnf)) if cnf.contains_key("jkt") => {
                         "a DPoP key (cnf.jkt): it needs a proof of possession, a DPoP proof \
                          signed by that key"
+                            .to_owned()
                     }
                     Some(Value::Object(cnf)) if cnf.contains_key("x5t#S256") => {
                         "a client certificate (cnf.x5t#S256): it needs a proof of possession, \
                          mutual TLS with that certificate"
+                            .to_owned()
                     }
-                    _ => "a key, in a way bearer-guard cannot check",
+                    cnf => format!(
+                        "a key, in a way bearer-guard cannot check (cnf {})",
+                        cnf.map_or_else(|| "absent".to_owned(), show)
+                    ),
                 };
                 format!(
                     "bound to {what}, which this command cannot present; every other check passed"
@@ -1656,6 +1723,45 @@ mod tests {
         assert_eq!(clean_token("Authorization: Bearer abc"), "abc");
         assert_eq!(clean_token("abc"), "abc");
         assert_eq!(clean_token("Bé"), "Bé");
+    }
+
+    #[test]
+    fn every_output_line_is_escaped() {
+        let mut out = Out::default();
+        out.line("a\u{1b}]0;t\u{7}\u{9b}\u{7f}\r\nb\u{202e}\u{2066}\u{200f}\u{61c}c");
+        out.lines("{\n  \"k\u{85}\": 1\n}");
+        assert_eq!(
+            out.0,
+            "a\\u001b]0;t\\u0007\\u009b\\u007f\\u000d\\u000ab\\u202e\\u2066\\u200f\\u061cc\n\
+             {\n  \"k\\u0085\": 1\n}\n"
+        );
+        // Text already quoted is unchanged.
+        let mut out = Out::default();
+        out.line(quote("\u{1b}"));
+        assert_eq!(out.0, "\"\\u001b\"\n");
+    }
+
+    #[test]
+    fn odd_member_names_are_quoted() {
+        assert_eq!(name_text("x5t#S256"), "x5t#S256");
+        assert_eq!(name_text(""), "\"\"");
+        assert_eq!(name_text("a b"), "\"a b\"");
+        assert_eq!(name_text("alg: RS256"), "\"alg: RS256\"");
+        assert_eq!(name_text("\u{1b}[2J"), "\"\\u001b[2J\"");
+        assert_eq!(alg_text(Some("ES256")), "ES256");
+        assert_eq!(alg_text(Some("\u{7}")), "\"\\u0007\"");
+        assert_eq!(alg_text(None), "no alg");
+    }
+
+    #[test]
+    fn duplicates_are_found_once_each() {
+        let members = Members(
+            ["a", "b", "a", "c", "a", "b"]
+                .iter()
+                .map(|n| ((*n).to_owned(), Value::Null))
+                .collect(),
+        );
+        assert_eq!(members.duplicates(), ["a", "b"]);
     }
 
     #[test]
