@@ -9,8 +9,9 @@
 //!   [`Config::builder`] stops short of `build`, for settings a file cannot
 //!   hold (a clock, a shared store).
 //! - [`Secret`]: client secrets, HMAC keys and the DPoP nonce secret are a
-//!   string, `{ env = "VARIABLE" }` or `{ file = "/path" }`, and never
-//!   appear in `Debug` output.
+//!   string, `{ env = "VARIABLE" }` or `{ file = "/path" }` (a regular file
+//!   of at most [`MAX_SECRET_FILE_SIZE`] bytes), and never appear in
+//!   `Debug` output.
 //! - [`Config::from_env`] reads a single-issuer configuration from
 //!   `BEARER_GUARD_*` variables (listed [below](#environment-variables)).
 //! - [`ConfigError`] names the field at fault: `issuer 2
@@ -88,8 +89,23 @@
 //! ([`from_env_with_prefix`](Config::from_env_with_prefix) replaces
 //! `BEARER_GUARD`). Lists are comma-separated; flags are `true`/`false`
 //! (or `1`/`0`, `yes`/`no`, `on`/`off`); durations are whole seconds;
-//! empty variables count as unset. A secret `X` can instead be read from
-//! the file named by `X_FILE` (as container secrets are mounted).
+//! empty variables count as unset, and so do empty list items (`at+jwt,`
+//! is `at+jwt`). A secret `X` can instead be read from the file named by
+//! `X_FILE` (as container secrets are mounted).
+//!
+//! Nothing set is ignored: a variable that only means something with
+//! another (`BEARER_GUARD_INTROSPECTION_POLICY` without
+//! `BEARER_GUARD_INTROSPECTION_CLIENT_ID`, `BEARER_GUARD_JWKS_MAX_STALE_SECONDS`
+//! without a remote key source, `BEARER_GUARD_DPOP_REQUIRED=true` with
+//! `BEARER_GUARD_DPOP=false`) is an error naming it. [`Config::from_env`]
+//! and [`Config::from_env_with_prefix`] also refuse any variable with the
+//! prefix that is not in the table below (a misspelling such as
+//! `BEARER_GUARD_AUDIENCES`), except `BEARER_GUARD_CONFIG`, left to the
+//! application for the path of a configuration file; with an empty prefix
+//! there is no telling them from the rest of the environment, and none is
+//! refused. [`Config::from_env_lookup`] cannot list the variables of its
+//! source, so it refuses none either: give your names to
+//! [`Config::check_env_names`] for the same check.
 //!
 //! | variable | field |
 //! |---|---|
@@ -102,7 +118,7 @@
 //! | `BEARER_GUARD_AUDIENCE` | `audiences` (list) |
 //! | `BEARER_GUARD_ALLOWED_CLIENT_IDS` | `allowed_client_ids` (list) |
 //! | `BEARER_GUARD_ALGORITHMS` | `algorithms` (list) |
-//! | `BEARER_GUARD_TYP` | `typ`: `default`, `rfc9068`, or a list of types |
+//! | `BEARER_GUARD_TYP` | `typ`: `default`, `rfc9068`, or a list of types where `none` accepts tokens without `typ` (`at+jwt,none`) |
 //! | `BEARER_GUARD_RFC9068` | `rfc9068` (flag) |
 //! | `BEARER_GUARD_REQUIRE_CLAIMS` | `require_claims` (list) |
 //! | `BEARER_GUARD_REQUIRE_CLAIM_EQUALS` | `require_claim_equals`: `NAME=VALUE,...` |
@@ -124,8 +140,8 @@
 //! | `BEARER_GUARD_INTROSPECTION_AUTH_METHOD` | `auth_method` |
 //! | `BEARER_GUARD_INTROSPECTION_PRIVATE_KEY` (or `_FILE`), `_INTROSPECTION_PRIVATE_KEY_ALGORITHM`, `_INTROSPECTION_PRIVATE_KEY_ID` | `private_key`, `private_key_algorithm`, `private_key_id` |
 //! | `BEARER_GUARD_INTROSPECTION_POLICY` | `policy` |
-//! | `BEARER_GUARD_DPOP` | `[dpop]` on (flag) |
-//! | `BEARER_GUARD_DPOP_REQUIRED` | `required` (flag; turns DPoP on) |
+//! | `BEARER_GUARD_DPOP` | `[dpop]` on (flag; `false` with another DPoP variable set is an error) |
+//! | `BEARER_GUARD_DPOP_REQUIRED` | `required` (flag; `true` turns DPoP on) |
 //! | `BEARER_GUARD_DPOP_NONCE` | `nonce` (flag) |
 //! | `BEARER_GUARD_DPOP_NONCE_SECRET` (or `_FILE`) | `nonce_secret` |
 //! | `BEARER_GUARD_DPOP_ALGORITHMS` | `algorithms` (list) |
@@ -153,8 +169,10 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fmt;
-use std::path::PathBuf;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::HeaderName;
@@ -173,6 +191,90 @@ use crate::validator::{BuildError, Issuer, Validator, ValidatorBuilder};
 /// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
 pub const DEFAULT_ENV_PREFIX: &str = "BEARER_GUARD";
 
+/// Largest file the configuration reads itself, in bytes: 64 KiB. A
+/// [`Secret::File`] and a `pem_file` must be regular files of at most this
+/// size (`/dev/zero`, a FIFO or a directory are refused); a JWKS file
+/// (`jwks_file`) is read by the validator builder, with its own limit.
+pub const MAX_SECRET_FILE_SIZE: u64 = 64 * 1024;
+
+/// Largest `max_tenants` accepted: 1000. Each remembered tenant of a
+/// discovering template keeps its own key source (a refreshing JWKS of up
+/// to `jwks_cache.max_size` bytes), and the remembered tenants are searched
+/// one by one on each of their tokens. More tenants than this: list them
+/// with `tenants` (not capped), or use one `jwks_url` for all.
+pub const MAX_TENANTS_LIMIT: usize = 1_000;
+
+/// The variables [`Config::from_env`] reads, without their prefix.
+const ENV_KEYS: &[&str] = &[
+    "ISSUER",
+    "ISSUER_ALSO",
+    "ISSUER_TEMPLATE",
+    "TENANTS",
+    "TENANT_CLAIM",
+    "MAX_TENANTS",
+    "AUDIENCE",
+    "ALLOWED_CLIENT_IDS",
+    "ALGORITHMS",
+    "TYP",
+    "RFC9068",
+    "REQUIRE_CLAIMS",
+    "REQUIRE_CLAIM_EQUALS",
+    "ROLES_FROM",
+    "PERMISSIONS_FROM",
+    "JWKS_URL",
+    "JWKS_FILE",
+    "JWKS",
+    "DISCOVER",
+    "PEM_FILE",
+    "PEM_KID",
+    "HMAC_SECRET",
+    "HMAC_SECRET_FILE",
+    "HMAC_ALGORITHM",
+    "HMAC_KID",
+    "LEEWAY_SECONDS",
+    "MAX_TOKEN_SIZE",
+    "TOKEN_CACHE_CAPACITY",
+    "ALLOW_INSECURE_HTTP",
+    "JWKS_FETCH_TIMEOUT_SECONDS",
+    "JWKS_COOLDOWN_SECONDS",
+    "JWKS_DEFAULT_REFRESH_SECONDS",
+    "JWKS_MIN_REFRESH_SECONDS",
+    "JWKS_MAX_REFRESH_SECONDS",
+    "JWKS_MAX_STALE_SECONDS",
+    "JWKS_RETRY_MIN_SECONDS",
+    "JWKS_RETRY_MAX_SECONDS",
+    "JWKS_MAX_SIZE",
+    "JWKS_MAX_KEYS",
+    "JWKS_MAX_METADATA_SIZE",
+    "INTROSPECTION_CLIENT_ID",
+    "INTROSPECTION_URL",
+    "INTROSPECTION_CLIENT_SECRET",
+    "INTROSPECTION_CLIENT_SECRET_FILE",
+    "INTROSPECTION_AUTH_METHOD",
+    "INTROSPECTION_PRIVATE_KEY",
+    "INTROSPECTION_PRIVATE_KEY_FILE",
+    "INTROSPECTION_PRIVATE_KEY_ALGORITHM",
+    "INTROSPECTION_PRIVATE_KEY_ID",
+    "INTROSPECTION_POLICY",
+    "DPOP",
+    "DPOP_REQUIRED",
+    "DPOP_NONCE",
+    "DPOP_NONCE_SECRET",
+    "DPOP_NONCE_SECRET_FILE",
+    "DPOP_ALGORITHMS",
+    "DPOP_MAX_AGE_SECONDS",
+    "REALM",
+    "PUBLIC_URL",
+    "ALLOW_ANONYMOUS",
+    "ALLOW_QUERY_PARAMETER",
+    "TOKEN_HEADER",
+    "TOKEN_COOKIE",
+];
+
+/// A variable with the prefix that [`Config::from_env`] does not read but
+/// accepts: the path of a configuration file, for the application.
+const ENV_CONFIG_KEY: &str = "CONFIG";
+
 /// A validator and its layer, as an operator describes them: deserialize
 /// it from a file (see the [module documentation](self) for every field),
 /// or read it from the environment with [`Config::from_env`].
@@ -183,17 +285,19 @@ pub struct Config {
     /// The trusted issuers (`[[issuers]]`), at least one.
     pub issuers: Vec<IssuerConfig>,
     /// Clock leeway for `exp`, `nbf` and `iat`, in seconds
-    /// ([`ValidatorBuilder::leeway`]).
+    /// ([`ValidatorBuilder::leeway`]); 0 allows no skew.
     pub leeway_seconds: Option<u64>,
-    /// Largest token accepted, in bytes ([`ValidatorBuilder::max_token_size`]).
+    /// Largest token accepted, in bytes ([`ValidatorBuilder::max_token_size`]);
+    /// not 0.
     pub max_token_size: Option<usize>,
     /// Capacity of the verified-token cache
-    /// ([`ValidatorBuilder::token_cache_capacity`]).
+    /// ([`ValidatorBuilder::token_cache_capacity`]); 0 turns it off.
     pub token_cache_capacity: Option<u64>,
     /// Plain `http://` URLs allowed
     /// ([`ValidatorBuilder::allow_insecure_http`]).
     pub allow_insecure_http: bool,
-    /// Settings of every issuer's remote key cache.
+    /// Settings of every issuer's remote key cache (an error when no
+    /// issuer has `jwks_url` or `discover`).
     pub jwks_cache: Option<JwksCacheConfig>,
     /// RFC 7662 introspection of opaque tokens.
     pub introspection: Option<IntrospectionConfig>,
@@ -224,7 +328,8 @@ pub struct IssuerConfig {
     /// The only tenants accepted ([`Issuer::tenants`]).
     #[serde(deserialize_with = "some_strings")]
     pub tenants: Option<Vec<String>>,
-    /// Most tenants remembered without `tenants` ([`Issuer::max_tenants`]).
+    /// Most tenants remembered without `tenants` ([`Issuer::max_tenants`]):
+    /// 1 to [`MAX_TENANTS_LIMIT`].
     pub max_tenants: Option<usize>,
     /// The claim confirming the tenant ([`Issuer::tenant_claim`]).
     pub tenant_claim: Option<String>,
@@ -237,8 +342,8 @@ pub struct IssuerConfig {
     /// The algorithm allow-list, as `"RS256"`... ([`Issuer::algorithms`]).
     #[serde(deserialize_with = "some_algorithms")]
     pub algorithms: Option<Vec<Algorithm>>,
-    /// The `typ` policy: `"default"`, `"rfc9068"`, or a list of types, `""`
-    /// for none ([`Issuer::typ_policy`]).
+    /// The `typ` policy: `"default"`, `"rfc9068"`, or a list of types in
+    /// which `"none"` accepts tokens without `typ` ([`Issuer::typ_policy`]).
     #[serde(deserialize_with = "some_typ")]
     pub typ: Option<TypPolicy>,
     /// The strict RFC 9068 profile ([`Issuer::rfc9068_profile`]).
@@ -268,7 +373,8 @@ pub struct IssuerConfig {
     pub jwks: Option<String>,
     /// Key source: discovery ([`Issuer::discover`]).
     pub discover: bool,
-    /// Key source: a PEM public key file ([`Issuer::pem_public_key`]).
+    /// Key source: a PEM public key file ([`Issuer::pem_public_key`]), a
+    /// regular file of at most [`MAX_SECRET_FILE_SIZE`] bytes.
     pub pem_file: Option<PathBuf>,
     /// The `kid` of the `pem_file` key.
     pub pem_kid: Option<String>,
@@ -279,6 +385,10 @@ pub struct IssuerConfig {
 }
 
 /// A shared HMAC secret (`hmac = { secret = ..., algorithm = "HS256" }`).
+///
+/// The secret is used as bytes: a [`Secret::File`] may hold a binary key
+/// (not UTF-8), but its trailing CR and LF bytes are dropped as for any
+/// secret file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -306,6 +416,9 @@ impl HmacConfig {
 
 /// Settings of a remote key cache ([`JwksOptions`]); unset fields keep
 /// the defaults (or the top-level table's values, for an issuer's own).
+/// No field may be 0 ([`ConfigError::Zero`]): a zero timeout fails every
+/// fetch, a zero cool-down refetches on every unknown `kid`, a zero size
+/// refuses every key set.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -335,6 +448,79 @@ pub struct JwksCacheConfig {
 }
 
 impl JwksCacheConfig {
+    /// The first field set to 0, as `jwks_cache.FIELD`, with why 0 is
+    /// refused.
+    fn zero(&self) -> Option<(&'static str, &'static str)> {
+        let seconds = [
+            (
+                self.fetch_timeout_seconds,
+                "jwks_cache.fetch_timeout_seconds",
+                "every fetch would time out",
+            ),
+            (
+                self.cooldown_seconds,
+                "jwks_cache.cooldown_seconds",
+                "every token with an unknown kid would cause a fetch",
+            ),
+            (
+                self.default_refresh_seconds,
+                "jwks_cache.default_refresh_seconds",
+                "the keys would be refetched continuously",
+            ),
+            (
+                self.min_refresh_seconds,
+                "jwks_cache.min_refresh_seconds",
+                "a server answering max-age=0 would have the keys refetched continuously",
+            ),
+            (
+                self.max_refresh_seconds,
+                "jwks_cache.max_refresh_seconds",
+                "the keys would be refetched continuously",
+            ),
+            (
+                self.max_stale_seconds,
+                "jwks_cache.max_stale_seconds",
+                "the keys would expire as soon as they were fetched",
+            ),
+            (
+                self.retry_min_seconds,
+                "jwks_cache.retry_min_seconds",
+                "a failing server would be retried continuously",
+            ),
+            (
+                self.retry_max_seconds,
+                "jwks_cache.retry_max_seconds",
+                "a failing server would be retried continuously",
+            ),
+        ];
+        let sizes = [
+            (
+                self.max_size,
+                "jwks_cache.max_size",
+                "every key set would be refused",
+            ),
+            (
+                self.max_keys,
+                "jwks_cache.max_keys",
+                "every key set would be refused",
+            ),
+            (
+                self.max_metadata_size,
+                "jwks_cache.max_metadata_size",
+                "every discovery document would be refused",
+            ),
+        ];
+        seconds
+            .into_iter()
+            .map(|(value, field, why)| (value == Some(0), field, why))
+            .chain(
+                sizes
+                    .into_iter()
+                    .map(|(value, field, why)| (value == Some(0), field, why)),
+            )
+            .find_map(|(zero, field, why)| zero.then_some((field, why)))
+    }
+
     /// Each field of `self`, else of `base`.
     fn over(&self, base: &JwksCacheConfig) -> JwksCacheConfig {
         JwksCacheConfig {
@@ -415,17 +601,18 @@ pub struct IntrospectionConfig {
     /// `"jwt-then-introspect"` or `"introspect-all"` ([`TokenPolicy`]).
     #[serde(deserialize_with = "some_token_policy")]
     pub policy: Option<TokenPolicy>,
-    /// [`IntrospectionOptions::timeout`].
+    /// [`IntrospectionOptions::timeout`]; not 0.
     pub timeout_seconds: Option<u64>,
-    /// [`IntrospectionOptions::max_ttl`].
+    /// [`IntrospectionOptions::max_ttl`]; 0: active answers are not reused.
     pub max_ttl_seconds: Option<u64>,
-    /// [`IntrospectionOptions::inactive_ttl`].
+    /// [`IntrospectionOptions::inactive_ttl`]; 0: inactive answers are not
+    /// reused.
     pub inactive_ttl_seconds: Option<u64>,
-    /// [`IntrospectionOptions::capacity`].
+    /// [`IntrospectionOptions::capacity`]; 0 turns the cache off.
     pub capacity: Option<u64>,
-    /// [`IntrospectionOptions::max_size`].
+    /// [`IntrospectionOptions::max_size`]; not 0.
     pub max_size: Option<usize>,
-    /// [`IntrospectionOptions::max_concurrent`].
+    /// [`IntrospectionOptions::max_concurrent`]; not 0.
     pub max_concurrent: Option<usize>,
 }
 
@@ -457,20 +644,21 @@ pub struct DpopConfig {
     pub required: bool,
     /// Server nonces required ([`DpopOptions::require_nonce`]).
     pub nonce: bool,
-    /// The nonce secret, at least 16 bytes ([`DpopOptions::nonce_secret`]).
+    /// The nonce secret, at least 16 bytes ([`DpopOptions::nonce_secret`]);
+    /// used as bytes, as an HMAC secret.
     pub nonce_secret: Option<Secret>,
-    /// [`DpopOptions::nonce_lifetime`].
+    /// [`DpopOptions::nonce_lifetime`]; not 0.
     pub nonce_lifetime_seconds: Option<u64>,
     /// Proof algorithms ([`DpopOptions::algorithms`]).
     #[serde(deserialize_with = "some_algorithms")]
     pub algorithms: Option<Vec<Algorithm>>,
-    /// [`DpopOptions::max_age`].
+    /// [`DpopOptions::max_age`]; not 0.
     pub max_age_seconds: Option<u64>,
-    /// [`DpopOptions::leeway`].
+    /// [`DpopOptions::leeway`]; 0 allows no skew.
     pub leeway_seconds: Option<u64>,
-    /// [`DpopOptions::replay_capacity`].
+    /// [`DpopOptions::replay_capacity`]; not 0.
     pub replay_capacity: Option<usize>,
-    /// [`DpopOptions::max_proof_size`].
+    /// [`DpopOptions::max_proof_size`]; not 0.
     pub max_proof_size: Option<usize>,
 }
 
@@ -499,6 +687,12 @@ pub struct LayerConfig {
 /// `{ file = "/path" }`; read when the validator is built. `Debug` never
 /// shows a value.
 ///
+/// A file must be a regular file (not a device such as `/dev/zero`, a FIFO
+/// or a directory) of at most [`MAX_SECRET_FILE_SIZE`] bytes; its trailing
+/// CR and LF bytes are dropped. [`resolve`](Self::resolve) needs UTF-8
+/// text (client secrets, PEM keys); [`resolve_bytes`](Self::resolve_bytes)
+/// takes any bytes (HMAC keys and the DPoP nonce secret are read so).
+///
 /// ```
 /// use bearer_guard::config::Secret;
 ///
@@ -516,7 +710,8 @@ pub enum Secret {
     Value(String),
     /// The value of this environment variable.
     Env(String),
-    /// The content of this file, without its trailing newline.
+    /// The content of this file, without its trailing newline (CR and LF
+    /// bytes): a regular file of at most [`MAX_SECRET_FILE_SIZE`] bytes.
     File(PathBuf),
 }
 
@@ -571,12 +766,13 @@ impl<'de> Deserialize<'de> for Secret {
 }
 
 impl Secret {
-    /// The secret, reading the process environment for [`Secret::Env`].
+    /// The secret as text, reading the process environment for
+    /// [`Secret::Env`]; a file must be UTF-8.
     pub fn resolve(&self) -> Result<String, SecretError> {
-        self.resolve_with(|name| std::env::var(name).ok())
+        self.resolve_with(process_env)
     }
 
-    /// The secret, with `env` as the environment.
+    /// The secret as text, with `env` as the environment.
     pub fn resolve_with(
         &self,
         env: impl Fn(&str) -> Option<String>,
@@ -584,19 +780,29 @@ impl Secret {
         self.resolve_dyn(&env)
     }
 
-    fn resolve_dyn(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<String, SecretError> {
+    /// The secret as bytes (a file need not be UTF-8), reading the process
+    /// environment for [`Secret::Env`].
+    pub fn resolve_bytes(&self) -> Result<Vec<u8>, SecretError> {
+        self.resolve_bytes_with(process_env)
+    }
+
+    /// The secret as bytes, with `env` as the environment.
+    pub fn resolve_bytes_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<u8>, SecretError> {
+        self.bytes_dyn(&env)
+    }
+
+    fn resolve_dyn(&self, env: Lookup<'_>) -> Result<String, SecretError> {
         let value = match self {
             Secret::Value(v) => v.clone(),
             Secret::Env(name) => env(name).ok_or_else(|| SecretError::EnvNotSet(name.clone()))?,
             Secret::File(path) => {
-                let mut text =
-                    std::fs::read_to_string(path).map_err(|source| SecretError::File {
-                        path: path.clone(),
-                        source,
-                    })?;
-                let kept = text.trim_end_matches(['\n', '\r']).len();
-                text.truncate(kept);
-                text
+                String::from_utf8(secret_file(path)?).map_err(|_| SecretError::File {
+                    path: path.clone(),
+                    source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
+                })?
             }
         };
         if value.is_empty() {
@@ -604,6 +810,56 @@ impl Secret {
         }
         Ok(value)
     }
+
+    fn bytes_dyn(&self, env: Lookup<'_>) -> Result<Vec<u8>, SecretError> {
+        match self {
+            Secret::File(path) => {
+                let bytes = secret_file(path)?;
+                if bytes.is_empty() {
+                    return Err(SecretError::Empty);
+                }
+                Ok(bytes)
+            }
+            Secret::Value(_) | Secret::Env(_) => self.resolve_dyn(env).map(String::into_bytes),
+        }
+    }
+}
+
+/// The content of a secret file without its trailing CR and LF bytes.
+fn secret_file(path: &Path) -> Result<Vec<u8>, SecretError> {
+    let mut bytes = read_limited(path).map_err(|source| SecretError::File {
+        path: path.to_owned(),
+        source,
+    })?;
+    while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    Ok(bytes)
+}
+
+/// The content of the regular file `path`, of at most
+/// [`MAX_SECRET_FILE_SIZE`] bytes.
+fn read_limited(path: &Path) -> io::Result<Vec<u8>> {
+    let not_a_file = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+    // Checked before opening too: opening a FIFO blocks until a writer
+    // comes, and a device such as /dev/zero never ends.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_a_file());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE_SIZE.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if u64::try_from(bytes.len()).is_ok_and(|n| n > MAX_SECRET_FILE_SIZE) {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_SECRET_FILE_SIZE} bytes (MAX_SECRET_FILE_SIZE)"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Why a [`Secret`] could not be read. Never contains the secret.
@@ -613,7 +869,8 @@ pub enum SecretError {
     /// The environment variable is not set (or not UTF-8).
     #[error("the environment variable {0} is not set")]
     EnvNotSet(String),
-    /// The file could not be read (or is not UTF-8).
+    /// The file could not be read: missing, not a regular file, larger
+    /// than [`MAX_SECRET_FILE_SIZE`], or (read as text) not UTF-8.
     #[error("cannot read {}: {source}", path.display())]
     File {
         /// The file.
@@ -653,7 +910,8 @@ pub enum IssuerProblem {
     /// Neither `audiences` nor `allowed_client_ids`.
     #[error("needs `audiences` (or `allowed_client_ids`, for tokens without `aud`)")]
     NoAudience,
-    /// The `pem_file` could not be read.
+    /// The `pem_file` could not be read: missing, not a regular file, or
+    /// larger than [`MAX_SECRET_FILE_SIZE`].
     #[error("pem_file: cannot read {}: {source}", path.display())]
     PemFile {
         /// The file.
@@ -668,6 +926,26 @@ pub enum IssuerProblem {
         field: &'static str,
         /// Why.
         problem: SecretError,
+    },
+    /// A field set to 0, which would disable what it bounds
+    /// (`max_tenants`, a field of the issuer's own `jwks_cache`).
+    #[error("`{field}` cannot be 0: {why}")]
+    Zero {
+        /// The field.
+        field: &'static str,
+        /// What 0 would do.
+        why: &'static str,
+    },
+    /// A field above its bound (`max_tenants`, at most
+    /// [`MAX_TENANTS_LIMIT`]).
+    #[error("`{field}` is {value}, above its limit of {max}")]
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: usize,
+        /// The largest accepted.
+        max: usize,
     },
 }
 
@@ -720,6 +998,18 @@ pub enum ConfigError {
         field: &'static str,
         /// Why.
         problem: SecretError,
+    },
+    /// A field set to 0, which would disable what it bounds: every token,
+    /// fetch or call refused, or no rate limit left
+    /// (`jwks_cache.cooldown_seconds`, `introspection.timeout_seconds`...).
+    /// The fields that accept 0 say so in their documentation
+    /// (`token_cache_capacity = 0` turns the cache off).
+    #[error("{field} cannot be 0: {why}")]
+    Zero {
+        /// The field (`jwks_cache.fetch_timeout_seconds`).
+        field: &'static str,
+        /// What 0 would do.
+        why: &'static str,
     },
     /// `introspection.private_key` is not a usable private key.
     #[error("introspection.private_key: {0}")]
@@ -798,6 +1088,23 @@ impl Config {
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
+        if self.max_token_size == Some(0) {
+            return Err(ConfigError::Zero {
+                field: "max_token_size",
+                why: "every token would be refused",
+            });
+        }
+        if let Some(cache) = &self.jwks_cache {
+            if !self.issuers.iter().any(IssuerConfig::is_remote) {
+                return Err(ConfigError::Requires {
+                    field: "jwks_cache",
+                    needs: "an issuer with jwks_url or discover (it configures remote key caches only)",
+                });
+            }
+            if let Some((field, why)) = cache.zero() {
+                return Err(ConfigError::Zero { field, why });
+            }
+        }
         let introspect_all = self
             .introspection
             .as_ref()
@@ -872,19 +1179,47 @@ impl Config {
 
     /// One issuer from the `BEARER_GUARD_*` environment variables (listed
     /// in the [module documentation](self#environment-variables)).
+    ///
+    /// Any other `BEARER_GUARD_*` variable is refused (a misspelt name would
+    /// otherwise go unnoticed), except `BEARER_GUARD_CONFIG`, left to the
+    /// application for the path of a configuration file; so is one whose
+    /// value is not UTF-8.
     pub fn from_env() -> Result<Config, ConfigError> {
         Self::from_env_with_prefix(DEFAULT_ENV_PREFIX)
     }
 
     /// [`from_env`](Self::from_env) with `PREFIX_*` variables instead of
     /// `BEARER_GUARD_*` (`PREFIX_ISSUER`...; an empty prefix reads `ISSUER`...).
+    /// Unknown `PREFIX_*` variables are refused as by `from_env`, except
+    /// with an empty prefix, which leaves nothing to tell them from the
+    /// rest of the environment.
     pub fn from_env_with_prefix(prefix: &str) -> Result<Config, ConfigError> {
+        let prefix = prefix.trim_end_matches('_');
+        let vars: Vec<_> = std::env::vars_os().collect();
+        Self::check_env_names(prefix, vars.iter().map(|(name, _)| name))?;
+        // `std::env::var` would take such a value for unset.
+        for (name, value) in &vars {
+            if let Some(name) = name.to_str()
+                && env_key(prefix, name).is_some_and(|key| ENV_KEYS.contains(&key.as_str()))
+                && value.to_str().is_none()
+            {
+                return Err(ConfigError::Env {
+                    var: name.to_owned(),
+                    reason: "the value is not UTF-8".to_owned(),
+                });
+            }
+        }
         Self::from_env_lookup(prefix, process_env)
     }
 
     /// [`from_env_with_prefix`](Self::from_env_with_prefix) reading the
     /// variables through `lookup` instead of the process environment (for
     /// tests, or another source of variables).
+    ///
+    /// A lookup cannot list its variables, so unlike
+    /// [`from_env`](Self::from_env) this refuses no unknown variable: pass
+    /// the names your source holds to
+    /// [`check_env_names`](Self::check_env_names) for that check.
     pub fn from_env_lookup(
         prefix: &str,
         lookup: impl Fn(&str) -> Option<String>,
@@ -895,6 +1230,74 @@ impl Config {
         }
         .config()
     }
+
+    /// Refuses the first (in sorted order) of `names` that has the prefix
+    /// (`PREFIX_...`) but is not a variable [`from_env`](Self::from_env)
+    /// reads, nor `PREFIX_CONFIG`: [`ConfigError::Env`] with the reason
+    /// `unknown variable`, listing the other unknown names. Names without
+    /// the prefix are not looked at; with an empty prefix, no name is
+    /// refused. [`from_env`](Self::from_env) calls it with the names of
+    /// the process environment.
+    ///
+    /// ```
+    /// use bearer_guard::config::{Config, ConfigError};
+    ///
+    /// let names = ["PATH", "BEARER_GUARD_ISSUER", "BEARER_GUARD_CONFIG"];
+    /// assert!(Config::check_env_names("BEARER_GUARD", names).is_ok());
+    /// let err = Config::check_env_names("BEARER_GUARD", ["BEARER_GUARD_AUDIENCES"]).unwrap_err();
+    /// assert!(matches!(err, ConfigError::Env { var, .. } if var == "BEARER_GUARD_AUDIENCES"));
+    /// ```
+    pub fn check_env_names<I>(prefix: &str, names: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
+        let prefix = prefix.trim_end_matches('_');
+        if prefix.is_empty() {
+            return Ok(());
+        }
+        let mut unknown: Vec<String> = names
+            .into_iter()
+            .filter_map(|name| {
+                let name = name.as_ref().to_string_lossy();
+                env_key(prefix, &name)
+                    .is_some_and(|key| key != ENV_CONFIG_KEY && !ENV_KEYS.contains(&key.as_str()))
+                    .then(|| name.into_owned())
+            })
+            .collect();
+        unknown.sort();
+        unknown.dedup();
+        let mut unknown = unknown.into_iter();
+        let Some(var) = unknown.next() else {
+            return Ok(());
+        };
+        let others: Vec<String> = unknown.collect();
+        let mut reason = format!(
+            "unknown variable: not one bearer-guard reads (see bearer_guard::config), nor {prefix}_{ENV_CONFIG_KEY}"
+        );
+        if !others.is_empty() {
+            reason.push_str("; also unknown: ");
+            reason.push_str(&others.join(", "));
+        }
+        Err(ConfigError::Env { var, reason })
+    }
+}
+
+/// The key of the variable `name` (`ISSUER` for `BEARER_GUARD_ISSUER`), if
+/// it has the prefix; variable names are compared ignoring case where the
+/// system does (Windows).
+fn env_key(prefix: &str, name: &str) -> Option<String> {
+    let (prefix, name) = if cfg!(windows) {
+        (prefix.to_ascii_uppercase(), name.to_ascii_uppercase())
+    } else {
+        (prefix.to_owned(), name.to_owned())
+    };
+    if prefix.is_empty() {
+        return Some(name);
+    }
+    name.strip_prefix(prefix.as_str())?
+        .strip_prefix('_')
+        .map(str::to_owned)
 }
 
 impl IssuerConfig {
@@ -912,6 +1315,11 @@ impl IssuerConfig {
             .clone()
             .or_else(|| self.tenant_template.clone())
             .unwrap_or_else(|| "unnamed".to_owned())
+    }
+
+    /// Whether the keys come from the network (`jwks_url` or `discover`).
+    fn is_remote(&self) -> bool {
+        self.jwks_url.is_some() || self.discover
     }
 
     /// The key sources set, by field name.
@@ -967,10 +1375,27 @@ impl IssuerConfig {
                     i = i.tenant_claim(claim.clone());
                 }
                 if let Some(tenants) = &self.tenants {
+                    if self.max_tenants.is_some() {
+                        return Err(IssuerProblem::Conflict("max_tenants", "tenants"));
+                    }
                     i = i.tenants(tenants.iter().cloned());
                 }
-                if let Some(max) = self.max_tenants {
-                    i = i.max_tenants(max);
+                match self.max_tenants {
+                    Some(0) => {
+                        return Err(IssuerProblem::Zero {
+                            field: "max_tenants",
+                            why: "no tenant would be remembered (list them with `tenants`)",
+                        });
+                    }
+                    Some(max) if max > MAX_TENANTS_LIMIT => {
+                        return Err(IssuerProblem::TooLarge {
+                            field: "max_tenants",
+                            value: max,
+                            max: MAX_TENANTS_LIMIT,
+                        });
+                    }
+                    Some(max) => i = i.max_tenants(max),
+                    None => {}
                 }
                 i
             }
@@ -989,12 +1414,17 @@ impl IssuerConfig {
                 needs: "pem_file",
             });
         }
-        let remote = self.jwks_url.is_some() || self.discover;
-        if self.jwks_cache.is_some() && !remote {
-            return Err(IssuerProblem::Requires {
-                field: "jwks_cache",
-                needs: "jwks_url or discover",
-            });
+        let remote = self.is_remote();
+        if let Some(own) = &self.jwks_cache {
+            if !remote {
+                return Err(IssuerProblem::Requires {
+                    field: "jwks_cache",
+                    needs: "jwks_url or discover",
+                });
+            }
+            if let Some((field, why)) = own.zero() {
+                return Err(IssuerProblem::Zero { field, why });
+            }
         }
         if self.audiences.is_empty() && self.allowed_client_ids.is_empty() {
             return Err(IssuerProblem::NoAudience);
@@ -1049,7 +1479,7 @@ impl IssuerConfig {
             issuer = issuer.jwks_json(json.clone());
         }
         if let Some(path) = &self.pem_file {
-            let pem = std::fs::read(path).map_err(|source| IssuerProblem::PemFile {
+            let pem = read_limited(path).map_err(|source| IssuerProblem::PemFile {
                 path: path.clone(),
                 source,
             })?;
@@ -1058,13 +1488,13 @@ impl IssuerConfig {
         if let Some(hmac) = &self.hmac {
             let secret = hmac
                 .secret
-                .resolve_dyn(env)
+                .bytes_dyn(env)
                 .map_err(|problem| IssuerProblem::Secret {
                     field: "hmac.secret",
                     problem,
                 })?;
             issuer = issuer.hmac_secret(
-                secret.as_bytes(),
+                secret,
                 hmac.algorithm.unwrap_or(Algorithm::HS256),
                 hmac.kid.as_deref(),
             );
@@ -1085,6 +1515,26 @@ impl IntrospectionConfig {
                 field: "introspection",
                 needs: "client_id",
             });
+        }
+        let zero = [
+            (
+                self.timeout_seconds == Some(0),
+                "introspection.timeout_seconds",
+                "every call would time out",
+            ),
+            (
+                self.max_size == Some(0),
+                "introspection.max_size",
+                "every answer would be refused",
+            ),
+            (
+                self.max_concurrent == Some(0),
+                "introspection.max_concurrent",
+                "no call would be made",
+            ),
+        ];
+        if let Some((_, field, why)) = zero.into_iter().find(|(zero, ..)| *zero) {
+            return Err(ConfigError::Zero { field, why });
         }
         let id = self.client_id.clone();
         let auth = match self.auth_method.unwrap_or_default() {
@@ -1162,6 +1612,31 @@ impl IntrospectionConfig {
 
 impl DpopConfig {
     fn build(&self, env: Lookup<'_>) -> Result<DpopOptions, ConfigError> {
+        let zero = [
+            (
+                self.nonce_lifetime_seconds == Some(0),
+                "dpop.nonce_lifetime_seconds",
+                "every nonce would be stale",
+            ),
+            (
+                self.max_age_seconds == Some(0),
+                "dpop.max_age_seconds",
+                "every proof would be too old",
+            ),
+            (
+                self.replay_capacity == Some(0),
+                "dpop.replay_capacity",
+                "the replay cache would be full at once, refusing proofs",
+            ),
+            (
+                self.max_proof_size == Some(0),
+                "dpop.max_proof_size",
+                "every proof would be refused",
+            ),
+        ];
+        if let Some((_, field, why)) = zero.into_iter().find(|(zero, ..)| *zero) {
+            return Err(ConfigError::Zero { field, why });
+        }
         let mut o = DpopOptions::new();
         if self.required {
             o = o.required();
@@ -1171,12 +1646,12 @@ impl DpopConfig {
         }
         if let Some(secret) = &self.nonce_secret {
             let value = secret
-                .resolve_dyn(env)
+                .bytes_dyn(env)
                 .map_err(|problem| ConfigError::Secret {
                     field: "dpop.nonce_secret",
                     problem,
                 })?;
-            o = o.nonce_secret(value.into_bytes());
+            o = o.nonce_secret(value);
         }
         if let Some(s) = self.nonce_lifetime_seconds {
             o = o.nonce_lifetime(secs(s));
@@ -1239,10 +1714,28 @@ fn parse_typ(value: OneOrMany) -> Result<TypPolicy, String> {
         OneOrMany::One(s) => Err(format!(
             "unknown typ policy {s:?}: \"default\", \"rfc9068\", or a list of types ([{s:?}])"
         )),
-        OneOrMany::Many(list) if list.is_empty() => {
-            Err("an empty typ list accepts no token (\"\" in the list accepts none)".to_owned())
-        }
-        OneOrMany::Many(list) => Ok(TypPolicy::OneOf(list)),
+        OneOrMany::Many(list) if list.is_empty() => Err(
+            "an empty typ list accepts no token (\"none\" in the list accepts tokens without typ)"
+                .to_owned(),
+        ),
+        OneOrMany::Many(list) => list
+            .into_iter()
+            .map(|t| {
+                if t.trim().is_empty() {
+                    // Written on purpose or left by a stray comma: only the
+                    // explicit `none` accepts tokens without `typ`.
+                    Err(
+                        "an empty type in the typ list: write \"none\" to accept tokens without typ"
+                            .to_owned(),
+                    )
+                } else if t.eq_ignore_ascii_case("none") {
+                    Ok(String::new())
+                } else {
+                    Ok(t)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(TypPolicy::OneOf),
     }
 }
 
@@ -1432,14 +1925,17 @@ impl EnvReader<'_> {
         })
     }
 
+    /// A flag, `None` when unset.
+    fn switch(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        self.parsed(key, |v| match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(format!("{v:?} is not true or false")),
+        })
+    }
+
     fn flag(&self, key: &str) -> Result<bool, ConfigError> {
-        Ok(self
-            .parsed(key, |v| match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(format!("{v:?} is not true or false")),
-            })?
-            .unwrap_or(false))
+        Ok(self.switch(key)?.unwrap_or(false))
     }
 
     fn path(&self, key: &str) -> Option<PathBuf> {
@@ -1525,8 +2021,14 @@ impl EnvReader<'_> {
                 if v == "default" || v == "rfc9068" {
                     parse_typ(OneOrMany::One(v.to_owned()))
                 } else {
+                    // Empty items (`at+jwt,`) are dropped like those of
+                    // every list: `none` accepts tokens without `typ`.
                     parse_typ(OneOrMany::Many(
-                        v.split(',').map(|t| t.trim().to_owned()).collect(),
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|t| !t.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
                     ))
                 }
             })?,
@@ -1560,6 +2062,32 @@ impl EnvReader<'_> {
             max_keys: self.number("JWKS_MAX_KEYS")?,
             max_metadata_size: self.number("JWKS_MAX_METADATA_SIZE")?,
         };
+        let keys = [
+            "JWKS_FETCH_TIMEOUT_SECONDS",
+            "JWKS_COOLDOWN_SECONDS",
+            "JWKS_DEFAULT_REFRESH_SECONDS",
+            "JWKS_MIN_REFRESH_SECONDS",
+            "JWKS_MAX_REFRESH_SECONDS",
+            "JWKS_MAX_STALE_SECONDS",
+            "JWKS_RETRY_MIN_SECONDS",
+            "JWKS_RETRY_MAX_SECONDS",
+            "JWKS_MAX_SIZE",
+            "JWKS_MAX_KEYS",
+            "JWKS_MAX_METADATA_SIZE",
+        ];
+        let Some(set) = keys.into_iter().find(|key| self.text(key).is_some()) else {
+            return Ok(None);
+        };
+        if self.text("JWKS_URL").is_none() && !self.flag("DISCOVER")? {
+            return Err(self.error(
+                set,
+                format!(
+                    "needs a remote key source: {} or {}",
+                    self.var("JWKS_URL"),
+                    self.var("DISCOVER")
+                ),
+            ));
+        }
         Ok(Some(c))
     }
 
@@ -1569,8 +2097,12 @@ impl EnvReader<'_> {
                 "INTROSPECTION_URL",
                 "INTROSPECTION_CLIENT_SECRET",
                 "INTROSPECTION_CLIENT_SECRET_FILE",
+                "INTROSPECTION_AUTH_METHOD",
                 "INTROSPECTION_PRIVATE_KEY",
                 "INTROSPECTION_PRIVATE_KEY_FILE",
+                "INTROSPECTION_PRIVATE_KEY_ALGORITHM",
+                "INTROSPECTION_PRIVATE_KEY_ID",
+                "INTROSPECTION_POLICY",
             ] {
                 if self.text(key).is_some() {
                     return Err(self.error(
@@ -1596,10 +2128,10 @@ impl EnvReader<'_> {
     }
 
     fn dpop(&self) -> Result<Option<DpopConfig>, ConfigError> {
+        let switch = self.switch("DPOP")?;
         let required = self.flag("DPOP_REQUIRED")?;
-        let enabled = self.flag("DPOP")? || required;
         let config = DpopConfig {
-            enabled: Some(enabled),
+            enabled: Some(true),
             required,
             nonce: self.flag("DPOP_NONCE")?,
             nonce_secret: self.secret("DPOP_NONCE_SECRET")?,
@@ -1611,20 +2143,38 @@ impl EnvReader<'_> {
             max_age_seconds: self.number("DPOP_MAX_AGE_SECONDS")?,
             ..DpopConfig::default()
         };
-        let configured = config.nonce
-            || config.nonce_secret.is_some()
-            || config.algorithms.is_some()
-            || config.max_age_seconds.is_some();
-        if !enabled && configured {
-            return Err(self.error(
-                "DPOP",
-                format!(
-                    "not set, but other {}_* variables are: set it to true",
-                    self.var("DPOP")
-                ),
-            ));
+        let secret_key = if self.path("DPOP_NONCE_SECRET_FILE").is_some() {
+            "DPOP_NONCE_SECRET_FILE"
+        } else {
+            "DPOP_NONCE_SECRET"
+        };
+        // The first variable that configures DPoP (`DPOP_REQUIRED` turns it
+        // on by itself).
+        let configured = [
+            ("DPOP_NONCE", config.nonce),
+            (secret_key, config.nonce_secret.is_some()),
+            ("DPOP_ALGORITHMS", config.algorithms.is_some()),
+            ("DPOP_MAX_AGE_SECONDS", config.max_age_seconds.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(key, set)| set.then_some(key));
+        match switch {
+            Some(true) => Ok(Some(config)),
+            Some(false) => match configured.or(required.then_some("DPOP_REQUIRED")) {
+                Some(key) => {
+                    Err(self.error("DPOP", format!("false, but {} is set", self.var(key))))
+                }
+                None => Ok(None),
+            },
+            None if required => Ok(Some(config)),
+            None => match configured {
+                Some(key) => Err(self.error(
+                    "DPOP",
+                    format!("not set, but {} is: set it to true", self.var(key)),
+                )),
+                None => Ok(None),
+            },
         }
-        Ok(enabled.then_some(config))
     }
 
     fn layer(&self) -> Result<Option<LayerConfig>, ConfigError> {

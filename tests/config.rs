@@ -10,7 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use bearer_guard::config::{Config, ConfigError, IssuerProblem, Secret, SecretError};
+use bearer_guard::TypPolicy;
+use bearer_guard::config::{
+    Config, ConfigError, IssuerProblem, MAX_SECRET_FILE_SIZE, MAX_TENANTS_LIMIT, Secret,
+    SecretError,
+};
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{BuildError, Claims, ValidationError};
 use http::{Request, StatusCode};
@@ -328,8 +332,15 @@ fn secrets_are_a_string_an_env_table_or_a_file_table() {
     ));
 }
 
+/// The secrets of `config` below, none of which may show in a `Debug`.
+const SHOWN_NEVER: [&str; 3] = [
+    "hmac-secret-value",
+    "client-secret-value",
+    "dpop-nonce-secret-value",
+];
+
 #[test]
-fn debug_output_never_shows_secrets() {
+fn debug_of_the_config_its_secrets_and_its_builder_never_shows_a_secret() {
     let config = parse(
         r#"
         [[issuers]]
@@ -346,22 +357,60 @@ fn debug_output_never_shows_secrets() {
         nonce_secret = "dpop-nonce-secret-value"
         "#,
     );
+    let absent = |what: &str, shown: &str| {
+        for secret in SHOWN_NEVER {
+            assert!(!shown.contains(secret), "{what}: {secret} in {shown}");
+        }
+    };
+
+    // The document itself holds the secrets.
     let shown = format!("{config:?} {config:#?}");
-    for secret in [
-        "hmac-secret-value",
-        "client-secret-value",
-        "dpop-nonce-secret-value",
-    ] {
-        assert!(!shown.contains(secret), "{secret} in {shown}");
-    }
+    absent("Config", &shown);
     assert!(shown.contains("<redacted>"), "{shown}");
-    // The validator's own Debug does not show them either.
-    let validator = config.validator().unwrap();
-    let shown = format!("{validator:?}");
-    assert!(
-        !shown.contains("client-secret-value") && !shown.contains("hmac-secret-value"),
-        "{shown}"
+    let hmac = config.issuers[0].hmac.as_ref().unwrap();
+    absent("Secret", &format!("{:?} {:#?}", hmac.secret, hmac.secret));
+    let client_secret = config
+        .introspection
+        .as_ref()
+        .unwrap()
+        .client_secret
+        .as_ref();
+    absent("Secret", &format!("{client_secret:?}"));
+
+    // The builder holds them resolved: the HMAC key, the introspection
+    // client's ClientAuth, the DPoP nonce secret.
+    let builder = config.builder_with_env(no_env).unwrap();
+    let shown = format!("{builder:?} {builder:#?}");
+    absent("ValidatorBuilder", &shown);
+    // ...and shows where they are, redacted.
+    for part in ["ClientAuth", "client_secret_basic", "Hmac", "nonce_secret"] {
+        assert!(shown.contains(part), "{part} not in {shown}");
+    }
+
+    // With private_key_jwt: neither the PEM nor the key shows.
+    let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let body = pem.lines().nth(1).unwrap().to_owned();
+    let mut config = parse(
+        r#"
+        [[issuers]]
+        issuer = "https://issuer.test"
+        audiences = "payments"
+        hmac = { secret = "hmac-secret-value-0123456789abcdef" }
+
+        [introspection]
+        endpoint = "https://issuer.test/introspect"
+        client_id = "payments"
+        auth_method = "private_key_jwt"
+        private_key = { env = "PRIVATE_KEY" }
+        private_key_algorithm = "ES256"
+        "#,
     );
+    let env = |name: &str| (name == "PRIVATE_KEY").then(|| pem.clone());
+    let shown = format!("{:?}", config.builder_with_env(env).unwrap());
+    assert!(!shown.contains(&body), "{shown}");
+    absent("ValidatorBuilder", &shown);
+    config.introspection.as_mut().unwrap().private_key = Some(Secret::Value(pem.clone()));
+    assert!(!format!("{config:?}").contains(&body));
 }
 
 #[tokio::test]
@@ -592,4 +641,749 @@ async fn introspection_client_authentication_is_checked_when_built() {
         bad_method.contains("unknown variant `mtls`"),
         "{bad_method}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Files the configuration reads: regular, and at most MAX_SECRET_FILE_SIZE.
+
+/// A file under the temporary directory holding `content`.
+fn temp_bytes(name: &str, content: &[u8]) -> PathBuf {
+    let path = temp_file(name, "");
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn limit() -> usize {
+    usize::try_from(MAX_SECRET_FILE_SIZE).unwrap()
+}
+
+#[test]
+fn a_secret_file_is_read_up_to_max_secret_file_size_and_not_a_byte_more() {
+    assert_eq!(MAX_SECRET_FILE_SIZE, 64 * 1024);
+    let exactly = temp_bytes("limit", &vec![b's'; limit()]);
+    assert_eq!(
+        Secret::File(exactly.clone()).resolve().unwrap().len(),
+        limit()
+    );
+    assert_eq!(
+        Secret::File(exactly.clone()).resolve_bytes().unwrap().len(),
+        limit()
+    );
+    // The trailing newline is dropped after the limit is checked: a file of
+    // the limit plus its newline is one byte too many.
+    let over = temp_bytes("over", &vec![b's'; limit() + 1]);
+    for result in [
+        Secret::File(over.clone()).resolve().map(String::into_bytes),
+        Secret::File(over.clone()).resolve_bytes(),
+    ] {
+        let err = result.unwrap_err();
+        let SecretError::File { path, source } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, &over);
+        assert_eq!(source.kind(), std::io::ErrorKind::FileTooLarge, "{err}");
+        assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
+    }
+
+    // In a configuration, the error names the field.
+    let config = parse(&format!(
+        r#"
+        [[issuers]]
+        issuer = "https://issuer.test"
+        audiences = "payments"
+        hmac = {{ secret = {{ file = '{}' }} }}
+        "#,
+        over.display()
+    ));
+    let err = config.builder_with_env(no_env).unwrap_err().to_string();
+    assert!(
+        err.starts_with("issuer 1 (https://issuer.test): hmac.secret: cannot read")
+            && err.contains("larger than 65536 bytes"),
+        "{err}"
+    );
+    std::fs::remove_file(&exactly).unwrap();
+    std::fs::remove_file(&over).unwrap();
+}
+
+/// `Secret::File(path).resolve()` on another thread, with a time limit, so
+/// that a read that blocks fails the test instead of hanging it.
+fn resolve_within_a_second(path: PathBuf) -> Result<String, SecretError> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(Secret::File(path).resolve()));
+    receive
+        .recv_timeout(std::time::Duration::from_secs(1))
+        .expect("reading the secret blocked")
+}
+
+#[test]
+fn a_secret_file_must_be_a_regular_file() {
+    let directory = std::env::temp_dir();
+    let mut refused = vec![directory];
+    #[cfg(unix)]
+    {
+        refused.push("/dev/zero".into());
+        let fifo = temp_file("fifo", "");
+        std::fs::remove_file(&fifo).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            refused.push(fifo);
+        }
+    }
+    for path in refused {
+        let err = resolve_within_a_second(path.clone()).unwrap_err();
+        assert!(
+            matches!(&err, SecretError::File { source, .. }
+                if source.kind() == std::io::ErrorKind::InvalidInput),
+            "{}: {err:?}",
+            path.display()
+        );
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        if path.starts_with(std::env::temp_dir()) && path != std::env::temp_dir() {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pem_file_is_read_if_regular_and_at_most_the_limit() {
+    let key = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256);
+    let (kid, public_pem) = (key.kid().to_owned(), key.public_pem().unwrap());
+    let issuer = TestIssuer::with_keys(vec![key]).default_audience("payments");
+    let with_pem = |path: &std::path::Path| {
+        parse(&format!(
+            r#"
+            [[issuers]]
+            issuer = "{}"
+            audiences = "payments"
+            pem_file = '{}'
+            pem_kid = "{kid}"
+            "#,
+            issuer.issuer(),
+            path.display()
+        ))
+    };
+
+    let pem = temp_file("public.pem", &public_pem);
+    let validator = with_pem(&pem).validator().unwrap();
+    assert!(validator.validate(&issuer.token().sign()).await.is_ok());
+    std::fs::remove_file(&pem).unwrap();
+
+    let mut too_large = public_pem.into_bytes();
+    too_large.resize(limit() + 1, b'\n');
+    let too_large = temp_bytes("large.pem", &too_large);
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut refused = vec![(too_large.clone(), std::io::ErrorKind::FileTooLarge)];
+    #[cfg(unix)]
+    refused.push(("/dev/zero".into(), std::io::ErrorKind::InvalidInput));
+    for (path, kind) in refused {
+        let err = with_pem(&path).builder_with_env(no_env).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Issuer {
+                problem: IssuerProblem::PemFile { source, .. }, ..
+            } if source.kind() == kind),
+            "{}: {err:?}",
+            path.display()
+        );
+        assert!(err.to_string().contains("pem_file: cannot read"), "{err}");
+    }
+    std::fs::remove_file(&too_large).unwrap();
+}
+
+#[tokio::test]
+async fn an_hmac_secret_file_may_hold_bytes_that_are_not_utf8() {
+    let secret: Vec<u8> = (0..48u8).map(|i| 0x80 | i).collect();
+    assert!(std::str::from_utf8(&secret).is_err());
+    let path = temp_bytes("binary.key", &secret);
+    let issuer = TestIssuer::new().default_audience("payments");
+    let config = parse(&format!(
+        r#"
+        [[issuers]]
+        issuer = "{}"
+        audiences = "payments"
+        hmac = {{ secret = {{ file = '{}' }}, algorithm = "HS256" }}
+        "#,
+        issuer.issuer(),
+        path.display()
+    ));
+    let validator = config.validator().unwrap();
+    let token = issuer.token().sign_hmac(&secret);
+    assert!(validator.validate(&token).await.is_ok());
+
+    // As bytes it reads; as text (a client secret) it is refused.
+    assert_eq!(Secret::File(path.clone()).resolve_bytes().unwrap(), secret);
+    let err = Secret::File(path.clone()).resolve().unwrap_err();
+    assert!(
+        matches!(&err, SecretError::File { source, .. }
+            if source.kind() == std::io::ErrorKind::InvalidData),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not UTF-8"), "{err}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// typ: no empty item allows a token without `typ`; only `none` does.
+
+#[tokio::test]
+async fn a_trailing_comma_in_the_typ_variable_does_not_allow_tokens_without_typ() {
+    let issuer = TestIssuer::new().default_audience("payments");
+    let jwks = issuer.jwks_json();
+    let from_env = |typ: &'static str| {
+        let env = |name: &str| {
+            Some(match name {
+                "BEARER_GUARD_ISSUER" => issuer.issuer().to_owned(),
+                "BEARER_GUARD_AUDIENCE" => "payments".to_owned(),
+                "BEARER_GUARD_JWKS" => jwks.clone(),
+                "BEARER_GUARD_TYP" => typ.to_owned(),
+                _ => return None,
+            })
+        };
+        Config::from_env_lookup("BEARER_GUARD", env)
+    };
+    let untyped = issuer.token().without_header("typ").sign();
+    let typed = issuer.token().sign();
+
+    for typ in ["at+jwt,", "at+jwt, ,", ",at+jwt"] {
+        let config = from_env(typ).unwrap();
+        assert_eq!(
+            config.issuers[0].typ,
+            Some(TypPolicy::OneOf(vec!["at+jwt".into()])),
+            "{typ:?}"
+        );
+        let validator = config.validator().unwrap();
+        assert!(validator.validate(&typed).await.is_ok());
+        assert!(
+            validator.validate(&untyped).await.is_err(),
+            "{typ:?} allows a token without typ"
+        );
+    }
+
+    // Only the explicit `none`.
+    let config = from_env("at+jwt,none").unwrap();
+    assert_eq!(
+        config.issuers[0].typ,
+        Some(TypPolicy::OneOf(vec!["at+jwt".into(), String::new()]))
+    );
+    let validator = config.validator().unwrap();
+    assert!(validator.validate(&untyped).await.is_ok());
+    assert!(validator.validate(&typed).await.is_ok());
+
+    // Nothing but commas is an empty list: an error.
+    let err = from_env(",").unwrap_err().to_string();
+    assert!(
+        err.starts_with("environment variable BEARER_GUARD_TYP: an empty typ list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_typ_list_in_a_file_spells_no_typ_none_not_an_empty_string() {
+    let issuer = TestIssuer::new();
+    let err = toml::from_str::<Config>(&toml_for(&issuer, r#"typ = ["at+jwt", ""]"#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("an empty type in the typ list: write \"none\""),
+        "{err}"
+    );
+    let config = parse(&toml_for(&issuer, r#"typ = ["at+jwt", "none"]"#));
+    assert_eq!(
+        config.issuers[0].typ,
+        Some(TypPolicy::OneOf(vec!["at+jwt".into(), String::new()]))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The environment: nothing set is silently ignored.
+
+/// A lookup of `vars`, with an issuer and a key source unless given.
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let mut all: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    for (k, v) in [
+        ("BEARER_GUARD_ISSUER", "https://issuer.test"),
+        ("BEARER_GUARD_AUDIENCE", "payments"),
+        ("BEARER_GUARD_JWKS_URL", "https://issuer.test/jwks"),
+    ] {
+        if !all.iter().any(|(name, _)| name == k) {
+            all.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    move |name: &str| all.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+fn env_error(vars: &[(&str, &str)]) -> (String, String) {
+    match Config::from_env_lookup("BEARER_GUARD", env_of(vars)) {
+        Err(ConfigError::Env { var, reason }) => (var, reason),
+        other => panic!("{vars:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn introspection_variables_without_a_client_id_are_errors() {
+    for (var, value) in [
+        (
+            "BEARER_GUARD_INTROSPECTION_URL",
+            "https://issuer.test/introspect",
+        ),
+        ("BEARER_GUARD_INTROSPECTION_CLIENT_SECRET", "s"),
+        (
+            "BEARER_GUARD_INTROSPECTION_CLIENT_SECRET_FILE",
+            "/run/secrets/s",
+        ),
+        ("BEARER_GUARD_INTROSPECTION_AUTH_METHOD", "post"),
+        ("BEARER_GUARD_INTROSPECTION_PRIVATE_KEY", "-----BEGIN"),
+        (
+            "BEARER_GUARD_INTROSPECTION_PRIVATE_KEY_FILE",
+            "/run/secrets/k",
+        ),
+        ("BEARER_GUARD_INTROSPECTION_PRIVATE_KEY_ALGORITHM", "ES256"),
+        ("BEARER_GUARD_INTROSPECTION_PRIVATE_KEY_ID", "k1"),
+        ("BEARER_GUARD_INTROSPECTION_POLICY", "introspect-all"),
+    ] {
+        let (shown, reason) = env_error(&[(var, value)]);
+        assert_eq!(shown, var);
+        assert_eq!(reason, "needs BEARER_GUARD_INTROSPECTION_CLIENT_ID");
+    }
+    // With the client id, they are read.
+    let config = Config::from_env_lookup(
+        "BEARER_GUARD",
+        env_of(&[
+            ("BEARER_GUARD_INTROSPECTION_CLIENT_ID", "payments"),
+            ("BEARER_GUARD_INTROSPECTION_CLIENT_SECRET", "s"),
+            ("BEARER_GUARD_INTROSPECTION_POLICY", "introspect-all"),
+        ]),
+    )
+    .unwrap();
+    let introspection = config.introspection.unwrap();
+    assert_eq!(
+        introspection.policy,
+        Some(bearer_guard::TokenPolicy::IntrospectAll)
+    );
+}
+
+#[test]
+fn dpop_false_with_another_dpop_variable_is_an_error() {
+    for (other, value) in [
+        ("BEARER_GUARD_DPOP_REQUIRED", "true"),
+        ("BEARER_GUARD_DPOP_NONCE", "yes"),
+        (
+            "BEARER_GUARD_DPOP_NONCE_SECRET",
+            "a nonce secret of 32 characters",
+        ),
+        ("BEARER_GUARD_DPOP_NONCE_SECRET_FILE", "/run/secrets/nonce"),
+        ("BEARER_GUARD_DPOP_ALGORITHMS", "ES256"),
+        ("BEARER_GUARD_DPOP_MAX_AGE_SECONDS", "30"),
+    ] {
+        let (var, reason) = env_error(&[("BEARER_GUARD_DPOP", "false"), (other, value)]);
+        assert_eq!(var, "BEARER_GUARD_DPOP");
+        assert_eq!(reason, format!("false, but {other} is set"));
+    }
+
+    let dpop = |vars: &[(&str, &str)]| {
+        Config::from_env_lookup("BEARER_GUARD", env_of(vars))
+            .unwrap()
+            .dpop
+    };
+    // Off, and flags that configure nothing, are fine.
+    assert!(dpop(&[("BEARER_GUARD_DPOP", "false")]).is_none());
+    assert!(
+        dpop(&[
+            ("BEARER_GUARD_DPOP", "off"),
+            ("BEARER_GUARD_DPOP_REQUIRED", "false")
+        ])
+        .is_none()
+    );
+    assert!(dpop(&[]).is_none());
+    // DPOP_REQUIRED=true alone turns DPoP on; other settings need DPOP=true.
+    assert!(
+        dpop(&[("BEARER_GUARD_DPOP_REQUIRED", "true")])
+            .unwrap()
+            .required
+    );
+    let (var, reason) = env_error(&[("BEARER_GUARD_DPOP_NONCE", "true")]);
+    assert_eq!(var, "BEARER_GUARD_DPOP");
+    assert_eq!(
+        reason,
+        "not set, but BEARER_GUARD_DPOP_NONCE is: set it to true"
+    );
+    let on = dpop(&[
+        ("BEARER_GUARD_DPOP", "true"),
+        ("BEARER_GUARD_DPOP_NONCE", "true"),
+    ])
+    .unwrap();
+    assert!(on.nonce && !on.required);
+}
+
+#[test]
+fn unknown_variables_with_the_prefix_are_refused_except_its_config() {
+    let names = [
+        "PATH",
+        "HOME",
+        "BEARER_GUARD_ISSUER",
+        "BEARER_GUARD_HMAC_SECRET_FILE",
+        "BEARER_GUARD_CONFIG",
+        "BEARER_GUARDIAN", // not `BEARER_GUARD_`
+        "OTHER_AUDIENCES",
+    ];
+    Config::check_env_names("BEARER_GUARD", names).unwrap();
+
+    let err = Config::check_env_names(
+        "BEARER_GUARD",
+        names.into_iter().chain(["BEARER_GUARD_AUDIENCES"]),
+    )
+    .unwrap_err();
+    let ConfigError::Env { var, reason } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(var, "BEARER_GUARD_AUDIENCES");
+    assert!(reason.starts_with("unknown variable"), "{reason}");
+    assert_eq!(
+        err.to_string(),
+        "environment variable BEARER_GUARD_AUDIENCES: unknown variable: not one bearer-guard reads (see bearer_guard::config), nor BEARER_GUARD_CONFIG"
+    );
+
+    // Several: the first in order, the others listed.
+    let err = Config::check_env_names(
+        "PAYMENTS_",
+        [
+            "PAYMENTS_TYPE",
+            "PAYMENTS_ISSUER",
+            "PAYMENTS_AUDIENCES",
+            "BEARER_GUARD_X",
+        ],
+    )
+    .unwrap_err();
+    let ConfigError::Env { var, reason } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(var, "PAYMENTS_AUDIENCES");
+    assert!(
+        reason.ends_with("; also unknown: PAYMENTS_TYPE"),
+        "{reason}"
+    );
+
+    // Names need not be UTF-8 (std::env::vars_os).
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let odd = std::ffi::OsStr::from_bytes(b"BEARER_GUARD_\xff");
+        assert!(Config::check_env_names("BEARER_GUARD", [odd]).is_err());
+        let unrelated = std::ffi::OsStr::from_bytes(b"X\xff");
+        Config::check_env_names("BEARER_GUARD", [unrelated]).unwrap();
+    }
+
+    // An empty prefix cannot tell its variables from the others.
+    Config::check_env_names("", ["PATH", "AUDIENCES"]).unwrap();
+}
+
+#[test]
+fn every_variable_the_environment_reader_reads_is_a_known_name() {
+    let read = std::sync::Mutex::new(Vec::<String>::new());
+    let record = |vars: &[(&str, &str)]| {
+        let env = env_of(vars);
+        let _ = Config::from_env_lookup("BEARER_GUARD", |name: &str| {
+            read.lock().unwrap().push(name.to_owned());
+            env(name)
+        });
+    };
+    // Introspection on and off, DPoP on and off, HMAC and PEM.
+    record(&[]);
+    record(&[
+        ("BEARER_GUARD_INTROSPECTION_CLIENT_ID", "payments"),
+        ("BEARER_GUARD_INTROSPECTION_CLIENT_SECRET", "s"),
+        ("BEARER_GUARD_DPOP", "true"),
+    ]);
+    record(&[
+        ("BEARER_GUARD_JWKS_URL", ""),
+        ("BEARER_GUARD_HMAC_SECRET", "s"),
+        ("BEARER_GUARD_PEM_FILE", "/k.pem"),
+    ]);
+    let read = read.into_inner().unwrap();
+    assert!(read.len() > 50, "{read:?}");
+    for name in &read {
+        assert!(name.starts_with("BEARER_GUARD_"), "{name}");
+    }
+    Config::check_env_names("BEARER_GUARD", &read).unwrap();
+    // And the module documentation lists each of them.
+    let documented = include_str!("../src/config.rs");
+    for name in &read {
+        let key = name.trim_start_matches("BEARER_GUARD");
+        // `BEARER_GUARD_X`, or `_X` in a row listing several; `X_FILE`
+        // as `(or `_FILE`)` beside `X`.
+        assert!(
+            documented.contains(&format!("`{name}`"))
+                || documented.contains(&format!("`{key}`"))
+                || name.ends_with("_FILE"),
+            "{name} is not in the table of variables"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values of 0 that would disable what they bound.
+
+/// A configuration with one remote issuer, introspection and DPoP, then
+/// `extra` (tables may follow it).
+fn remote_config(extra: &str) -> String {
+    format!(
+        r#"
+        [[issuers]]
+        issuer = "https://issuer.test"
+        audiences = "payments"
+        jwks_url = "https://issuer.test/jwks"
+
+        [introspection]
+        endpoint = "https://issuer.test/introspect"
+        client_id = "payments"
+        client_secret = "s"
+
+        [dpop]
+        {extra}
+        "#
+    )
+}
+
+#[test]
+fn zero_values_that_would_disable_a_bound_are_refused_naming_the_field() {
+    let top = |field: &str| format!("{}\n[jwks_cache]\n{field} = 0\n", remote_config(""));
+    let mut cases = vec![(
+        remote_config("").replace("[[issuers]]", "max_token_size = 0\n[[issuers]]"),
+        "max_token_size".to_owned(),
+    )];
+    for field in [
+        "fetch_timeout_seconds",
+        "cooldown_seconds",
+        "default_refresh_seconds",
+        "min_refresh_seconds",
+        "max_refresh_seconds",
+        "max_stale_seconds",
+        "retry_min_seconds",
+        "retry_max_seconds",
+        "max_size",
+        "max_keys",
+        "max_metadata_size",
+    ] {
+        cases.push((top(field), format!("jwks_cache.{field}")));
+    }
+    for field in ["timeout_seconds", "max_size", "max_concurrent"] {
+        cases.push((
+            remote_config("").replace(
+                "client_secret = \"s\"",
+                &format!("client_secret = \"s\"\n{field} = 0"),
+            ),
+            format!("introspection.{field}"),
+        ));
+    }
+    for field in [
+        "nonce_lifetime_seconds",
+        "max_age_seconds",
+        "replay_capacity",
+        "max_proof_size",
+    ] {
+        cases.push((
+            remote_config(&format!("{field} = 0")),
+            format!("dpop.{field}"),
+        ));
+    }
+    for (text, field) in cases {
+        let err = parse(&text).builder_with_env(no_env).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Zero { field: f, .. } if *f == field.as_str()),
+            "{field}: {err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{field} cannot be 0: ")),
+            "{err}"
+        );
+    }
+
+    // An issuer's own jwks_cache, and max_tenants, name the issuer too.
+    let own = parse(&remote_config("").replace(
+        "[introspection]",
+        "[issuers.jwks_cache]\ncooldown_seconds = 0\n\n[introspection]",
+    ));
+    let err = own.builder_with_env(no_env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "issuer 1 (https://issuer.test): `jwks_cache.cooldown_seconds` cannot be 0: every token with an unknown kid would cause a fetch"
+    );
+    let tenants = parse(
+        r#"
+        [[issuers]]
+        tenant_template = "https://issuer.test/{tenant}/"
+        audiences = "payments"
+        jwks_url = "https://issuer.test/jwks"
+        max_tenants = 0
+        "#,
+    );
+    let err = tenants.builder_with_env(no_env).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Issuer {
+                problem: IssuerProblem::Zero {
+                    field: "max_tenants",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // DPoP turned off: its table is not looked at.
+    let off = parse(&remote_config("enabled = false\nmax_age_seconds = 0"));
+    let _builder = off.builder_with_env(no_env).unwrap();
+}
+
+#[tokio::test]
+async fn zero_values_documented_as_turning_something_off_are_accepted() {
+    let issuer = TestIssuer::new().default_audience("payments");
+    let text = format!(
+        "{}\n[introspection]\nendpoint = \"https://issuer.test/introspect\"\nclient_id = \"payments\"\nclient_secret = \"s\"\nmax_ttl_seconds = 0\ninactive_ttl_seconds = 0\ncapacity = 0\n\n[dpop]\nleeway_seconds = 0\n",
+        toml_for(&issuer, "")
+            .replace("leeway_seconds = 30", "leeway_seconds = 0")
+            .replace("token_cache_capacity = 100", "token_cache_capacity = 0")
+    );
+    let config = parse(&text);
+    assert_eq!(config.token_cache_capacity, Some(0));
+    let validator = config.validator().unwrap();
+    assert!(validator.validate(&issuer.token().sign()).await.is_ok());
+}
+
+#[test]
+fn max_tenants_is_at_most_its_limit_and_means_nothing_with_tenants() {
+    let with = |extra: &str| {
+        parse(&format!(
+            r#"
+            [[issuers]]
+            tenant_template = "https://issuer.test/{{tenant}}/"
+            audiences = "payments"
+            jwks_url = "https://issuer.test/jwks"
+            {extra}
+            "#
+        ))
+    };
+    assert_eq!(MAX_TENANTS_LIMIT, 1000);
+    let _builder = with(&format!("max_tenants = {MAX_TENANTS_LIMIT}"))
+        .builder_with_env(no_env)
+        .unwrap();
+    let err = with(&format!("max_tenants = {}", MAX_TENANTS_LIMIT + 1))
+        .builder_with_env(no_env)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Issuer {
+                problem: IssuerProblem::TooLarge {
+                    field: "max_tenants",
+                    value: 1001,
+                    max: 1000
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "issuer 1 (https://issuer.test/{tenant}/): `max_tenants` is 1001, above its limit of 1000"
+    );
+
+    let err = with("tenants = [\"a\"]\nmax_tenants = 10")
+        .builder_with_env(no_env)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("`max_tenants` and `tenants` cannot be used together"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// [jwks_cache] without a remote key source.
+
+#[test]
+fn a_jwks_cache_without_a_remote_key_source_is_an_error_at_either_level() {
+    let issuer = TestIssuer::new();
+    // Top level: no issuer fetches keys.
+    let top = parse(&format!(
+        "{}\n[jwks_cache]\nmax_stale_seconds = 5\n",
+        toml_for(&issuer, "")
+    ));
+    let err = top.builder_with_env(no_env).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Requires {
+                field: "jwks_cache",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "jwks_cache needs an issuer with jwks_url or discover (it configures remote key caches only)"
+    );
+    // Per issuer (as before).
+    let own = parse(&toml_for(
+        &issuer,
+        "[issuers.jwks_cache]\nmax_stale_seconds = 5",
+    ));
+    let err = own.builder_with_env(no_env).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Issuer {
+                problem: IssuerProblem::Requires {
+                    field: "jwks_cache",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // One remote issuer among others is enough for the top-level table.
+    let mixed = parse(&format!(
+        "{}\n[[issuers]]\nissuer = \"https://remote.test\"\naudiences = \"api\"\njwks_url = \"https://remote.test/jwks\"\n\n[jwks_cache]\nmax_stale_seconds = 5\n",
+        toml_for(&issuer, "")
+    ));
+    let _builder = mixed.builder_with_env(no_env).unwrap();
+
+    // From the environment: the variable is named.
+    let (var, reason) = env_error(&[
+        ("BEARER_GUARD_JWKS_URL", ""),
+        ("BEARER_GUARD_JWKS", "{\"keys\": []}"),
+        ("BEARER_GUARD_JWKS_MAX_STALE_SECONDS", "5"),
+    ]);
+    assert_eq!(var, "BEARER_GUARD_JWKS_MAX_STALE_SECONDS");
+    assert_eq!(
+        reason,
+        "needs a remote key source: BEARER_GUARD_JWKS_URL or BEARER_GUARD_DISCOVER"
+    );
+    // Without JWKS_* cache variables, none is made.
+    let config = Config::from_env_lookup(
+        "BEARER_GUARD",
+        env_of(&[
+            ("BEARER_GUARD_JWKS_URL", ""),
+            ("BEARER_GUARD_JWKS", "{\"keys\": []}"),
+        ]),
+    )
+    .unwrap();
+    assert!(config.jwks_cache.is_none());
+    let config = Config::from_env_lookup(
+        "BEARER_GUARD",
+        env_of(&[("BEARER_GUARD_JWKS_MAX_STALE_SECONDS", "5")]),
+    )
+    .unwrap();
+    assert_eq!(config.jwks_cache.unwrap().max_stale_seconds, Some(5));
 }
