@@ -9,6 +9,33 @@
 
 use std::time::Duration;
 
+/// Times a validation for the duration histogram; with the feature off it
+/// reads no clock at all.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stopwatch {
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
+}
+
+impl Stopwatch {
+    #[inline]
+    pub(crate) fn start() -> Self {
+        Stopwatch {
+            #[cfg(feature = "metrics")]
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The time since [`start`](Self::start) (`None` without the feature).
+    #[inline]
+    pub(crate) fn elapsed(&self) -> Option<Duration> {
+        #[cfg(feature = "metrics")]
+        return Some(self.started.elapsed());
+        #[cfg(not(feature = "metrics"))]
+        None
+    }
+}
+
 /// A request through the layer: `outcome` and `reason`.
 #[inline]
 pub(crate) fn request(outcome: &'static str, reason: &'static str) {

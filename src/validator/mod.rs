@@ -18,7 +18,7 @@ pub(crate) mod token_cache;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::Instrument as _;
 use tracing::field::{Empty, display};
@@ -44,7 +44,7 @@ use crate::jwt::{HeaderRules, Jws, Malformed};
 use crate::keys::{Algorithm, KeyBinding, KeySet, key_vouches_for};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
-use crate::telemetry::{self, ShortHash};
+use crate::telemetry::{self, ShortHash, Stopwatch};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
@@ -130,7 +130,7 @@ pub(crate) struct Pending {
     kind: PendingKind,
     /// The validation's span and start, for its outcome.
     span: tracing::Span,
-    started: Instant,
+    started: Stopwatch,
 }
 
 enum PendingKind {
@@ -259,14 +259,14 @@ impl Validator {
             uri: &uri,
             token_hash: &token_hash,
         };
-        let started = Instant::now();
+        let started = Stopwatch::start();
         let result = self
             .check_proof(dpop, proof, &target, now, &claims, certificate)
             .await;
         let kind = result
             .as_ref()
             .map_or_else(ValidationError::kind, |()| "valid");
-        telemetry::validation("dpop", kind, Some(started.elapsed()));
+        telemetry::validation("dpop", kind, started.elapsed());
         if matches!(result, Err(ValidationError::Dpop(DpopError::Replayed))) {
             telemetry::dpop_replay();
         }
@@ -482,7 +482,7 @@ impl Validator {
             return Attempt::Done(Err(Malformed::Empty.into()));
         }
         let digest = miss.digest;
-        let started = Instant::now();
+        let started = Stopwatch::start();
         // Debug level: quiet in production logs, one line per validation
         // when asked for. The token appears as a short hash only.
         let span = tracing::debug_span!(
@@ -806,13 +806,13 @@ impl Validator {
 fn observe(
     source: &'static str,
     span: &tracing::Span,
-    started: Instant,
+    started: Stopwatch,
     result: &Result<Claims, ValidationError>,
 ) {
     let kind = result
         .as_ref()
         .map_or_else(ValidationError::kind, |_| "valid");
-    telemetry::validation(source, kind, Some(started.elapsed()));
+    telemetry::validation(source, kind, started.elapsed());
     if span.is_disabled() {
         return;
     }
