@@ -113,9 +113,9 @@ impl Validator {
                     last_error: None,
                 }),
         );
-        // Usable: a key set to verify with now, or a tenant template.
-        let usable =
-            |i: &IssuerHealth| matches!(i.keys_status, "local" | "fresh" | "stale" | "per_tenant");
+        // Usable: keys to verify with now (configured keys beside a remote
+        // source without a fetched set count), or a tenant template.
+        let usable = |i: &IssuerHealth| i.keys > 0 || i.keys_status == "per_tenant";
         let sound = |i: &IssuerHealth| matches!(i.keys_status, "local" | "fresh" | "per_tenant");
         let status = if !list.iter().any(usable) {
             HealthStatus::NotReady

@@ -108,6 +108,10 @@ pub(crate) struct JwksCache {
     options: JwksOptions,
     /// Keys configured locally, always part of the set.
     base: KeySet,
+    /// The configured keys alone, verifying while no fetched set is
+    /// usable (before the first fetch, or past `max_stale`); `None`
+    /// without configured keys.
+    fallback: Option<Arc<Snapshot>>,
     clock: Clock,
     snapshot: ArcSwapOption<Snapshot>,
     metadata: ArcSwapOption<IssuerMetadata>,
@@ -156,11 +160,20 @@ impl JwksCache {
             Source::Url(u) => Some(u.clone()),
             Source::Discover(_) => None,
         };
+        let fallback = (!base.is_empty()).then(|| {
+            Arc::new(Snapshot {
+                keys: base.clone(),
+                confirmed_at: 0,
+                etag: None,
+                last_modified: None,
+            })
+        });
         JwksCache {
             source,
             fetcher,
             options,
             base,
+            fallback,
             clock,
             snapshot: ArcSwapOption::empty(),
             metadata: ArcSwapOption::empty(),
@@ -182,13 +195,15 @@ impl JwksCache {
         }
     }
 
-    /// The key set to verify with: `None` before the first successful fetch
-    /// and once the last good set is older than `max_stale`.
+    /// The key set to verify with: the last fetched set (with the
+    /// configured keys) until it is older than `max_stale`; else the
+    /// configured keys alone, or `None` without any.
     pub(crate) fn current(&self) -> Guard<Option<Arc<Snapshot>>> {
         let guard = self.snapshot.load();
         match &*guard {
-            Some(s) if self.is_expired(s) => Guard::from_inner(None),
-            _ => guard,
+            Some(s) if !self.is_expired(s) => guard,
+            // The configured keys stay usable whatever the network does.
+            _ => Guard::from_inner(self.fallback.clone()),
         }
     }
 
@@ -301,7 +316,7 @@ impl JwksCache {
         KeySourceStats {
             jwks_uri: s.jwks_uri.clone(),
             status,
-            keys: snapshot.as_ref().map_or(0, |snap| snap.keys.len()),
+            keys: self.current().as_ref().map_or(0, |snap| snap.keys.len()),
             fetches: s.fetches,
             on_demand_fetches: s.on_demand,
             failures: s.failures,

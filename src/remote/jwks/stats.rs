@@ -14,8 +14,9 @@ pub enum KeyStatus {
     Fresh,
     /// Refreshes are failing; the last good keys keep serving (degraded).
     Stale,
-    /// No usable keys: none fetched yet, or the last good ones are older
-    /// than `max_stale`. Tokens needing keys answer 503.
+    /// No usable fetched keys: none fetched yet, or the last good ones are
+    /// older than `max_stale`. Only configured keys (if any) verify; other
+    /// tokens answer 503.
     Unavailable,
 }
 

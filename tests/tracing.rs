@@ -1,0 +1,92 @@
+//! One `bearer_guard.validate` span per validation, at `debug`, with the
+//! outcome, the issuer and a short token hash, never the token; nothing at
+//! `info`. One test in its own binary: the subscriber is global (a
+//! thread-local one races with the callsite interest other threads cache).
+
+use std::sync::{Arc, Mutex};
+
+use bearer_guard::testing::TestIssuer;
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_validation_has_a_debug_span_with_outcome_issuer_and_a_short_hash_never_the_token_and_nothing_at_info()
+ {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let issuer = TestIssuer::new();
+    let validator = issuer.validator();
+    let good = issuer.token().sign();
+    let bad = issuer.token().audience("someone-else").sign();
+    validator.validate(&good).await.unwrap();
+    validator.validate(&bad).await.unwrap_err();
+    validator.validate("not.a.token").await.unwrap_err();
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let short = |token: &str| {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        digest.as_ref()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let accepted = text
+        .lines()
+        .find(|l| l.contains("token accepted"))
+        .expect(&text);
+    assert!(accepted.contains("bearer_guard.validate"), "{accepted}");
+    assert!(
+        accepted.contains(&format!("token={}", short(&good))),
+        "{accepted}"
+    );
+    assert!(
+        accepted.contains("outcome=\"valid\"") || accepted.contains("outcome=valid"),
+        "{accepted}"
+    );
+    assert!(accepted.contains(issuer.issuer()), "{accepted}");
+    let refused = text
+        .lines()
+        .find(|l| l.contains("token refused"))
+        .expect(&text);
+    assert!(
+        refused.contains(&format!("token={}", short(&bad))),
+        "{refused}"
+    );
+    assert!(refused.contains("invalid_audience"), "{refused}");
+    for token in [&good, &bad] {
+        for part in token.split('.') {
+            assert!(!text.contains(part), "a token part was logged: {text}");
+        }
+    }
+    // Validations log at debug and below only.
+    for line in text.lines() {
+        assert!(
+            line.contains(" DEBUG ") || line.contains(" TRACE "),
+            "a validation logged above debug: {line}"
+        );
+    }
+}
