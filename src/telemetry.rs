@@ -88,6 +88,15 @@ pub(crate) fn jwks_fetch(url: &str, outcome: &'static str, success: Option<(f64,
     }
 }
 
+/// The age of `url`'s key set (since the server last confirmed it), after
+/// each fetch attempt.
+#[inline]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub(crate) fn jwks_age(url: &str, seconds: f64) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("bearer_guard_jwks_age_seconds", "url" => url.to_owned()).set(seconds);
+}
+
 /// An introspection call's outcome.
 #[inline]
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]

@@ -180,6 +180,8 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
         .unwrap()
         .as_secs_f64();
     assert!((now - fetched_at).abs() < 600.0, "{fetched_at} vs {now}");
+    let age = sample(&text, "bearer_guard_jwks_age_seconds", &[("url", &url)]).unwrap();
+    assert!((0.0..60.0).contains(&age), "{age}");
     assert_eq!(
         sample(&text, "bearer_guard_jwks_keys", &[("url", &url)]),
         Some(1.0),

@@ -425,6 +425,12 @@ impl JwksCache {
             }
             if !discovered {
                 stats.next_attempt_in = Some(delay.clamp(MIN_DELAY, MAX_DELAY));
+                // After every attempt, failed ones included: the age grows
+                // while the server cannot be reached.
+                if let Some(at) = stats.last_success {
+                    let age = wall.duration_since(at).unwrap_or(Duration::ZERO);
+                    telemetry::jwks_age(&url, age.as_secs_f64());
+                }
             }
             if let Some(url) = self.jwks_url_string() {
                 stats.jwks_uri = Some(url);
