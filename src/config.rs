@@ -387,8 +387,8 @@ pub struct IssuerConfig {
 /// A shared HMAC secret (`hmac = { secret = ..., algorithm = "HS256" }`).
 ///
 /// The secret is used as bytes: a [`Secret::File`] may hold a binary key
-/// (not UTF-8), but its trailing CR and LF bytes are dropped as for any
-/// secret file.
+/// (not UTF-8), taken byte for byte; a text file loses one final line
+/// break.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -688,8 +688,8 @@ pub struct LayerConfig {
 /// shows a value.
 ///
 /// A file must be a regular file (not a device such as `/dev/zero`, a FIFO
-/// or a directory) of at most [`MAX_SECRET_FILE_SIZE`] bytes; its trailing
-/// CR and LF bytes are dropped. [`resolve`](Self::resolve) needs UTF-8
+/// or a directory) of at most [`MAX_SECRET_FILE_SIZE`] bytes; a text file
+/// loses one final line break (`\n` or `\r\n`), a binary one nothing. [`resolve`](Self::resolve) needs UTF-8
 /// text (client secrets, PEM keys); [`resolve_bytes`](Self::resolve_bytes)
 /// takes any bytes (HMAC keys and the DPoP nonce secret are read so).
 ///
@@ -710,8 +710,8 @@ pub enum Secret {
     Value(String),
     /// The value of this environment variable.
     Env(String),
-    /// The content of this file, without its trailing newline (CR and LF
-    /// bytes): a regular file of at most [`MAX_SECRET_FILE_SIZE`] bytes.
+    /// The content of this file (a text file without its final line
+    /// break): a regular file of at most [`MAX_SECRET_FILE_SIZE`] bytes.
     File(PathBuf),
 }
 
@@ -825,14 +825,19 @@ impl Secret {
     }
 }
 
-/// The content of a secret file without its trailing CR and LF bytes.
+/// The content of a secret file: a text file loses one final line break
+/// (`\n` or `\r\n`, as editors and `echo` add); a binary one (not UTF-8)
+/// is taken byte for byte.
 fn secret_file(path: &Path) -> Result<Vec<u8>, SecretError> {
     let mut bytes = read_limited(path).map_err(|source| SecretError::File {
         path: path.to_owned(),
         source,
     })?;
-    while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+    if std::str::from_utf8(&bytes).is_ok() && bytes.last() == Some(&b'\n') {
         bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
     }
     Ok(bytes)
 }
@@ -1190,13 +1195,16 @@ impl Config {
 
     /// [`from_env`](Self::from_env) with `PREFIX_*` variables instead of
     /// `BEARER_GUARD_*` (`PREFIX_ISSUER`...; an empty prefix reads `ISSUER`...).
-    /// Unknown `PREFIX_*` variables are refused as by `from_env`, except
-    /// with an empty prefix, which leaves nothing to tell them from the
-    /// rest of the environment.
+    /// Other `PREFIX_*` variables are not refused here: a prefix of your
+    /// own is usually your application's, shared with its other settings
+    /// (call [`check_env_names`](Self::check_env_names) with your list if
+    /// it is not).
     pub fn from_env_with_prefix(prefix: &str) -> Result<Config, ConfigError> {
         let prefix = prefix.trim_end_matches('_');
         let vars: Vec<_> = std::env::vars_os().collect();
-        Self::check_env_names(prefix, vars.iter().map(|(name, _)| name))?;
+        if prefix == DEFAULT_ENV_PREFIX.trim_end_matches('_') {
+            Self::check_env_names(prefix, vars.iter().map(|(name, _)| name))?;
+        }
         // `std::env::var` would take such a value for unset.
         for (name, value) in &vars {
             if let Some(name) = name.to_str()

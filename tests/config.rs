@@ -794,7 +794,9 @@ async fn a_pem_file_is_read_if_regular_and_at_most_the_limit() {
 
 #[tokio::test]
 async fn an_hmac_secret_file_may_hold_bytes_that_are_not_utf8() {
-    let secret: Vec<u8> = (0..48u8).map(|i| 0x80 | i).collect();
+    // Binary, and ending in the bytes of a line break: kept byte for byte.
+    let mut secret: Vec<u8> = (0..46u8).map(|i| 0x80 | i).collect();
+    secret.extend([b'\r', b'\n']);
     assert!(std::str::from_utf8(&secret).is_err());
     let path = temp_bytes("binary.key", &secret);
     let issuer = TestIssuer::new().default_audience("payments");

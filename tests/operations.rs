@@ -121,8 +121,34 @@ async fn configured_keys_beside_an_unreachable_jwks_keep_the_validator_serving_d
     validator.ready().await.unwrap_err();
     // The configured key still verifies.
     validator.validate(&issuer.token().sign()).await.unwrap();
+    // A token for a key only the JWKS could bring cannot be checked: 503,
+    // not a refusal (the first fetch failed and the cool-down holds).
+    let remote_key = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256)
+        .with_kid("remote-only");
+    let unknown = issuer.token().signing_key(&remote_key).sign();
+    let refused = validator.validate(&unknown).await.unwrap_err();
+    assert!(refused.is_unavailable(), "{refused:?}");
     let health = validator.health();
     assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
     assert_eq!(health.issuers[0].keys, 1);
     assert_eq!(health.http_status(), 200);
+}
+
+#[tokio::test]
+async fn a_validator_that_introspects_every_token_is_ready_without_keys() {
+    let validator = Validator::builder()
+        .issuer("https://as.example.com")
+        .audience("payments")
+        .introspection(
+            bearer_guard::Introspection::at(
+                "https://as.example.com/introspect",
+                bearer_guard::ClientAuth::basic("rs", "secret"),
+            )
+            .policy(bearer_guard::TokenPolicy::IntrospectAll),
+        )
+        .build()
+        .unwrap();
+    let health = validator.health();
+    assert_eq!(health.status, HealthStatus::Ready, "{health:?}");
+    assert_eq!(health.issuers[0].keys, 0);
 }

@@ -184,6 +184,9 @@ pub(crate) fn grpc_refusal<B>(response: &mut Response<B>, error: &AuthError) {
     let code = grpc_code(error.status());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
+    // Trailers-Only: no body, whatever was said of one before.
+    headers.remove(http::header::CONTENT_LENGTH);
+    headers.remove(http::header::CONTENT_ENCODING);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
     let message = match (error.error_code(), error.description()) {

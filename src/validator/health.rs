@@ -115,7 +115,10 @@ impl Validator {
         );
         // Usable: keys to verify with now (configured keys beside a remote
         // source without a fetched set count), or a tenant template.
-        let usable = |i: &IssuerHealth| i.keys > 0 || i.keys_status == "per_tenant";
+        // Local key sources count even when empty (an issuer whose tokens
+        // are all introspected).
+        let usable =
+            |i: &IssuerHealth| i.keys > 0 || matches!(i.keys_status, "local" | "per_tenant");
         let sound = |i: &IssuerHealth| matches!(i.keys_status, "local" | "fresh" | "per_tenant");
         let status = if !list.iter().any(usable) {
             HealthStatus::NotReady

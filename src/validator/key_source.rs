@@ -89,8 +89,10 @@ impl From<JwsError> for Step {
 }
 
 impl KeySource {
-    /// Calls `f` with the key set to verify with now; `None` when there is
-    /// no usable set (not fetched yet, or stale beyond `max_stale`).
+    /// Calls `f` with the key set to verify with now: the fetched set (with
+    /// the configured keys), or, while none is usable (not fetched yet, or
+    /// stale beyond `max_stale`), the configured keys alone; `None` without
+    /// any.
     fn with_current<R>(&self, f: impl FnOnce(Option<&KeySet>) -> R) -> R {
         match self {
             KeySource::Static(keys) => f(Some(keys)),
@@ -130,6 +132,16 @@ impl KeySource {
         let outcome = self.with_current(|keys| keys.map(|keys| jws.verify(alg, token, keys)));
         match outcome {
             Some(Ok(binding)) => Ok(binding),
+            // Only the configured keys stand in (no fetched set is usable):
+            // a token they do not verify is treated as when there are no
+            // keys at all, so an outage answers 503, not 401.
+            Some(Err(_)) if self.configured_only() => {
+                if may_wait && self.may_fetch() {
+                    Err(Step::Wait)
+                } else {
+                    Err(Step::Fail(ValidationError::KeysUnavailable))
+                }
+            }
             Some(Err(JwsError::Signature(SignatureError::UnknownKeyId)))
                 if may_wait && self.may_fetch() =>
             {
@@ -138,6 +150,20 @@ impl KeySource {
             Some(Err(e)) => Err(e.into()),
             None if may_wait && self.may_fetch() => Err(Step::Wait),
             None => Err(Step::Fail(ValidationError::KeysUnavailable)),
+        }
+    }
+
+    /// Whether the keys in use are the configured ones standing in for a
+    /// remote set that is not usable.
+    fn configured_only(&self) -> bool {
+        match self {
+            KeySource::Static(_) => false,
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => remote
+                .cache
+                .current()
+                .as_ref()
+                .is_some_and(|s| s.configured_only),
         }
     }
 

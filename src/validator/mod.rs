@@ -701,7 +701,8 @@ impl Validator {
 
     /// The keys this validator verifies with right now, every issuer's
     /// together: the configured ones, plus the last fetched JWKS of each
-    /// remote source (none before its first fetch).
+    /// remote source (none before its first fetch: only the configured
+    /// keys then).
     pub fn keys(&self) -> KeySet {
         let mut all = KeySet::new();
         for (_, keys) in self.inner.issuers.key_sources() {

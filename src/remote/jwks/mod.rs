@@ -16,7 +16,9 @@
 //! - **Failures**: the last good set keeps serving (stale-if-error) for up to
 //!   [`max_stale`](JwksOptions::max_stale) after the server last confirmed
 //!   it; retries back off exponentially. With no usable set, validation
-//!   answers [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable) (HTTP 503).
+//!   answers [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable) (HTTP 503),
+//!   except for tokens that keys configured beside the remote source
+//!   verify.
 
 //!
 //! Layout: [`options`] (settings and timing rules), [`stats`] (what it
@@ -73,6 +75,9 @@ pub(crate) enum Source {
 /// The key set in use, with what the server said about it.
 pub(crate) struct Snapshot {
     pub(crate) keys: KeySet,
+    /// The configured keys alone, standing in while no fetched set is
+    /// usable: what they do not verify waits for a fetch or answers 503.
+    pub(crate) configured_only: bool,
     /// Monotonic time (ms) the server last confirmed this set.
     confirmed_at: u64,
     etag: Option<HeaderValue>,
@@ -163,6 +168,7 @@ impl JwksCache {
         let fallback = (!base.is_empty()).then(|| {
             Arc::new(Snapshot {
                 keys: base.clone(),
+                configured_only: true,
                 confirmed_at: 0,
                 etag: None,
                 last_modified: None,
@@ -566,6 +572,7 @@ impl JwksCache {
     fn store(&self, keys: KeySet, headers: &HeaderMap) {
         self.snapshot.store(Some(Arc::new(Snapshot {
             keys,
+            configured_only: false,
             confirmed_at: self.clock.mono_ms(),
             etag: headers.get(ETAG).cloned(),
             last_modified: headers.get(LAST_MODIFIED).cloned(),
@@ -577,6 +584,7 @@ impl JwksCache {
         if let Some(current) = self.snapshot.load_full() {
             self.snapshot.store(Some(Arc::new(Snapshot {
                 keys: current.keys.clone(),
+                configured_only: false,
                 confirmed_at: self.clock.mono_ms(),
                 etag: headers.get(ETAG).cloned().or_else(|| current.etag.clone()),
                 last_modified: headers
