@@ -54,7 +54,7 @@ use http::HeaderName;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping, GET /admin,\nGET /.well-known/oauth-protected-resource)
+resource_server: a protected API (GET /health, GET /me, POST /charge, GET /ping, GET /admin,\nGET /.well-known/oauth-protected-resource, GET /health/ready, GET /metrics, GET /health/keys)
 
 USAGE:
     resource_server [OPTIONS]
