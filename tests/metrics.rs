@@ -4,8 +4,6 @@
 
 #![cfg(feature = "metrics")]
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -14,14 +12,8 @@ use bearer_guard::{Algorithm, BearerLayer, DpopOptions, RequireScopeLayer, Valid
 use http::{Request, StatusCode, header};
 use tower::ServiceExt;
 
-/// Serves `jwks` at `/jwks` on loopback.
-async fn jwks_server(jwks: String) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/jwks", get(move || async move { jwks }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
+mod common;
+use common::serve_jwks as jwks_server;
 
 /// The value of the Prometheus sample `name` whose labels include `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -1,27 +1,11 @@
 //! The health snapshot for readiness probes (metrics: `tests/metrics.rs`;
 //! traces: `tests/tracing.rs`).
 
-use std::net::SocketAddr;
-
-use axum::Router;
-use axum::routing::get;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{HealthStatus, Issuer, Validator};
 
-/// Serves `jwks` at `/jwks` on loopback.
-async fn jwks_server(jwks: String) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/jwks", get(move || async move { jwks }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// A port nothing listens on.
-async fn closed_port() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
-}
+mod common;
+use common::{closed_port, serve_jwks as jwks_server};
 
 #[tokio::test]
 async fn health_is_ready_with_fresh_or_local_keys() {

@@ -37,6 +37,19 @@ pub fn stranger() -> &'static TestKey {
     KEY.get_or_init(|| TestKey::generate(Algorithm::RS256))
 }
 
+/// Serves `jwks` at `/jwks` on 127.0.0.1; its address.
+pub async fn serve_jwks(jwks: String) -> SocketAddr {
+    serve(Router::new().route("/jwks", get(move || async move { jwks }))).await
+}
+
+/// A port on 127.0.0.1 that nothing listens on.
+pub async fn closed_port() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    listener.local_addr().expect("local addr")
+}
+
 /// Serves `app` on 127.0.0.1 on a free port.
 pub async fn serve(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
