@@ -394,6 +394,8 @@ impl ValidatorBuilder {
     /// [`ValidationError::KeysUnavailable`](crate::ValidationError::KeysUnavailable)
     /// (HTTP 503). Remote keys need a tokio runtime: build within one. Use
     /// [`build_and_fetch`](Self::build_and_fetch) to fail at start-up instead.
+    // `self` is only changed where the `remote` feature takes its HTTP client.
+    #[cfg_attr(not(feature = "remote"), allow(unused_mut))]
     pub fn build(mut self) -> Result<Validator, BuildError> {
         let mut configs = Vec::new();
         let mut own = self.own;
