@@ -280,7 +280,7 @@ pub mod operations {
     //! | `bearer_guard_jwks_fetches_total` | counter | `url` (the JWKS URL without user information or query, or the issuer while discovery has not found it), `outcome` (`updated`, `not_modified`, `error`) |
     //! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`: the key set's age is `time() -` this |
     //! | `bearer_guard_jwks_age_seconds` | gauge | `url`: seconds since the server last confirmed the key set, set after each fetch attempt (so it grows while refreshes fail) |
-    //! | `bearer_guard_jwks_keys` | gauge | `url`: keys in the current set |
+    //! | `bearer_guard_jwks_keys` | gauge | `url`: keys in the fetched set, 0 once it is older than `max_stale` |
     //! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `not_an_access_token`, `refused_claims`, `error`; `overloaded`: not sent, too many calls in flight) |
     //! | `bearer_guard_introspection_cache_lookups_total` | counter | `result` (`hit`, also for a request that joined a call in flight; `shared_hit`, the fleet's Redis; `miss`) |
     //! | `bearer_guard_dpop_replays_total` | counter | none |

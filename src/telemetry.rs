@@ -81,11 +81,20 @@ pub(crate) fn jwks_fetch(url: &str, outcome: &'static str, success: Option<(f64,
             metrics::gauge!("bearer_guard_jwks_last_success_timestamp_seconds", "url" => url.clone())
                 .set(at);
             if outcome == "updated" {
-                #[allow(clippy::cast_precision_loss)]
-                metrics::gauge!("bearer_guard_jwks_keys", "url" => url).set(keys as f64);
+                jwks_keys(&url, keys);
             }
         }
     }
+}
+
+/// The number of usable keys fetched from `url`: the set's size after an
+/// update, 0 once the set is older than `max_stale`.
+#[inline]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
+pub(crate) fn jwks_keys(url: &str, keys: usize) {
+    #[cfg(feature = "metrics")]
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("bearer_guard_jwks_keys", "url" => url.to_owned()).set(keys as f64);
 }
 
 /// The age of `url`'s key set (since the server last confirmed it), after

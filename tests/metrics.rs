@@ -8,11 +8,16 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bearer_guard::testing::{DpopKey, TestIssuer};
-use bearer_guard::{Algorithm, BearerLayer, DpopOptions, RequireScopeLayer, Validator};
+use std::time::Duration;
+
+use bearer_guard::{
+    Algorithm, BearerLayer, DpopOptions, JwksOptions, RequireScopeLayer, Validator,
+};
 use http::{Request, StatusCode, header};
 use tower::ServiceExt;
 
 mod common;
+use common::as_server::Mode;
 use common::serve_jwks as jwks_server;
 
 /// The value of the Prometheus sample `name` whose labels include `labels`.
@@ -197,4 +202,32 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
             assert!(!text.contains(part), "{part} in {text}");
         }
     }
+
+    // An outage: the key gauge keeps the set while it verifies, says 0
+    // once it is older than max_stale, and comes back with the server.
+    let outage = common::as_server::setup("payments").await;
+    let url = outage.server.jwks_url();
+    let remote = Validator::builder()
+        .issuer(outage.issuer.issuer())
+        .audience("payments")
+        .clock(outage.clock.clone())
+        .allow_insecure_http()
+        .jwks_url(&url)
+        .jwks_options(JwksOptions::default().max_stale(Duration::from_secs(60)))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let keys = |handle: &metrics_exporter_prometheus::PrometheusHandle| {
+        sample(&handle.render(), "bearer_guard_jwks_keys", &[("url", &url)])
+    };
+    assert_eq!(keys(&handle), Some(1.0));
+    outage.server.set_mode(Mode::Status(500));
+    remote.refresh_keys().await.unwrap_err();
+    assert_eq!(keys(&handle), Some(1.0), "still within max_stale");
+    outage.clock.advance(61);
+    remote.refresh_keys().await.unwrap_err();
+    assert_eq!(keys(&handle), Some(0.0), "past max_stale");
+    outage.server.set_mode(Mode::Serve);
+    remote.refresh_keys().await.unwrap();
+    assert_eq!(keys(&handle), Some(1.0), "after recovery");
 }

@@ -92,6 +92,7 @@ impl Validator {
             ))
             .unwrap_or(UNIX_EPOCH);
         let issuers = &self.inner.issuers;
+        #[cfg_attr(not(feature = "remote"), allow(unused_mut))]
         let mut list: Vec<IssuerHealth> = issuers
             .key_sources()
             .into_iter()

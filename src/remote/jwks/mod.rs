@@ -416,6 +416,9 @@ impl JwksCache {
                     stats.last_success = Some(wall);
                     stats.last_error = None;
                     telemetry::jwks_fetch(&url, "not_modified", Some((unix, 0)));
+                    // The set may have been past `max_stale` until now.
+                    let count = self.snapshot.load().as_deref().map_or(0, |s| s.keys.len());
+                    telemetry::jwks_keys(&url, count);
                 }
                 // Discovery succeeded and the JWKS URL was just learnt.
                 Ok(None) => discovered = true,
@@ -427,6 +430,15 @@ impl JwksCache {
                     tracing::warn!(%error, duration_ms = elapsed_ms, on_demand, retry_in_ms = delay.as_millis() as u64, serving_last_good_keys = serving, "JWKS refresh failed");
                     stats.last_error = Some(error);
                     telemetry::jwks_fetch(&url, "error", None);
+                    // Past `max_stale` the fetched set no longer verifies.
+                    if self
+                        .snapshot
+                        .load()
+                        .as_deref()
+                        .is_some_and(|s| self.is_expired(s))
+                    {
+                        telemetry::jwks_keys(&url, 0);
+                    }
                 }
             }
             if !discovered {
