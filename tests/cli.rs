@@ -66,6 +66,10 @@ struct TempFile(PathBuf);
 
 impl TempFile {
     fn with(contents: &str) -> Self {
+        Self::bytes(contents.as_bytes())
+    }
+
+    fn bytes(contents: &[u8]) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "bearer-guard-cli-{}-{}.json",
@@ -725,4 +729,235 @@ fn verify_exits_2_when_the_keys_cannot_be_fetched() {
         let err = stderr(&o);
         assert!(err.contains("cannot load the keys"), "{source:?}: {err}");
     }
+}
+
+/// `verify` for `issuer`'s tokens with `keys` (the key options) and `extra`.
+fn verify_with(issuer: &TestIssuer, keys: &[&str], token: &str) -> Output {
+    let mut args = vec![
+        "verify",
+        "--issuer",
+        issuer.issuer(),
+        "--audience",
+        AUDIENCE,
+    ];
+    args.extend_from_slice(keys);
+    args.push(token);
+    run(&args)
+}
+
+#[test]
+fn verify_checks_hmac_tokens_with_a_secret_from_a_file_or_the_environment() {
+    let secret = b"a-shared-secret-of-at-least-32-bytes-for-hs256";
+    let hs = TestIssuer::with_keys(vec![TestKey::hmac(secret, Algorithm::HS256)])
+        .default_audience(AUDIENCE);
+    let token = hs.token().sign();
+    // A text file: its final line break is not part of the secret.
+    let mut line = secret.to_vec();
+    line.push(b'\n');
+    let file = TempFile::bytes(&line);
+    let o = verify_with(&hs, &["--hmac-secret-file", file.path()], &token);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().find(|l| l.starts_with("VALID")),
+        Some("VALID")
+    );
+    assert!(
+        stdout(&o).contains("keys from the HMAC secret file"),
+        "{}",
+        stdout(&o)
+    );
+    // The secret never reaches the output.
+    assert!(!stdout(&o).contains("a-shared-secret"), "{}", stdout(&o));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_bearer-guard"))
+        .args(["verify", "--issuer", hs.issuer(), "--audience", AUDIENCE])
+        .args(["--hmac-secret-env", "BG_TEST_SECRET", &token])
+        .env("BG_TEST_SECRET", std::str::from_utf8(secret).unwrap())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // Another secret: the signature fails, status 1.
+    let other = TempFile::with("another-shared-secret-of-at-least-32-bytes!!");
+    let o = verify_with(&hs, &["--hmac-secret-file", other.path()], &token);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(last_line(&o).starts_with("INVALID"), "{}", stdout(&o));
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.contains("FAIL") && l.contains("signature")),
+        "{}",
+        stdout(&o)
+    );
+
+    // An HS512 token: refused by the default (HS256), with the option to
+    // give; checked once HS512 is given (its secret is long enough).
+    let long = [7u8; 64];
+    let hs512 = TestIssuer::with_keys(vec![TestKey::hmac(&long, Algorithm::HS512)])
+        .default_audience(AUDIENCE);
+    let token512 = hs512.token().sign();
+    let long_file = TempFile::bytes(&long);
+    let o = verify_with(&hs512, &["--hmac-secret-file", long_file.path()], &token512);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        last_line(&o).contains("add --algorithm HS512"),
+        "{}",
+        last_line(&o)
+    );
+    let o = verify_with(
+        &hs512,
+        &[
+            "--hmac-secret-file",
+            long_file.path(),
+            "--algorithm",
+            "HS512",
+        ],
+        &token512,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // The 46-byte secret is too short for HS512 (RFC 7518 3.2): status 2.
+    let o = verify_with(
+        &hs,
+        &["--hmac-secret-file", file.path(), "--algorithm", "HS512"],
+        &token,
+    );
+    assert_one_line_error(&o);
+    assert!(
+        stderr(&o).contains("shorter than the 64 bytes"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn verify_takes_a_binary_secret_byte_for_byte() {
+    // Not UTF-8, and ending in a byte that is a line feed: kept.
+    let mut secret = vec![0xffu8; 40];
+    secret.push(b'\n');
+    let hs = TestIssuer::with_keys(vec![TestKey::hmac(&secret, Algorithm::HS256)])
+        .default_audience(AUDIENCE);
+    let file = TempFile::bytes(&secret);
+    let o = verify_with(
+        &hs,
+        &["--hmac-secret-file", file.path()],
+        &hs.token().sign(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn verify_refuses_unusable_secrets_and_key_files_with_status_2() {
+    let token = issuer().token().sign();
+    let empty = TempFile::with("");
+    let o = verify_with(issuer(), &["--hmac-secret-file", empty.path()], &token);
+    assert_one_line_error(&o);
+    assert!(stderr(&o).contains("is empty"), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_bearer-guard"))
+        .args([
+            "verify",
+            "--issuer",
+            issuer().issuer(),
+            "--audience",
+            AUDIENCE,
+        ])
+        .args(["--hmac-secret-env", "BG_TEST_UNSET_SECRET", &token])
+        .env_remove("BG_TEST_UNSET_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_one_line_error(&o);
+    assert!(
+        stderr(&o).contains("BG_TEST_UNSET_SECRET"),
+        "{}",
+        stderr(&o)
+    );
+    // A secret with only asymmetric algorithms allowed: a usage error.
+    let secret = TempFile::with("a-shared-secret-of-at-least-32-bytes-for-hs256");
+    let o = verify_with(
+        issuer(),
+        &["--hmac-secret-file", secret.path(), "--algorithm", "RS256"],
+        &token,
+    );
+    assert_one_line_error(&o);
+    assert!(
+        stderr(&o).contains("HS256, HS384 or HS512"),
+        "{}",
+        stderr(&o)
+    );
+    // A directory, a file over 64 KiB, a file that is not PEM.
+    let dir = std::env::temp_dir();
+    let o = verify_with(issuer(), &["--key-file", dir.to_str().unwrap()], &token);
+    assert_one_line_error(&o);
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    let at_limit = TempFile::bytes(&vec![b'a'; 64 * 1024]);
+    let o = verify_with(issuer(), &["--key-file", at_limit.path()], &token);
+    assert_one_line_error(&o);
+    assert!(!stderr(&o).contains("longer than"), "{}", stderr(&o));
+    let over = TempFile::bytes(&vec![b'a'; 64 * 1024 + 1]);
+    let o = verify_with(issuer(), &["--key-file", over.path()], &token);
+    assert_one_line_error(&o);
+    assert!(
+        stderr(&o).contains("longer than 65536 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    // --kid names one key; a JWKS names its own.
+    let jwks = TempFile::with(&issuer().jwks_json());
+    let o = verify_with(
+        issuer(),
+        &["--jwks-file", jwks.path(), "--kid", "k"],
+        &token,
+    );
+    assert_one_line_error(&o);
+    assert!(stderr(&o).contains("--kid"), "{}", stderr(&o));
+    // Two key sources.
+    let o = verify_with(
+        issuer(),
+        &[
+            "--jwks-file",
+            jwks.path(),
+            "--hmac-secret-file",
+            secret.path(),
+        ],
+        &token,
+    );
+    assert_one_line_error(&o);
+}
+
+#[test]
+fn verify_checks_a_token_with_a_pem_public_key_and_its_kid() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("signing-2026");
+    let pem = TempFile::with(&key.public_pem().unwrap());
+    let es = TestIssuer::with_keys(vec![key]).default_audience(AUDIENCE);
+    let token = es.token().sign();
+    // Without --kid, the one key verifies whatever kid the token names.
+    let o = verify_with(&es, &["--key-file", pem.path()], &token);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("keys: (no kid) (ES256)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = verify_with(
+        &es,
+        &["--key-file", pem.path(), "--kid", "signing-2026"],
+        &token,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Bound to another kid: the token's key is unknown.
+    let o = verify_with(
+        &es,
+        &["--key-file", pem.path(), "--kid=signing-2025"],
+        &token,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let line = last_line(&o);
+    assert!(
+        line.contains("\"signing-2026\"") && line.contains("\"signing-2025\""),
+        "{line}"
+    );
+    // A token signed by another key (RS256): no key can verify it.
+    let o = verify_with(&es, &["--key-file", pem.path()], &issuer().token().sign());
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
 }

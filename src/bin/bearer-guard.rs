@@ -66,7 +66,9 @@ bearer-guard: explain and check OAuth 2.0 JWT access tokens (RFC 9068)
 USAGE:
     bearer-guard inspect TOKEN
     bearer-guard verify --issuer URL --audience AUD [--audience AUD ...]
-                        (--jwks-url URL | --jwks-file FILE | --discover)
+                        (--jwks-url URL | --jwks-file FILE | --discover |
+                         --key-file FILE | --hmac-secret-file FILE |
+                         --hmac-secret-env VAR) [--kid KID]
                         [--allow-http] [--algorithm ALG ...] [--leeway SECONDS]
                         [--rfc9068] TOKEN
     bearer-guard help | --help | -h
@@ -90,6 +92,19 @@ VERIFY OPTIONS:
     --jwks-file FILE    Read the issuer's keys (JWKS) from FILE.
     --discover          Find the keys through the issuer's metadata (OpenID
                         Connect Discovery, else RFC 8414).
+    --key-file FILE     Read one PEM public key (RSA, P-256, P-384, Ed25519)
+                        from FILE.
+    --hmac-secret-file FILE
+                        Read a shared HMAC secret from FILE: its bytes as they
+                        are, but for one final line break in a text file.
+    --hmac-secret-env VAR
+                        Take a shared HMAC secret from the variable VAR. An
+                        HMAC secret verifies HS256, or the HS algorithms given
+                        with --algorithm.
+    --kid KID           The key id of --key-file's key or of the secret.
+                        Without it, the key verifies tokens with no kid or
+                        with a kid no other key has, as a key configured
+                        without a kid does.
     --allow-http        Allow plain http:// URLs (loopback and tests only).
     --algorithm ALG     Allow only these algorithms (repeat, or comma-separate;
                         default: every asymmetric one).
@@ -105,6 +120,9 @@ EXIT STATUS:
 
 /// Largest input read from standard input.
 const MAX_INPUT: u64 = 1024 * 1024;
+
+/// Largest key or secret file read (a PEM key or an HMAC secret).
+const MAX_KEY_FILE: u64 = 64 * 1024;
 
 /// Output goes through a buffer written once: a closed pipe (`| head`) is
 /// not a reason to panic, as `println!` would.
@@ -932,6 +950,23 @@ enum KeySource {
     Url(String),
     File(PathBuf),
     Discover,
+    Pem(PathBuf),
+    HmacFile(PathBuf),
+    HmacEnv(String),
+}
+
+impl KeySource {
+    fn is_hmac(&self) -> bool {
+        matches!(self, KeySource::HmacFile(_) | KeySource::HmacEnv(_))
+    }
+
+    /// Whether it is one key that `--kid` can name.
+    fn is_single_key(&self) -> bool {
+        matches!(
+            self,
+            KeySource::Pem(_) | KeySource::HmacFile(_) | KeySource::HmacEnv(_)
+        )
+    }
 }
 
 impl fmt::Display for KeySource {
@@ -940,6 +975,9 @@ impl fmt::Display for KeySource {
             KeySource::Url(url) => write!(f, "JWKS at {url}"),
             KeySource::File(path) => write!(f, "JWKS file {}", path.display()),
             KeySource::Discover => f.write_str("issuer's metadata (discovery)"),
+            KeySource::Pem(path) => write!(f, "PEM key file {}", path.display()),
+            KeySource::HmacFile(path) => write!(f, "HMAC secret file {}", path.display()),
+            KeySource::HmacEnv(var) => write!(f, "HMAC secret in ${var}"),
         }
     }
 }
@@ -952,7 +990,26 @@ struct VerifyArgs {
     algorithms: Vec<Algorithm>,
     leeway: Option<u64>,
     rfc9068: bool,
+    kid: Option<String>,
     token: String,
+}
+
+impl VerifyArgs {
+    /// The algorithms an HMAC secret is given for: the symmetric ones of
+    /// `--algorithm`, else HS256.
+    fn hmac_algorithms(&self) -> Vec<Algorithm> {
+        let given: Vec<Algorithm> = self
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|a| a.is_symmetric())
+            .collect();
+        if given.is_empty() && self.algorithms.is_empty() {
+            vec![Algorithm::HS256]
+        } else {
+            given
+        }
+    }
 }
 
 fn take_value(
@@ -971,7 +1028,11 @@ fn take_value(
 
 fn set_source(new: KeySource, source: &mut Option<KeySource>) -> Result<(), String> {
     if source.is_some() {
-        return Err("give one key source: --jwks-url, --jwks-file or --discover".to_owned());
+        return Err(
+            "give one key source: --jwks-url, --jwks-file, --discover, --key-file, \
+                    --hmac-secret-file or --hmac-secret-env"
+                .to_owned(),
+        );
     }
     *source = Some(new);
     Ok(())
@@ -985,6 +1046,7 @@ fn parse_verify(args: &[String]) -> Result<Option<VerifyArgs>, String> {
     let mut algorithms = Vec::new();
     let mut leeway = None;
     let mut rfc9068 = false;
+    let mut kid = None;
     let mut token: Option<String> = None;
     let mut only_positional = false;
     let mut rest = args.iter();
@@ -1021,6 +1083,24 @@ fn parse_verify(args: &[String]) -> Result<Option<VerifyArgs>, String> {
             "--discover" => {
                 flag(inline)?;
                 set_source(KeySource::Discover, &mut source)?;
+            }
+            "--key-file" => set_source(
+                KeySource::Pem(take_value(name, inline, &mut rest)?.into()),
+                &mut source,
+            )?,
+            "--hmac-secret-file" => set_source(
+                KeySource::HmacFile(take_value(name, inline, &mut rest)?.into()),
+                &mut source,
+            )?,
+            "--hmac-secret-env" => set_source(
+                KeySource::HmacEnv(take_value(name, inline, &mut rest)?),
+                &mut source,
+            )?,
+            "--kid" => {
+                if kid.is_some() {
+                    return Err("--kid is given twice".to_owned());
+                }
+                kid = Some(take_value(name, inline, &mut rest)?);
             }
             "--allow-http" => {
                 flag(inline)?;
@@ -1059,8 +1139,16 @@ fn parse_verify(args: &[String]) -> Result<Option<VerifyArgs>, String> {
     if audiences.is_empty() {
         return Err("verify needs --audience AUD (the audience your API accepts)".to_owned());
     }
-    let source = source
-        .ok_or("verify needs the issuer's keys: --jwks-url URL, --jwks-file FILE or --discover")?;
+    let source = source.ok_or(
+        "verify needs the issuer's keys: --jwks-url URL, --jwks-file FILE, --discover, \
+         --key-file FILE, --hmac-secret-file FILE or --hmac-secret-env VAR",
+    )?;
+    if kid.is_some() && !source.is_single_key() {
+        return Err(
+            "--kid names the key of --key-file or of an HMAC secret; a JWKS names its own keys"
+                .to_owned(),
+        );
+    }
     let token = token.ok_or("verify needs a TOKEN (or - to read it from standard input)")?;
     Ok(Some(VerifyArgs {
         issuer,
@@ -1070,8 +1158,50 @@ fn parse_verify(args: &[String]) -> Result<Option<VerifyArgs>, String> {
         algorithms,
         leeway,
         rfc9068,
+        kid,
         token,
     }))
+    .and_then(|args| match args {
+        Some(args) if args.source.is_hmac() && args.hmac_algorithms().is_empty() => Err(
+            "an HMAC secret verifies HS256, HS384 or HS512: --algorithm allows none of them"
+                .to_owned(),
+        ),
+        args => Ok(args),
+    })
+}
+
+/// The bytes of a key or secret file: a regular file of at most
+/// `MAX_KEY_FILE` bytes.
+fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, Setup> {
+    let cannot = |e: &dyn fmt::Display| Setup(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let metadata = file.metadata().map_err(|e| cannot(&e))?;
+    if !metadata.is_file() {
+        return Err(cannot(&"not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot(&e))?;
+    if u64::try_from(bytes.len()).map_or(true, |n| n > MAX_KEY_FILE) {
+        return Err(cannot(&format_args!(
+            "longer than {MAX_KEY_FILE} bytes: not a key"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// An HMAC secret as given: one final line break is dropped from text
+/// (`echo secret > file`), binary bytes are kept as they are.
+fn secret_bytes(mut bytes: Vec<u8>) -> Vec<u8> {
+    if std::str::from_utf8(&bytes).is_ok() {
+        if bytes.ends_with(b"\r\n") {
+            bytes.truncate(bytes.len().saturating_sub(2));
+        } else if bytes.ends_with(b"\n") {
+            bytes.truncate(bytes.len().saturating_sub(1));
+        }
+    }
+    bytes
 }
 
 /// Why `verify` could not check the token at all (exit status 2).
@@ -1138,6 +1268,26 @@ async fn check(
         KeySource::Discover => {
             builder = builder.discover();
             true
+        }
+        KeySource::Pem(path) => {
+            builder = builder.pem_public_key(read_key_file(path)?, args.kid.as_deref());
+            false
+        }
+        KeySource::HmacFile(_) | KeySource::HmacEnv(_) => {
+            let secret = match &args.source {
+                KeySource::HmacEnv(var) => std::env::var_os(var)
+                    .ok_or_else(|| Setup(format!("the variable {} is not set", quote(var))))?
+                    .into_encoded_bytes(),
+                KeySource::HmacFile(path) => secret_bytes(read_key_file(path)?),
+                _ => Vec::new(),
+            };
+            if secret.is_empty() {
+                return Err(Setup(format!("the {} is empty", args.source)));
+            }
+            for alg in args.hmac_algorithms() {
+                builder = builder.hmac_secret(&secret, alg, args.kid.as_deref());
+            }
+            false
         }
     };
     if args.allow_http {
@@ -1322,7 +1472,11 @@ impl Ctx<'_> {
 
     fn allowed(&self) -> AlgorithmSet {
         if self.args.algorithms.is_empty() {
-            AlgorithmSet::asymmetric()
+            let mut set = AlgorithmSet::asymmetric();
+            if self.args.source.is_hmac() {
+                set.insert(Algorithm::HS256);
+            }
+            set
         } else {
             self.args.algorithms.iter().copied().collect()
         }
@@ -1336,8 +1490,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// The keys' ids, `(no kid)` for a key without one.
     fn kids(&self) -> String {
-        quoted_list(self.keys.iter().filter_map(|k| k.kid()))
+        let kids: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| k.kid().map_or_else(|| "(no kid)".to_owned(), quote))
+            .collect();
+        if kids.is_empty() {
+            "none".to_owned()
+        } else {
+            kids.join(", ")
+        }
     }
 
     fn time(&self, name: &str) -> String {
@@ -1447,7 +1611,13 @@ impl Ctx<'_> {
                     .map_or_else(|| "absent".to_owned(), quote)
             ),
             ValidationError::AlgorithmNotAllowed(alg) => {
-                format!("{alg}; allowed: {}", algorithm_list(self.allowed()))
+                let mut text = format!("{alg}; allowed: {}", algorithm_list(self.allowed()));
+                if alg.is_symmetric() && self.args.source.is_hmac() {
+                    text.push_str(&format!(
+                        " (add --algorithm {alg} to check it with the secret)"
+                    ));
+                }
+                text
             }
             ValidationError::UnsupportedCritical => {
                 match self.jwt().and_then(|j| j.header.get("crit")) {

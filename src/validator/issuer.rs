@@ -353,8 +353,9 @@ impl Issuer {
     }
 
     /// Adds a PEM public key (RSA, P-256, P-384 or Ed25519). Without a `kid`
-    /// it verifies tokens that carry no `kid` (when it is the only key for
-    /// their `alg`); `kid` binds it to tokens naming that key id.
+    /// it verifies tokens that carry no `kid` or a `kid` no other key has,
+    /// when it is the only such key for their `alg` (see [`KeySet`]); `kid`
+    /// binds it to tokens naming that key id.
     pub fn pem_public_key(mut self, pem: impl AsRef<[u8]>, kid: Option<&str>) -> Self {
         self.keys.push(KeyInput::Pem {
             pem: pem.as_ref().to_vec(),
