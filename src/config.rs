@@ -171,7 +171,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -845,26 +845,7 @@ fn secret_file(path: &Path) -> Result<Vec<u8>, SecretError> {
 /// The content of the regular file `path`, of at most
 /// [`MAX_SECRET_FILE_SIZE`] bytes.
 fn read_limited(path: &Path) -> io::Result<Vec<u8>> {
-    let not_a_file = || io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-    // Checked before opening too: opening a FIFO blocks until a writer
-    // comes, and a device such as /dev/zero never ends.
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_a_file());
-    }
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_a_file());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SECRET_FILE_SIZE.saturating_add(1))
-        .read_to_end(&mut bytes)?;
-    if u64::try_from(bytes.len()).is_ok_and(|n| n > MAX_SECRET_FILE_SIZE) {
-        return Err(io::Error::new(
-            io::ErrorKind::FileTooLarge,
-            format!("larger than {MAX_SECRET_FILE_SIZE} bytes (MAX_SECRET_FILE_SIZE)"),
-        ));
-    }
-    Ok(bytes)
+    crate::file::read_regular(path, MAX_SECRET_FILE_SIZE, "MAX_SECRET_FILE_SIZE")
 }
 
 /// Why a [`Secret`] could not be read. Never contains the secret.

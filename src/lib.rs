@@ -148,6 +148,7 @@
 // Leaves.
 mod clock;
 mod digest;
+mod file;
 mod json;
 mod telemetry;
 // Keys and tokens.
@@ -225,6 +226,6 @@ pub use store::{
 };
 pub use validator::{
     BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TOKEN_SIZE,
-    DEFAULT_TOKEN_CACHE_CAPACITY, Health, HealthStatus, Issuer, IssuerHealth, MAX_PENDING_TENANTS,
-    PENDING_TENANT_TTL, ValidationError, Validator, ValidatorBuilder,
+    DEFAULT_TOKEN_CACHE_CAPACITY, Health, HealthStatus, Issuer, IssuerHealth, MAX_JWKS_FILE_SIZE,
+    MAX_PENDING_TENANTS, PENDING_TENANT_TTL, ValidationError, Validator, ValidatorBuilder,
 };

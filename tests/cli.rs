@@ -902,6 +902,24 @@ fn verify_refuses_unusable_secrets_and_key_files_with_status_2() {
         "{}",
         stderr(&o)
     );
+    // A FIFO no writer opens: refused at once, not waited on.
+    let fifo = std::env::temp_dir().join(format!("bearer-guard-cli-{}-fifo", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = verify_with(
+        issuer(),
+        &["--hmac-secret-file", fifo.to_str().unwrap()],
+        &token,
+    );
+    let _ = std::fs::remove_file(&fifo);
+    assert_one_line_error(&o);
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
     // --kid names one key; a JWKS names its own.
     let jwks = TempFile::with(&issuer().jwks_json());
     let o = verify_with(

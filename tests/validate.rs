@@ -729,5 +729,47 @@ fn jwks_file_is_read_at_build() {
         .build()
         .unwrap();
     assert_eq!(v.keys().len(), 5);
+
+    // MAX_JWKS_FILE_SIZE: a file of exactly that size (the JWKS, padded
+    // with JSON whitespace) is read; one byte more is refused, by name.
+    let build = |path: &std::path::Path| {
+        Validator::builder()
+            .issuer(issuer().issuer())
+            .audience(AUDIENCE)
+            .jwks_file(path)
+            .build()
+    };
+    let limit = usize::try_from(bearer_guard::MAX_JWKS_FILE_SIZE).unwrap();
+    let mut padded = issuer().jwks_json().into_bytes();
+    padded.resize(limit, b' ');
+    std::fs::write(&path, &padded).unwrap();
+    assert_eq!(build(&path).unwrap().keys().len(), 5);
+    padded.push(b' ');
+    std::fs::write(&path, &padded).unwrap();
+    let err = build(&path).unwrap_err();
+    assert!(
+        matches!(&err, BuildError::JwksFile { source, .. } if source.kind() == std::io::ErrorKind::FileTooLarge),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("MAX_JWKS_FILE_SIZE"), "{err}");
+
+    // Not a regular file: a directory, a device that never ends, and a FIFO
+    // no writer opens (refused at once rather than waited on).
+    for path in [dir.clone(), "/dev/zero".into()] {
+        assert!(
+            matches!(build(&path), Err(BuildError::JwksFile { .. })),
+            "{path:?}"
+        );
+    }
+    let fifo = dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = build(&fifo).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

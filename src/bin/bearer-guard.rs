@@ -1174,7 +1174,9 @@ fn parse_verify(args: &[String]) -> Result<Option<VerifyArgs>, String> {
 /// `MAX_KEY_FILE` bytes.
 fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, Setup> {
     let cannot = |e: &dyn fmt::Display| Setup(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
+    let file = open_nonblocking(path).map_err(|e| cannot(&e))?;
+    // The handle's own type: a FIFO (opened without waiting for a writer)
+    // or a device such as /dev/zero is refused here.
     let metadata = file.metadata().map_err(|e| cannot(&e))?;
     if !metadata.is_file() {
         return Err(cannot(&"not a regular file"));
@@ -1189,6 +1191,26 @@ fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, Setup> {
         )));
     }
     Ok(bytes)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    std::fs::File::open(path)
 }
 
 /// An HMAC secret as given: one final line break is dropped from text

@@ -727,8 +727,12 @@ fn static_keys(inputs: Vec<KeyInput>) -> Result<(KeySet, AlgorithmSet), BuildErr
         match input {
             KeyInput::JwksJson(json) => keys.extend(KeySet::from_jwks(json.as_bytes())?),
             KeyInput::JwksFile(path) => {
-                let bytes =
-                    std::fs::read(&path).map_err(|source| BuildError::JwksFile { path, source })?;
+                let bytes = crate::file::read_regular(
+                    &path,
+                    super::MAX_JWKS_FILE_SIZE,
+                    "MAX_JWKS_FILE_SIZE",
+                )
+                .map_err(|source| BuildError::JwksFile { path, source })?;
                 keys.extend(KeySet::from_jwks(&bytes)?);
             }
             KeyInput::Pem { pem, kid } => {

@@ -55,6 +55,11 @@ use serde_json::{Map, Value};
 /// well under 4 KiB; Keycloak tokens with many roles approach 8 KiB.
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
 
+/// Largest JWKS file read by [`ValidatorBuilder::jwks_file`] and
+/// [`Issuer::jwks_file`]: 1 MiB. Only regular files are read (not a FIFO
+/// or a device); a longer file is refused with [`BuildError::JwksFile`].
+pub const MAX_JWKS_FILE_SIZE: u64 = 1024 * 1024;
+
 /// Default clock leeway for `exp`, `nbf` and `iat`: 60 seconds.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
