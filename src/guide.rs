@@ -134,6 +134,44 @@ pub mod tonic {
     //! # Ok(()) }
     //! ```
     //!
+    //! A requirement of one method only is checked in its handler. Build
+    //! the refusal from an [`AuthError`](crate::AuthError) to answer as the
+    //! layer does: [`grpc_code`](crate::AuthError::grpc_code),
+    //! [`grpc_message`](crate::AuthError::grpc_message) and the challenge.
+    //!
+    //! ```
+    //! use bearer_guard::{AuthError, Claims};
+    //!
+    //! fn require_scope<T>(request: &tonic::Request<T>, scope: &str) -> Result<(), tonic::Status> {
+    //!     let claims = request.extensions().get::<Claims>();
+    //!     if claims.is_some_and(|c| c.scopes().contains(scope)) {
+    //!         return Ok(());
+    //!     }
+    //!     Err(refusal(&AuthError::InsufficientScope { required: scope.to_owned() }))
+    //! }
+    //!
+    //! fn refusal(error: &AuthError) -> tonic::Status {
+    //!     let code = tonic::Code::from(error.grpc_code());
+    //!     let mut status = tonic::Status::new(code, error.grpc_message());
+    //!     let challenge = error.www_authenticate(Some("payments"));
+    //!     if let Ok(value) = challenge.to_str().unwrap_or_default().parse() {
+    //!         status.metadata_mut().insert("www-authenticate", value);
+    //!     }
+    //!     status
+    //! }
+    //!
+    //! let status = require_scope(&tonic::Request::new(()), "refund").unwrap_err();
+    //! assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    //! assert_eq!(
+    //!     status.message(),
+    //!     "insufficient_scope: The access token lacks the scope this request needs"
+    //! );
+    //! assert_eq!(
+    //!     status.metadata().get("www-authenticate").unwrap(),
+    //!     r#"Bearer realm="payments", error="insufficient_scope", error_description="The access token lacks the scope this request needs", scope="refund""#
+    //! );
+    //! ```
+    //!
     //! `examples/grpc.rs` is a complete service with a real tonic client;
     //! `tests/stacks.rs` runs it for each status.
 }

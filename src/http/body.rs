@@ -141,11 +141,6 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 /// The `grpc-message` header.
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
-/// gRPC status codes (grpc/doc/statuscodes.md).
-const UNAUTHENTICATED: u8 = 16;
-const PERMISSION_DENIED: u8 = 7;
-const UNAVAILABLE: u8 = 14;
-
 /// Whether the request is a gRPC call: an HTTP/2 `POST` whose media type
 /// is `application/grpc`, `application/grpc+…` or `application/grpc;…`
 /// (any case). `application/grpc-web…` is not: its responses are not
@@ -164,15 +159,6 @@ pub(crate) fn is_grpc<B>(req: &http::Request<B>) -> bool {
     })
 }
 
-/// The gRPC status code for an HTTP refusal status.
-fn grpc_code(status: StatusCode) -> u8 {
-    match status {
-        StatusCode::FORBIDDEN => PERMISSION_DENIED,
-        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
-        _ => UNAUTHENTICATED,
-    }
-}
-
 /// Turns a refusal into a gRPC Trailers-Only response: 200, the gRPC
 /// content type, `grpc-status` and a percent-encoded `grpc-message`; the
 /// challenges stay. The body must be empty.
@@ -181,23 +167,15 @@ pub(crate) fn grpc_refusal<B>(response: &mut Response<B>, error: &AuthError) {
     if response.headers().contains_key(GRPC_STATUS) {
         return;
     }
-    let code = grpc_code(error.status());
+    let code = error.grpc_code();
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     // Trailers-Only: no body, whatever was said of one before.
     headers.remove(http::header::CONTENT_LENGTH);
     headers.remove(http::header::CONTENT_ENCODING);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
-    let message = match (error.error_code(), error.description()) {
-        (Some(code), Some(desc)) => format!("{code}: {desc}"),
-        (None, Some(desc)) => desc.to_owned(),
-        (Some(code), None) => code.to_owned(),
-        (None, None) => match error {
-            AuthError::MissingToken => "no access token".to_owned(),
-            _ => "the access token could not be checked".to_owned(),
-        },
-    };
+    headers.insert(GRPC_STATUS, HeaderValue::from(code));
+    let message = error.grpc_message();
     // gRPC's percent-encoding: printable ASCII as is, except `%`.
     let encoded: String = message
         .bytes()

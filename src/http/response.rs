@@ -185,6 +185,40 @@ impl AuthError {
         }
     }
 
+    /// The gRPC status code the layer answers a gRPC call with: 16
+    /// `UNAUTHENTICATED` (no token, a malformed or refused one, a step-up),
+    /// 7 `PERMISSION_DENIED` (a scope, role or predicate not met) or 14
+    /// `UNAVAILABLE` (the token could not be checked). For a `tonic::Status`
+    /// built in a handler: `tonic::Code::from(error.grpc_code())`; see
+    /// [`guide::tonic`](crate::guide::tonic).
+    pub fn grpc_code(&self) -> i32 {
+        // gRPC status codes (grpc/doc/statuscodes.md).
+        const UNAUTHENTICATED: i32 = 16;
+        const PERMISSION_DENIED: i32 = 7;
+        const UNAVAILABLE: i32 = 14;
+        match self.status() {
+            StatusCode::FORBIDDEN => PERMISSION_DENIED,
+            StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+            _ => UNAUTHENTICATED,
+        }
+    }
+
+    /// The gRPC status message (before gRPC's percent-encoding): `error:
+    /// description` as in the challenge (`invalid_token: The access token
+    /// expired`), or a fixed sentence for a refusal without an error code.
+    /// Nothing from the token.
+    pub fn grpc_message(&self) -> String {
+        match (self.error_code(), self.description()) {
+            (Some(code), Some(desc)) => format!("{code}: {desc}"),
+            (None, Some(desc)) => desc.to_owned(),
+            (Some(code), None) => code.to_owned(),
+            (None, None) => match self {
+                AuthError::MissingToken => "no access token".to_owned(),
+                _ => "the access token could not be checked".to_owned(),
+            },
+        }
+    }
+
     /// The `WWW-Authenticate` challenge for this error, with `realm` if given.
     pub fn www_authenticate(&self, realm: Option<&str>) -> HeaderValue {
         let mut params = Vec::with_capacity(4);
@@ -467,6 +501,42 @@ pub(crate) fn challenge_for(scheme: &'static str, params: &[(&str, String)]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_codes_and_messages_follow_the_http_refusal() {
+        let cases = [
+            (AuthError::MissingToken, 16, "no access token".to_owned()),
+            (
+                AuthError::InvalidToken(ValidationError::Expired),
+                16,
+                "invalid_token: The access token expired".to_owned(),
+            ),
+            (
+                AuthError::InsufficientScope {
+                    required: "refund".into(),
+                },
+                7,
+                "insufficient_scope: The access token lacks the scope this request needs"
+                    .to_owned(),
+            ),
+            (
+                AuthError::Forbidden {
+                    requirement: "role admin".into(),
+                },
+                7,
+                "The access token does not grant this request".to_owned(),
+            ),
+            (
+                AuthError::Unavailable(ValidationError::KeysUnavailable),
+                14,
+                "the access token could not be checked".to_owned(),
+            ),
+        ];
+        for (error, code, message) in cases {
+            assert_eq!(error.grpc_code(), code, "{error:?}");
+            assert_eq!(error.grpc_message(), message, "{error:?}");
+        }
+    }
 
     #[test]
     fn missing_token_challenge_has_realm_and_no_error_code() {
