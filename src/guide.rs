@@ -137,7 +137,8 @@ pub mod tonic {
     //! A requirement of one method only is checked in its handler. Build
     //! the refusal from an [`AuthError`](crate::AuthError) to answer as the
     //! layer does: [`grpc_code`](crate::AuthError::grpc_code),
-    //! [`grpc_message`](crate::AuthError::grpc_message) and the challenge.
+    //! [`grpc_message`](crate::AuthError::grpc_message) and, where the layer
+    //! sends one, the [`challenge`](crate::AuthError::challenge).
     //!
     //! ```
     //! use bearer_guard::{AuthError, Claims};
@@ -153,8 +154,8 @@ pub mod tonic {
     //! fn refusal(error: &AuthError) -> tonic::Status {
     //!     let code = tonic::Code::from(error.grpc_code());
     //!     let mut status = tonic::Status::new(code, error.grpc_message());
-    //!     let challenge = error.www_authenticate(Some("payments"));
-    //!     if let Ok(value) = challenge.to_str().unwrap_or_default().parse() {
+    //!     let challenge = error.challenge(Some("payments"));
+    //!     if let Some(Ok(value)) = challenge.map(|c| c.to_str().unwrap_or_default().parse()) {
     //!         status.metadata_mut().insert("www-authenticate", value);
     //!     }
     //!     status
@@ -170,6 +171,10 @@ pub mod tonic {
     //!     status.metadata().get("www-authenticate").unwrap(),
     //!     r#"Bearer realm="payments", error="insufficient_scope", error_description="The access token lacks the scope this request needs", scope="refund""#
     //! );
+    //! // A role the token lacks: a plain PERMISSION_DENIED, no challenge.
+    //! let denied = refusal(&AuthError::Forbidden { requirement: "role admin".into() });
+    //! assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    //! assert!(denied.metadata().get("www-authenticate").is_none());
     //! ```
     //!
     //! `examples/grpc.rs` is a complete service with a real tonic client;
@@ -318,7 +323,7 @@ pub mod operations {
     //! | `bearer_guard_jwks_fetches_total` | counter | `url` (the JWKS URL without user information or query, or the issuer while discovery has not found it), `outcome` (`updated`, `not_modified`, `error`) |
     //! | `bearer_guard_jwks_last_success_timestamp_seconds` | gauge | `url`: the key set's age is `time() -` this |
     //! | `bearer_guard_jwks_age_seconds` | gauge | `url`: seconds since the server last confirmed the key set, set after each fetch attempt (so it grows while refreshes fail) |
-    //! | `bearer_guard_jwks_keys` | gauge | `url`: keys in the fetched set, 0 once it is older than `max_stale` |
+    //! | `bearer_guard_jwks_keys` | gauge | `url`: keys verifying with this source (configured ones beside it included), after each fetch; after a failed refresh past `max_stale`, the configured ones only (usually 0) |
     //! | `bearer_guard_introspection_requests_total` | counter | `outcome` (`active`, `inactive`, `not_an_access_token`, `refused_claims`, `error`; `overloaded`: not sent, too many calls in flight) |
     //! | `bearer_guard_introspection_cache_lookups_total` | counter | `result` (`hit`, also for a request that joined a call in flight; `shared_hit`, the fleet's Redis; `miss`) |
     //! | `bearer_guard_dpop_replays_total` | counter | none |

@@ -87,8 +87,10 @@ pub(crate) fn jwks_fetch(url: &str, outcome: &'static str, success: Option<(f64,
     }
 }
 
-/// The number of usable keys fetched from `url`: the set's size after an
-/// update, 0 once the set is older than `max_stale`.
+/// The number of keys this source verifies with (configured keys beside
+/// the JWKS included): set after each successful fetch, and after a failed
+/// one once the fetched set is older than `max_stale` (then only the
+/// configured keys count).
 #[inline]
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) fn jwks_keys(url: &str, keys: usize) {

@@ -731,7 +731,7 @@ fn verify_exits_2_when_the_keys_cannot_be_fetched() {
     }
 }
 
-/// `verify` for `issuer`'s tokens with `keys` (the key options) and `extra`.
+/// `verify` of `token` for `issuer` and `AUDIENCE`, with the options `keys`.
 fn verify_with(issuer: &TestIssuer, keys: &[&str], token: &str) -> Output {
     let mut args = vec![
         "verify",
@@ -776,6 +776,24 @@ fn verify_checks_hmac_tokens_with_a_secret_from_a_file_or_the_environment() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("keys from the HMAC secret in the variable \"BG_TEST_SECRET\""),
+        "{}",
+        stdout(&o)
+    );
+    // An algorithm named twice is one key, not two that make a token
+    // without kid ambiguous.
+    let o = verify_with(
+        &hs,
+        &[
+            "--hmac-secret-file",
+            file.path(),
+            "--algorithm",
+            "HS256,HS256",
+        ],
+        &token,
+    );
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 
     // Another secret: the signature fails, status 1.
@@ -902,24 +920,35 @@ fn verify_refuses_unusable_secrets_and_key_files_with_status_2() {
         "{}",
         stderr(&o)
     );
-    // A FIFO no writer opens: refused at once, not waited on.
-    let fifo = std::env::temp_dir().join(format!("bearer-guard-cli-{}-fifo", std::process::id()));
-    let _ = std::fs::remove_file(&fifo);
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let o = verify_with(
-        issuer(),
-        &["--hmac-secret-file", fifo.to_str().unwrap()],
-        &token,
-    );
-    let _ = std::fs::remove_file(&fifo);
-    assert_one_line_error(&o);
-    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    // A FIFO no writer opens: refused at once, not waited on (a command
+    // that blocked would fail the watchdog, not hang the test).
+    #[cfg(unix)]
+    {
+        let fifo =
+            std::env::temp_dir().join(format!("bearer-guard-cli-{}-fifo", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (path, token) = (fifo.to_str().unwrap().to_owned(), token.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(verify_with(
+                issuer(),
+                &["--hmac-secret-file", &path],
+                &token,
+            ));
+        });
+        let o = rx.recv_timeout(std::time::Duration::from_secs(60));
+        let _ = std::fs::remove_file(&fifo);
+        let o = o.expect("verify blocked on a FIFO");
+        assert_one_line_error(&o);
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    }
     // --kid names one key; a JWKS names its own.
     let jwks = TempFile::with(&issuer().jwks_json());
     let o = verify_with(
@@ -941,6 +970,19 @@ fn verify_refuses_unusable_secrets_and_key_files_with_status_2() {
         &token,
     );
     assert_one_line_error(&o);
+    assert!(stderr(&o).contains("give one key source"), "{}", stderr(&o));
+    // An empty key id.
+    let o = verify_with(
+        issuer(),
+        &["--hmac-secret-file", secret.path(), "--kid="],
+        &token,
+    );
+    assert_one_line_error(&o);
+    assert!(
+        stderr(&o).contains("--kid needs a key id"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -206,6 +206,8 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
     // An outage: the key gauge keeps the set while it verifies, says 0
     // once it is older than max_stale, and comes back with the server.
     let outage = common::as_server::setup("payments").await;
+    // With an ETag, so that recovery is a 304 (the set kept, confirmed).
+    *outage.server.state.etag.lock().unwrap() = Some("\"v1\"".into());
     let url = outage.server.jwks_url();
     let remote = Validator::builder()
         .issuer(outage.issuer.issuer())
@@ -230,4 +232,10 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
     outage.server.set_mode(Mode::Serve);
     remote.refresh_keys().await.unwrap();
     assert_eq!(keys(&handle), Some(1.0), "after recovery");
+    let not_modified = sample(
+        &handle.render(),
+        "bearer_guard_jwks_fetches_total",
+        &[("url", &url), ("outcome", "not_modified")],
+    );
+    assert_eq!(not_modified, Some(1.0), "recovered by a 304");
 }

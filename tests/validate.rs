@@ -753,15 +753,17 @@ fn jwks_file_is_read_at_build() {
     );
     assert!(err.to_string().contains("MAX_JWKS_FILE_SIZE"), "{err}");
 
-    // Not a regular file: a directory, a device that never ends, and a FIFO
-    // no writer opens (refused at once rather than waited on).
-    for path in [dir.clone(), "/dev/zero".into()] {
-        assert!(
-            matches!(build(&path), Err(BuildError::JwksFile { .. })),
-            "{path:?}"
-        );
-    }
-    let fifo = dir.join("fifo");
+    // Not a regular file: a directory.
+    assert!(matches!(build(&dir), Err(BuildError::JwksFile { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_jwks_file_that_is_a_device_or_a_fifo_is_refused_at_once() {
+    let dir = std::env::temp_dir().join(format!("bearer-guard-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("jwks.json");
     assert!(
         std::process::Command::new("mkfifo")
             .arg(&fifo)
@@ -769,7 +771,30 @@ fn jwks_file_is_read_at_build() {
             .unwrap()
             .success()
     );
-    let err = build(&fifo).unwrap_err();
-    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // A device that never ends, and a FIFO no writer opens: each refused
+    // at once (a build that blocked would fail the watchdog, not hang).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let paths = [std::path::PathBuf::from("/dev/zero"), fifo];
+    std::thread::spawn(move || {
+        for path in paths {
+            let result = Validator::builder()
+                .issuer(issuer().issuer())
+                .audience(AUDIENCE)
+                .jwks_file(&path)
+                .build()
+                .map(|_| ());
+            let _ = tx.send((path, result));
+        }
+    });
+    for _ in 0..2 {
+        let (path, result) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the build blocked");
+        let err = result.unwrap_err();
+        assert!(
+            err.to_string().contains("not a regular file"),
+            "{path:?}: {err}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -93,7 +93,8 @@ VERIFY OPTIONS:
     --discover          Find the keys through the issuer's metadata (OpenID
                         Connect Discovery, else RFC 8414).
     --key-file FILE     Read one PEM public key (RSA, P-256, P-384, Ed25519)
-                        from FILE.
+                        from FILE. Key and secret files must be regular files
+                        (not a pipe) of at most 64 KiB.
     --hmac-secret-file FILE
                         Read a shared HMAC secret from FILE: its bytes as they
                         are, but for one final line break in a text file.
@@ -977,7 +978,7 @@ impl fmt::Display for KeySource {
             KeySource::Discover => f.write_str("issuer's metadata (discovery)"),
             KeySource::Pem(path) => write!(f, "PEM key file {}", path.display()),
             KeySource::HmacFile(path) => write!(f, "HMAC secret file {}", path.display()),
-            KeySource::HmacEnv(var) => write!(f, "HMAC secret in ${var}"),
+            KeySource::HmacEnv(var) => write!(f, "HMAC secret in the variable {}", quote(var)),
         }
     }
 }
@@ -998,12 +999,15 @@ impl VerifyArgs {
     /// The algorithms an HMAC secret is given for: the symmetric ones of
     /// `--algorithm`, else HS256.
     fn hmac_algorithms(&self) -> Vec<Algorithm> {
-        let given: Vec<Algorithm> = self
+        // Each once: the same secret twice without a kid would make a
+        // token without kid ambiguous.
+        let given: AlgorithmSet = self
             .algorithms
             .iter()
             .copied()
             .filter(|a| a.is_symmetric())
             .collect();
+        let given: Vec<Algorithm> = given.iter().collect();
         if given.is_empty() && self.algorithms.is_empty() {
             vec![Algorithm::HS256]
         } else {
@@ -1100,7 +1104,11 @@ fn parse_verify(args: &[String]) -> Result<Option<VerifyArgs>, String> {
                 if kid.is_some() {
                     return Err("--kid is given twice".to_owned());
                 }
-                kid = Some(take_value(name, inline, &mut rest)?);
+                let value = take_value(name, inline, &mut rest)?;
+                if value.is_empty() {
+                    return Err("--kid needs a key id, not an empty one".to_owned());
+                }
+                kid = Some(value);
             }
             "--allow-http" => {
                 flag(inline)?;

@@ -219,6 +219,14 @@ impl AuthError {
         }
     }
 
+    /// The `WWW-Authenticate` challenge the layer sends with this error, if
+    /// it sends one: none for a refused role or predicate
+    /// ([`Forbidden`](Self::Forbidden), a plain 403) or when the token could
+    /// not be checked (503).
+    pub fn challenge(&self, realm: Option<&str>) -> Option<HeaderValue> {
+        self.has_challenge().then(|| self.www_authenticate(realm))
+    }
+
     /// The `WWW-Authenticate` challenge for this error, with `realm` if given.
     pub fn www_authenticate(&self, realm: Option<&str>) -> HeaderValue {
         let mut params = Vec::with_capacity(4);
@@ -535,6 +543,15 @@ mod tests {
         for (error, code, message) in cases {
             assert_eq!(error.grpc_code(), code, "{error:?}");
             assert_eq!(error.grpc_message(), message, "{error:?}");
+            // A challenge exactly where the layer sends one.
+            assert_eq!(
+                error.challenge(None).is_some(),
+                !matches!(
+                    error,
+                    AuthError::Forbidden { .. } | AuthError::Unavailable(_)
+                ),
+                "{error:?}"
+            );
         }
     }
 

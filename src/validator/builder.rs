@@ -242,7 +242,9 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Adds the keys of a JWKS document read from a file when the validator is built.
+    /// Adds the keys of a JWKS document read from a file when the validator
+    /// is built: a regular file of at most
+    /// [`MAX_JWKS_FILE_SIZE`](crate::MAX_JWKS_FILE_SIZE) bytes.
     pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.own = self.own.jwks_file(path);
         self

@@ -346,7 +346,8 @@ impl Issuer {
     }
 
     /// Adds the keys of a JWKS document read from a file when the validator
-    /// is built.
+    /// is built: a regular file of at most
+    /// [`MAX_JWKS_FILE_SIZE`](crate::MAX_JWKS_FILE_SIZE) bytes.
     pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.keys.push(KeyInput::JwksFile(path.into()));
         self

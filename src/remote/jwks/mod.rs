@@ -430,14 +430,16 @@ impl JwksCache {
                     tracing::warn!(%error, duration_ms = elapsed_ms, on_demand, retry_in_ms = delay.as_millis() as u64, serving_last_good_keys = serving, "JWKS refresh failed");
                     stats.last_error = Some(error);
                     telemetry::jwks_fetch(&url, "error", None);
-                    // Past `max_stale` the fetched set no longer verifies.
+                    // Past `max_stale` the fetched set no longer verifies:
+                    // only the configured keys (if any) do.
                     if self
                         .snapshot
                         .load()
                         .as_deref()
                         .is_some_and(|s| self.is_expired(s))
                     {
-                        telemetry::jwks_keys(&url, 0);
+                        let configured = self.fallback.as_ref().map_or(0, |s| s.keys.len());
+                        telemetry::jwks_keys(&url, configured);
                     }
                 }
             }
