@@ -1,4 +1,4 @@
-//! `config::Config`: a validator and its layer from a TOML or JSON document
+//! `config::Config`: a validator and its layer from a TOML, JSON or YAML document
 //! or from environment variables (read through a lookup, never by changing
 //! the process environment), with errors that name the field at fault and
 //! secrets that never show in `Debug`.
@@ -15,8 +15,8 @@ use bearer_guard::config::{
     Config, ConfigError, IssuerProblem, MAX_SECRET_FILE_SIZE, MAX_TENANTS_LIMIT, Secret,
     SecretError,
 };
-use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BuildError, Claims, ValidationError};
+use bearer_guard::testing::{TestIssuer, TestKey};
+use bearer_guard::{Algorithm, BuildError, Claims, ValidationError};
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 
@@ -113,6 +113,56 @@ async fn a_json_config_builds_the_same_validator() {
             .unwrap_err(),
         ValidationError::InvalidAudience
     );
+}
+
+/// YAML, as a Kubernetes ConfigMap holds it: the same document model, an
+/// HMAC secret from the environment, a PEM key from a file.
+#[tokio::test]
+async fn a_yaml_config_builds_the_validator() {
+    let issuer = TestIssuer::new().default_audience("payments");
+    let secret = "a-shared-secret-of-at-least-32-bytes-for-hs256";
+    let hs = TestIssuer::with_keys(vec![TestKey::hmac(secret.as_bytes(), Algorithm::HS256)])
+        .issuer_url("https://internal.example")
+        .default_audience("payments");
+    let pem = temp_file("key.pem", &issuer.keys()[0].public_pem().unwrap());
+    let yaml = format!(
+        r#"
+leeway_seconds: 30
+issuers:
+  - issuer: "{iss}"
+    audiences: [payments]
+    pem_file: "{pem}"
+    require_claims: [sub]
+  - issuer: https://internal.example
+    audiences: payments
+    hmac:
+      secret: {{ env: PAYMENTS_HMAC }}
+      algorithm: HS256
+layer:
+  realm: payments
+"#,
+        iss = issuer.issuer(),
+        pem = pem.display(),
+    );
+    let config: Config = serde_yaml_ng::from_str(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let validator = config
+        .validator_with_env(|name| (name == "PAYMENTS_HMAC").then(|| secret.to_owned()))
+        .unwrap();
+    assert!(validator.validate(&issuer.token().sign()).await.is_ok());
+    assert!(validator.validate(&hs.token().sign()).await.is_ok());
+    assert_eq!(
+        validator
+            .validate(&issuer.token().without_claim("sub").sign())
+            .await
+            .unwrap_err(),
+        ValidationError::MissingClaim("sub".into())
+    );
+    // Unknown fields are refused in YAML too.
+    let err = serde_yaml_ng::from_str::<Config>(&yaml.replace("leeway_seconds", "leway_seconds"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown field `leway_seconds`"), "{err}");
+    let _ = std::fs::remove_file(pem);
 }
 
 #[test]
