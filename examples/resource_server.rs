@@ -11,7 +11,7 @@
 //! ```
 //!
 //! With `--config PATH` (or the environment variable `BEARER_GUARD_CONFIG`),
-//! the validator and the layer come from a `.toml` or `.json` file
+//! the validator and the layer come from a `.toml`, `.json` or `.yaml` file
 //! described by `bearer_guard::config` (`docs/config.example.toml` shows
 //! every field) instead of the issuer options.
 //!
@@ -61,8 +61,8 @@ USAGE:
 
 OPTIONS:
     --listen ADDR       address to listen on [default: 127.0.0.1:8080]
-    --config PATH       the validator and the layer from this .toml or .json
-                        file (see bearer_guard::config and
+    --config PATH       the validator and the layer from this .toml, .json or
+                        .yaml file (see bearer_guard::config and
                         docs/config.example.toml) instead of --issuer and
                         the issuer and introspection options; the layer and
                         server options below apply on top of the file
@@ -220,7 +220,7 @@ fn role_source(spec: &str) -> Result<RoleSource, String> {
     })
 }
 
-/// The configuration file at `path`: TOML or JSON, by its extension.
+/// The configuration file at `path`: TOML, JSON or YAML, by its extension.
 fn load_config(path: &str) -> Result<Config, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
     let parsed = match std::path::Path::new(path)
@@ -229,7 +229,12 @@ fn load_config(path: &str) -> Result<Config, String> {
     {
         Some("toml") => toml::from_str(&text).map_err(|e| e.to_string()),
         Some("json") => serde_json::from_str(&text).map_err(|e| e.to_string()),
-        _ => return Err(format!("--config {path}: expected a .toml or .json file")),
+        Some("yaml" | "yml") => serde_yaml_ng::from_str(&text).map_err(|e| e.to_string()),
+        _ => {
+            return Err(format!(
+                "--config {path}: expected a .toml, .json or .yaml file"
+            ));
+        }
     };
     parsed.map_err(|e| format!("--config {path}: {e}"))
 }
