@@ -13,6 +13,8 @@ use bearer_guard::testing::TestIssuer;
 use bearer_guard::{ClientAuth, ClientCertificate, Validator};
 use http::StatusCode;
 
+mod common;
+
 #[path = "../examples/mtls.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod mtls;
@@ -203,14 +205,7 @@ async fn a_users_client_follows_no_redirect_to_another_origin() {
 async fn a_users_client_without_timeouts_is_still_bounded_by_the_fetch_timeout() {
     let issuer = TestIssuer::new();
     // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
+    let addr = common::as_server::silent_server().await;
     let validator = Validator::builder()
         .issuer(issuer.issuer())
         .audience(issuer.audience())
