@@ -84,36 +84,65 @@ struct Provider {
 }
 
 impl Provider {
+    /// How long the harness may take to say it listens. It takes well under
+    /// a second; a Node.js process has been seen to deadlock at start-up
+    /// (its main thread parked on a mutex, nothing printed), and such a
+    /// process is killed and replaced rather than waited on forever.
+    const START_TIMEOUT: Duration = Duration::from_secs(30);
+    const START_ATTEMPTS: usize = 3;
+
     fn start() -> Provider {
         prepare();
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(harness_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start node server.mjs");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader
-            .read_line(&mut line)
-            .expect("read the harness output");
-        // Keep draining the harness's output: a closed pipe would kill it
-        // (EPIPE) the next time the provider writes a line.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        let issuer = line
-            .trim()
-            .strip_prefix("ISSUER ")
-            .unwrap_or_else(|| panic!("the harness did not start: {line:?}"))
-            .to_owned();
-        Provider { child, issuer }
+        for attempt in 1..=Self::START_ATTEMPTS {
+            let mut child = Command::new("node")
+                .arg("server.mjs")
+                .current_dir(harness_dir())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start node server.mjs");
+            let stdout = child.stdout.take().expect("stdout");
+            let (first_line, line_read) = std::sync::mpsc::channel();
+            // Reads the first line, then keeps draining the harness's output:
+            // a closed pipe would kill it (EPIPE) the next time the provider
+            // writes a line. Ends at EOF, when the child is gone.
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut line = String::new();
+                let _ = first_line.send(reader.read_line(&mut line).map(|_| line));
+                let mut sink = String::new();
+                while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                    sink.clear();
+                }
+            });
+            let line = match line_read.recv_timeout(Self::START_TIMEOUT) {
+                Ok(line) => line.expect("read the harness output"),
+                Err(_) => {
+                    eprintln!(
+                        "oidc-provider harness printed nothing in {:?} (attempt {attempt} of {}): \
+                         killed, starting another",
+                        Self::START_TIMEOUT,
+                        Self::START_ATTEMPTS
+                    );
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    continue;
+                }
+            };
+            let issuer = line
+                .trim()
+                .strip_prefix("ISSUER ")
+                .unwrap_or_else(|| panic!("the harness did not start: {line:?}"))
+                .to_owned();
+            return Provider { child, issuer };
+        }
+        panic!(
+            "the oidc-provider harness (node tests/interop/server.mjs) did not start in {} \
+             attempts of {:?}",
+            Self::START_ATTEMPTS,
+            Self::START_TIMEOUT
+        );
     }
 
     fn stop(&mut self) {
