@@ -229,7 +229,7 @@ async fn a_hundred_thousand_opaque_tokens_against_a_slow_endpoint_stay_bounded()
     let jwt = issuer.token().sign();
     server.answer(
         "cached-opaque",
-        serde_json::json!({"active": true, "sub": "o", "exp": T0 + 3600}),
+        serde_json::json!({"active": true, "aud": AUDIENCE, "sub": "o", "exp": T0 + 3600}),
     );
     assert_eq!(status(&app, "cached-opaque").await, StatusCode::OK);
     let (fds, tasks) = (open_fds(), alive_tasks());

@@ -650,6 +650,86 @@ async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
     assert_eq!(e.calls.load(Ordering::SeqCst), 3);
 }
 
+/// The attack: a downstream that refuses every token (wrong audience, or
+/// hostile) behind the retrying layer. Each refused call used to cost one
+/// token request; now the retrying layer honours the same forced-renewal
+/// interval as `send` and the plain layer.
+#[tokio::test]
+async fn the_retrying_layer_renews_a_token_refused_for_good_at_most_once_per_interval() {
+    let (url, e) = start(
+        vec![Answer::Token {
+            aud: "orders",
+            expires_in: 300,
+        }],
+        false,
+    )
+    .await;
+    let s = source(&url, &e, ClientAuth::basic("c", "s"));
+    let addr = payments().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let count = sent.clone();
+    let http = tower::service_fn(move |req: http::Request<String>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        forward(req)
+    });
+    let mut client = ServiceBuilder::new()
+        .layer(bearer_guard::client::AuthorizeLayer::new(s).retry())
+        .service(http);
+    let mut charge = async || {
+        let req = http::Request::post(format!("http://{addr}/charge"))
+            .body("{}".to_owned())
+            .unwrap();
+        let response = client.ready().await.unwrap().call(req).await.unwrap();
+        response.status().as_u16()
+    };
+    assert_eq!(charge().await, 401);
+    assert_eq!(e.calls.load(Ordering::SeqCst), 2, "a token and one renewal");
+    assert_eq!(sent.load(Ordering::SeqCst), 2, "one request, one retry");
+    for _ in 0..10 {
+        assert_eq!(charge().await, 401);
+    }
+    assert_eq!(
+        e.calls.load(Ordering::SeqCst),
+        2,
+        "no renewal within the interval, however many calls are refused"
+    );
+    // Within the interval the renewal brings no new token: no retry either.
+    assert_eq!(sent.load(Ordering::SeqCst), 12);
+    e.clock
+        .advance(bearer_guard::client::FORCED_RENEWAL_INTERVAL.as_secs() as i64);
+    assert_eq!(charge().await, 401);
+    assert_eq!(e.calls.load(Ordering::SeqCst), 3);
+}
+
+/// A wall clock stepped back (NTP, a resumed VM) neither renews early nor
+/// lifts the forced-renewal interval: renewals are timed on the clock the
+/// source was given, and a step back only delays them.
+#[tokio::test]
+async fn a_clock_stepping_back_causes_no_extra_token_request() {
+    let (url, e) = start(
+        vec![Answer::Token {
+            aud: "orders",
+            expires_in: 300,
+        }],
+        false,
+    )
+    .await;
+    let s = source(&url, &e, ClientAuth::basic("c", "s"));
+    let addr = payments().await;
+    let charge = || s.send(reqwest::Client::new().post(format!("http://{addr}/charge")));
+    assert_eq!(charge().await.unwrap().status(), 401);
+    assert_eq!(e.calls.load(Ordering::SeqCst), 2);
+    for step in [-5, -3600, 3] {
+        e.clock.advance(step);
+        assert_eq!(charge().await.unwrap().status(), 401);
+        assert_eq!(
+            e.calls.load(Ordering::SeqCst),
+            2,
+            "after a step of {step} s"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_short_lived_token_is_still_fetched_once_for_many_callers() {
     // 20 s: less than twice the 30 s minimum validity.

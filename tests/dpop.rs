@@ -1083,3 +1083,86 @@ async fn a_route_can_require_dpop_behind_a_layer_that_accepts_both() {
 }
 
 const URI_FOR_CHECK: &str = "https://api.example.com/check";
+
+/// The attack on the replay cache: an attacker holding a victim's token and
+/// used proof, and a DPoP token of their own, sends their own proofs at a
+/// moment when the validator's clock reads earlier than it did for the
+/// victim's request (a request that read the clock a second before another
+/// and finished after it; or the clock stepped back by NTP). Their proofs
+/// land in every shard of the cache; none of them may make it forget the
+/// victim's proof.
+#[tokio::test]
+async fn a_used_proof_stays_refused_after_inserts_with_an_earlier_clock_reading() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let clock = bearer_guard::ManualClock::new(now);
+    let validator = issuer()
+        .validator_builder()
+        .audience(common::AUDIENCE)
+        .clock(clock.clone())
+        .dpop(DpopOptions::new())
+        .build()
+        .unwrap();
+    let uri = "https://api.example.com/me";
+    let victim = DpopKey::generate(Algorithm::ES256);
+    let victim_token = issuer().token().dpop_bound(&victim).sign();
+    let victim_proof = victim
+        .proof("GET", uri, &victim_token)
+        .issued_at(now)
+        .sign();
+    validator
+        .validate_dpop(&victim_token, &victim_proof, "GET", uri)
+        .await
+        .unwrap();
+
+    let attacker = DpopKey::generate(Algorithm::ES256);
+    let attacker_token = issuer().token().dpop_bound(&attacker).sign();
+    for step_back in [1, 3] {
+        clock.set(now - step_back);
+        // 16 shards: 200 distinct `jti`s reach every one of them (the odds
+        // of missing one are below 1 in 20,000).
+        for n in 0..200 {
+            let proof = attacker
+                .proof("GET", uri, &attacker_token)
+                .issued_at(now - step_back)
+                .claim("jti", format!("attacker-{step_back}-{n}"))
+                .sign();
+            validator
+                .validate_dpop(&attacker_token, &proof, "GET", uri)
+                .await
+                .unwrap();
+        }
+        // The victim's proof is still within its window at this reading,
+        // and still refused as used.
+        assert_eq!(
+            validator
+                .validate_dpop(&victim_token, &victim_proof, "GET", uri)
+                .await
+                .unwrap_err(),
+            ValidationError::Dpop(DpopError::Replayed),
+            "clock read {step_back} s earlier"
+        );
+    }
+    // And at the original reading, and a window later, until it expires.
+    for later in [0, 60] {
+        clock.set(now + later);
+        assert_eq!(
+            validator
+                .validate_dpop(&victim_token, &victim_proof, "GET", uri)
+                .await
+                .unwrap_err(),
+            ValidationError::Dpop(DpopError::Replayed),
+            "{later} s later"
+        );
+    }
+    clock.set(now + 66);
+    assert_eq!(
+        validator
+            .validate_dpop(&victim_token, &victim_proof, "GET", uri)
+            .await
+            .unwrap_err(),
+        ValidationError::Dpop(DpopError::Expired)
+    );
+}

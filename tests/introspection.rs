@@ -540,11 +540,105 @@ async fn active_answers_go_through_the_claim_checks() {
         s.server.answer(&token, s.active(patch.clone()));
         assert_eq!(v.validate(&token).await.unwrap_err(), expected, "{patch}");
     }
-    // Absent iss / aud / exp are not required for introspection answers.
-    s.server
-        .answer("bare", json!({"active": true, "scope": "a"}));
+    // Absent iss / exp are not required of introspection answers (the
+    // endpoint speaks for its issuer); the audience is.
+    s.server.answer(
+        "bare",
+        json!({"active": true, "aud": AUDIENCE, "scope": "a"}),
+    );
     let claims = v.validate("bare").await.unwrap();
     assert_eq!(claims.expires_at(), None);
+}
+
+/// The attack: an opaque token issued by the same authorization server for
+/// another resource, whose introspection answer omits `aud` (as many
+/// servers' do), presented to an API configured with `.audience(..)`.
+#[tokio::test]
+async fn an_answer_without_aud_is_refused_unless_the_user_names_it_omitted() {
+    let s = setup().await;
+    s.server.answer(
+        "for-orders",
+        s.active(json!({"aud": null, "client_id": "orders-client"})),
+    );
+    let v = s.validator();
+    assert_eq!(
+        v.validate("for-orders").await.unwrap_err(),
+        ValidationError::MissingClaim("aud".into())
+    );
+    // Asked again, from the in-process cache: refused again.
+    assert_eq!(
+        v.validate("for-orders").await.unwrap_err(),
+        ValidationError::MissingClaim("aud".into())
+    );
+    // Named, once, by a user whose server restricts answers itself: the
+    // answer is accepted, and an `aud` it does carry is still checked.
+    let lenient = s
+        .builder_with(
+            s.with_auth(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
+                .may_omit("aud"),
+        )
+        .build()
+        .unwrap();
+    assert!(lenient.validate("for-orders").await.is_ok());
+    s.server
+        .answer("aud-orders", s.active(json!({"aud": "orders"})));
+    assert_eq!(
+        lenient.validate("aud-orders").await.unwrap_err(),
+        ValidationError::InvalidAudience
+    );
+}
+
+/// Every required claim is required of an answer: `require_claim`, the
+/// RFC 9068 profile's `sub`, `client_id`, `iat`, `jti`, and
+/// `require_claim_equals`, unless named omitted (and then checked where
+/// present).
+#[tokio::test]
+async fn required_claims_hold_for_introspection_answers() {
+    let s = setup().await;
+    let v = s
+        .builder()
+        .rfc9068_profile()
+        .require_claim("tenant")
+        .require_claim_equals("token_use", "access")
+        .build()
+        .unwrap();
+    let full = json!({"jti": "j1", "tenant": "acme", "token_use": "access"});
+    s.server.answer("full", s.active(full.clone()));
+    assert!(v.validate("full").await.is_ok());
+    for (i, claim) in ["sub", "client_id", "iat", "jti", "tenant", "token_use"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut patch = full.clone();
+        patch[claim] = Value::Null;
+        let token = format!("without-{i}");
+        s.server.answer(&token, s.active(patch));
+        assert_eq!(
+            v.validate(&token).await.unwrap_err(),
+            ValidationError::MissingClaim(claim.into()),
+            "{claim}"
+        );
+    }
+    // `jti` named omitted: accepted without it, refused with a bad one.
+    let lenient = s
+        .builder_with(
+            s.with_auth(ClientAuth::basic(CLIENT_ID, CLIENT_SECRET))
+                .may_omit("jti")
+                .may_omit("token_use"),
+        )
+        .rfc9068_profile()
+        .require_claim_equals("token_use", "access")
+        .build()
+        .unwrap();
+    s.server
+        .answer("no-jti", s.active(json!({"jti": null, "token_use": null})));
+    assert!(lenient.validate("no-jti").await.is_ok());
+    s.server
+        .answer("bad-use", s.active(json!({"jti": "j2", "token_use": "id"})));
+    assert_eq!(
+        lenient.validate("bad-use").await.unwrap_err(),
+        ValidationError::UnexpectedClaimValue("token_use".into())
+    );
 }
 
 #[tokio::test]

@@ -662,36 +662,69 @@ mod tests {
     }
 
     #[test]
-    fn introspection_checks_only_the_claims_present() {
-        let check_intro = |v: Value| {
+    fn introspection_requires_the_audience_and_required_claims_unless_named() {
+        let check_intro = |rules: &ClaimRules, v: Value| {
             let Value::Object(map) = v else {
                 unreachable!()
             };
-            rules().check(map, NOW, Source::Introspection)
+            rules.check(map, NOW, Source::Introspection)
         };
-        let c = check_intro(json!({"active": true, "scope": "a"})).unwrap();
+        let strict = ClaimRules {
+            required: vec!["jti".into()],
+            equals: vec![("token_use".into(), "access".into())],
+            ..rules()
+        };
+        // `exp` and `iss` are checked where present, never required.
+        let c = check_intro(
+            &strict,
+            json!({"aud": "api", "jti": "j", "token_use": "access"}),
+        )
+        .unwrap();
         assert_eq!(c.expires_at(), None);
+        for (answer, missing) in [
+            (json!({"jti": "j", "token_use": "access"}), "aud"),
+            (json!({"aud": "api", "token_use": "access"}), "jti"),
+            (json!({"aud": "api", "jti": "j"}), "token_use"),
+        ] {
+            assert_eq!(
+                check_intro(&strict, answer).unwrap_err(),
+                ClaimError::Missing(missing.into())
+            );
+        }
         assert_eq!(
-            check_intro(json!({"iss": "https://other"})).unwrap_err(),
+            check_intro(&strict, json!({"iss": "https://other", "aud": "api"})).unwrap_err(),
             ClaimError::Issuer
         );
         assert_eq!(
-            check_intro(json!({"aud": "x"})).unwrap_err(),
+            check_intro(&strict, json!({"aud": "x"})).unwrap_err(),
             ClaimError::Audience
         );
         assert_eq!(
-            check_intro(json!({"exp": NOW - 61})).unwrap_err(),
+            check_intro(&strict, json!({"aud": "api", "exp": NOW - 61})).unwrap_err(),
             ClaimError::Time(TimeError::Expired)
         );
-        // Required claims are a JWT rule.
-        let r = ClaimRules {
-            required: vec!["jti".into()],
-            ..rules()
+        // Named omitted: accepted without them, checked where present.
+        let lenient = ClaimRules {
+            may_omit: vec!["aud".into(), "jti".into(), "token_use".into()],
+            ..strict.clone()
         };
-        let Value::Object(map) = json!({"active": true}) else {
+        assert!(check_intro(&lenient, json!({})).is_ok());
+        assert_eq!(
+            check_intro(&lenient, json!({"aud": "x"})).unwrap_err(),
+            ClaimError::Audience
+        );
+        assert_eq!(
+            check_intro(&lenient, json!({"token_use": "id"})).unwrap_err(),
+            ClaimError::Mismatch("token_use".into())
+        );
+        // A JWT is never lenient.
+        let Value::Object(map) = json!({"iss": "https://as.example", "exp": NOW + 60}) else {
             unreachable!()
         };
-        assert!(r.check(map, NOW, Source::Introspection).is_ok());
+        assert_eq!(
+            lenient.check(map, NOW, Source::Jwt).unwrap_err(),
+            ClaimError::Missing("aud".into())
+        );
     }
 
     #[test]

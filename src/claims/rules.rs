@@ -12,8 +12,12 @@ use crate::clock::{Leeway, TimeError};
 pub(crate) enum Source {
     /// A JWT: `exp`, `iss`, `aud` and the configured claims are required.
     Jwt,
-    /// An RFC 7662 introspection response: each check applies where its
-    /// claim is present (RFC 7662 §2.2 makes them all optional).
+    /// An RFC 7662 introspection response (RFC 7662 §2.2 makes every
+    /// claim optional): the audience (or `client_id` in the client-id
+    /// mode) and the configured claims are required as of a JWT, unless
+    /// named in [`ClaimRules::may_omit`]; `exp` and `iss` are checked where
+    /// present (the configured endpoint speaks for the issuer, and the
+    /// answer's lifetime in the cache is bounded without `exp`).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     Introspection,
 }
@@ -66,13 +70,17 @@ pub(crate) struct ClaimRules {
     /// not a refused token. A source configured explicitly is strict.
     pub(crate) default_roles: bool,
     pub(crate) default_permissions: bool,
+    /// Claims an introspection answer may leave out (the user named each,
+    /// [`Introspection::may_omit`](crate::Introspection::may_omit)): where
+    /// present they are checked all the same.
+    pub(crate) may_omit: Vec<String>,
 }
 
 impl ClaimRules {
     /// Checks the claims at time `now` (seconds since the epoch) and builds
-    /// [`Claims`]. Checks run in this order: presence of `exp`, `iss`, `aud`
-    /// (JWTs); `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims
-    /// (JWTs); types of the remaining registered claims and scopes; `cnf`.
+    /// [`Claims`]. Checks run in this order: presence of `exp`, `iss` (JWTs)
+    /// and `aud`; `iss`; `aud`; `exp`; `nbf`; `iat`; other required claims;
+    /// types of the remaining registered claims and scopes; `cnf`.
     pub(crate) fn check(
         &self,
         claims: Map<String, Value>,
@@ -83,13 +91,15 @@ impl ClaimRules {
         let missing = |name: &str| ClaimError::Missing(name.to_owned());
         let jwt = source == Source::Jwt;
 
+        // What must be present: everything configured, on every path; on
+        // an introspection answer, what the user did not name as omitted.
+        let required = |name: &str| jwt || !self.may_omit.iter().any(|n| n == name);
         let client_id_mode = self.audiences.is_empty();
-        if jwt {
-            let audience = if client_id_mode { "client_id" } else { "aud" };
-            for name in ["exp", "iss", audience] {
-                if present(name).is_none() {
-                    return Err(missing(name));
-                }
+        let audience = if client_id_mode { "client_id" } else { "aud" };
+        let always: &[&str] = if jwt { &["exp", "iss"] } else { &[] };
+        for name in always.iter().copied().chain([audience]) {
+            if required(name) && present(name).is_none() {
+                return Err(missing(name));
             }
         }
         if let Some(iss) = present("iss") {
@@ -122,7 +132,11 @@ impl ClaimRules {
             let client = present("client_id")
                 .map(|c| c.as_str().ok_or(ClaimError::Invalid("client_id")))
                 .transpose()?;
-            if !client.is_some_and(|c| self.client_ids.iter().any(|id| id == c)) {
+            let allowed = match client {
+                Some(c) => self.client_ids.iter().any(|id| id == c),
+                None => !required("client_id"),
+            };
+            if !allowed {
                 return Err(ClaimError::Audience);
             }
         }
@@ -134,11 +148,16 @@ impl ClaimRules {
         let issued_at = present("iat").map(|v| numeric_date(v, "iat")).transpose()?;
         self.leeway.check_issued_at(issued_at, now)?;
 
-        if jwt && let Some(name) = self.required.iter().find(|name| present(name).is_none()) {
+        if let Some(name) = self
+            .required
+            .iter()
+            .find(|name| required(name) && present(name).is_none())
+        {
             return Err(missing(name));
         }
         for (name, value) in &self.equals {
             match present(name) {
+                None if !required(name) => {}
                 None => return Err(missing(name)),
                 Some(v) if v.as_str() == Some(value.as_str()) => {}
                 Some(_) => return Err(ClaimError::Mismatch(name.clone())),

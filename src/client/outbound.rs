@@ -114,10 +114,14 @@ where
             if !refuses_token(response.status(), response.headers()) {
                 return Ok(response);
             }
-            let fresh = source
-                .refresh()
-                .await
-                .map_err(|e| Box::new(e) as BoxError)?;
+            // A renewal, at most once per forced-renewal interval however
+            // many requests are refused: a downstream that refuses every
+            // token costs one token request per interval, not one per call.
+            // Without a fresh token the refusal stands.
+            let fresh = match source.renew(&token).await {
+                Ok(fresh) if fresh.secret() != token.secret() => fresh,
+                _ => return Ok(response),
+            };
             again
                 .headers_mut()
                 .insert(AUTHORIZATION, bearer(fresh.secret())?);

@@ -54,8 +54,14 @@ pub struct AccessToken {
     value: Arc<str>,
     token_type: Arc<str>,
     expires_at: i64,
-    /// The last moment it is handed out: `min_validity` before it expires,
-    /// or half its lifetime for a token that lives less than twice that.
+    /// When it was received and how long it lives, on the monotonic clock
+    /// ([`TokenSource::tick`]): a wall clock that steps back never makes an
+    /// expired token look usable.
+    received: i64,
+    lifetime: i64,
+    /// The last tick at which it is handed out: `min_validity` before it
+    /// expires, or half its lifetime for a token that lives less than twice
+    /// that.
     usable_until: i64,
     scope: Option<Arc<str>>,
 }
@@ -159,9 +165,10 @@ enum Grant {
 #[derive(Default)]
 struct State {
     token: Option<AccessToken>,
-    /// When a renewal is due (before `expires_at`, with jitter).
+    /// When a renewal is due (before `expires_at`, with jitter), as a tick
+    /// ([`TokenSource::tick`]), as are the other times here.
     renew_at: i64,
-    /// No request before this time, after failures.
+    /// No request before this tick, after failures.
     backoff_until: i64,
     failures: u32,
     last_error: Option<TokenError>,
@@ -296,7 +303,7 @@ impl TokenSource {
     /// fails, the current one is returned while it is usable.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
+        let now = self.tick();
         let due = {
             let state = lock(&inner.state);
             if let Some(e) = &state.finished {
@@ -310,17 +317,24 @@ impl TokenSource {
         };
         if let Some(current) = due {
             return match inner.flight.clone().try_lock_owned() {
-                Ok(guard) => match self.fetch(guard, now).await {
-                    Ok(t) => Ok(t),
-                    Err(_) if inner.clock.now() < current.usable_until => Ok(current),
-                    Err(e) => Err(e),
-                },
+                Ok(guard) => {
+                    // Renewed by another caller between the look above and
+                    // the lock: that one is the fresh token.
+                    if let Some(t) = self.renewed_meanwhile(&current) {
+                        return Ok(t);
+                    }
+                    match self.fetch(guard).await {
+                        Ok(t) => Ok(t),
+                        Err(_) if self.tick() < current.usable_until => Ok(current),
+                        Err(e) => Err(e),
+                    }
+                }
                 Err(_) => Ok(current),
             };
         }
         let guard = inner.flight.clone().lock_owned().await;
         // Another caller may have fetched while this one waited.
-        let now = inner.clock.now();
+        let now = self.tick();
         {
             let state = lock(&inner.state);
             if let Some(e) = &state.finished {
@@ -332,7 +346,24 @@ impl TokenSource {
                 return Ok(t.clone());
             }
         }
-        self.fetch(guard, now).await
+        self.fetch(guard).await
+    }
+
+    /// The cached token, if it is no longer `current` and still usable.
+    fn renewed_meanwhile(&self, current: &AccessToken) -> Option<AccessToken> {
+        let now = self.tick();
+        let state = lock(&self.inner.state);
+        state
+            .token
+            .as_ref()
+            .filter(|t| t.value != current.value && now < t.usable_until)
+            .cloned()
+    }
+
+    /// Seconds on the monotonic clock (the configured clock's, for tests):
+    /// what renewals, backoff and the forced-renewal interval are timed by.
+    fn tick(&self) -> i64 {
+        i64::try_from(self.inner.clock.mono_ms() / 1000).unwrap_or(i64::MAX)
     }
 
     /// A new token, because a resource server refused `refused` (RFC 6750
@@ -343,29 +374,33 @@ impl TokenSource {
     pub async fn renew(&self, refused: &AccessToken) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
         let guard = inner.flight.clone().lock_owned().await;
-        let now = inner.clock.now();
+        let now = self.tick();
         {
-            let state = lock(&inner.state);
+            let mut state = lock(&inner.state);
             if let Some(e) = &state.finished {
                 return Err(e.clone());
             }
-            if let Some(t) = &state.token {
+            let usable = state.token.clone().filter(|t| now < t.usable_until);
+            if let Some(t) = &usable
+                && t.value != refused.value
+            {
                 // Renewed meanwhile: that is the fresh one.
-                if t.value != refused.value && now < t.usable_until {
-                    return Ok(t.clone());
-                }
-                let interval = i64::try_from(FORCED_RENEWAL_INTERVAL.as_secs()).unwrap_or(10);
-                if state
+                return Ok(t.clone());
+            }
+            let interval = i64::try_from(FORCED_RENEWAL_INTERVAL.as_secs()).unwrap_or(10);
+            if let Some(t) = usable
+                && state
                     .last_forced
                     .is_some_and(|at| now.saturating_sub(at) < interval)
-                    && now < t.usable_until
-                {
-                    return Ok(t.clone());
-                }
+            {
+                // Within the interval: the usable token there is, never a
+                // second request (a token no longer usable is fetched as
+                // `token` would, under the failure backoff).
+                return Ok(t);
             }
+            state.last_forced = Some(now);
         }
-        lock(&inner.state).last_forced = Some(now);
-        self.fetch(guard, now).await
+        self.fetch(guard).await
     }
 
     /// Discards the cached token and fetches a new one now (an operator's
@@ -373,15 +408,17 @@ impl TokenSource {
     pub async fn refresh(&self) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
         let guard = inner.flight.clone().lock_owned().await;
-        let now = inner.clock.now();
+        let now = self.tick();
         {
             let mut state = lock(&inner.state);
             if let Some(e) = &state.finished {
                 return Err(e.clone());
             }
             state.token = None;
+            // A forced renewal too: a `renew` right after it sends nothing.
+            state.last_forced = Some(now);
         }
-        self.fetch(guard, now).await
+        self.fetch(guard).await
     }
 
     /// One request to the endpoint, unless backing off; updates the
@@ -392,8 +429,8 @@ impl TokenSource {
     async fn fetch(
         &self,
         guard: tokio::sync::OwnedMutexGuard<()>,
-        now: i64,
     ) -> Result<AccessToken, TokenError> {
+        let now = self.tick();
         {
             let state = lock(&self.inner.state);
             if now < state.backoff_until
@@ -412,8 +449,8 @@ impl TokenSource {
         let this = self.clone();
         let work = async move {
             let _guard = guard;
-            let result = this.request(now).await;
-            this.record(now, &result);
+            let result = this.request().await;
+            this.record(&result);
             result
         };
         match tokio::runtime::Handle::try_current() {
@@ -425,13 +462,20 @@ impl TokenSource {
     }
 
     /// What a request's outcome does to the state.
-    fn record(&self, now: i64, result: &Result<AccessToken, TokenError>) {
+    fn record(&self, result: &Result<AccessToken, TokenError>) {
         let inner = &*self.inner;
+        // Read when the answer came, not when the request left: a backoff
+        // counts from the failure.
+        let now = self.tick();
         let mut state = lock(&inner.state);
         match result {
             Ok(token) => {
                 state.token = Some(token.clone());
-                state.renew_at = renew_at(now, token.expires_at, token.usable_until);
+                state.renew_at = renew_at(
+                    token.received,
+                    token.received.saturating_add(token.lifetime),
+                    token.usable_until,
+                );
                 state.failures = 0;
                 state.backoff_until = 0;
                 state.last_error = None;
@@ -477,8 +521,12 @@ impl TokenSource {
     }
 
     /// The token request and its answer (RFC 6749 §4.4.2, §6, §5.1, §5.2).
-    async fn request(&self, now: i64) -> Result<AccessToken, TokenError> {
+    async fn request(&self) -> Result<AccessToken, TokenError> {
         let inner = &*self.inner;
+        // The wall clock for what leaves this process (the assertion's
+        // `iat`, `expires_at`); the monotonic one for what is timed here.
+        let now = inner.clock.now();
+        let received = self.tick();
         let url = self.endpoint().await?;
         let mut form: Vec<(&'static str, String)> = Vec::new();
         match &inner.grant {
@@ -590,12 +638,13 @@ impl TokenSource {
         };
         let lifetime = lifetime.min(i64::try_from(MAX_TOKEN_LIFETIME.as_secs()).unwrap_or(86_400));
         let margin = inner.min_validity.min(lifetime / 2);
-        let expires_at = now.saturating_add(lifetime);
         Ok(AccessToken {
             value: value.into(),
             token_type: token_type.into(),
-            expires_at,
-            usable_until: expires_at.saturating_sub(margin),
+            expires_at: now.saturating_add(lifetime),
+            received,
+            lifetime,
+            usable_until: received.saturating_add(lifetime).saturating_sub(margin),
             scope: json.get("scope").and_then(Value::as_str).map(Arc::from),
         })
     }

@@ -31,17 +31,20 @@ pub const DEFAULT_DPOP_MAX_AGE: Duration = Duration::from_secs(60);
 /// future (and 5 more into the past beyond the maximum age).
 pub const DEFAULT_DPOP_LEEWAY: Duration = Duration::from_secs(5);
 
-/// Default capacity of the replay cache: about a million proofs (16 bytes
-/// each and the set's overhead, some 40 MiB when full). Every proof is kept
-/// for one to two windows (the maximum age plus twice the leeway), so this
-/// allows some 7,000 DPoP requests a second; beyond it new proofs are
-/// refused with 503 (fail closed), never old ones forgotten.
+/// Default capacity of the replay cache: about a million proofs (24 bytes
+/// each and the map's overhead, some 32 MiB when full). Every proof is
+/// kept until it could no longer be accepted (its `iat` plus the maximum
+/// age and the leeway) and one window more (the maximum age plus twice the
+/// leeway, a margin for requests that read the clock earlier), some 2.5
+/// minutes by default, so this allows some 6,500 DPoP requests a second;
+/// beyond it new proofs are refused with 503 (fail closed), never live
+/// ones forgotten.
 ///
 /// Only proofs whose token was accepted and bound to their key enter the
 /// cache, so strangers cannot fill it; a client holding a valid bound
 /// token can, by sending proofs faster than that, for as long as its token
-/// lives. Size it above your peak DPoP rate times two windows (130 s by
-/// default), and rate-limit clients in front of the service.
+/// lives. Size it above your peak DPoP rate times 160 s (with the default
+/// window), and rate-limit clients in front of the service.
 pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 1 << 20;
 
 /// Default largest DPoP proof accepted, in bytes: 8 KiB (a proof with an
@@ -379,6 +382,10 @@ pub(crate) struct Target<'a> {
 pub(crate) struct Dpop {
     pub(crate) options: DpopOptions,
     replay: ReplayCache,
+    /// The acceptance window and then some: the maximum age, twice the
+    /// leeway and a second; the margin replay entries are kept past their
+    /// proof's expiry.
+    window: i64,
     nonces: Option<Nonces>,
     keys: quick_cache::sync::Cache<Box<str>, Arc<ProofKey>>,
 }
@@ -399,6 +406,7 @@ impl Dpop {
             .then(|| Nonces::new(secret, secs(options.nonce_lifetime)));
         Dpop {
             replay: ReplayCache::new(window, options.replay_capacity),
+            window,
             nonces,
             keys: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY),
             options,
@@ -430,8 +438,8 @@ impl Dpop {
     /// Whether the proof was accepted by this replica before (without
     /// remembering it).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn seen(&self, proven: &Proven, now: i64) -> bool {
-        self.replay.contains(proven.replay_id, now)
+    pub(crate) fn seen(&self, proven: &Proven) -> bool {
+        self.replay.contains(proven.replay_id)
     }
 
     /// RFC 9449 §4.3 checks 2 to 12 on `proof`; the replay check is
@@ -577,24 +585,41 @@ impl Dpop {
     }
 
     /// The replay check (RFC 9449 §11.1), for a proof whose token was
-    /// accepted: remembered now, refused if seen before.
+    /// accepted: remembered until the proof could no longer be accepted,
+    /// refused if seen before. `now` is the reading the proof was checked
+    /// at.
     pub(crate) fn remember(&self, proven: &Proven, now: i64) -> Result<(), DpopError> {
-        match self.replay.insert(proven.replay_id, now) {
+        match self
+            .replay
+            .insert(proven.replay_id, self.expires(proven), now)
+        {
             Seen::New => Ok(()),
             Seen::Replayed => Err(DpopError::Replayed),
             Seen::Full => Err(DpopError::ReplayCacheFull),
         }
     }
 
-    /// How long, in seconds, a proof must be remembered after `now`.
-    #[allow(dead_code)]
-    pub(crate) fn replay_ttl(&self, proven: &Proven, now: i64) -> i64 {
-        let leeway = secs(self.options.leeway);
+    /// The last second at which `proven` is acceptable: its `iat` plus the
+    /// maximum age and the leeway (the bound [`check`](Self::check)
+    /// applies).
+    fn expires(&self, proven: &Proven) -> i64 {
         proven
             .issued_at
             .saturating_add(secs(self.options.max_age))
-            .saturating_add(leeway.saturating_mul(2))
+            .saturating_add(secs(self.options.leeway))
+    }
+
+    /// How long, in seconds, the fleet's store must remember a proof
+    /// checked at `now`: until it expires, plus one window (the maximum
+    /// age and twice the leeway) for the other replicas, whose clocks may
+    /// run behind this one's by up to that much without a replay getting
+    /// through on them once the store has forgotten it.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn replay_ttl(&self, proven: &Proven, now: i64) -> i64 {
+        self.expires(proven)
             .saturating_sub(now)
+            .max(0)
+            .saturating_add(self.window)
             .max(1)
     }
 }

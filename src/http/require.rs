@@ -804,6 +804,7 @@ mod tests {
             audiences: vec!["a".into()],
             roles: vec![crate::claims::RoleSource::Claim("roles".into())],
             permissions: vec![crate::claims::RoleSource::Claim("permissions".into())],
+            may_omit: vec!["aud".into()],
             ..Default::default()
         };
         rules

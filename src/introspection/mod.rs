@@ -106,6 +106,7 @@ pub struct Introspection {
     pub(crate) auth: ClientAuth,
     pub(crate) options: IntrospectionOptions,
     pub(crate) policy: TokenPolicy,
+    pub(crate) may_omit: Vec<String>,
 }
 
 /// Where the introspection endpoint comes from.
@@ -126,6 +127,7 @@ impl Introspection {
             auth,
             options: IntrospectionOptions::default(),
             policy: TokenPolicy::default(),
+            may_omit: Vec::new(),
         }
     }
 
@@ -148,6 +150,44 @@ impl Introspection {
     /// Settings of the calls and the cache.
     pub fn options(mut self, options: IntrospectionOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Accepts introspection answers that leave out the claim `name`,
+    /// which is still checked wherever an answer carries it.
+    ///
+    /// By default an introspection answer must carry what a JWT must: the
+    /// audience (`aud`, or `client_id` in the
+    /// [client-id mode](crate::ValidatorBuilder::allowed_client_ids)) and
+    /// every [required claim](crate::ValidatorBuilder::require_claim)
+    /// (those of the [RFC 9068 profile](crate::ValidatorBuilder::rfc9068_profile)
+    /// and of [`require_claim_equals`](crate::ValidatorBuilder::require_claim_equals)
+    /// too). RFC 7662 §2.2 makes every member of an answer optional, and an
+    /// answer without `aud` may be a token issued for another resource of
+    /// the same authorization server: so it is refused unless you name the
+    /// claim here, once, for a server that restricts its answers itself
+    /// (one that answers `active: false` to any resource the token is not
+    /// meant for, say). `exp` and `iss` are always checked where present
+    /// and never required (the configured endpoint speaks for its issuer;
+    /// without `exp`, an answer is cached for
+    /// [`max_ttl`](IntrospectionOptions::max_ttl) at most).
+    ///
+    /// ```
+    /// use bearer_guard::{ClientAuth, Introspection};
+    /// // This server never sends `aud`, and refuses tokens of other
+    /// // resources itself.
+    /// let introspection = Introspection::at(
+    ///     "https://auth.example.com/introspect",
+    ///     ClientAuth::basic("payments-rs", "secret"),
+    /// )
+    /// .may_omit("aud");
+    /// # let _ = introspection;
+    /// ```
+    pub fn may_omit(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        if !self.may_omit.contains(&name) {
+            self.may_omit.push(name);
+        }
         self
     }
 }

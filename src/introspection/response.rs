@@ -133,7 +133,7 @@ mod tests {
             Some((Refusal::Inactive, 10))
         );
         assert_eq!(
-            refusal(r#"{"active":true,"token_type":"DPoP"}"#),
+            refusal(r#"{"active":true,"aud":"api","token_type":"DPoP"}"#),
             Some((Refusal::Claims(ClaimError::Missing("cnf".into())), 10))
         );
         assert_eq!(
@@ -144,6 +144,11 @@ mod tests {
             refusal(r#"{"active":true,"aud":"other"}"#),
             Some((Refusal::Claims(ClaimError::Audience), 10))
         );
+        // The audience is required of an answer as of a JWT.
+        assert_eq!(
+            refusal(r#"{"active":true}"#),
+            Some((Refusal::Claims(ClaimError::Missing("aud".into())), 10))
+        );
     }
 
     #[test]
@@ -152,8 +157,8 @@ mod tests {
             Ok(Answer::Active { ttl, .. }) => Some(ttl),
             _ => None,
         };
-        assert_eq!(ttl(r#"{"active":true}"#), Some(60));
-        assert_eq!(ttl(r#"{"active":true,"exp":1030}"#), Some(30));
-        assert_eq!(ttl(r#"{"active":true,"exp":1000}"#), Some(0));
+        assert_eq!(ttl(r#"{"active":true,"aud":"api"}"#), Some(60));
+        assert_eq!(ttl(r#"{"active":true,"aud":"api","exp":1030}"#), Some(30));
+        assert_eq!(ttl(r#"{"active":true,"aud":"api","exp":1000}"#), Some(0));
     }
 }

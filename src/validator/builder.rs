@@ -132,7 +132,9 @@ impl ValidatorBuilder {
     }
 
     /// Accepts tokens whose `aud` (string or array) contains `audience`.
-    /// Call again to accept several audiences.
+    /// Call again to accept several audiences. On every path: a JWT, and an
+    /// introspection answer, which must carry `aud` too unless
+    /// [`Introspection::may_omit`](crate::Introspection::may_omit) names it.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.own = self.own.audience(audience);
         self
@@ -182,7 +184,9 @@ impl ValidatorBuilder {
     }
 
     /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
-    /// and `aud`, which are always required.
+    /// and `aud`, which are always required of a JWT. Introspection answers
+    /// must carry it too, unless named in
+    /// [`Introspection::may_omit`](crate::Introspection::may_omit).
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
         self.own = self.own.require_claim(name);
         self
@@ -455,6 +459,12 @@ impl ValidatorBuilder {
                 .introspection
                 .as_ref()
                 .is_some_and(|i| i.policy == TokenPolicy::IntrospectAll),
+            #[cfg(feature = "remote")]
+            may_omit: self
+                .introspection
+                .as_ref()
+                .map(|i| i.may_omit.clone())
+                .unwrap_or_default(),
         };
         let mut issuers = Issuers {
             exact: Vec::new(),
@@ -530,6 +540,9 @@ struct Env {
     http_client: Option<reqwest::Client>,
     #[cfg(feature = "remote")]
     introspect_all: bool,
+    /// Claims introspection answers may leave out.
+    #[cfg(feature = "remote")]
+    may_omit: Vec<String>,
 }
 
 impl Env {
@@ -602,6 +615,10 @@ impl Env {
             permissions: config
                 .permissions
                 .unwrap_or_else(|| default_source("permissions")),
+            #[cfg(feature = "remote")]
+            may_omit: self.may_omit.clone(),
+            #[cfg(not(feature = "remote"))]
+            may_omit: Vec::new(),
         };
         match config.names {
             Names::Exact(names) => {

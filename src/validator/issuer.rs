@@ -256,7 +256,9 @@ impl Issuer {
     }
 
     /// Accepts tokens whose `aud` (string or array) contains `audience`.
-    /// Call again to accept several.
+    /// Call again to accept several. On every path: a JWT, and an
+    /// introspection answer, which must carry `aud` too unless
+    /// [`Introspection::may_omit`](crate::Introspection::may_omit) names it.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
@@ -303,7 +305,9 @@ impl Issuer {
     }
 
     /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
-    /// and `aud`, which are always required.
+    /// and `aud`, which are always required of a JWT. Introspection answers
+    /// must carry it too, unless named in
+    /// [`Introspection::may_omit`](crate::Introspection::may_omit).
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
         self.required.push(name.into());
         self

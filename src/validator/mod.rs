@@ -299,7 +299,7 @@ impl Validator {
             // A replay to this replica costs no round trip; a proof refused
             // because Redis is down is not remembered, so a retry once it
             // is back is not taken for a replay.
-            if dpop.seen(&proven, now) {
+            if dpop.seen(&proven) {
                 return Err(DpopError::Replayed.into());
             }
             let ttl = u64::try_from(dpop.replay_ttl(&proven, now)).unwrap_or(1);
