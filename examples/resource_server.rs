@@ -24,18 +24,24 @@
 //!   load test comparing the two measures the layer alone;
 //! - `GET /admin`: needs one of the roles given by `--admin-role` (default
 //!   `admin`), read from where `--roles-from` says; a plain 403 otherwise;
-//! - `GET /health/ready`: public, the validator's health snapshot as JSON,
-//!   200 when tokens can be validated (`ready`, `degraded`), 503 when not;
-//! - `GET /metrics`: public, every bearer-guard metric in the Prometheus
-//!   text format;
-//! - `GET /health/keys`: public, the key set's state and the introspection
-//!   counters as JSON;
+//! - `GET /health/ready`: public, the verdict only (`{"status": ..}`), 200
+//!   when tokens can be validated (`ready`, `degraded`), 503 when not;
+//! - `GET /metrics`: every bearer-guard metric in the Prometheus text
+//!   format (public unless `--ops-listen` moves it);
+//! - `GET /health/keys`: public, the key sets' state and counts and the
+//!   introspection counters as JSON, without URLs or errors;
 //! - `GET /.well-known/oauth-protected-resource` (and the form suffixed
 //!   with the `--public-url` path): public, the resource's RFC 9728
 //!   metadata; every challenge points to it.
 //!
 //! With `--dpop` (or `--dpop-only`), DPoP-bound tokens are accepted with
 //! `Authorization: DPoP` and a `DPoP` proof (RFC 9449).
+//!
+//! With `--ops-listen ADDR`, a second listener (for operators only, not
+//! exposed) serves the details: `/health/ready` with every issuer's key
+//! health and last error, `/health/keys` with the JWKS URLs (credentials
+//! hidden) and last errors, and `/metrics`. The public listener never
+//! serves URLs or errors.
 //!
 //! It prints `listening on ADDR` once it accepts connections.
 
@@ -61,6 +67,11 @@ USAGE:
 
 OPTIONS:
     --listen ADDR       address to listen on [default: 127.0.0.1:8080]
+    --ops-listen ADDR   also listen here for operators: /health/ready and
+                        /health/keys with per-issuer detail (JWKS URLs,
+                        last errors), and /metrics (moved off the public
+                        listener). The public listener serves verdicts and
+                        counts only.
     --config PATH       the validator and the layer from this .toml, .json or
                         .yaml file (see bearer_guard::config and
                         docs/config.example.toml) instead of --issuer and
@@ -162,6 +173,8 @@ struct IssuerArgs {
 #[derive(Debug, Default)]
 struct Args {
     listen: Option<String>,
+    /// The operators' listener (--ops-listen): health detail and metrics.
+    ops_listen: Option<String>,
     /// The validator and the layer from --config (or BEARER_GUARD_CONFIG).
     config: Option<Config>,
     /// The issuers, in order; options before the first --issuer go to it.
@@ -257,6 +270,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--listen" => args.listen = Some(value("--listen")?),
+            "--ops-listen" => args.ops_listen = Some(value("--ops-listen")?),
             "--config" => config_path = Some(value("--config")?),
             "--issuer" => args.start_issuer().issuer = Some(value("--issuer")?),
             "--issuer-template" => args.start_issuer().template = Some(value("--issuer-template")?),
@@ -405,7 +419,9 @@ async fn charge(claims: Claims) -> Json<Value> {
     }))
 }
 
-async fn key_health(validator: &Validator) -> Json<Value> {
+/// The key sets and introspection counters; with `detail`, the JWKS URL
+/// (credentials hidden) and the last error too.
+async fn key_health(validator: &Validator, detail: bool) -> Json<Value> {
     let introspection = validator.introspection_stats().await.map(|s| {
         json!({
             "calls": s.calls,
@@ -419,17 +435,22 @@ async fn key_health(validator: &Validator) -> Json<Value> {
     });
     let mut keys = match validator.key_source_stats() {
         None => json!({ "source": "local", "keys": validator.keys().len() }),
-        Some(s) => json!({
-            "source": "remote",
-            "jwks_uri": s.jwks_uri,
-            "status": format!("{:?}", s.status),
-            "keys": s.keys,
-            "fetches": s.fetches,
-            "on_demand_fetches": s.on_demand_fetches,
-            "failures": s.failures,
-            "consecutive_failures": s.consecutive_failures,
-            "last_error": s.last_error.map(|e| e.to_string()),
-        }),
+        Some(s) => {
+            let mut keys = json!({
+                "source": "remote",
+                "status": format!("{:?}", s.status),
+                "keys": s.keys,
+                "fetches": s.fetches,
+                "on_demand_fetches": s.on_demand_fetches,
+                "failures": s.failures,
+                "consecutive_failures": s.consecutive_failures,
+            });
+            if detail {
+                keys["jwks_uri"] = json!(s.jwks_uri);
+                keys["last_error"] = json!(s.last_error.map(|e| e.to_string()));
+            }
+            keys
+        }
     };
     keys["issuers"] = validator
         .key_sources()
@@ -517,29 +538,66 @@ fn app(
         router = router.route(&path, get(move || std::future::ready(document.clone())));
     }
     let ready_validator = health_validator.clone();
-    Ok(router
+    router = router
         .route("/health", get(|| async { "ok" }))
+        // The verdict, and counts: nothing that names an internal URL or
+        // repeats an error (those are on the operators' listener).
         .route(
             "/health/ready",
             get(move || {
                 let health = ready_validator.health();
-                let status = axum::http::StatusCode::from_u16(health.http_status())
-                    .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE);
-                std::future::ready((status, Json(health)))
+                std::future::ready((
+                    health_status(&health),
+                    Json(json!({ "status": health.status })),
+                ))
+            }),
+        )
+        .route(
+            "/health/keys",
+            get(move || {
+                let v = health_validator.clone();
+                async move { key_health(&v, false).await }
+            }),
+        );
+    if args.ops_listen.is_none() {
+        router = router.route(
+            "/metrics",
+            get(|| std::future::ready(prometheus().render())),
+        );
+    }
+    Ok(router.merge(protected))
+}
+
+/// The operators' routes (`--ops-listen`): the validator's whole health
+/// document, the key sets with their URLs (credentials hidden) and last
+/// errors, and the metrics.
+fn ops_app(validator: Validator) -> Router {
+    prometheus();
+    let ready_validator = validator.clone();
+    Router::new()
+        .route(
+            "/health/ready",
+            get(move || {
+                let health = ready_validator.health();
+                std::future::ready((health_status(&health), Json(health)))
+            }),
+        )
+        .route(
+            "/health/keys",
+            get(move || {
+                let v = validator.clone();
+                async move { key_health(&v, true).await }
             }),
         )
         .route(
             "/metrics",
             get(|| std::future::ready(prometheus().render())),
         )
-        .route(
-            "/health/keys",
-            get(move || {
-                let v = health_validator.clone();
-                async move { key_health(&v).await }
-            }),
-        )
-        .merge(protected))
+}
+
+fn health_status(health: &bearer_guard::Health) -> axum::http::StatusCode {
+    axum::http::StatusCode::from_u16(health.http_status())
+        .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE)
 }
 
 #[tokio::main]
@@ -706,6 +764,7 @@ async fn main() -> ExitCode {
         println!("try: curl -H 'Authorization: Bearer {token}' http://{addr}/me\n");
     }
 
+    let health_validator = validator.clone();
     let app = match app(validator, &args, addr) {
         Ok(app) => app,
         Err(e) => {
@@ -713,6 +772,19 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(ops) = &args.ops_listen {
+        let ops_listener = match tokio::net::TcpListener::bind(ops).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {ops}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let ops_addr = ops_listener.local_addr().expect("local address");
+        let ops_app = ops_app(health_validator);
+        tokio::spawn(async move { axum::serve(ops_listener, ops_app).await });
+        println!("operations on {ops_addr}");
+    }
     println!("listening on {addr}");
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("error: {e}");

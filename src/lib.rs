@@ -217,8 +217,8 @@ pub use keys::{
 #[cfg(feature = "remote")]
 pub use remote::{
     DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, DEFAULT_MAX_METADATA_SIZE, DiscoveryError,
-    FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError, KeySourceStats,
-    KeySourceUpdates, KeyStatus, RedirectError, TransportError,
+    EndpointUrl, FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError,
+    KeySourceStats, KeySourceUpdates, KeyStatus, RedirectError, TransportError,
 };
 #[cfg(feature = "redis")]
 pub use store::{

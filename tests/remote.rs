@@ -71,8 +71,8 @@ async fn a_jwks_url_is_fetched_and_verifies_tokens() {
     assert_eq!(stats.status, KeyStatus::Fresh);
     assert_eq!((stats.keys, stats.fetches, stats.failures), (1, 1, 0));
     assert_eq!(
-        stats.jwks_uri.as_deref(),
-        Some(s.server.jwks_url().as_str())
+        stats.jwks_uri.map(|u| u.to_string()),
+        Some(s.server.jwks_url())
     );
     assert_eq!(s.server.jwks_hits(), 1);
 }
@@ -820,4 +820,64 @@ async fn cached_tokens_follow_the_key_set_past_max_stale_and_after_removal() {
         v.validate(&token).await.unwrap_err(),
         ValidationError::UnknownKeyId
     );
+}
+
+/// The attack: an operator configures a JWKS URL carrying credentials (user
+/// information, an API key in the query); the key server fails (here: it
+/// answers 500, then the redirect goes elsewhere), and every place that
+/// reports it (the error's `Display` and `Debug`, logged at warn on every
+/// failed refresh; the stats' `jwks_uri`; the health document served by
+/// status pages) used to show them verbatim.
+#[tokio::test]
+async fn credentials_in_a_jwks_url_never_show_in_errors_stats_or_health() {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/jwks",
+            get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down") }),
+        )
+        .route(
+            "/moved",
+            get(|| async {
+                axum::response::Redirect::temporary(
+                    "http://u2:pw2@127.0.0.1:1/elsewhere?token=s3cret-redirect",
+                )
+            }),
+        );
+    let addr = common::serve(app).await;
+    let secrets = ["svc:", "s3cret", "pw2"];
+    let check = |what: &str, text: &str| {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{what} shows {secret:?}: {text}");
+        }
+    };
+    for path in ["jwks", "moved"] {
+        let url = format!("http://svc:s3cret-pw@{addr}/{path}?api_key=s3cret-key&v=1");
+        let validator = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256)])
+            .validator_builder()
+            .audience("api")
+            .jwks_url(url)
+            .allow_insecure_http()
+            .build()
+            .unwrap();
+        let error = validator.ready().await.unwrap_err();
+        check("the error's Display", &error.to_string());
+        check("the error's Debug", &format!("{error:?}"));
+        let stats = validator.key_source_stats().unwrap();
+        let last = stats.last_error.clone().expect("a failed fetch");
+        check("last_error", &last.to_string());
+        check("last_error Debug", &format!("{last:?}"));
+        let shown = stats.jwks_uri.clone().expect("the configured URL");
+        check("jwks_uri", &shown.to_string());
+        check("jwks_uri Debug", &format!("{shown:?}"));
+        assert!(
+            shown
+                .to_string()
+                .contains(&format!("{addr}/{path}?api_key=***"))
+        );
+        let health = serde_json::to_string(&validator.health()).unwrap();
+        check("the health document", &health);
+        assert!(health.contains("***@"), "{health}");
+        check("the validator's Debug", &format!("{validator:?}"));
+    }
 }

@@ -229,7 +229,7 @@ pub struct TokenSource {
 impl fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let endpoint = match &self.inner.endpoint {
-            EndpointSpec::Url(u) => u.to_string(),
+            EndpointSpec::Url(u) => crate::remote::EndpointUrl::new(u.as_str()).to_string(),
             EndpointSpec::Discover { issuer, .. } => format!("discovered from {issuer}"),
         };
         let grant = match self.inner.grant {
@@ -266,7 +266,13 @@ impl fmt::Debug for TokenSourceBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSourceBuilder")
             .field("auth", &self.auth)
-            .field("token_url", &self.token_url)
+            .field(
+                "token_url",
+                &self
+                    .token_url
+                    .as_deref()
+                    .map(crate::remote::EndpointUrl::new),
+            )
             .field("issuer", &self.issuer)
             .finish_non_exhaustive()
     }

@@ -460,10 +460,18 @@ pub(crate) fn apply_challenges<B>(response: &mut Response<B>, config: &Challenge
 }
 
 /// A URL the layer was given that is not an absolute `http` or `https`
-/// URL (without user information, query or fragment).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an absolute http(s) URL without user information, query or fragment: {0:?}")]
+/// URL (without user information, query or fragment). The message does not
+/// repeat the URL, which may hold the credentials it was refused for; the
+/// field has it for the caller.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an absolute http(s) URL without user information, query or fragment")]
 pub struct InvalidUrl(pub String);
+
+impl std::fmt::Debug for InvalidUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InvalidUrl(..)")
+    }
+}
 
 /// A realm that cannot be sent in a `WWW-Authenticate` header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

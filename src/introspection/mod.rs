@@ -113,7 +113,7 @@ pub struct Introspection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EndpointConfig {
     /// This URL.
-    Url(String),
+    Url(crate::remote::EndpointUrl),
     /// The `introspection_endpoint` of the discovered issuer metadata.
     Discovered,
 }
@@ -123,7 +123,7 @@ impl Introspection {
     /// requires client authentication).
     pub fn at(url: impl Into<String>, auth: ClientAuth) -> Self {
         Introspection {
-            endpoint: EndpointConfig::Url(url.into()),
+            endpoint: EndpointConfig::Url(crate::remote::EndpointUrl::new(url.into())),
             auth,
             options: IntrospectionOptions::default(),
             policy: TokenPolicy::default(),

@@ -72,7 +72,7 @@ pub(crate) async fn discover(
             Err(FetchError::Status(code)) => last = (url, FetchError::Status(code)),
             Err(source) => {
                 return Err(DiscoveryError::Fetch {
-                    url: url.to_string(),
+                    url: url.to_string().into(),
                     source,
                 });
             }
@@ -80,14 +80,14 @@ pub(crate) async fn discover(
     }
     let (url, source) = last;
     Err(DiscoveryError::Fetch {
-        url: url.to_string(),
+        url: url.to_string().into(),
         source,
     })
 }
 
 fn check(issuer: &str, url: &str, body: &[u8]) -> Result<IssuerMetadata, DiscoveryError> {
     let invalid = |reason| DiscoveryError::Invalid {
-        url: url.to_owned(),
+        url: url.into(),
         reason,
     };
     let object = json::parse_object(body).map_err(|e| {

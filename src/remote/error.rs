@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::url::EndpointUrl;
 use crate::keys::{JwksError, KeyError};
 
 /// A transport failure, as reported by the HTTP client: its
@@ -15,8 +16,10 @@ use crate::keys::{JwksError, KeyError};
 pub struct TransportError(Arc<reqwest::Error>);
 
 impl TransportError {
+    /// The client's error without its URL, which may hold credentials
+    /// (the URL is reported redacted by the error that wraps this one).
     pub(crate) fn new(error: reqwest::Error) -> Self {
-        TransportError(Arc::new(error))
+        TransportError(Arc::new(error.without_url()))
     }
 }
 
@@ -71,7 +74,7 @@ pub enum RedirectError {
     #[error("a redirect to another origin ({to})")]
     OtherOrigin {
         /// Where the redirect pointed.
-        to: String,
+        to: EndpointUrl,
     },
     /// More redirects than allowed.
     #[error("more than {limit} redirects")]
@@ -102,7 +105,7 @@ pub enum FetchError {
     Redirect(RedirectError),
     /// The URL is not `https` (and plain HTTP was not allowed), or not a URL.
     #[error("refused URL {0}: only https is allowed (see ValidatorBuilder::allow_insecure_http)")]
-    InsecureUrl(String),
+    InsecureUrl(EndpointUrl),
     /// Any other transport failure (the connection broke mid-answer, a
     /// protocol error).
     #[error("{0}")]
@@ -123,7 +126,7 @@ pub enum DiscoveryError {
     #[error("cannot fetch metadata from {url}: {source}")]
     Fetch {
         /// The last URL tried.
-        url: String,
+        url: EndpointUrl,
         /// What went wrong.
         source: FetchError,
     },
@@ -131,7 +134,7 @@ pub enum DiscoveryError {
     #[error("metadata at {url} is not valid: {reason}")]
     Invalid {
         /// Where it came from.
-        url: String,
+        url: EndpointUrl,
         /// Why it is invalid.
         reason: InvalidMetadata,
     },
@@ -175,7 +178,7 @@ pub enum KeySourceError {
     #[error("fetching JWKS from {url}: {source}")]
     Fetch {
         /// The JWKS URL.
-        url: String,
+        url: EndpointUrl,
         /// What went wrong.
         source: FetchError,
     },
@@ -183,7 +186,7 @@ pub enum KeySourceError {
     #[error("JWKS from {url}: {source}")]
     Jwks {
         /// The JWKS URL.
-        url: String,
+        url: EndpointUrl,
         /// What is wrong with it.
         source: JwksError,
     },
@@ -191,7 +194,7 @@ pub enum KeySourceError {
     #[error("JWKS from {url} has no usable key ({} refused)", .rejected.len())]
     NoUsableKeys {
         /// The JWKS URL.
-        url: String,
+        url: EndpointUrl,
         /// Why each key was refused, as `(kid, reason)`.
         rejected: Vec<(Option<String>, KeyError)>,
     },

@@ -42,7 +42,7 @@ pub(crate) fn secure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder 
         });
         if !same_origin {
             let to = attempt.url().to_string();
-            attempt.error(RedirectError::OtherOrigin { to })
+            attempt.error(RedirectError::OtherOrigin { to: to.into() })
         } else if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error(RedirectError::TooMany {
                 limit: MAX_REDIRECTS,
@@ -90,11 +90,11 @@ impl Fetcher {
 
     /// Parses `url` and checks its scheme: `https`, or `http` when allowed.
     pub(crate) fn url(&self, url: &str) -> Result<Url, FetchError> {
-        let parsed = Url::parse(url).map_err(|_| FetchError::InsecureUrl(url.to_owned()))?;
+        let parsed = Url::parse(url).map_err(|_| FetchError::InsecureUrl(url.into()))?;
         match parsed.scheme() {
             "https" => Ok(parsed),
             "http" if self.allow_http => Ok(parsed),
-            _ => Err(FetchError::InsecureUrl(url.to_owned())),
+            _ => Err(FetchError::InsecureUrl(url.into())),
         }
     }
 

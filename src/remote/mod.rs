@@ -8,6 +8,7 @@ pub(crate) mod discovery;
 pub(crate) mod error;
 pub(crate) mod fetch;
 pub(crate) mod jwks;
+pub(crate) mod url;
 
 pub use discovery::{DEFAULT_MAX_METADATA_SIZE, IssuerMetadata};
 pub use error::{
@@ -16,3 +17,4 @@ pub use error::{
 pub use jwks::KeySourceUpdates;
 pub use jwks::options::{DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, JwksOptions};
 pub use jwks::stats::{KeySourceStats, KeyStatus};
+pub use url::EndpointUrl;

@@ -625,7 +625,7 @@ impl Env {
                 #[cfg(feature = "remote")]
                 let keys = if remote {
                     let source = match (config.remote.jwks_url, names.as_slice()) {
-                        (Some(url), _) => Source::Url(url),
+                        (Some(url), _) => Source::Url(url.expose().to_owned()),
                         (None, [name]) => Source::Discover(name.clone()),
                         (None, _) => {
                             return Err(BuildError::DiscoveryNeedsOneIssuer {
@@ -686,7 +686,7 @@ impl Env {
                 let keys = match (config.remote.jwks_url, config.remote.discover) {
                     (Some(url), _) => TenantKeys::Shared(
                         self.remote_spec(config.remote.options, keys)?
-                            .start(Source::Url(url))
+                            .start(Source::Url(url.expose().to_owned()))
                             .map_err(BuildError::Url)?,
                     ),
                     (None, true) => {
@@ -794,7 +794,9 @@ fn build_introspection(
     let fetcher =
         Fetcher::new(config.options.timeout, allow_http, client).map_err(BuildError::Url)?;
     let endpoint = match (&config.endpoint, first.keys.remote()) {
-        (EndpointConfig::Url(url), _) => Endpoint::Url(fetcher.url(url).map_err(BuildError::Url)?),
+        (EndpointConfig::Url(url), _) => {
+            Endpoint::Url(fetcher.url(url.expose()).map_err(BuildError::Url)?)
+        }
         (EndpointConfig::Discovered, Some(remote)) if remote.cache.discovers() => {
             Endpoint::Discovered(remote.start_shared())
         }

@@ -44,8 +44,9 @@ pub struct IssuerHealth {
     pub key_age_seconds: Option<u64>,
     /// Failed refreshes since the last success.
     pub consecutive_failures: u32,
-    /// The last refresh's error, if it failed. It may name internal URLs:
-    /// serve it to operators, not on a public route.
+    /// The last refresh's error, if it failed. It may name internal URLs
+    /// (never their credentials: user information and query values are
+    /// hidden): serve it to operators, not on a public route.
     pub last_error: Option<String>,
 }
 

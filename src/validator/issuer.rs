@@ -85,7 +85,7 @@ pub(crate) enum Names {
 #[cfg(feature = "remote")]
 #[derive(Debug, Default)]
 pub(crate) struct RemoteKeys {
-    pub(crate) jwks_url: Option<String>,
+    pub(crate) jwks_url: Option<crate::remote::EndpointUrl>,
     pub(crate) discover: bool,
     pub(crate) options: JwksOptions,
 }
@@ -397,7 +397,7 @@ impl Issuer {
     /// [`allow_insecure_http`](crate::ValidatorBuilder::allow_insecure_http).
     #[cfg(feature = "remote")]
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
-        self.remote.jwks_url = Some(url.into());
+        self.remote.jwks_url = Some(crate::remote::EndpointUrl::new(url.into()));
         self
     }
 

@@ -43,6 +43,7 @@ use self::stats::{KeySourceStats, KeyStatus};
 use super::discovery::{self, IssuerMetadata};
 use super::error::{DiscoveryError, FetchError, KeySourceError};
 use super::fetch::Fetcher;
+use super::url::EndpointUrl;
 use crate::clock::Clock;
 use crate::keys::KeySet;
 
@@ -94,7 +95,7 @@ struct Control {
 }
 
 struct StatsInner {
-    jwks_uri: Option<String>,
+    jwks_uri: Option<EndpointUrl>,
     fetches: u64,
     on_demand: u64,
     failures: u64,
@@ -162,7 +163,7 @@ impl JwksCache {
         clock: Clock,
     ) -> Self {
         let jwks_uri = match &source {
-            Source::Url(u) => Some(u.clone()),
+            Source::Url(u) => Some(EndpointUrl::new(u.clone())),
             Source::Discover(_) => None,
         };
         let fallback = (!base.is_empty()).then(|| {
@@ -453,7 +454,7 @@ impl JwksCache {
                 }
             }
             if let Some(url) = self.jwks_url_string() {
-                stats.jwks_uri = Some(url);
+                stats.jwks_uri = Some(EndpointUrl::new(url));
             }
         }
         {
@@ -485,16 +486,7 @@ impl JwksCache {
             (Some(url), _) => url,
             (None, Source::Discover(issuer) | Source::Url(issuer)) => issuer.clone(),
         };
-        match reqwest::Url::parse(&raw) {
-            Ok(mut url) => {
-                let _ = url.set_username("");
-                let _ = url.set_password(None);
-                url.set_query(None);
-                url.set_fragment(None);
-                url.to_string()
-            }
-            Err(_) => String::new(),
-        }
+        EndpointUrl::new(raw).metric_label()
     }
 
     fn jwks_url_string(&self) -> Option<String> {
@@ -525,14 +517,14 @@ impl JwksCache {
                     if m.jwks_uri.is_none() {
                         return Err(DiscoveryError::NoJwksUri(issuer.clone()).into());
                     }
-                    tracing::info!(issuer = %issuer, jwks_uri = ?m.jwks_uri, "issuer metadata discovered");
+                    tracing::info!(issuer = %issuer, jwks_uri = ?m.jwks_uri.clone().map(EndpointUrl::new), "issuer metadata discovered");
                     self.metadata.store(Some(Arc::new(m)));
                     return Ok(None);
                 }
             },
         };
         let fetch_error = |source| KeySourceError::Fetch {
-            url: url.clone(),
+            url: url.clone().into(),
             source,
         };
         let parsed: Url = self.fetcher.url(&url).map_err(fetch_error)?;
@@ -561,13 +553,13 @@ impl JwksCache {
         }
         let fetched = KeySet::from_jwks_with_limit(&response.body, self.options.max_keys).map_err(
             |source| KeySourceError::Jwks {
-                url: url.clone(),
+                url: url.clone().into(),
                 source,
             },
         )?;
         if fetched.is_empty() {
             return Err(KeySourceError::NoUsableKeys {
-                url,
+                url: url.into(),
                 rejected: fetched
                     .rejected()
                     .iter()

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::remote::error::KeySourceError;
+use crate::remote::url::EndpointUrl;
 
 /// Where the key set stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +25,9 @@ pub enum KeyStatus {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct KeySourceStats {
-    /// The JWKS URL, once known (after discovery).
-    pub jwks_uri: Option<String>,
+    /// The JWKS URL, once known (after discovery); shown without the
+    /// credentials it may hold.
+    pub jwks_uri: Option<EndpointUrl>,
     /// Where the key set stands.
     pub status: KeyStatus,
     /// Usable keys in the current set (configured static keys included).
