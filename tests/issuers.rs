@@ -514,12 +514,10 @@ async fn made_up_tenants_cause_bounded_discoveries() {
             .validate(&token(&format!("fake{i}"), &stranger))
             .await
             .unwrap_err();
-        if i < MAX_PENDING_TENANTS {
-            // Discovered: the tenant has no keys (an empty set is unusable).
-            assert_eq!(err, ValidationError::KeysUnavailable, "fake{i}");
-        } else {
-            assert_eq!(err, ValidationError::InvalidIssuer, "fake{i}");
-        }
+        // Discovered: the tenant has no keys (an empty set is unusable);
+        // beyond the pending places: not taken, and answered 503 (not a
+        // verdict on the token: its tenant may be genuine).
+        assert_eq!(err, ValidationError::KeysUnavailable, "fake{i}");
     }
     assert_eq!(
         server.discoveries.load(Ordering::SeqCst),
@@ -529,7 +527,7 @@ async fn made_up_tenants_cause_bounded_discoveries() {
     assert!(v.validate(&genuine("t1")).await.is_ok());
     assert_eq!(
         v.validate(&genuine("t2")).await.unwrap_err(),
-        ValidationError::InvalidIssuer
+        ValidationError::KeysUnavailable
     );
     clock.advance(PENDING_TENANT_TTL);
     assert!(v.validate(&genuine("t2")).await.is_ok());
@@ -773,4 +771,81 @@ fn issuer_configuration_errors_are_clear() {
             .build(),
         Err(BuildError::NoKeys { .. })
     ));
+}
+
+/// The attack: tokens that invent tenants of a discovering template, a few
+/// every `PENDING_TENANT_TTL` (as many as the pending places allow), each
+/// used to start a key source whose fetch metrics were labelled with the
+/// invented issuer URL: a new series per invented tenant, never removed.
+/// Now an unverified tenant's fetches count under its template, and a
+/// tenant's own series start only once one of its tokens verified.
+#[test]
+fn invented_tenants_add_no_metric_series_of_their_own() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Every task runs on this thread, inside the local recorder.
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let server = tenant_server().await;
+            server.keys.lock().unwrap().insert("t1".into(), key("t1"));
+            let clock = ManualClock::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64,
+            );
+            let template = format!("http://{}/{{tenant}}/v2.0", server.addr);
+            let v = Validator::builder()
+                .allow_insecure_http()
+                .clock(clock.clone())
+                .trust(
+                    Issuer::tenant_template(&template)
+                        .audience("api")
+                        .discover(),
+                )
+                .build()
+                .unwrap();
+            let stranger = key("x");
+            let token = |tenant: &str, signer: &TestKey| {
+                issuer_named(&template.replace("{tenant}", tenant), "api")
+                    .token()
+                    .signing_key(signer)
+                    .claim("tid", tenant)
+                    .sign()
+            };
+            for round in 0..3 {
+                for i in 0..MAX_PENDING_TENANTS {
+                    let invented = format!("invented-{round}-{i}");
+                    assert!(v.validate(&token(&invented, &stranger)).await.is_err());
+                }
+                clock.advance(PENDING_TENANT_TTL);
+            }
+            assert_eq!(
+                server.discoveries.load(Ordering::SeqCst),
+                3 * MAX_PENDING_TENANTS
+            );
+            let genuine = {
+                let keys = server.keys.lock().unwrap();
+                token("t1", &keys["t1"])
+            };
+            assert!(v.validate(&genuine).await.is_ok());
+        });
+    });
+    let text = handle.render();
+    let urls: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("bearer_guard_jwks"))
+        .filter_map(|l| l.split("url=\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(!urls.is_empty(), "no JWKS metrics recorded:\n{text}");
+    assert!(
+        urls.iter()
+            .all(|u| u.ends_with("/%7Btenant%7D/v2.0") || u.ends_with("/{tenant}/v2.0")),
+        "series of their own for unverified tenants: {urls:?}"
+    );
+    assert_eq!(urls.len(), 1, "{urls:?}");
 }

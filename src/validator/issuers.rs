@@ -199,21 +199,27 @@ impl Template {
                 }
                 let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
                 drop(live);
+                // Unverified tenants past their time make room (their key
+                // sources stop when the last request using them ends). A
+                // clock read earlier than an entry's start, or stepped
+                // back, keeps the entry: the bound holds either way.
+                pending.retain(|p| now.saturating_sub(p.since) < PENDING_TENANT_TTL);
                 if let Some(p) = pending.iter().find(|p| p.tenant == tenant) {
                     return Ok(candidate(p.trusted.clone()));
                 }
-                // Unverified tenants past their time make room (their key
-                // sources stop when the last request using them ends).
-                pending.retain(|p| now.saturating_sub(p.since) < PENDING_TENANT_TTL);
                 // With an allow-list, the list bounds the pending tenants.
                 if self.allowed.is_none() && pending.len() >= MAX_PENDING_TENANTS {
                     self.warn(
                         now,
-                        "a token names a new tenant while MAX_PENDING_TENANTS unverified tenants are pending; refused",
+                        "a token names a new tenant while MAX_PENDING_TENANTS unverified tenants are pending; answered 503",
                     );
-                    return Err(ValidationError::InvalidIssuer);
+                    // Not a verdict on the token: its tenant may be genuine
+                    // and get a place once one frees (retry later).
+                    return Err(ValidationError::KeysUnavailable);
                 }
-                let trusted = Arc::new(self.trusted(iss, spec.discover(iss)));
+                // Attributed to the template (its metrics, its logs at
+                // `debug`, no retries) until a token of it verifies.
+                let trusted = Arc::new(self.trusted(iss, spec.discover_tenant(iss, self.name())));
                 pending.push(PendingTenant {
                     tenant: tenant.to_owned(),
                     trusted: trusted.clone(),
@@ -255,6 +261,11 @@ impl Template {
                 return Err(ValidationError::InvalidIssuer);
             }
             return Ok(Owner::Tenant(candidate.trusted.clone()));
+        }
+        // Verified: its metrics, logs and refreshes are its own from now.
+        #[cfg(feature = "remote")]
+        if let Some(remote) = candidate.trusted.keys.remote() {
+            remote.cache.mark_verified();
         }
         live.push((candidate.tenant.clone(), candidate.trusted.clone()));
         Ok(Owner::Tenant(candidate.trusted.clone()))

@@ -246,19 +246,33 @@ impl RemoteSpec {
     }
 
     fn source(&self, source: Source) -> KeySource {
-        let cache = Arc::new(JwksCache::new(
+        self.wrap(self.cache(source))
+    }
+
+    fn cache(&self, source: Source) -> JwksCache {
+        JwksCache::new(
             source,
             self.fetcher.clone(),
             self.options.clone(),
             self.base.clone(),
             self.clock.clone(),
-        ));
-        KeySource::Remote(Arc::new(RemoteSource::new(cache, self.runtime.clone())))
+        )
     }
 
-    /// The key source of one tenant of a templated issuer, by discovery of
-    /// its issuer URL (whose tenant part was checked to be plain).
-    pub(crate) fn discover(&self, iss: &str) -> KeySource {
-        self.source(Source::Discover(iss.to_owned()))
+    fn wrap(&self, cache: JwksCache) -> KeySource {
+        KeySource::Remote(Arc::new(RemoteSource::new(
+            Arc::new(cache),
+            self.runtime.clone(),
+        )))
+    }
+
+    /// The key source of one tenant of `template`, by discovery of its
+    /// issuer URL (whose tenant part was checked to be plain), attributed
+    /// to the template until one of its tokens verifies.
+    pub(crate) fn discover_tenant(&self, iss: &str, template: String) -> KeySource {
+        self.wrap(
+            self.cache(Source::Discover(iss.to_owned()))
+                .for_unverified_tenant(template),
+        )
     }
 }

@@ -125,6 +125,13 @@ pub(crate) struct JwksCache {
     wake: Notify,
     attempts: watch::Sender<u64>,
     stats: Mutex<StatsInner>,
+    /// For the key source of a tenant no token of which has verified yet:
+    /// its template, which its metrics are attributed to (a made-up tenant
+    /// must not create series of its own), and whether a token verified
+    /// since. Until then it logs at `debug`, keeps no gauges, and makes no
+    /// attempt of its own after the first (discovery and JWKS).
+    template: Option<String>,
+    verified: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for JwksCache {
@@ -199,7 +206,33 @@ impl JwksCache {
                 last_error: None,
                 next_attempt_in: None,
             }),
+            template: None,
+            verified: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// This cache as the key source of a tenant of `template` not verified
+    /// yet (see [`mark_verified`](Self::mark_verified)).
+    pub(crate) fn for_unverified_tenant(mut self, template: String) -> Self {
+        self.template = Some(template);
+        self.verified = std::sync::atomic::AtomicBool::new(false);
+        self
+    }
+
+    /// A token of this tenant verified: from now on its metrics, logs and
+    /// scheduled refreshes are its own.
+    pub(crate) fn mark_verified(&self) {
+        if !self
+            .verified
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // The task may be waiting without a timer: let it schedule.
+            self.wake.notify_one();
+        }
+    }
+
+    fn unverified(&self) -> bool {
+        !self.verified.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The key set to verify with: the last fetched set (with the
@@ -340,11 +373,20 @@ impl JwksCache {
     /// on retry backoff after failures, and when an unknown `kid` asks.
     pub(crate) async fn run(self: Arc<Self>) {
         let mut deadline = tokio::time::Instant::now();
+        // The first attempt (and the JWKS fetch right after a discovery)
+        // runs at once; an unverified tenant's source schedules nothing
+        // more: a made-up tenant costs one attempt, not a retry loop.
+        let mut now_due = true;
         loop {
+            let timer = now_due || !self.unverified();
             let on_demand = tokio::select! {
-                () = tokio::time::sleep_until(deadline) => false,
+                () = tokio::time::sleep_until(deadline), if timer => false,
                 () = self.wake.notified() => true,
             };
+            if on_demand && timer != (now_due || !self.unverified()) {
+                // Woken by `mark_verified`: the timer now runs.
+                continue;
+            }
             if on_demand {
                 let mut control = lock(&self.control);
                 let forced = std::mem::take(&mut control.forced);
@@ -355,8 +397,14 @@ impl JwksCache {
             }
             let delay = match self.attempt(on_demand).await {
                 // The JWKS URL was just discovered: fetch it at once.
-                Next::Now => Duration::ZERO,
-                Next::After(delay) => delay.clamp(MIN_DELAY, MAX_DELAY),
+                Next::Now => {
+                    now_due = true;
+                    Duration::ZERO
+                }
+                Next::After(delay) => {
+                    now_due = false;
+                    delay.clamp(MIN_DELAY, MAX_DELAY)
+                }
             };
             let now = tokio::time::Instant::now();
             deadline = now.checked_add(delay).unwrap_or(now);
@@ -377,6 +425,9 @@ impl JwksCache {
         let mut delay = Duration::ZERO;
         let mut discovered = false;
         let url = self.metric_label();
+        // An unverified tenant's source counts its fetches under its
+        // template and keeps no gauges (they would flap between tenants).
+        let own = !self.unverified();
         let unix = wall
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -389,24 +440,30 @@ impl JwksCache {
             }
             match result {
                 Ok(Some(Fetched::Updated { keys, headers })) => {
-                    log_rotation(self.snapshot.load().as_deref(), &keys);
+                    if own {
+                        log_rotation(self.snapshot.load().as_deref(), &keys);
+                    }
                     let count = keys.len();
                     // From this store on, cached tokens whose key is not in
                     // the new set are verified again (the cache checks the
                     // current set on every hit): nothing else signals removal.
                     self.store(keys, &headers);
                     delay = jitter(self.options.refresh_interval(&headers));
-                    tracing::info!(
-                        keys = count,
-                        duration_ms = elapsed_ms,
-                        on_demand,
-                        next_refresh_s = delay.as_secs(),
-                        "JWKS fetched"
-                    );
+                    if own {
+                        tracing::info!(
+                            keys = count,
+                            duration_ms = elapsed_ms,
+                            on_demand,
+                            next_refresh_s = delay.as_secs(),
+                            "JWKS fetched"
+                        );
+                    } else {
+                        tracing::debug!(keys = count, "JWKS of an unverified tenant fetched");
+                    }
                     stats.consecutive_failures = 0;
                     stats.last_success = Some(wall);
                     stats.last_error = None;
-                    telemetry::jwks_fetch(&url, "updated", Some((unix, count)));
+                    telemetry::jwks_fetch(&url, "updated", own.then_some((unix, count)));
                 }
                 Ok(Some(Fetched::NotModified { headers })) => {
                     self.confirm(&headers);
@@ -416,10 +473,12 @@ impl JwksCache {
                     stats.consecutive_failures = 0;
                     stats.last_success = Some(wall);
                     stats.last_error = None;
-                    telemetry::jwks_fetch(&url, "not_modified", Some((unix, 0)));
+                    telemetry::jwks_fetch(&url, "not_modified", own.then_some((unix, 0)));
                     // The set may have been past `max_stale` until now.
                     let count = self.snapshot.load().as_deref().map_or(0, |s| s.keys.len());
-                    telemetry::jwks_keys(&url, count);
+                    if own {
+                        telemetry::jwks_keys(&url, count);
+                    }
                 }
                 // Discovery succeeded and the JWKS URL was just learnt.
                 Ok(None) => discovered = true,
@@ -428,16 +487,21 @@ impl JwksCache {
                     stats.consecutive_failures = stats.consecutive_failures.saturating_add(1);
                     delay = self.options.backoff(stats.consecutive_failures);
                     let serving = self.snapshot.load().is_some();
-                    tracing::warn!(%error, duration_ms = elapsed_ms, on_demand, retry_in_ms = delay.as_millis() as u64, serving_last_good_keys = serving, "JWKS refresh failed");
+                    if own {
+                        tracing::warn!(%error, duration_ms = elapsed_ms, on_demand, retry_in_ms = delay.as_millis() as u64, serving_last_good_keys = serving, "JWKS refresh failed");
+                    } else {
+                        tracing::debug!(%error, "keys of an unverified tenant not fetched");
+                    }
                     stats.last_error = Some(error);
                     telemetry::jwks_fetch(&url, "error", None);
                     // Past `max_stale` the fetched set no longer verifies:
                     // only the configured keys (if any) do.
-                    if self
-                        .snapshot
-                        .load()
-                        .as_deref()
-                        .is_some_and(|s| self.is_expired(s))
+                    if own
+                        && self
+                            .snapshot
+                            .load()
+                            .as_deref()
+                            .is_some_and(|s| self.is_expired(s))
                     {
                         let configured = self.fallback.as_ref().map_or(0, |s| s.keys.len());
                         telemetry::jwks_keys(&url, configured);
@@ -448,7 +512,7 @@ impl JwksCache {
                 stats.next_attempt_in = Some(delay.clamp(MIN_DELAY, MAX_DELAY));
                 // After every attempt, failed ones included: the age grows
                 // while the server cannot be reached.
-                if let Some(at) = stats.last_success {
+                if let Some(at) = stats.last_success.filter(|_| own) {
                     let age = wall.duration_since(at).unwrap_or(Duration::ZERO);
                     telemetry::jwks_age(&url, age.as_secs_f64());
                 }
@@ -482,6 +546,12 @@ impl JwksCache {
     /// The `url` label of this source's metrics: the JWKS URL without user
     /// information, query or fragment; the issuer before discovery found it.
     fn metric_label(&self) -> String {
+        if let Some(template) = self.template.as_ref().filter(|_| self.unverified()) {
+            // `{tenant}` as it is, not percent-encoded.
+            return EndpointUrl::new(template.replace("{tenant}", "TENANT"))
+                .metric_label()
+                .replace("TENANT", "{tenant}");
+        }
         let raw = match (self.jwks_url_string(), &self.source) {
             (Some(url), _) => url,
             (None, Source::Discover(issuer) | Source::Url(issuer)) => issuer.clone(),
@@ -517,7 +587,12 @@ impl JwksCache {
                     if m.jwks_uri.is_none() {
                         return Err(DiscoveryError::NoJwksUri(issuer.clone()).into());
                     }
-                    tracing::info!(issuer = %issuer, jwks_uri = ?m.jwks_uri.clone().map(EndpointUrl::new), "issuer metadata discovered");
+                    let jwks_uri = m.jwks_uri.clone().map(EndpointUrl::new);
+                    if self.unverified() {
+                        tracing::debug!(issuer = %issuer, jwks_uri = ?jwks_uri, "metadata of an unverified tenant discovered");
+                    } else {
+                        tracing::info!(issuer = %issuer, jwks_uri = ?jwks_uri, "issuer metadata discovered");
+                    }
                     self.metadata.store(Some(Arc::new(m)));
                     return Ok(None);
                 }
