@@ -500,7 +500,9 @@ fn app(
         layer = layer.realm(args.realm.as_deref().unwrap_or("api"))?;
     }
     layer = layer.resource_metadata(&metadata);
-    if args.public_url.is_some() {
+    // DPoP proofs are checked against this URL: by default the address
+    // this server listens on (set --public-url behind a proxy).
+    if args.public_url.is_some() || config_layer.is_none_or(|l| l.public_url.is_none()) {
         layer = layer.public_url(public_url)?;
     }
     if let Some(name) = &args.token_header {

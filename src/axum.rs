@@ -124,7 +124,9 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
 /// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(handler));
 /// ```
 ///
-/// Claims that do not fit the type answer 401 `invalid_token`.
+/// Claims that do not fit the type answer a plain 403
+/// ([`ClaimsRejection::Undeserializable`]): the token is valid, it lacks what
+/// this handler needs.
 #[derive(Debug)]
 pub struct TypedClaims<T>(pub Arc<T>);
 

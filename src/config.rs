@@ -148,6 +148,7 @@
 //! | `BEARER_GUARD_DPOP_MAX_AGE_SECONDS` | `max_age_seconds` |
 //! | `BEARER_GUARD_REALM` | `[layer] realm` |
 //! | `BEARER_GUARD_PUBLIC_URL` | `public_url` |
+//! | `BEARER_GUARD_TRUST_HOST_HEADER` | `trust_host_header` |
 //! | `BEARER_GUARD_ALLOW_ANONYMOUS` | `allow_anonymous` (flag) |
 //! | `BEARER_GUARD_ALLOW_QUERY_PARAMETER` | `allow_query_parameter` (flag) |
 //! | `BEARER_GUARD_TOKEN_HEADER` | `token_header` |
@@ -265,6 +266,7 @@ const ENV_KEYS: &[&str] = &[
     "DPOP_MAX_AGE_SECONDS",
     "REALM",
     "PUBLIC_URL",
+    "TRUST_HOST_HEADER",
     "ALLOW_ANONYMOUS",
     "ALLOW_QUERY_PARAMETER",
     "TOKEN_HEADER",
@@ -669,8 +671,13 @@ pub struct DpopConfig {
 pub struct LayerConfig {
     /// [`BearerLayer::realm`].
     pub realm: Option<String>,
-    /// [`BearerLayer::public_url`].
+    /// [`BearerLayer::public_url`]; required with `[dpop]`, unless
+    /// `trust_host_header` is set.
     pub public_url: Option<String>,
+    /// [`BearerLayer::trust_host_header`]: `"http"` or `"https"`, the
+    /// scheme of DPoP's `htu` rebuilt from the `Host` header (without a
+    /// `public_url`: development set-ups only).
+    pub trust_host_header: Option<String>,
     /// [`BearerLayer::allow_anonymous`].
     pub allow_anonymous: bool,
     /// [`BearerLayer::allow_query_parameter`].
@@ -1021,6 +1028,16 @@ pub enum ConfigError {
     /// `layer.token_header` is not a header name.
     #[error("layer.token_header: {0:?} is not a valid header name")]
     TokenHeader(String),
+    /// `[dpop]` without `layer.public_url`: DPoP proofs name the URL they
+    /// were made for, which must come from configuration, not from the
+    /// request (`layer.trust_host_header` is the development opt-in).
+    #[error(
+        "[dpop] needs layer.public_url, the externally visible URL proofs are checked against (or layer.trust_host_header for development)"
+    )]
+    DpopNeedsPublicUrl,
+    /// `layer.trust_host_header` is neither `http` nor `https`.
+    #[error("layer.trust_host_header: {0:?} is neither \"http\" nor \"https\"")]
+    TrustHostHeader(String),
 }
 
 fn secs(s: u64) -> Duration {
@@ -1136,10 +1153,19 @@ impl Config {
     /// A [`BearerLayer`] validating with `validator`, with the `[layer]`
     /// options.
     pub fn layer(&self, validator: Validator) -> Result<BearerLayer, ConfigError> {
+        let dpop = validator.dpop_options().is_some();
         let mut layer = BearerLayer::new(validator);
-        let Some(options) = &self.layer else {
-            return Ok(layer);
-        };
+        let options = self.layer.clone().unwrap_or_default();
+        if dpop && options.public_url.is_none() && options.trust_host_header.is_none() {
+            return Err(ConfigError::DpopNeedsPublicUrl);
+        }
+        if let Some(scheme) = &options.trust_host_header {
+            layer = layer.trust_host_header(match scheme.to_ascii_lowercase().as_str() {
+                "http" => http::uri::Scheme::HTTP,
+                "https" => http::uri::Scheme::HTTPS,
+                _ => return Err(ConfigError::TrustHostHeader(scheme.clone())),
+            });
+        }
         if let Some(realm) = &options.realm {
             layer = layer.realm(realm.clone())?;
         }
@@ -2170,6 +2196,7 @@ impl EnvReader<'_> {
         Ok(Some(LayerConfig {
             realm: self.text("REALM"),
             public_url: self.text("PUBLIC_URL"),
+            trust_host_header: self.text("TRUST_HOST_HEADER"),
             allow_anonymous: self.flag("ALLOW_ANONYMOUS")?,
             allow_query_parameter: self.flag("ALLOW_QUERY_PARAMETER")?,
             token_header: self.text("TOKEN_HEADER"),

@@ -547,6 +547,30 @@ async fn the_layer_applies_its_options() {
     assert!(matches!(err, ConfigError::TokenHeader(_)), "{err:?}");
 }
 
+/// DPoP's `htu` comes from configuration: `[dpop]` without
+/// `layer.public_url` is an error when the layer is built, unless the
+/// development opt-in says to trust the `Host` header.
+#[tokio::test]
+async fn dpop_without_a_public_url_is_an_error_unless_host_is_trusted() {
+    let issuer = TestIssuer::new().default_audience("payments");
+    let layer_of = |extra: &str| {
+        let config = parse(&format!(
+            "{}
+[dpop]
+{extra}",
+            toml_for(&issuer, "")
+        ));
+        config.layer(config.validator().unwrap()).map(drop)
+    };
+    assert!(matches!(layer_of(""), Err(ConfigError::DpopNeedsPublicUrl)));
+    assert!(layer_of("[layer]\npublic_url = \"https://payments.example.com\"\n").is_ok());
+    assert!(layer_of("[layer]\ntrust_host_header = \"http\"\n").is_ok());
+    assert!(matches!(
+        layer_of("[layer]\ntrust_host_header = \"ftp\"\n"),
+        Err(ConfigError::TrustHostHeader(_))
+    ));
+}
+
 #[tokio::test]
 async fn the_environment_describes_one_issuer() {
     let issuer = TestIssuer::new().default_audience("billing");

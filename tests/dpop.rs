@@ -41,9 +41,12 @@ fn app(layer: BearerLayer) -> Router {
 }
 
 async fn start(options: DpopOptions) -> SocketAddr {
+    // The tests address the server as http://127.0.0.1:PORT, which is
+    // what its `Host` says: the explicit opt-in for such set-ups.
     serve(app(BearerLayer::new(validator(options))
         .realm("payments")
-        .unwrap()))
+        .unwrap()
+        .trust_host_header(http::uri::Scheme::HTTP)))
     .await
 }
 
@@ -1033,7 +1036,8 @@ async fn a_route_can_require_dpop_behind_a_layer_that_accepts_both() {
         .layer(
             BearerLayer::new(validator(DpopOptions::new()))
                 .realm("payments")
-                .unwrap(),
+                .unwrap()
+                .trust_host_header(http::uri::Scheme::HTTP),
         );
     let addr = serve(app).await;
     let unbound = issuer().token().sign();
@@ -1165,4 +1169,123 @@ async fn a_used_proof_stays_refused_after_inserts_with_an_earlier_clock_reading(
             .unwrap_err(),
         ValidationError::Dpop(DpopError::Expired)
     );
+}
+
+/// Sends `GET {target} HTTP/1.1` with `Host: {host}` and a DPoP token and
+/// proof over a raw connection (reqwest cannot send an absolute-form
+/// target); the status.
+async fn raw_dpop_get(addr: SocketAddr, target: &str, host: &str, token: &str, proof: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: DPoP {token}\r\nDPoP: {proof}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+/// The attack: a client's proof made for service A (`http://service-a.example/me`),
+/// captured or replayed by service A itself, presented at service B, which
+/// accepts the same DPoP-bound token (an audience both share). B used to
+/// take the URI to check from the request: the authority of an
+/// absolute-form target, or the `Host` header, both the attacker's choice.
+#[tokio::test]
+async fn a_proof_made_for_another_service_is_refused_whatever_the_request_names() {
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    let for_a = "http://service-a.example/me";
+
+    // B with its public URL: the proof names another URL, whatever the
+    // request target's authority or the Host header say.
+    let b = serve(app(BearerLayer::new(validator(DpopOptions::new()))
+        .public_url("http://service-b.example")
+        .unwrap()))
+    .await;
+    for (target, host) in [
+        (for_a, "service-b.example"),
+        ("/me", "service-a.example"),
+        (for_a, "service-a.example"),
+    ] {
+        let proof = client.proof("GET", for_a, &token).sign();
+        assert_eq!(
+            raw_dpop_get(b, target, host, &token, &proof).await,
+            401,
+            "{target} with Host {host}"
+        );
+    }
+    // Its own URL passes.
+    let proof = client
+        .proof("GET", "http://service-b.example/me", &token)
+        .sign();
+    assert_eq!(
+        raw_dpop_get(b, "/me", "whatever.example", &token, &proof).await,
+        200
+    );
+
+    // B without a public URL: no URL to check against, DPoP answers 503
+    // (and never takes the request's word for it).
+    let unset = serve(app(BearerLayer::new(validator(DpopOptions::new())))).await;
+    let proof = client.proof("GET", for_a, &token).sign();
+    assert_eq!(
+        raw_dpop_get(unset, for_a, "service-a.example", &token, &proof).await,
+        503
+    );
+    assert_eq!(
+        validator(DpopOptions::new())
+            .validate_dpop(&token, &proof, "GET", for_a)
+            .await
+            .map(|_| ()),
+        Ok(()),
+        "the validator alone checks the URI its caller gives"
+    );
+
+    // With the opt-in, the Host header (never the target's authority).
+    let trusting =
+        serve(app(BearerLayer::new(validator(DpopOptions::new()))
+            .trust_host_header(http::uri::Scheme::HTTP)))
+        .await;
+    let proof = client.proof("GET", for_a, &token).sign();
+    assert_eq!(
+        raw_dpop_get(trusting, for_a, "service-b.example", &token, &proof).await,
+        401,
+        "absolute-form authority"
+    );
+}
+
+/// `max_auth_age` is judged by the validator's clock and leeway, as the
+/// token's own times are: a manual clock far from the system's, and a
+/// leeway of 0, decide.
+#[tokio::test]
+async fn max_auth_age_reads_the_validators_clock_and_leeway() {
+    let t = 1_000_000_000; // 2001: far from the system clock
+    let clock = bearer_guard::ManualClock::new(t);
+    let issuer = TestIssuer::with_keys(vec![bearer_guard::testing::TestKey::generate(
+        Algorithm::ES256,
+    )])
+    .default_audience("api")
+    .clock(clock.clone());
+    let validator = issuer
+        .validator_builder()
+        .audience("api")
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let recent = Requirement::max_auth_age(Duration::from_secs(300));
+    let claims = |auth_time: i64| {
+        let token = issuer.token().claim("auth_time", auth_time).sign();
+        let validator = validator.clone();
+        async move { validator.validate(&token).await.unwrap() }
+    };
+    // 100 s ago by the validator's clock (by the system's, 25 years).
+    assert!(recent.check(&claims(t - 100).await).is_ok());
+    // 301 s ago, no leeway: too old (a default 60 s leeway passed it).
+    assert!(recent.check(&claims(t - 301).await).is_err());
+    clock.advance(-10);
+    assert!(recent.check(&claims(t - 295).await).is_ok());
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::clock::{Leeway, TimeError};
+use crate::clock::{Clock, Leeway, TimeError};
 pub use roles::{RoleSource, Roles};
 pub(crate) use rules::{ClaimError, ClaimRules, Source};
 
@@ -60,6 +60,10 @@ struct Inner {
     roles: Roles,
     permissions: Roles,
     confirmation: Confirmation,
+    /// The validator's clock and leeway, for checks made after validation
+    /// (a route's `max_auth_age`): the same time as the token's.
+    clock: Clock,
+    leeway: Leeway,
     /// Your own claims types, each deserialized once per token
     /// ([`Claims::typed`]); as many entries as the program has types.
     typed: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
@@ -149,6 +153,7 @@ impl Claims {
         roles: Roles,
         permissions: Roles,
         confirmation: Confirmation,
+        (clock, leeway): (Clock, Leeway),
     ) -> Self {
         Claims(Arc::new(Inner {
             all: Value::Object(claims),
@@ -157,8 +162,20 @@ impl Claims {
             roles,
             permissions,
             confirmation,
+            clock,
+            leeway,
             typed: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Now, by the clock of the validator these claims came from.
+    pub(crate) fn now(&self) -> i64 {
+        self.0.clock.now()
+    }
+
+    /// The leeway of the validator these claims came from, in seconds.
+    pub(crate) fn leeway_secs(&self) -> i64 {
+        self.0.leeway.0
     }
 
     /// An estimate of the heap memory these claims hold (the JSON tree,

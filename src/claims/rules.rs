@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::roles::{self, PERMISSIONS, ROLES, RoleSource, Roles};
 use super::{Claims, Confirmation, Scopes, Times};
-use crate::clock::{Leeway, TimeError};
+use crate::clock::{Clock, Leeway, TimeError};
 
 /// Where the claims came from, which decides what must be present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub(crate) struct ClaimRules {
     /// [`Introspection::may_omit`](crate::Introspection::may_omit)): where
     /// present they are checked all the same.
     pub(crate) may_omit: Vec<String>,
+    /// The validator's clock, handed to the claims for checks made after
+    /// validation (`max_auth_age`).
+    pub(crate) clock: Clock,
 }
 
 impl ClaimRules {
@@ -200,6 +203,7 @@ impl ClaimRules {
             roles,
             permissions,
             confirmation,
+            (self.clock.clone(), self.leeway),
         ))
     }
 }

@@ -304,6 +304,12 @@ pub enum DpopError {
     /// checked for replays, so it is not accepted (HTTP 503).
     #[error("the DPoP replay store is unavailable: {0}")]
     ReplayStoreUnavailable(String),
+    /// The layer knows no URL to check `htu` against: it has neither a
+    /// [public URL](crate::BearerLayer::public_url) nor the opt-in to
+    /// [trust the `Host` header](crate::BearerLayer::trust_host_header).
+    /// A configuration mistake, answered 503 (the proof cannot be checked).
+    #[error("DPoP needs BearerLayer::public_url (or trust_host_header) to check htu")]
+    NoPublicUrl,
 }
 
 impl DpopError {
@@ -321,7 +327,9 @@ impl DpopError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            DpopError::ReplayCacheFull | DpopError::ReplayStoreUnavailable(_)
+            DpopError::ReplayCacheFull
+                | DpopError::ReplayStoreUnavailable(_)
+                | DpopError::NoPublicUrl
         )
     }
 
@@ -340,9 +348,9 @@ impl DpopError {
             DpopError::Expired | DpopError::IssuedInFuture => {
                 "The DPoP proof is outside its validity window"
             }
-            DpopError::ReplayCacheFull | DpopError::ReplayStoreUnavailable(_) => {
-                "The DPoP proof cannot be checked now"
-            }
+            DpopError::ReplayCacheFull
+            | DpopError::ReplayStoreUnavailable(_)
+            | DpopError::NoPublicUrl => "The DPoP proof cannot be checked now",
             _ => "The DPoP proof is invalid",
         }
     }

@@ -97,6 +97,9 @@ struct Shared {
     /// The externally visible base URL (normalised, no trailing `/`), for
     /// DPoP's `htu`.
     public_url: Option<String>,
+    /// Without a public URL: DPoP's `htu` from the `Host` header, with
+    /// this scheme (an explicit opt-in, [`BearerLayer::trust_host_header`]).
+    trust_host: Option<http::uri::Scheme>,
 }
 
 /// A tower [`Layer`] that requires a valid bearer token on every request.
@@ -146,6 +149,7 @@ impl BearerLayer {
                 token_header: None,
                 token_cookie: None,
                 public_url: None,
+                trust_host: None,
             }),
             render: EmptyBody,
         }
@@ -187,11 +191,15 @@ impl<R> BearerLayer<R> {
 
     /// The externally visible base URL of the service (`https://api.example.com`,
     /// or with the path prefix a proxy strips), against which DPoP proofs'
-    /// `htu` is checked: the base followed by the request's path. Without
-    /// it, the URL is rebuilt from the request (its scheme, or `http`, and
-    /// its `Host`), which behind a TLS-terminating proxy is not the URL the
-    /// client signed, and which trusts the `Host` header: set it in
-    /// production.
+    /// `htu` is checked: the base followed by the request's path.
+    ///
+    /// A layer whose validator accepts DPoP needs it (or the explicit
+    /// opt-in [`trust_host_header`](Self::trust_host_header)): without
+    /// either, DPoP requests are answered 503 ([`DpopError::NoPublicUrl`](crate::DpopError::NoPublicUrl)),
+    /// never checked against a URL the request itself names (its `Host`,
+    /// or the authority of an absolute-form target), which would let a
+    /// proof made for another service sharing the client's keys be
+    /// presented here.
     ///
     /// # Errors
     ///
@@ -205,6 +213,31 @@ impl<R> BearerLayer<R> {
         };
         self.config_mut().public_url = Some(normalized.trim_end_matches('/').to_owned());
         Ok(self)
+    }
+
+    /// Without a [`public_url`](Self::public_url), checks DPoP proofs'
+    /// `htu` against `scheme://` and the request's `Host` header (which
+    /// must be a plain authority: no user information, nothing that shifts
+    /// the path) followed by its path. Never the authority of an
+    /// absolute-form request target.
+    ///
+    /// An opt-in for set-ups where every name that reaches this service
+    /// is this service's (local development, tests): the client names the
+    /// host, so a proof made for another service behind the same address
+    /// would be accepted here. In production, set the public URL. HTTP/2
+    /// requests name their authority in the request target, which is never
+    /// used: they need the public URL.
+    ///
+    /// ```
+    /// # use bearer_guard::{BearerLayer, DpopOptions, testing::TestIssuer};
+    /// # let validator = TestIssuer::new().validator_builder()
+    /// #     .audience("api").dpop(DpopOptions::new()).build().unwrap();
+    /// let layer = BearerLayer::new(validator).trust_host_header(http::uri::Scheme::HTTP);
+    /// # let _ = layer;
+    /// ```
+    pub fn trust_host_header(mut self, scheme: http::uri::Scheme) -> Self {
+        self.config_mut().trust_host = Some(scheme);
+        self
     }
 
     /// Points every challenge to the resource's metadata (RFC 9728 §5.1:
@@ -408,25 +441,35 @@ impl<S, R> BearerService<S, R> {
         }))
     }
 
-    /// The request's URI as the client addressed it, without query: the
-    /// configured public URL and the path, or the request's scheme (else
-    /// `http`) and authority (its own, else the `Host` header, which must
-    /// be a well-formed authority: nothing that could shift the path).
+    /// The URI a DPoP proof must name, without query: the configured
+    /// public URL and the request's path; with the opt-in only, the
+    /// configured scheme, the `Host` header (a well-formed authority:
+    /// nothing that could shift the path) and the path. Never anything the
+    /// request target itself names but its path.
     fn request_uri<B>(&self, req: &Request<B>) -> Result<String, AuthError> {
         let path = req.uri().path();
         if let Some(base) = &self.shared.public_url {
             return Ok(format!("{base}{path}"));
         }
-        let scheme = req.uri().scheme_str().unwrap_or("http");
-        let refused = || AuthError::InvalidToken(DpopError::Uri.into());
-        let authority = match req.uri().authority() {
-            Some(a) => a.clone(),
-            None => req
-                .headers()
-                .get(HOST)
-                .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
-                .ok_or_else(refused)?,
+        let Some(scheme) = &self.shared.trust_host else {
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            // A configuration mistake: said once at warn, then at debug.
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    "DPoP requests answered 503: the layer has no public_url (nor trust_host_header) to check htu against"
+                );
+            } else {
+                tracing::debug!("DPoP proof refused: the layer has no public_url");
+            }
+            return Err(AuthError::InvalidToken(DpopError::NoPublicUrl.into()));
         };
+        let refused = || AuthError::InvalidToken(DpopError::Uri.into());
+        let authority = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| http::uri::Authority::try_from(h.as_bytes()).ok())
+            .ok_or_else(refused)?;
         if authority.as_str().contains('@') {
             return Err(refused());
         }

@@ -118,13 +118,6 @@ impl Unmet {
     }
 }
 
-/// Seconds since the Unix epoch, by the system clock.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 fn names<I, T>(names: I) -> Result<Vec<String>, RequirementError>
 where
     I: IntoIterator<Item = T>,
@@ -207,12 +200,12 @@ impl Node {
                         v.as_i64()
                             .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
                     });
-                    // The validator's leeway for clock skew, as for `iat`.
-                    let leeway =
-                        i64::try_from(crate::validator::DEFAULT_LEEWAY.as_secs()).unwrap_or(0);
-                    let oldest = now()
+                    // The validator's clock, and its leeway for clock
+                    // skew, as for `iat`.
+                    let oldest = claims
+                        .now()
                         .saturating_sub(i64::try_from(max).unwrap_or(i64::MAX))
-                        .saturating_sub(leeway);
+                        .saturating_sub(claims.leeway_secs());
                     auth_time.is_some_and(|t| t >= oldest)
                 });
                 if acr_ok && age_ok {

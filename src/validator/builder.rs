@@ -532,7 +532,6 @@ fn build_dpop(options: DpopOptions) -> Result<Dpop, BuildError> {
 /// The validator-wide settings an issuer is built with.
 struct Env {
     leeway: Leeway,
-    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     clock: Clock,
     #[cfg(feature = "remote")]
     allow_http: bool,
@@ -619,6 +618,7 @@ impl Env {
             may_omit: self.may_omit.clone(),
             #[cfg(not(feature = "remote"))]
             may_omit: Vec::new(),
+            clock: self.clock.clone(),
         };
         match config.names {
             Names::Exact(names) => {
