@@ -10,7 +10,9 @@
 //! - [`providers`]: the settings for Keycloak, Auth0, Entra ID, Okta,
 //!   Google, Cognito, …;
 //! - [`operations`]: metrics, traces, health, configuration files, the
-//!   diagnostic command.
+//!   diagnostic command;
+//! - [`policy`]: which configured rule applies on which path (a JWT, a
+//!   cache hit, an introspection answer, a bound token, a tenant).
 
 pub mod axum {
     //! # axum
@@ -332,4 +334,46 @@ pub mod operations {
     //! URLs), never from a token; with a multi-tenant template that discovers
     //! each tenant's keys, the URLs are those of the tenants admitted (at most
     //! `max_tenants` plus the pending ones).
+}
+
+pub mod policy {
+    //! # Every rule on every path
+    //!
+    //! A token reaches [`Claims`](crate::Claims) by one of these paths: a
+    //! JWT verified now; a JWT answered from the verified-token cache; an
+    //! RFC 7662 introspection answer (from the endpoint, from the
+    //! in-process cache, or from the fleet's Redis, written by a replica
+    //! whose rules may differ); a DPoP- or certificate-bound token on any
+    //! of these; a tenant of a [tenant template](crate::Issuer::tenant_template).
+    //! Every rule you configure holds on each of them, as this table says;
+    //! `tests/policy.rs` walks it, and fails for a setting that has no row.
+    //!
+    //! Caches never carry a verdict across rules: the verified-token cache
+    //! and the in-process introspection cache belong to one validator (its
+    //! rules never change), and an answer read from Redis is read again
+    //! with this validator's rules. Time rules are checked again on every
+    //! hit.
+    //!
+    //! | setting | JWT (and its cache hits) | introspection answer (live, cached, from Redis) |
+    //! |---|---|---|
+    //! | `issuer`, `trust` | `iss` required, exactly one of the issuers; the issuer's own keys only; a cache hit only while the verifying key is still published | `iss` checked where present (absent: the configured endpoint speaks for the first issuer) |
+    //! | `tenant_template`, `tenant_claim`, `tenants`, `max_tenants`, `also` | `iss` fits the template, the tenant claim confirms it, within the allow-list or the cap; the tenant's own keys | not used: answers are judged with the first exact issuer's rules |
+    //! | `audience` | `aud` required, one of them | `aud` required, one of them, unless [`Introspection::may_omit`](crate::Introspection::may_omit)`("aud")`; checked where present |
+    //! | `allowed_client_ids` | `client_id` required, one of them | the same, unless `may_omit("client_id")` |
+    //! | `require_claim`, `rfc9068_profile` (`sub`, `client_id`, `iat`, `jti`) | present, not `null` | the same, unless `may_omit(name)` |
+    //! | `require_claim_equals` | present with the value | the same; absent only with `may_omit(name)` |
+    //! | `typ_policy`, `rfc9068_profile` (`at+jwt`) | the header's `typ` | no header: `token_type`, when present, must be an access token (`Bearer`, `DPoP`, `access_token`) |
+    //! | `algorithms` | the header's `alg`, and the key's | no signature to check |
+    //! | `leeway`, `clock` | `exp` required; `exp`, `nbf`, `iat` against the clock with the leeway, again on every cache hit | `exp`, `nbf`, `iat` checked where present, again on every cache hit; without `exp`, cached for `max_ttl` at most |
+    //! | `roles_from`, `permissions_from` | a source you set is strict: a value of the wrong shape refuses the token | the same |
+    //! | `max_token_size` | before anything is decoded | before anything is sent |
+    //! | `dpop` (`DpopOptions`) | a `cnf.jkt`-bound token needs its proof, every time (the proof is never cached); `required` refuses `Bearer` | the same; `token_type: DPoP` needs `cnf.jkt` |
+    //! | certificate binding (`cnf.x5t#S256`) | the request's certificate, every time | the same |
+    //! | `token_cache_capacity` | the cache-hit path itself (0: none) | its own cache ([`IntrospectionOptions`](crate::IntrospectionOptions)) |
+    //!
+    //! `may_omit` exists because RFC 7662 §2.2 makes every member of an
+    //! answer optional, and some servers restrict answers per resource
+    //! themselves; the default refuses an answer that lacks what a JWT
+    //! would need, since an answer without `aud` may be about a token
+    //! issued for another resource of the same server.
 }

@@ -358,3 +358,39 @@ async fn with_an_integrity_key_a_planted_answer_is_not_read() {
     let trusting = introspecting(&s, Some(RedisStore::new(&redis.url()).unwrap()));
     assert!(trusting.validate("opaque-4").await.is_ok());
 }
+
+/// A replica whose clock runs an hour ahead stores an answer stamped with
+/// its own time; another replica must not take that answer as younger than
+/// it is (its age would be negative, and it would outlive its TTL: a
+/// revocation unnoticed past `max_ttl`). It asks the endpoint itself.
+#[tokio::test]
+async fn an_answer_stamped_by_a_replica_whose_clock_runs_ahead_is_not_reused() {
+    let redis = RedisServer::start();
+    let s = common::as_server::setup(common::AUDIENCE).await;
+    let mut answer = answer(&s);
+    answer["exp"] = json!(T0 + 7200);
+    s.server.answer("opaque-skew", answer);
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let ahead = s
+        .issuer
+        .validator_builder()
+        .audience(common::AUDIENCE)
+        .allow_insecure_http()
+        .clock(bearer_guard::ManualClock::new(T0 + 3600))
+        .introspection(Introspection::at(
+            s.server.introspection_url(),
+            ClientAuth::basic(CLIENT_ID, CLIENT_SECRET),
+        ))
+        .shared_store(store.clone())
+        .build()
+        .unwrap();
+    assert!(ahead.validate("opaque-skew").await.is_ok());
+    assert_eq!(s.server.intro_calls(), 1);
+    let b = introspecting(&s, Some(store));
+    assert!(b.validate("opaque-skew").await.is_ok());
+    assert_eq!(
+        s.server.intro_calls(),
+        2,
+        "the future-stamped answer was reused"
+    );
+}

@@ -253,6 +253,12 @@ impl Introspector {
         let newline = value.iter().position(|b| *b == b'\n')?;
         let (at, body) = value.split_at(newline);
         let at: i64 = std::str::from_utf8(at).ok()?.parse().ok()?;
+        // Written by a replica whose clock runs ahead of this one's (or
+        // before this one's stepped back): its age here would be negative
+        // and the answer outlive its TTL. Asked again instead.
+        if at > self.clock.now().saturating_add(rules.leeway.0) {
+            return None;
+        }
         let body = body.get(1..)?;
         let answer = interpret(body, rules, at, &self.options).ok()?;
         let cached = Cached { answer, at };

@@ -64,7 +64,9 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 
 /// The payments API of the interop tests: `POST /charge` needs
 /// `charge:customer` and answers "charged for CLIENT"; `GET /me` returns
-/// the claims; realm `payments`.
+/// the claims; realm `payments`. Served on 127.0.0.1 and called by that
+/// address: DPoP proofs are checked against the `Host` (the explicit
+/// opt-in for such set-ups).
 pub fn payments_app(validator: bearer_guard::Validator) -> Router {
     Router::new()
         .route(
@@ -75,7 +77,12 @@ pub fn payments_app(validator: bearer_guard::Validator) -> Router {
         )
         .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
         .route("/me", get(|c: Claims| async move { axum::Json(c) }))
-        .layer(BearerLayer::new(validator).realm("payments").unwrap())
+        .layer(
+            BearerLayer::new(validator)
+                .realm("payments")
+                .unwrap()
+                .trust_host_header(http::uri::Scheme::HTTP),
+        )
 }
 
 /// Calls `path` on `addr` with a bearer token: the status, the
