@@ -331,9 +331,11 @@ pub mod operations {
     //! | `bearer_guard_dpop_replays_total` | counter | none |
     //!
     //! Label values come from fixed sets or from the configuration (JWKS
-    //! URLs), never from a token; with a multi-tenant template that discovers
-    //! each tenant's keys, the URLs are those of the tenants admitted (at most
-    //! `max_tenants` plus the pending ones).
+    //! URLs, never their user information or query), never from a token;
+    //! with a multi-tenant template that discovers each tenant's keys, a
+    //! tenant's fetches count under the template (`…/{tenant}/…`) until one
+    //! of its tokens verifies, and under its own JWKS URL after: at most
+    //! `max_tenants` series plus one per template.
 }
 
 pub mod policy {

@@ -36,6 +36,28 @@ impl Stopwatch {
     }
 }
 
+/// At most one log line a minute at `warn` for failures that requests a
+/// stranger controls can cause (an opaque token while the endpoint is
+/// down): the rest go to `debug`. Times are monotonic milliseconds.
+#[derive(Debug, Default)]
+pub(crate) struct WarnThrottle(std::sync::atomic::AtomicU64);
+
+impl WarnThrottle {
+    const INTERVAL_MS: u64 = 60_000;
+
+    /// Whether a line at `warn` is due at `now_ms` (and takes it).
+    pub(crate) fn due(&self, now_ms: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        // 0 is "never": the first failure is always said.
+        let last = self.0.load(Ordering::Relaxed);
+        (last == 0 || now_ms.saturating_sub(last) >= Self::INTERVAL_MS)
+            && self
+                .0
+                .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// A request through the layer: `outcome` and `reason`.
 #[inline]
 pub(crate) fn request(outcome: &'static str, reason: &'static str) {
@@ -151,5 +173,23 @@ impl std::fmt::Display for ShortHash {
             write!(f, "{b:02x}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::WarnThrottle;
+
+    #[test]
+    fn a_warning_is_due_once_a_minute_and_never_again_after_a_step_back() {
+        let throttle = WarnThrottle::default();
+        assert!(throttle.due(0), "the first failure is said");
+        assert!(!throttle.due(59_999));
+        assert!(throttle.due(60_001));
+        // Monotonic time does not step back; an earlier reading from
+        // another thread is simply not due.
+        assert!(!throttle.due(1_000));
+        assert!(!throttle.due(120_000));
+        assert!(throttle.due(120_001));
     }
 }

@@ -81,6 +81,9 @@ pub(crate) struct Introspector {
     permits: Arc<Semaphore>,
     clock: Clock,
     counters: Counters,
+    /// Failures any opaque token can cause are said at `warn` once a
+    /// minute.
+    warnings: crate::telemetry::WarnThrottle,
     /// The fleet's shared cache, behind the in-process one.
     #[cfg(feature = "redis")]
     store: Option<crate::store::RedisStore>,
@@ -111,6 +114,7 @@ impl Introspector {
             cache,
             clock,
             counters: Counters::default(),
+            warnings: crate::telemetry::WarnThrottle::default(),
             #[cfg(feature = "redis")]
             store: None,
         }
@@ -223,7 +227,11 @@ impl Introspector {
             }) => self.counters.active.fetch_add(1, Ordering::Relaxed),
             Ok(_) => self.counters.inactive.fetch_add(1, Ordering::Relaxed),
             Err(error) => {
-                tracing::warn!(%error, "token introspection failed");
+                if self.warnings.due(self.clock.mono_ms()) {
+                    tracing::warn!(%error, "token introspection failed (said at most once a minute; the rest at debug)");
+                } else {
+                    tracing::debug!(%error, "token introspection failed");
+                }
                 self.counters.failures.fetch_add(1, Ordering::Relaxed)
             }
         };
@@ -241,7 +249,11 @@ impl Introspector {
         let value = match store.get(SHARED_KIND, &id).await {
             Ok(value) => value?,
             Err(e) => {
-                tracing::warn!(error = %e, "shared introspection cache unavailable: asking the endpoint");
+                if self.warnings.due(self.clock.mono_ms()) {
+                    tracing::warn!(error = %e, "shared introspection cache unavailable: asking the endpoint");
+                } else {
+                    tracing::debug!(error = %e, "shared introspection cache unavailable");
+                }
                 return None;
             }
         };
@@ -298,7 +310,11 @@ impl Introspector {
         value.push(b'\n');
         value.extend_from_slice(body);
         if let Err(e) = store.put(SHARED_KIND, &id, &value, ttl).await {
-            tracing::warn!(error = %e, "shared introspection cache unavailable: answer kept in-process only");
+            if self.warnings.due(self.clock.mono_ms()) {
+                tracing::warn!(error = %e, "shared introspection cache unavailable: answer kept in-process only");
+            } else {
+                tracing::debug!(error = %e, "shared introspection cache unavailable");
+            }
         }
     }
 
