@@ -186,6 +186,7 @@ use crate::http::{BearerLayer, InvalidRealm, InvalidUrl};
 use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
 use crate::jwt::TypPolicy;
 use crate::keys::{Algorithm, KeyError, SigningKey};
+use crate::remote::EndpointUrl;
 use crate::remote::JwksOptions;
 use crate::validator::{BuildError, Issuer, Validator, ValidatorBuilder};
 
@@ -365,8 +366,9 @@ pub struct IssuerConfig {
     /// ([`Issuer::permissions_from`]).
     #[serde(deserialize_with = "role_sources")]
     pub permissions_from: Vec<RoleSource>,
-    /// Key source: a JWKS URL ([`Issuer::jwks_url`]).
-    pub jwks_url: Option<String>,
+    /// Key source: a JWKS URL ([`Issuer::jwks_url`]); `Debug` hides its
+    /// credentials.
+    pub jwks_url: Option<EndpointUrl>,
     /// Key source: a JWKS file ([`Issuer::jwks_file`]).
     pub jwks_file: Option<PathBuf>,
     /// Key source: a JWKS document, as JSON text or as a table
@@ -585,8 +587,9 @@ impl JwksCacheConfig {
 #[non_exhaustive]
 pub struct IntrospectionConfig {
     /// The endpoint ([`Introspection::at`]); without it, the first
-    /// issuer's discovered one ([`Introspection::discovered`]).
-    pub endpoint: Option<String>,
+    /// issuer's discovered one ([`Introspection::discovered`]). `Debug`
+    /// hides its credentials.
+    pub endpoint: Option<EndpointUrl>,
     /// This resource server's client id (required).
     pub client_id: String,
     /// Its secret, for `client_secret_basic` and `client_secret_post`.
@@ -1477,7 +1480,7 @@ impl IssuerConfig {
         }
 
         if let Some(url) = &self.jwks_url {
-            issuer = issuer.jwks_url(url.clone());
+            issuer = issuer.jwks_url(url.expose());
         }
         if self.discover {
             issuer = issuer.discover();
@@ -1596,7 +1599,7 @@ impl IntrospectionConfig {
             }
         };
         let mut introspection = match &self.endpoint {
-            Some(url) => Introspection::at(url.clone(), auth),
+            Some(url) => Introspection::at(url.expose(), auth),
             None => Introspection::discovered(auth),
         };
         if let Some(policy) = self.policy {
@@ -2052,7 +2055,7 @@ impl EnvReader<'_> {
             require_claim_equals,
             roles_from: self.each("ROLES_FROM", parse_role_source)?,
             permissions_from: self.each("PERMISSIONS_FROM", parse_role_source)?,
-            jwks_url: self.text("JWKS_URL"),
+            jwks_url: self.text("JWKS_URL").map(EndpointUrl::new),
             jwks_file: self.path("JWKS_FILE"),
             jwks: self.text("JWKS"),
             discover: self.flag("DISCOVER")?,
@@ -2129,7 +2132,7 @@ impl EnvReader<'_> {
             return Ok(None);
         };
         Ok(Some(IntrospectionConfig {
-            endpoint: self.text("INTROSPECTION_URL"),
+            endpoint: self.text("INTROSPECTION_URL").map(EndpointUrl::new),
             client_id,
             client_secret: self.secret("INTROSPECTION_CLIENT_SECRET")?,
             auth_method: self.parsed("INTROSPECTION_AUTH_METHOD", parse_auth_method)?,

@@ -40,8 +40,10 @@ impl Stopwatch {
 /// stranger controls can cause (an opaque token while the endpoint is
 /// down): the rest go to `debug`. Times are monotonic milliseconds.
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) struct WarnThrottle(std::sync::atomic::AtomicU64);
 
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 impl WarnThrottle {
     const INTERVAL_MS: u64 = 60_000;
 

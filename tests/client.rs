@@ -831,3 +831,42 @@ async fn the_test_issuers_token_endpoint_answers_as_a_server_would() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A token endpoint answering `expires_in: 1` (hostile, or misconfigured):
+/// the token it gave is usable for its second, and the calls within that
+/// second send no further token request (a renewal due at the second of
+/// arrival made every call renew).
+#[tokio::test]
+async fn a_one_second_token_is_not_fetched_again_by_every_call_in_its_second() {
+    async fn endpoint(
+        axum::extract::State(calls): axum::extract::State<Arc<AtomicUsize>>,
+    ) -> axum::Json<serde_json::Value> {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        axum::Json(serde_json::json!({
+            "access_token": format!("token-{n}"),
+            "token_type": "Bearer",
+            "expires_in": 1,
+        }))
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route("/token", axum::routing::post(endpoint))
+        .with_state(calls.clone());
+    let addr = common::serve(app).await;
+    let clock = bearer_guard::ManualClock::new(2_000_000_000);
+    let source = TokenSource::client_credentials(ClientAuth::basic("c", "s"))
+        .token_url(format!("http://{addr}/token"))
+        .clock(clock.clone())
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    let first = source.token().await.unwrap();
+    for _ in 0..10 {
+        assert_eq!(source.token().await.unwrap().secret(), first.secret());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // The next second it is no longer usable: one request, one new token.
+    clock.advance(1);
+    assert_ne!(source.token().await.unwrap().secret(), first.secret());
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -1463,3 +1463,27 @@ fn a_jwks_cache_without_a_remote_key_source_is_an_error_at_either_level() {
     .unwrap();
     assert_eq!(config.jwks_cache.unwrap().max_stale_seconds, Some(5));
 }
+
+/// `Debug` of a configuration hides the credentials an endpoint URL may
+/// hold (user information, query values), as everywhere else.
+#[test]
+fn config_debug_hides_credentials_in_endpoint_urls() {
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "issuers": [{
+            "issuer": "https://as.example.com",
+            "audiences": ["api"],
+            "jwks_url": "https://svc:jwks-pw@as.example.com/jwks?api_key=k1",
+        }],
+        "introspection": {
+            "endpoint": "https://rs:introspect-pw@as.example.com/introspect?token=t0",
+            "client_id": "api",
+            "client_secret": "s3cret",
+        },
+    }))
+    .unwrap();
+    let shown = format!("{config:?}");
+    for secret in ["s3cret", "jwks-pw", "k1", "introspect-pw", "t0"] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    assert!(shown.contains("as.example.com/jwks?api_key=***"), "{shown}");
+}

@@ -1,7 +1,10 @@
 //! One `bearer_guard.validate` span per validation, at `debug`, with the
 //! outcome, the issuer and a short token hash, never the token; nothing at
-//! `info`. One test in its own binary: the subscriber is global (a
+//! `info`; failures a stranger's request can cause said at `warn` at most
+//! once a minute. One test in its own binary: the subscriber is global (a
 //! thread-local one races with the callsite interest other threads cache).
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -89,4 +92,40 @@ async fn each_validation_has_a_debug_span_with_outcome_issuer_and_a_short_hash_n
             "a validation logged above debug: {line}"
         );
     }
+
+    // While the introspection endpoint fails, made-up opaque tokens (no
+    // credentials, each one new) do not each write a line at warn: the
+    // first failure is said, the rest within the minute go to debug.
+    captured.0.lock().unwrap().clear();
+    let s = common::as_server::setup("payments").await;
+    s.server
+        .set_intro_mode(common::as_server::IntroMode::Status(500));
+    let validator = s
+        .issuer
+        .validator_builder()
+        .audience("payments")
+        .allow_insecure_http()
+        .introspection(bearer_guard::Introspection::at(
+            s.server.introspection_url(),
+            bearer_guard::ClientAuth::basic(
+                common::as_server::CLIENT_ID,
+                common::as_server::CLIENT_SECRET,
+            ),
+        ))
+        .build()
+        .unwrap();
+    for i in 0..20 {
+        let err = validator
+            .validate(&format!("made-up-opaque-{i}"))
+            .await
+            .unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+    }
+    assert_eq!(s.server.intro_calls(), 20);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings = text.lines().filter(|l| l.contains(" WARN ")).count();
+    assert_eq!(
+        warnings, 1,
+        "warn lines for 20 strangers' requests:\n{text}"
+    );
 }

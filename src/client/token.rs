@@ -658,7 +658,9 @@ impl TokenSource {
 
 /// When to renew a token received at `now` that expires at `expires_at`:
 /// at 80 % of its lifetime less up to 5 % jitter (so that a fleet does not
-/// renew at once), and in any case by the time it stops being handed out.
+/// renew at once), and in any case by the time it stops being handed out;
+/// never within the second it arrived (a server answering `expires_in: 1`
+/// would otherwise be asked again by every call in that second).
 fn renew_at(now: i64, expires_at: i64, usable_until: i64) -> i64 {
     let lifetime = expires_at.saturating_sub(now).max(0);
     let mut r = [0u8; 2];
@@ -669,7 +671,7 @@ fn renew_at(now: i64, expires_at: i64, usable_until: i64) -> i64 {
     let at = now
         .saturating_add(lifetime.saturating_mul(4) / 5)
         .saturating_sub(jitter);
-    at.min(usable_until).max(now)
+    at.min(usable_until).max(now.saturating_add(1))
 }
 
 /// Server-sent error text as logs may carry it: the RFC 6749 §5.2
@@ -861,7 +863,9 @@ mod tests {
         // A token that (says it) never expires: no overflow, renewed late.
         assert!(renew_at(1000, i64::MAX, i64::MAX - 30) > 1000);
         // One already expired: due now.
-        assert_eq!(renew_at(1000, 900, 870), 1000);
+        // Expired on arrival: not handed out at all; a renewal is never
+        // due within the second of arrival.
+        assert_eq!(renew_at(1000, 900, 870), 1001);
     }
 
     #[test]

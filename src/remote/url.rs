@@ -110,6 +110,14 @@ impl serde::Serialize for EndpointUrl {
     }
 }
 
+/// From a string, as configuration files give it (`Debug` of the
+/// configuration then hides its credentials too).
+impl<'de> serde::Deserialize<'de> for EndpointUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(EndpointUrl::new)
+    }
+}
+
 impl From<String> for EndpointUrl {
     fn from(url: String) -> Self {
         EndpointUrl::new(url)
