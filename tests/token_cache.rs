@@ -158,3 +158,29 @@ async fn capacity_zero_turns_the_cache_off() {
     assert!(v.validate(&issuer.token().sign()).await.is_ok());
     assert_eq!(v.token_cache_len(), None);
 }
+
+/// A clock stepped back (NTP, a resumed VM) makes a cached token exactly
+/// as valid as a fresh validation would: its `iat` (and `nbf`) are checked
+/// again on every hit, with the leeway.
+#[tokio::test]
+async fn a_hit_after_the_clock_steps_back_is_judged_as_a_fresh_validation() {
+    let (clock, issuer, v) = timed();
+    let fresh = issuer
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(0)
+        .build()
+        .unwrap();
+    for token in [
+        issuer.token().sign(),
+        issuer.token().claim("nbf", T0).sign(),
+    ] {
+        clock.set(T0);
+        assert!(v.validate(&token).await.is_ok());
+        clock.advance(-60);
+        assert!(v.validate(&token).await.is_ok(), "inside the leeway");
+        clock.advance(-1);
+        let expected = fresh.validate(&token).await.unwrap_err();
+        assert_eq!(v.validate(&token).await.unwrap_err(), expected, "cache hit");
+    }
+}

@@ -196,7 +196,10 @@ impl Claims {
 
     /// Re-checks `exp` and `nbf` at `now` (for a cached result).
     pub(crate) fn check_time(&self, now: i64, leeway: Leeway) -> Result<(), TimeError> {
-        leeway.check_window(self.0.times.expires_at, self.0.times.not_before, now)
+        leeway.check_window(self.0.times.expires_at, self.0.times.not_before, now)?;
+        // As a fresh validation would: a clock stepped back past `iat`
+        // (beyond the leeway) refuses a cached token too.
+        leeway.check_issued_at(self.0.times.issued_at, now)
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
