@@ -584,6 +584,30 @@ async fn id_tokens_are_verified_as_openid_connect_core_says() {
     );
 }
 
+/// The retrying layer with `source` over a client that counts the requests
+/// it sends.
+fn retrying_client(
+    source: TokenSource,
+) -> (
+    Arc<AtomicUsize>,
+    impl Service<
+        http::Request<String>,
+        Response = http::Response<String>,
+        Error = Box<dyn std::error::Error + Send + Sync>,
+    >,
+) {
+    let sent = Arc::new(AtomicUsize::new(0));
+    let count = sent.clone();
+    let http = tower::service_fn(move |req: http::Request<String>| {
+        count.fetch_add(1, Ordering::SeqCst);
+        forward(req)
+    });
+    let client = ServiceBuilder::new()
+        .layer(bearer_guard::client::AuthorizeLayer::new(source).retry())
+        .service(http);
+    (sent, client)
+}
+
 #[tokio::test]
 async fn the_retrying_layer_sends_a_refused_request_once_more_with_a_fresh_token() {
     let (url, e) = start(
@@ -599,15 +623,7 @@ async fn the_retrying_layer_sends_a_refused_request_once_more_with_a_fresh_token
     .await;
     let s = source(&url, &e, ClientAuth::basic("c", "s"));
     let addr = payments().await;
-    let sent = Arc::new(AtomicUsize::new(0));
-    let count = sent.clone();
-    let http = tower::service_fn(move |req: http::Request<String>| {
-        count.fetch_add(1, Ordering::SeqCst);
-        forward(req)
-    });
-    let mut client = ServiceBuilder::new()
-        .layer(bearer_guard::client::AuthorizeLayer::new(s).retry())
-        .service(http);
+    let (sent, mut client) = retrying_client(s);
     let req = http::Request::post(format!("http://{addr}/charge"))
         .body("{}".to_owned())
         .unwrap();
@@ -666,15 +682,7 @@ async fn the_retrying_layer_renews_a_token_refused_for_good_at_most_once_per_int
     .await;
     let s = source(&url, &e, ClientAuth::basic("c", "s"));
     let addr = payments().await;
-    let sent = Arc::new(AtomicUsize::new(0));
-    let count = sent.clone();
-    let http = tower::service_fn(move |req: http::Request<String>| {
-        count.fetch_add(1, Ordering::SeqCst);
-        forward(req)
-    });
-    let mut client = ServiceBuilder::new()
-        .layer(bearer_guard::client::AuthorizeLayer::new(s).retry())
-        .service(http);
+    let (sent, mut client) = retrying_client(s);
     let mut charge = async || {
         let req = http::Request::post(format!("http://{addr}/charge"))
             .body("{}".to_owned())

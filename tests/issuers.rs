@@ -409,6 +409,38 @@ async fn tenant_server() -> Arc<TenantServer> {
     server
 }
 
+/// A validator trusting every tenant of the tenant server's template, each
+/// discovered on its own, on a manual clock set to now.
+fn discovering(server: &TenantServer) -> (ManualClock, String, Validator) {
+    let clock = ManualClock::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let template = format!("http://{}/{{tenant}}/v2.0", server.addr);
+    let v = Validator::builder()
+        .allow_insecure_http()
+        .clock(clock.clone())
+        .trust(
+            Issuer::tenant_template(&template)
+                .audience("api")
+                .discover(),
+        )
+        .build()
+        .unwrap();
+    (clock, template, v)
+}
+
+/// A token of `tenant` of `template`, signed by `signer`.
+fn tenant_token_of(template: &str, tenant: &str, signer: &TestKey) -> String {
+    issuer_named(&template.replace("{tenant}", tenant), "api")
+        .token()
+        .signing_key(signer)
+        .claim("tid", tenant)
+        .sign()
+}
+
 /// Each tenant discovered on its own: a tenant's key verifies only that
 /// tenant's tokens, and the cap bounds how many tenants are ever fetched.
 #[tokio::test]
@@ -464,30 +496,9 @@ async fn made_up_tenants_cause_bounded_discoveries() {
     for t in ["t1", "t2"] {
         server.keys.lock().unwrap().insert(t.into(), key(t));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let clock = ManualClock::new(now);
-    let template = format!("http://{}/{{tenant}}/v2.0", server.addr);
-    let v = Validator::builder()
-        .allow_insecure_http()
-        .clock(clock.clone())
-        .trust(
-            Issuer::tenant_template(&template)
-                .audience("api")
-                .discover(),
-        )
-        .build()
-        .unwrap();
+    let (clock, template, v) = discovering(&server);
     let stranger = key("t1");
-    let token = |tenant: &str, signer: &TestKey| {
-        issuer_named(&template.replace("{tenant}", tenant), "api")
-            .token()
-            .signing_key(signer)
-            .claim("tid", tenant)
-            .sign()
-    };
+    let token = |tenant: &str, signer: &TestKey| tenant_token_of(&template, tenant, signer);
     let genuine = |tenant: &str| {
         let keys = server.keys.lock().unwrap();
         token(tenant, &keys[tenant])
@@ -792,31 +803,9 @@ fn invented_tenants_add_no_metric_series_of_their_own() {
         runtime.block_on(async {
             let server = tenant_server().await;
             server.keys.lock().unwrap().insert("t1".into(), key("t1"));
-            let clock = ManualClock::new(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_secs() as i64,
-            );
-            let template = format!("http://{}/{{tenant}}/v2.0", server.addr);
-            let v = Validator::builder()
-                .allow_insecure_http()
-                .clock(clock.clone())
-                .trust(
-                    Issuer::tenant_template(&template)
-                        .audience("api")
-                        .discover(),
-                )
-                .build()
-                .unwrap();
+            let (clock, template, v) = discovering(&server);
             let stranger = key("x");
-            let token = |tenant: &str, signer: &TestKey| {
-                issuer_named(&template.replace("{tenant}", tenant), "api")
-                    .token()
-                    .signing_key(signer)
-                    .claim("tid", tenant)
-                    .sign()
-            };
+            let token = |tenant: &str, signer: &TestKey| tenant_token_of(&template, tenant, signer);
             for round in 0..3 {
                 for i in 0..MAX_PENDING_TENANTS {
                     let invented = format!("invented-{round}-{i}");
