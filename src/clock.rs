@@ -37,8 +37,10 @@ impl Clock {
         }
     }
 
-    /// Monotonic milliseconds, for intervals (cool-downs, staleness): the
-    /// process's monotonic clock, or the manual clock's reading.
+    /// Monotonic milliseconds, for intervals (cool-downs, staleness,
+    /// pending tenants, renewals): the process's monotonic clock, or the
+    /// manual clock's monotonic reading (which only moves forward: a step
+    /// back of the manual clock is a step back of the wall clock).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
     pub(crate) fn mono_ms(&self) -> u64 {
         match self {
@@ -48,7 +50,9 @@ impl Clock {
                 u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
             }
             #[cfg(any(test, feature = "testing"))]
-            Clock::Manual(m) => u64::try_from(m.now()).unwrap_or(0).saturating_mul(1000),
+            Clock::Manual(m) => u64::try_from(m.monotonic())
+                .unwrap_or(0)
+                .saturating_mul(1000),
         }
     }
 }
@@ -56,36 +60,70 @@ impl Clock {
 /// A settable clock for tests (feature `testing`); clones share the same
 /// time.
 ///
+/// It is a wall clock that can step back (as NTP or a resumed VM make the
+/// system clock do), with the monotonic time beside it that intervals are
+/// timed by: moving the clock forward moves both, moving it back moves the
+/// wall clock only.
+///
 /// ```
 /// use bearer_guard::ManualClock;
 /// let clock = ManualClock::new(1_000);
 /// clock.advance(60);
 /// assert_eq!(clock.now(), 1_060);
+/// clock.advance(-3_600); // the wall clock steps back an hour
+/// assert_eq!(clock.now(), -2_540);
 /// ```
 #[cfg(any(test, feature = "testing"))]
 #[derive(Clone, Debug, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
+pub struct ManualClock(Arc<ManualTime>);
+
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Default)]
+struct ManualTime {
+    wall: AtomicI64,
+    /// Seconds, only ever moving forward.
+    monotonic: AtomicI64,
+}
 
 #[cfg(any(test, feature = "testing"))]
 impl ManualClock {
     /// A clock reading `now` (seconds since the Unix epoch).
     pub fn new(now: i64) -> Self {
-        ManualClock(Arc::new(AtomicI64::new(now)))
+        ManualClock(Arc::new(ManualTime {
+            wall: AtomicI64::new(now),
+            monotonic: AtomicI64::new(now),
+        }))
     }
 
     /// The current reading.
     pub fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.0.wall.load(Ordering::SeqCst)
     }
 
-    /// Sets the reading.
+    /// Sets the reading; a later one moves the monotonic time by as much,
+    /// an earlier one leaves it.
     pub fn set(&self, now: i64) {
-        self.0.store(now, Ordering::SeqCst);
+        let before = self.0.wall.swap(now, Ordering::SeqCst);
+        self.forward(now.saturating_sub(before));
     }
 
-    /// Moves the clock by `secs` (negative moves it back).
+    /// Moves the clock by `secs` (negative moves the wall clock back, and
+    /// leaves the monotonic time).
     pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.0.wall.fetch_add(secs, Ordering::SeqCst);
+        self.forward(secs);
+    }
+
+    fn forward(&self, secs: i64) {
+        if secs > 0 {
+            self.0.monotonic.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+
+    /// The monotonic time, in seconds: moved forward as the clock is, never
+    /// back.
+    pub(crate) fn monotonic(&self) -> i64 {
+        self.0.monotonic.load(Ordering::SeqCst)
     }
 }
 
@@ -174,5 +212,11 @@ mod tests {
         m.advance(10);
         assert_eq!(c.now(), 15);
         assert_eq!(c.mono_ms(), 15_000);
+        // A step back moves the wall clock only.
+        m.advance(-100);
+        m.set(-200);
+        assert_eq!((c.now(), c.mono_ms()), (-200, 15_000));
+        m.set(-190);
+        assert_eq!((c.now(), c.mono_ms()), (-190, 25_000));
     }
 }

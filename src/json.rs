@@ -114,6 +114,20 @@ pub(crate) fn parse_object(json: &[u8]) -> Result<Map<String, Value>, ObjectErro
     Ok(obj.map)
 }
 
+/// A media type without its `application/` prefix (matched in any letter
+/// case, RFC 7515 §4.1.9), when something follows the prefix.
+pub(crate) fn strip_application(typ: &str) -> &str {
+    const PREFIX: &str = "application/";
+    // `get` rather than slicing: `typ` comes from the token and may hold a
+    // multibyte character across the prefix's end.
+    match (typ.get(..PREFIX.len()), typ.get(PREFIX.len()..)) {
+        (Some(prefix), Some(rest)) if !rest.is_empty() && prefix.eq_ignore_ascii_case(PREFIX) => {
+            rest
+        }
+        _ => typ,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

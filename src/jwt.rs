@@ -103,7 +103,7 @@ pub enum TypPolicy {
 
 impl TypPolicy {
     fn allows(&self, typ: Option<&str>) -> bool {
-        let normalized = typ.map(strip_application);
+        let normalized = typ.map(crate::json::strip_application);
         let eq = |want: &str| normalized.is_some_and(|t| t.eq_ignore_ascii_case(want));
         match self {
             TypPolicy::AccessTokenOrJwt => normalized.is_none() || eq("at+jwt") || eq("jwt"),
@@ -112,24 +112,10 @@ impl TypPolicy {
                 if want.is_empty() {
                     normalized.is_none()
                 } else {
-                    eq(strip_application(want))
+                    eq(crate::json::strip_application(want))
                 }
             }),
         }
-    }
-}
-
-/// A media type without its `application/` prefix (matched in any letter
-/// case, RFC 7515 §4.1.9), when something follows the prefix.
-fn strip_application(typ: &str) -> &str {
-    const PREFIX: &str = "application/";
-    // `get` rather than slicing: `typ` comes from the token and may hold a
-    // multibyte character across the prefix's end.
-    match (typ.get(..PREFIX.len()), typ.get(PREFIX.len()..)) {
-        (Some(prefix), Some(rest)) if !rest.is_empty() && prefix.eq_ignore_ascii_case(PREFIX) => {
-            rest
-        }
-        _ => typ,
     }
 }
 

@@ -71,6 +71,9 @@ struct Inner {
     /// Milliseconds since `epoch` before which no connection is tried.
     retry_after: AtomicU64,
     epoch: Instant,
+    /// Values failing their integrity check are said at `warn` once a
+    /// minute (after a key change, every uncached read finds one).
+    tampered: crate::telemetry::WarnThrottle,
 }
 
 impl fmt::Debug for RedisStore {
@@ -104,6 +107,7 @@ impl RedisStore {
                 connection: tokio::sync::OnceCell::new(),
                 retry_after: AtomicU64::new(0),
                 epoch: Instant::now(),
+                tampered: crate::telemetry::WarnThrottle::default(),
             }),
         })
     }
@@ -120,6 +124,7 @@ impl RedisStore {
             connection: tokio::sync::OnceCell::new(),
             retry_after: AtomicU64::new(0),
             epoch: Instant::now(),
+            tampered: crate::telemetry::WarnThrottle::default(),
         };
         change(&mut inner);
         RedisStore {
@@ -294,7 +299,12 @@ impl RedisStore {
         Ok(stored.and_then(|v| {
             let opened = self.open(&key, v);
             if opened.is_none() {
-                tracing::warn!(%key, "a value in Redis without a valid integrity tag was ignored");
+                let now_ms = u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+                if self.inner.tampered.due(now_ms) {
+                    tracing::warn!(%key, "a value in Redis without a valid integrity tag was ignored (said at most once a minute)");
+                } else {
+                    tracing::debug!(%key, "a value in Redis without a valid integrity tag was ignored");
+                }
             }
             opened
         }))

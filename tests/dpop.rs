@@ -1286,3 +1286,30 @@ async fn max_auth_age_reads_the_validators_clock_and_leeway() {
     clock.advance(-10);
     assert!(recent.check(&claims(t - 295).await).is_ok());
 }
+
+/// `typ` is a media type: `application/dpop+jwt` is `dpop+jwt` (RFC 7515
+/// §4.1.9), in any letter case; anything else is refused.
+#[tokio::test]
+async fn a_proof_typ_with_the_application_prefix_is_the_same_type() {
+    let v = validator(DpopOptions::new());
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    let uri = "https://api.example.com/me";
+    for typ in ["application/dpop+jwt", "Application/DPoP+JWT"] {
+        let proof = client.proof("GET", uri, &token).header("typ", typ).sign();
+        assert!(
+            v.validate_dpop(&token, &proof, "GET", uri).await.is_ok(),
+            "{typ}"
+        );
+    }
+    for typ in ["application/", "application/jwt", "app/dpop+jwt"] {
+        let proof = client.proof("GET", uri, &token).header("typ", typ).sign();
+        assert_eq!(
+            v.validate_dpop(&token, &proof, "GET", uri)
+                .await
+                .unwrap_err(),
+            ValidationError::Dpop(DpopError::Type),
+            "{typ}"
+        );
+    }
+}

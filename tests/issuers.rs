@@ -838,3 +838,35 @@ fn invented_tenants_add_no_metric_series_of_their_own() {
     );
     assert_eq!(urls.len(), 1, "{urls:?}");
 }
+
+/// The places of unverified tenants are timed on the monotonic clock: a
+/// wall clock stepped back (NTP, a resumed VM) while made-up tenants hold
+/// them does not keep them past `PENDING_TENANT_TTL` of elapsed time, and
+/// a genuine new tenant gets one then.
+#[tokio::test]
+async fn pending_places_free_after_their_ttl_even_when_the_clock_stepped_back() {
+    let server = tenant_server().await;
+    server.keys.lock().unwrap().insert("t2".into(), key("t2"));
+    let (clock, template, v) = discovering(&server);
+    let stranger = key("x");
+    for i in 0..MAX_PENDING_TENANTS {
+        assert_eq!(
+            v.validate(&tenant_token_of(&template, &format!("fake{i}"), &stranger))
+                .await
+                .unwrap_err(),
+            ValidationError::KeysUnavailable
+        );
+    }
+    clock.advance(-3600);
+    clock.advance(PENDING_TENANT_TTL + 1);
+    let genuine = {
+        let keys = server.keys.lock().unwrap();
+        issuer_named(&template.replace("{tenant}", "t2"), "api")
+            .clock(clock.clone())
+            .token()
+            .signing_key(&keys["t2"])
+            .claim("tid", "t2")
+            .sign()
+    };
+    assert!(v.validate(&genuine).await.is_ok());
+}

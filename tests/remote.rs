@@ -881,3 +881,42 @@ async fn credentials_in_a_jwks_url_never_show_in_errors_stats_or_health() {
         check("the validator's Debug", &format!("{validator:?}"));
     }
 }
+
+/// A key configured without `kid` (a legacy signer's PEM) beside a remote
+/// JWKS: a token naming a `kid` no key has, which that key does not
+/// verify, is a `kid` the cache has not seen (a rotation), and fetches it,
+/// once per cool-down. It was refused as a bad signature, without a fetch,
+/// until the scheduled refresh.
+#[tokio::test]
+async fn a_rotated_kid_is_fetched_even_beside_a_key_configured_without_kid() {
+    let s = common::as_server::setup("payments").await;
+    // A legacy signer's key, configured locally without a kid.
+    let legacy = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256);
+    let v = bearer_guard::Validator::builder()
+        .issuer(s.issuer.issuer())
+        .audience("payments")
+        .clock(s.clock.clone())
+        .allow_insecure_http()
+        .jwks_url(s.server.jwks_url())
+        .jwks_options(
+            bearer_guard::JwksOptions::default()
+                .fetch_timeout(std::time::Duration::from_millis(500)),
+        )
+        .pem_public_key(legacy.public_pem().unwrap(), None)
+        .build_and_fetch()
+        .await
+        .expect("validator");
+    assert!(v.validate(&s.issuer.token().sign()).await.is_ok());
+
+    // The AS rotates: a new key `b` is published.
+    let b = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(serde_json::json!({ "keys": [s.issuer.keys()[0].public_jwk().unwrap(), b.public_jwk().unwrap()] }).to_string());
+    s.clock.advance(31); // past the cool-down
+    let token_b = s.issuer.token().signing_key(&b).sign();
+    let result = v.validate(&token_b).await;
+    assert!(
+        result.is_ok(),
+        "a genuine token signed with the rotated key `b` was refused: {result:?} (JWKS hits: {})",
+        s.server.jwks_hits()
+    );
+}

@@ -93,6 +93,67 @@ async fn each_validation_has_a_debug_span_with_outcome_issuer_and_a_short_hash_n
         );
     }
 
+    // A stranger's token naming a tenant of a discovering template that no
+    // token verified for: its discovery and key fetch (a Keycloak-like
+    // realm, whose encryption key is skipped) say nothing above debug.
+    captured.0.lock().unwrap().clear();
+    let sig =
+        bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256).with_kid("sig");
+    let mut enc = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::RS256)
+        .with_kid("enc")
+        .public_jwk()
+        .unwrap();
+    enc["use"] = serde_json::json!("enc");
+    let doc = serde_json::json!({ "keys": [sig.public_jwk().unwrap(), enc] }).to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let realms = axum::Router::new()
+        .route(
+            "/realms/{tenant}/.well-known/openid-configuration",
+            axum::routing::get(
+                move |axum::extract::Path(tenant): axum::extract::Path<String>| async move {
+                    axum::Json(serde_json::json!({
+                        "issuer": format!("http://{addr}/realms/{tenant}"),
+                        "jwks_uri": format!("http://{addr}/realms/{tenant}/certs"),
+                    }))
+                },
+            ),
+        )
+        .route(
+            "/realms/{tenant}/certs",
+            axum::routing::get(move || std::future::ready(doc.clone())),
+        );
+    tokio::spawn(async move { axum::serve(listener, realms).await });
+    let template = format!("http://{addr}/realms/{{tenant}}");
+    let v = bearer_guard::Validator::builder()
+        .allow_insecure_http()
+        .trust(
+            bearer_guard::Issuer::tenant_template(&template)
+                .tenant_claim("realm")
+                .audience("api")
+                .discover(),
+        )
+        .build()
+        .unwrap();
+    let stranger =
+        bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256).with_kid("sig");
+    let token = TestIssuer::new()
+        .issuer_url(template.replace("{tenant}", "someone-else"))
+        .default_audience("api")
+        .token()
+        .signing_key(&stranger)
+        .claim("realm", "someone-else")
+        .sign();
+    assert!(v.validate(&token).await.is_err());
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for line in text.lines() {
+        assert!(
+            line.contains(" DEBUG ") || line.contains(" TRACE "),
+            "a stranger's made-up tenant logged above debug: {line}"
+        );
+    }
+    assert!(text.contains("JWKS key skipped"), "{text}");
+
     // While the introspection endpoint fails, made-up opaque tokens (no
     // credentials, each one new) do not each write a line at warn: the
     // first failure is said, the rest within the minute go to debug.

@@ -243,6 +243,20 @@ impl Claims {
         self.0.times.issued_at
     }
 
+    /// `auth_time` (OpenID Connect Core §2, RFC 9470): when the user last
+    /// authenticated, in seconds since the Unix epoch; a fractional
+    /// NumericDate is rounded down, anything but a finite number is `None`.
+    pub fn auth_time(&self) -> Option<i64> {
+        match self.0.all.get("auth_time")? {
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            }),
+            _ => None,
+        }
+    }
+
     /// `jti`: the token's unique identifier.
     pub fn jwt_id(&self) -> Option<&str> {
         self.str_claim("jti")
@@ -771,6 +785,19 @@ mod tests {
             );
         }
         assert!(!check(json!({})).unwrap().is_sender_constrained());
+    }
+
+    #[test]
+    fn auth_time_is_a_numeric_date_rounded_down() {
+        for (value, expected) in [
+            (json!(NOW - 5), Some(NOW - 5)),
+            (json!(1_700_000_000.75), Some(1_700_000_000)),
+            (json!("1700000000"), None),
+            (json!(null), None),
+        ] {
+            let c = check(json!({ "auth_time": value })).unwrap();
+            assert_eq!(c.auth_time(), expected, "{value}");
+        }
     }
 
     #[test]

@@ -126,10 +126,7 @@ impl IdTokenVerifier {
             }
         }
         if let Some(max_age) = max_age {
-            let auth_time = claims
-                .get("auth_time")
-                .and_then(|v| v.as_i64())
-                .ok_or(IdTokenError::MissingAuthTime)?;
+            let auth_time = claims.auth_time().ok_or(IdTokenError::MissingAuthTime)?;
             let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(0);
             let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
             if auth_time.saturating_add(max).saturating_add(leeway) < self.clock.now() {

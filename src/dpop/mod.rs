@@ -560,7 +560,8 @@ impl Dpop {
             ObjectError::NotAnObject | ObjectError::DuplicateMember => DpopError::Malformed,
         })?;
         match header.get("typ").and_then(Value::as_str) {
-            Some(t) if t.eq_ignore_ascii_case("dpop+jwt") => {}
+            // `application/dpop+jwt` is the same media type (RFC 7515 §4.1.9).
+            Some(t) if crate::json::strip_application(t).eq_ignore_ascii_case("dpop+jwt") => {}
             _ => return Err(DpopError::Type),
         }
         let alg: Algorithm = header

@@ -196,10 +196,7 @@ impl Node {
                         .is_some_and(|acr| values.iter().any(|v| v == acr))
                 });
                 let age_ok = max_age.is_none_or(|max| {
-                    let auth_time = claims.get("auth_time").and_then(|v| {
-                        v.as_i64()
-                            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-                    });
+                    let auth_time = claims.auth_time();
                     // The validator's clock, and its leeway for clock
                     // skew, as for `iat`.
                     let oldest = claims

@@ -87,7 +87,6 @@ impl KeySet {
                         .get("kid")
                         .and_then(serde_json::Value::as_str)
                         .map(str::to_owned);
-                    tracing::warn!(kid = ?kid, %reason, "JWKS key skipped");
                     set.rejected.push(RejectedKey { kid, reason });
                 }
             }
@@ -124,6 +123,19 @@ impl KeySet {
     /// The keys that were offered and refused, with the reasons.
     pub fn rejected(&self) -> &[RejectedKey] {
         &self.rejected
+    }
+
+    /// Logs each refused key: at `warn` for the keys of a source the
+    /// operator configured or a verified issuer's, at `debug` otherwise (a
+    /// document a stranger's request made the crate fetch).
+    pub(crate) fn log_rejected(&self, warn: bool) {
+        for r in &self.rejected {
+            if warn {
+                tracing::warn!(kid = ?r.kid, reason = %r.reason, "JWKS key skipped");
+            } else {
+                tracing::debug!(kid = ?r.kid, reason = %r.reason, "JWKS key skipped");
+            }
+        }
     }
 
     /// The algorithms that at least one key may verify.
@@ -168,7 +180,9 @@ impl KeySet {
             .peekable();
         if matching.peek().is_none() {
             // A `kid` no key has: only a key configured without `kid` (a PEM
-            // key, a shared secret) may still verify it.
+            // key, a shared secret) may still verify it. If it does not, the
+            // `kid` is still unknown (a rotation the cache has not seen): so
+            // said, so that the key source may fetch it.
             return self
                 .verify_with_sole(
                     |k| k.kid.is_none(),
@@ -178,7 +192,9 @@ impl KeySet {
                     || SignatureError::UnknownKeyId,
                 )
                 .map_err(|e| match e {
-                    SignatureError::MissingKeyId => SignatureError::UnknownKeyId,
+                    SignatureError::MissingKeyId | SignatureError::InvalidSignature => {
+                        SignatureError::UnknownKeyId
+                    }
                     e => e,
                 });
         }

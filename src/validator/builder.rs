@@ -744,7 +744,11 @@ fn static_keys(inputs: Vec<KeyInput>) -> Result<(KeySet, AlgorithmSet), BuildErr
     let mut hmac_algs = AlgorithmSet::empty();
     for input in inputs {
         match input {
-            KeyInput::JwksJson(json) => keys.extend(KeySet::from_jwks(json.as_bytes())?),
+            KeyInput::JwksJson(json) => {
+                let set = KeySet::from_jwks(json.as_bytes())?;
+                set.log_rejected(true);
+                keys.extend(set);
+            }
             KeyInput::JwksFile(path) => {
                 let bytes = crate::file::read_regular(
                     &path,
@@ -752,7 +756,9 @@ fn static_keys(inputs: Vec<KeyInput>) -> Result<(KeySet, AlgorithmSet), BuildErr
                     "MAX_JWKS_FILE_SIZE",
                 )
                 .map_err(|source| BuildError::JwksFile { path, source })?;
-                keys.extend(KeySet::from_jwks(&bytes)?);
+                let set = KeySet::from_jwks(&bytes)?;
+                set.log_rejected(true);
+                keys.extend(set);
             }
             KeyInput::Pem { pem, kid } => {
                 let key = VerificationKey::from_pem(&pem)?;

@@ -25,7 +25,8 @@ pub const DEFAULT_MAX_TENANTS: usize = 100;
 pub const MAX_PENDING_TENANTS: usize = 8;
 
 /// How long an unverified tenant keeps its place among the
-/// [`MAX_PENDING_TENANTS`]: 60 seconds (by the validator's clock).
+/// [`MAX_PENDING_TENANTS`]: 60 seconds (by the validator's clock, monotonic: a
+/// wall clock stepping back does not lengthen it).
 pub const PENDING_TENANT_TTL: i64 = 60;
 
 /// Longest tenant id accepted in a templated issuer: 64 characters.

@@ -55,7 +55,8 @@ pub(crate) struct Candidate {
     trusted: Arc<Trusted>,
 }
 
-/// An unverified tenant of a discovering template, and since when.
+/// An unverified tenant of a discovering template, and since when
+/// (monotonic seconds).
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) struct PendingTenant {
     tenant: String,
@@ -200,9 +201,10 @@ impl Template {
                 let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
                 drop(live);
                 // Unverified tenants past their time make room (their key
-                // sources stop when the last request using them ends). A
-                // clock read earlier than an entry's start, or stepped
-                // back, keeps the entry: the bound holds either way.
+                // sources stop when the last request using them ends).
+                // Timed on the monotonic clock: a wall clock stepping back
+                // does not keep them; a reading older than an entry's (from
+                // a request that read it first) keeps it, within the bound.
                 pending.retain(|p| now.saturating_sub(p.since) < PENDING_TENANT_TTL);
                 if let Some(p) = pending.iter().find(|p| p.tenant == tenant) {
                     return Ok(candidate(p.trusted.clone()));
@@ -284,7 +286,8 @@ impl Issuers {
 
     /// The issuer `claims` (read before the signature) names: by its `iss`,
     /// exactly or through a template whose tenant the tenant claim confirms
-    /// (the first template that accepts it, when several fit).
+    /// (the first template that accepts it, when several fit). `now` is
+    /// monotonic seconds (pending tenants, warning throttles).
     pub(crate) fn select(
         &self,
         claims: &Map<String, Value>,

@@ -548,7 +548,10 @@ impl Validator {
                 }
                 let claims = jws.claims(token)?;
                 let header_ok = |rules: &HeaderRules| jws.check(rules).is_ok();
-                let owner = issuers.select(&claims, self.inner.clock.now(), &header_ok)?;
+                // Pending tenants and warning throttles are timed on the
+                // monotonic clock (a wall clock may step back).
+                let tick = i64::try_from(self.inner.clock.mono_ms() / 1000).unwrap_or(i64::MAX);
+                let owner = issuers.select(&claims, tick, &header_ok)?;
                 Ok((jws, owner, Some(claims)))
             });
         let (jws, owner, claims) = match chosen {

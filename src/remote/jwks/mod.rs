@@ -632,6 +632,7 @@ impl JwksCache {
                 source,
             },
         )?;
+        fetched.log_rejected(!self.unverified());
         if fetched.is_empty() {
             return Err(KeySourceError::NoUsableKeys {
                 url: url.into(),
