@@ -61,9 +61,9 @@ struct Inner {
     permissions: Roles,
     confirmation: Confirmation,
     /// The validator's clock and leeway, for checks made after validation
-    /// (a route's `max_auth_age`): the same time as the token's.
-    clock: Clock,
-    leeway: Leeway,
+    /// (a route's `max_auth_age`): the same time as the token's. Shared by
+    /// every set of claims of the validator (one pointer each).
+    time: Arc<(Clock, Leeway)>,
     /// Your own claims types, each deserialized once per token
     /// ([`Claims::typed`]); as many entries as the program has types.
     typed: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
@@ -153,7 +153,7 @@ impl Claims {
         roles: Roles,
         permissions: Roles,
         confirmation: Confirmation,
-        (clock, leeway): (Clock, Leeway),
+        time: Arc<(Clock, Leeway)>,
     ) -> Self {
         Claims(Arc::new(Inner {
             all: Value::Object(claims),
@@ -162,20 +162,19 @@ impl Claims {
             roles,
             permissions,
             confirmation,
-            clock,
-            leeway,
+            time,
             typed: Mutex::new(Vec::new()),
         }))
     }
 
     /// Now, by the clock of the validator these claims came from.
     pub(crate) fn now(&self) -> i64 {
-        self.0.clock.now()
+        self.0.time.0.now()
     }
 
     /// The leeway of the validator these claims came from, in seconds.
     pub(crate) fn leeway_secs(&self) -> i64 {
-        self.0.leeway.0
+        self.0.time.1.0
     }
 
     /// An estimate of the heap memory these claims hold (the JSON tree,

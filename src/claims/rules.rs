@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 use super::roles::{self, PERMISSIONS, ROLES, RoleSource, Roles};
 use super::{Claims, Confirmation, Scopes, Times};
+use std::sync::Arc;
+
 use crate::clock::{Clock, Leeway, TimeError};
 
 /// Where the claims came from, which decides what must be present.
@@ -74,9 +76,9 @@ pub(crate) struct ClaimRules {
     /// [`Introspection::may_omit`](crate::Introspection::may_omit)): where
     /// present they are checked all the same.
     pub(crate) may_omit: Vec<String>,
-    /// The validator's clock, handed to the claims for checks made after
-    /// validation (`max_auth_age`).
-    pub(crate) clock: Clock,
+    /// The validator's clock and leeway (the same as `leeway`), handed to
+    /// the claims for checks made after validation (`max_auth_age`).
+    pub(crate) time: Arc<(Clock, Leeway)>,
 }
 
 impl ClaimRules {
@@ -203,7 +205,7 @@ impl ClaimRules {
             roles,
             permissions,
             confirmation,
-            (self.clock.clone(), self.leeway),
+            self.time.clone(),
         ))
     }
 }

@@ -618,7 +618,7 @@ impl Env {
             may_omit: self.may_omit.clone(),
             #[cfg(not(feature = "remote"))]
             may_omit: Vec::new(),
-            clock: self.clock.clone(),
+            time: Arc::new((self.clock.clone(), self.leeway)),
         };
         match config.names {
             Names::Exact(names) => {
