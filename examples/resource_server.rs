@@ -119,6 +119,11 @@ OPTIONS:
     --client-secret S   client secret for introspection (client_secret_basic)
     --client-secret-post
                         send the client credentials in the form body instead
+    --introspection-may-omit CLAIM
+                        accept introspection answers without CLAIM (`aud`,
+                        a required claim), for a server that leaves it out
+                        and restricts its answers itself; checked where
+                        present (repeatable) [answers must carry them]
     --token-header NAME also read the token from this header (Google IAP:
                         x-goog-iap-jwt-assertion)
     --token-cookie NAME also read the token from this cookie (Cloudflare
@@ -184,6 +189,8 @@ struct Args {
     client_id: Option<String>,
     client_secret: Option<String>,
     client_secret_post: bool,
+    /// Claims introspection answers may leave out.
+    may_omit: Vec<String>,
     token_header: Option<String>,
     token_cookie: Option<String>,
     admin_roles: Vec<String>,
@@ -295,6 +302,7 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--client-id" => args.client_id = Some(value("--client-id")?),
             "--client-secret" => args.client_secret = Some(value("--client-secret")?),
             "--client-secret-post" => args.client_secret_post = true,
+            "--introspection-may-omit" => args.may_omit.push(value("--introspection-may-omit")?),
             "--token-header" => args.token_header = Some(value("--token-header")?),
             "--token-cookie" => args.token_cookie = Some(value("--token-cookie")?),
             "--admin-role" => args.admin_roles.push(value("--admin-role")?),
@@ -687,11 +695,23 @@ async fn main() -> ExitCode {
         let first_discovers = args.issuers.first().is_some_and(|i| i.discover);
         match (auth, &args.introspection_url) {
             (Some(auth), Some(url)) => {
-                builder = builder.introspection(Introspection::at(url.clone(), auth));
+                let introspection = args
+                    .may_omit
+                    .iter()
+                    .fold(Introspection::at(url.clone(), auth), |i, c| {
+                        i.may_omit(c.clone())
+                    });
+                builder = builder.introspection(introspection);
             }
             // With --discover, the metadata's endpoint.
             (Some(auth), None) if first_discovers => {
-                builder = builder.introspection(Introspection::discovered(auth));
+                let introspection = args
+                    .may_omit
+                    .iter()
+                    .fold(Introspection::discovered(auth), |i, c| {
+                        i.may_omit(c.clone())
+                    });
+                builder = builder.introspection(introspection);
             }
             (None, None) => {}
             _ => {

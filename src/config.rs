@@ -140,6 +140,7 @@
 //! | `BEARER_GUARD_INTROSPECTION_AUTH_METHOD` | `auth_method` |
 //! | `BEARER_GUARD_INTROSPECTION_PRIVATE_KEY` (or `_FILE`), `_INTROSPECTION_PRIVATE_KEY_ALGORITHM`, `_INTROSPECTION_PRIVATE_KEY_ID` | `private_key`, `private_key_algorithm`, `private_key_id` |
 //! | `BEARER_GUARD_INTROSPECTION_POLICY` | `policy` |
+//! | `BEARER_GUARD_INTROSPECTION_MAY_OMIT` | `may_omit` (list) |
 //! | `BEARER_GUARD_DPOP` | `[dpop]` on (flag; `false` with another DPoP variable set is an error) |
 //! | `BEARER_GUARD_DPOP_REQUIRED` | `required` (flag; `true` turns DPoP on) |
 //! | `BEARER_GUARD_DPOP_NONCE` | `nonce` (flag) |
@@ -258,6 +259,7 @@ const ENV_KEYS: &[&str] = &[
     "INTROSPECTION_PRIVATE_KEY_ALGORITHM",
     "INTROSPECTION_PRIVATE_KEY_ID",
     "INTROSPECTION_POLICY",
+    "INTROSPECTION_MAY_OMIT",
     "DPOP",
     "DPOP_REQUIRED",
     "DPOP_NONCE",
@@ -606,6 +608,10 @@ pub struct IntrospectionConfig {
     /// `"jwt-then-introspect"` or `"introspect-all"` ([`TokenPolicy`]).
     #[serde(deserialize_with = "some_token_policy")]
     pub policy: Option<TokenPolicy>,
+    /// Claims the server's answers may leave out ([`Introspection::may_omit`]):
+    /// by default an answer must carry the audience and the required
+    /// claims, as a JWT must.
+    pub may_omit: Vec<String>,
     /// [`IntrospectionOptions::timeout`]; not 0.
     pub timeout_seconds: Option<u64>,
     /// [`IntrospectionOptions::max_ttl`]; 0: active answers are not reused.
@@ -1605,6 +1611,9 @@ impl IntrospectionConfig {
         if let Some(policy) = self.policy {
             introspection = introspection.policy(policy);
         }
+        for claim in &self.may_omit {
+            introspection = introspection.may_omit(claim.clone());
+        }
         let mut o = IntrospectionOptions::default();
         if let Some(s) = self.timeout_seconds {
             o = o.timeout(secs(s));
@@ -2121,6 +2130,7 @@ impl EnvReader<'_> {
                 "INTROSPECTION_PRIVATE_KEY_ALGORITHM",
                 "INTROSPECTION_PRIVATE_KEY_ID",
                 "INTROSPECTION_POLICY",
+                "INTROSPECTION_MAY_OMIT",
             ] {
                 if self.text(key).is_some() {
                     return Err(self.error(
@@ -2141,6 +2151,7 @@ impl EnvReader<'_> {
                 .parsed("INTROSPECTION_PRIVATE_KEY_ALGORITHM", parse_algorithm)?,
             private_key_id: self.text("INTROSPECTION_PRIVATE_KEY_ID"),
             policy: self.parsed("INTROSPECTION_POLICY", parse_token_policy)?,
+            may_omit: self.list("INTROSPECTION_MAY_OMIT"),
             ..IntrospectionConfig::default()
         }))
     }

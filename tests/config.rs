@@ -1021,6 +1021,7 @@ fn introspection_variables_without_a_client_id_are_errors() {
         ("BEARER_GUARD_INTROSPECTION_PRIVATE_KEY_ALGORITHM", "ES256"),
         ("BEARER_GUARD_INTROSPECTION_PRIVATE_KEY_ID", "k1"),
         ("BEARER_GUARD_INTROSPECTION_POLICY", "introspect-all"),
+        ("BEARER_GUARD_INTROSPECTION_MAY_OMIT", "aud"),
     ] {
         let (shown, reason) = env_error(&[(var, value)]);
         assert_eq!(shown, var);
@@ -1033,6 +1034,7 @@ fn introspection_variables_without_a_client_id_are_errors() {
             ("BEARER_GUARD_INTROSPECTION_CLIENT_ID", "payments"),
             ("BEARER_GUARD_INTROSPECTION_CLIENT_SECRET", "s"),
             ("BEARER_GUARD_INTROSPECTION_POLICY", "introspect-all"),
+            ("BEARER_GUARD_INTROSPECTION_MAY_OMIT", "aud, jti"),
         ]),
     )
     .unwrap();
@@ -1041,6 +1043,7 @@ fn introspection_variables_without_a_client_id_are_errors() {
         introspection.policy,
         Some(bearer_guard::TokenPolicy::IntrospectAll)
     );
+    assert_eq!(introspection.may_omit, ["aud", "jti"]);
 }
 
 #[test]

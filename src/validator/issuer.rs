@@ -19,9 +19,20 @@ pub const DEFAULT_MAX_TENANTS: usize = 100;
 /// Most tenants of a discovering [`tenant_template`](Issuer::tenant_template)
 /// issuer named by tokens that have not verified yet: 8. Each has its own
 /// key source (its metadata must be fetched before its tokens can be
-/// checked); a token naming a further new tenant is refused while eight are
-/// pending, so made-up tenants cause at most eight discoveries per
-/// [`PENDING_TENANT_TTL`] and never take the place of verified tenants.
+/// checked), attributed to the template (its metrics, its logs at `debug`,
+/// one attempt, no retries) until one of its tokens verifies; a token
+/// naming a further new tenant is answered 503 (not a verdict on the
+/// token: retry) while eight are pending, so made-up tenants cause at most
+/// eight discoveries per [`PENDING_TENANT_TTL`] and never take the place of
+/// verified tenants.
+///
+/// What this bound costs: a stranger naming eight new made-up tenants a
+/// minute keeps the places taken, and a genuine new tenant's first token
+/// waits (503) until it gets one. Nothing tells that token from a made-up
+/// one before its tenant's keys are fetched, and fetching for every
+/// stranger's token is the amplification the bound prevents. Where that
+/// wait matters, list the tenants ([`Issuer::tenants`]) or give the
+/// template one key source ([`Issuer::jwks_url`]): neither has it.
 pub const MAX_PENDING_TENANTS: usize = 8;
 
 /// How long an unverified tenant keeps its place among the
