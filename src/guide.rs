@@ -51,9 +51,39 @@ pub mod axum {
     //! # Ok(()) }
     //! ```
     //!
+    //! **`layer` or `route_layer` for `BearerLayer`.** With `.layer`, the
+    //! fallback is covered too: a request to a path that does not exist
+    //! answers 401 without a valid token (404 with one), so strangers cannot
+    //! map your routes. With `.route_layer`, only the routes are covered and
+    //! an unknown path answers 404 to anyone. Choose `.layer` for an API
+    //! of its own, `.route_layer` for protected routes merged into a larger
+    //! router whose other paths must answer as they do.
+    //!
     //! To give a route a requirement of its own and nothing else, put the
     //! layer on the route's method router instead:
     //! `.route("/admin", get(admin).route_layer(RequireLayer::new(..)))`.
+    //!
+    //! **One path, a scope per method** (GET reads, POST writes): put each
+    //! requirement on its handler with axum's `Handler::layer`. Not
+    //! `get(list).route_layer(read).post(create).route_layer(write)`: a
+    //! method router's `route_layer` wraps every method added before it, so
+    //! GET would need both scopes (`tests/http.rs` proves the form below).
+    //!
+    //! ```
+    //! use axum::{Router, handler::Handler, routing::get};
+    //! use bearer_guard::{BearerLayer, RequireScopeLayer};
+    //! # use bearer_guard::testing::TestIssuer;
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! # let validator = TestIssuer::new().validator();
+    //! # async fn list() -> &'static str { "orders" }
+    //! # async fn create() -> &'static str { "created" }
+    //! let read = RequireScopeLayer::all(["orders:read"])?;
+    //! let write = RequireScopeLayer::all(["orders:write"])?;
+    //! let app: Router = Router::new()
+    //!     .route("/orders", get(list.layer(read)).post(create.layer(write)))
+    //!     .layer(BearerLayer::new(validator));
+    //! # Ok(()) }
+    //! ```
     //!
     //! Refusal bodies: [`BearerLayer::error_body`](crate::BearerLayer::error_body)
     //! with [`ProblemJson`](crate::ProblemJson) (RFC 9457) or a closure; the

@@ -471,3 +471,32 @@ async fn works_with_a_plain_hyper_service() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.challenge.as_deref(), Some(BARE));
 }
+
+/// GET and POST on one path needing different scopes: each handler gets
+/// its own requirement (`handler.layer(..)`), so GET needs the read scope
+/// only and POST the write scope only. (`get(list).route_layer(read)
+/// .post(create).route_layer(write)` would make GET need both: a
+/// method router's `route_layer` wraps every method added before it.)
+#[tokio::test]
+async fn one_path_can_need_one_scope_for_reading_and_another_for_writing() {
+    use axum::handler::Handler;
+    let read = RequireScopeLayer::all(["orders:read"]).unwrap();
+    let write = RequireScopeLayer::all(["orders:write"]).unwrap();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get((|| async { "list" }).layer(read)).post((|| async { "created" }).layer(write)),
+        )
+        .layer(BearerLayer::new(issuer().validator()));
+    let addr = serve(app).await;
+    let token = |scope: &str| issuer().token().scope(scope).sign();
+    for (method, scope, status) in [
+        (reqwest::Method::GET, "orders:read", 200),
+        (reqwest::Method::GET, "orders:write", 403),
+        (reqwest::Method::POST, "orders:write", 200),
+        (reqwest::Method::POST, "orders:read", 403),
+    ] {
+        let (got, _, _) = common::call(addr, method.clone(), "/orders", &token(scope)).await;
+        assert_eq!(got, status, "{method} with {scope}");
+    }
+}

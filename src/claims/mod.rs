@@ -414,9 +414,17 @@ impl Serialize for Claims {
 /// assert!(!scopes.contains("charge"));
 /// assert!(scopes.contains_all(["orders:read", "charge:customer"]));
 /// assert_eq!(scopes.to_string(), "orders:read charge:customer");
+/// assert_eq!(serde_json::to_string(&scopes).unwrap(), r#"["orders:read","charge:customer"]"#);
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Scopes(String);
+
+/// Serialized as the list of its scopes (`["orders:read", "refund"]`).
+impl Serialize for Scopes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
 
 impl Scopes {
     /// Parses a space-separated scope string; runs of spaces are tolerated.

@@ -130,6 +130,19 @@ where
     Ok(names)
 }
 
+/// For the debug log of a refusal: a token with no roles (permissions) at
+/// all was most likely read at the wrong place (a Keycloak token's roles
+/// are not in the default `roles` claim).
+fn none_found(set: &Roles, setting: &str) -> String {
+    if set.is_empty() {
+        format!(
+            " (the token has none where its issuer reads them: see Issuer::{setting}, RoleSource)"
+        )
+    } else {
+        String::new()
+    }
+}
+
 fn has(set: &Roles, names: &[String], all: bool) -> bool {
     let mut listed = names.iter().map(String::as_str);
     if all {
@@ -155,8 +168,9 @@ impl Node {
                     Ok(())
                 } else {
                     Err(Unmet::Other(format!(
-                        "roles: {} {names:?}",
-                        quantifier(*all)
+                        "roles: {} {names:?}{}",
+                        quantifier(*all),
+                        none_found(claims.roles(), "roles_from")
                     )))
                 }
             }
@@ -165,8 +179,9 @@ impl Node {
                     Ok(())
                 } else {
                     Err(Unmet::Other(format!(
-                        "permissions: {} {names:?}",
-                        quantifier(*all)
+                        "permissions: {} {names:?}{}",
+                        quantifier(*all),
+                        none_found(claims.permissions(), "permissions_from")
                     )))
                 }
             }
@@ -433,6 +448,14 @@ impl Requirement {
     }
 
     /// Every role in `roles` ([`Claims::roles`]).
+    ///
+    /// Roles are read where the token's issuer says
+    /// ([`Issuer::roles_from`](crate::Issuer::roles_from)); by default the
+    /// `roles` claim. Keycloak puts them elsewhere
+    /// ([`RoleSource::KeycloakRealm`](crate::RoleSource::KeycloakRealm),
+    /// `KeycloakClient`), as do Cognito and ZITADEL: a token whose roles are
+    /// read at the wrong place has none, and is refused with a plain 403
+    /// (the `debug` log of the refusal says so).
     ///
     /// # Errors
     ///
@@ -899,5 +922,23 @@ mod tests {
                 .realm("a\u{7}")
                 .is_err()
         );
+    }
+    #[test]
+    fn a_role_refusal_says_when_the_token_has_no_roles_where_they_are_read() {
+        let admin = Requirement::roles_any(["admin"]).unwrap();
+        let why = |c: &Claims| match admin.check(c) {
+            Err(AuthError::Forbidden { requirement }) => requirement,
+            other => panic!("{other:?}"),
+        };
+        // A Keycloak token read with the default source: no roles at all.
+        let keycloak = claims(serde_json::json!({"realm_access": {"roles": ["admin"]}}));
+        assert!(
+            why(&keycloak).contains("Issuer::roles_from"),
+            "{}",
+            why(&keycloak)
+        );
+        // Roles found, just not this one: nothing to hint.
+        let viewer = claims(serde_json::json!({"roles": ["viewer"]}));
+        assert!(!why(&viewer).contains("roles_from"), "{}", why(&viewer));
     }
 }
