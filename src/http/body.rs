@@ -99,11 +99,7 @@ pub(crate) fn problem_document(error: &AuthError) -> String {
         status.canonical_reason().unwrap_or("Error").into(),
     );
     doc.insert("status".into(), status.as_u16().into());
-    let detail = error.description().unwrap_or(match error {
-        AuthError::MissingToken => "The request carries no access token",
-        _ => "The access token could not be checked; try again later",
-    });
-    doc.insert("detail".into(), detail.into());
+    doc.insert("detail".into(), error.message().into());
     if let Some(code) = error.error_code() {
         doc.insert("error".into(), code.into());
     }

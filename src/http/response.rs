@@ -166,6 +166,25 @@ impl AuthError {
         }
     }
 
+    /// A short, fixed text for every refusal, for a body of your own (what
+    /// [`ProblemJson`](crate::ProblemJson) writes as `detail`): the
+    /// [`description`](Self::description) where the challenge carries one,
+    /// else a text for a missing token or a token that could not be
+    /// checked. Nothing from the token. With [`kind`](Self::kind), the
+    /// stable code, a custom body never holds `null`.
+    ///
+    /// ```
+    /// use bearer_guard::AuthError;
+    /// assert_eq!(AuthError::MissingToken.kind(), "missing_token");
+    /// assert_eq!(AuthError::MissingToken.message(), "The request carries no access token");
+    /// ```
+    pub fn message(&self) -> &'static str {
+        self.description().unwrap_or(match self {
+            AuthError::MissingToken => "The request carries no access token",
+            _ => "The access token could not be checked; try again later",
+        })
+    }
+
     /// The short, fixed `error_description` sent to the client.
     pub fn description(&self) -> Option<&'static str> {
         if self.is_unavailable() {
