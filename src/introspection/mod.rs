@@ -1,38 +1,7 @@
 //! Opaque tokens: RFC 7662 token introspection, behind the same
 //! [`Validator::validate`](crate::Validator::validate) and the same layer.
-//!
-//! - **Turned on** by [`ValidatorBuilder::introspection`](crate::ValidatorBuilder::introspection)
-//!   with an [`Introspection`]: an endpoint given ([`Introspection::at`]) or
-//!   found by discovery ([`Introspection::discovered`]), never implicitly.
-//! - **Which tokens**: [`TokenPolicy`] — JWTs locally and other tokens by
-//!   introspection (the default), or every token by introspection (for
-//!   revocation checks).
-//! - **The request** (RFC 7662 §2.1): `token` and
-//!   `token_type_hint=access_token`, with client authentication
-//!   ([`ClientAuth`]): `client_secret_basic` (id and secret form-encoded
-//!   before Base64, RFC 6749 §2.3.1), `client_secret_post`, or
-//!   `private_key_jwt` (RFC 7523: a fresh assertion per call with
-//!   `iss` = `sub` = client id, `aud` the endpoint, 60 s `exp`, random `jti`).
-//! - **The answer**: `active: false` is refused as
-//!   [`crate::ValidationError::Inactive`];
-//!   `active: true` goes through the same claim checks as a JWT where the
-//!   claims are present (`iss`, `aud`, `exp`, `nbf`, `iat`, scopes, `cnf`)
-//!   and yields the same [`Claims`]. A `token_type` other than a bearer
-//!   access token is refused. A body over the size limit, not JSON, without
-//!   a boolean `active`, or a status other than 200 means the token could
-//!   not be checked: HTTP 503, never 401 and never 200.
-//! - **The cache** (moka): keyed by the SHA-256 of the token (never the
-//!   token); an active answer lives until the token's `exp` or
-//!   [`IntrospectionOptions::max_ttl`], whichever is sooner; an inactive or
-//!   refused one for [`inactive_ttl`](IntrospectionOptions::inactive_ttl);
-//!   bounded capacity; concurrent requests for one uncached token make one
-//!   call (single flight), and share its outcome, failures included;
-//!   failures are not cached, so they never displace good answers.
-//! - **Overload**: at most [`max_concurrent`](IntrospectionOptions::max_concurrent)
-//!   calls in flight; beyond that a request for an uncached token is answered
-//!   503 at once instead of queueing. Cached answers keep serving while the
-//!   endpoint is down.
-
+//! What a user needs to know is on [`Introspection`] (this module is not
+//! public: its items are re-exported at the root).
 //!
 //! Layout: [`client`] (the calls), [`client_auth`], [`response`] (reading an
 //! answer), [`cache`]. Knows the claims rules, keys (for `private_key_jwt`)
@@ -55,7 +24,6 @@ use crate::remote::FetchError;
 /// cache. Give it to
 /// [`ValidatorBuilder::introspection`](crate::ValidatorBuilder::introspection).
 ///
-///
 /// - **Turned on** by [`ValidatorBuilder::introspection`](crate::ValidatorBuilder::introspection)
 ///   with an [`Introspection`]: an endpoint given ([`Introspection::at`]) or
 ///   found by discovery ([`Introspection::discovered`]), never implicitly.
@@ -70,10 +38,12 @@ use crate::remote::FetchError;
 ///   `iss` = `sub` = client id, `aud` the endpoint, 60 s `exp`, random `jti`).
 /// - **The answer**: `active: false` is refused as
 ///   [`crate::ValidationError::Inactive`];
-///   `active: true` goes through the same claim checks as a JWT where the
-///   claims are present (`iss`, `aud`, `exp`, `nbf`, `iat`, scopes, `cnf`)
-///   and yields the same [`Claims`](crate::Claims). A `token_type` other than a bearer
-///   access token is refused. A body over the size limit, not JSON, without
+///   `active: true` goes through the same claim checks as a JWT and yields
+///   the same [`Claims`](crate::Claims): the audience and every required
+///   claim must be present, unless [`may_omit`](Introspection::may_omit)
+///   names it; `iss`, `exp`, `nbf`, `iat`, scopes and `cnf` are checked
+///   where present. A `token_type` other than a bearer access token is
+///   refused. A body over the size limit, not JSON, without
 ///   a boolean `active`, or a status other than 200 means the token could
 ///   not be checked: HTTP 503, never 401 and never 200.
 /// - **The cache** (moka): keyed by the SHA-256 of the token (never the
@@ -87,7 +57,6 @@ use crate::remote::FetchError;
 ///   calls in flight; beyond that a request for an uncached token is answered
 ///   503 at once instead of queueing. Cached answers keep serving while the
 ///   endpoint is down.
-///
 ///
 /// ```
 /// use bearer_guard::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
