@@ -1,5 +1,6 @@
 //! Reading an introspection answer (RFC 7662 §2.2): whether the token is
-//! active, then the same claim checks as a JWT where the claims are present.
+//! active, then the same claim checks as a JWT (see `ClaimRules::check` for
+//! what an answer may leave out).
 
 use serde_json::Value;
 
