@@ -120,6 +120,11 @@ impl KeySet {
         self.keys.iter().map(|k| &**k)
     }
 
+    /// Whether a key of the set is named `kid`.
+    pub(crate) fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
     /// The keys that were offered and refused, with the reasons.
     pub fn rejected(&self) -> &[RejectedKey] {
         &self.rejected
@@ -180,9 +185,8 @@ impl KeySet {
             .peekable();
         if matching.peek().is_none() {
             // A `kid` no key has: only a key configured without `kid` (a PEM
-            // key, a shared secret) may still verify it. If it does not, the
-            // `kid` is still unknown (a rotation the cache has not seen): so
-            // said, so that the key source may fetch it.
+            // key, a shared secret) may still verify it. (If it does not, a
+            // remote source still fetches the `kid`: it may be a rotation.)
             return self
                 .verify_with_sole(
                     |k| k.kid.is_none(),
@@ -192,9 +196,7 @@ impl KeySet {
                     || SignatureError::UnknownKeyId,
                 )
                 .map_err(|e| match e {
-                    SignatureError::MissingKeyId | SignatureError::InvalidSignature => {
-                        SignatureError::UnknownKeyId
-                    }
+                    SignatureError::MissingKeyId => SignatureError::UnknownKeyId,
                     e => e,
                 });
         }

@@ -147,6 +147,14 @@ impl KeySource {
             {
                 Err(Step::Wait)
             }
+            // A `kid` no key has, which a key without `kid` failed to
+            // verify: still a `kid` the cache may not have seen yet (a
+            // rotation), fetched once per cool-down like an unknown one.
+            Some(Err(JwsError::Signature(SignatureError::InvalidSignature)))
+                if may_wait && self.may_fetch() && self.names_unknown_kid(jws) =>
+            {
+                Err(Step::Wait)
+            }
             Some(Err(e)) => Err(e.into()),
             None if may_wait && self.may_fetch() => Err(Step::Wait),
             None => Err(Step::Fail(ValidationError::KeysUnavailable)),
@@ -165,6 +173,12 @@ impl KeySource {
                 .as_ref()
                 .is_some_and(|s| s.configured_only),
         }
+    }
+
+    /// Whether `jws` names a `kid` no current key has.
+    fn names_unknown_kid(&self, jws: &Jws) -> bool {
+        jws.kid()
+            .is_some_and(|kid| self.with_current(|keys| keys.is_none_or(|k| !k.has_kid(kid))))
     }
 
     /// Whether a fetch is running or allowed now.
