@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -712,7 +711,7 @@ impl Env {
                     keys,
                     live: RwLock::new(Vec::new()),
                     pending: Mutex::new(Vec::new()),
-                    last_warning: AtomicI64::new(i64::MIN),
+                    warnings: crate::telemetry::WarnThrottle::default(),
                 });
             }
         }

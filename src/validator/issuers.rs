@@ -12,9 +12,6 @@
 //! discoveries per period and never crowd out the verified tenants.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicI64;
-#[cfg(feature = "remote")]
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
@@ -90,9 +87,9 @@ pub(crate) struct Template {
     pub(crate) live: RwLock<Vec<(String, Arc<Trusted>)>>,
     /// Discovery only: tenants named by tokens not verified yet.
     pub(crate) pending: Mutex<Vec<PendingTenant>>,
-    /// When a refusal was last logged at `warn` (validator clock).
+    /// Refusals are logged at `warn` once a minute (monotonic clock).
     #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    pub(crate) last_warning: AtomicI64,
+    pub(crate) warnings: crate::telemetry::WarnThrottle,
 }
 
 /// Every issuer a validator trusts.
@@ -133,13 +130,8 @@ impl Template {
     /// tokens that cause it are unauthenticated), at `debug` otherwise.
     #[cfg(feature = "remote")]
     fn warn(&self, now: i64, message: &str) {
-        let last = self.last_warning.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 60
-            && self
-                .last_warning
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        let now_ms = u64::try_from(now).unwrap_or(0).saturating_mul(1000);
+        if self.warnings.due(now_ms) {
             tracing::warn!(template = %self.name(), "{message}");
         } else {
             tracing::debug!(template = %self.name(), "{message}");
