@@ -636,9 +636,9 @@ async fn the_retrying_layer_sends_a_refused_request_once_more_with_a_fresh_token
     assert_eq!(e.calls.load(Ordering::SeqCst), 2, "one token, one renewal");
 }
 
-#[tokio::test]
-async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
-    // Every token is for another audience: the Payment Service refuses all.
+/// A token source whose every token is for another audience, and the
+/// Payment Service that refuses them all.
+async fn refused_for_good() -> (Endpoint, TokenSource, std::net::SocketAddr) {
     let (url, e) = start(
         vec![Answer::Token {
             aud: "orders",
@@ -648,7 +648,13 @@ async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
     )
     .await;
     let s = source(&url, &e, ClientAuth::basic("c", "s"));
-    let addr = payments().await;
+    (e, s, payments().await)
+}
+
+#[tokio::test]
+async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
+    // Every token is for another audience: the Payment Service refuses all.
+    let (e, s, addr) = refused_for_good().await;
     let charge = || s.send(reqwest::Client::new().post(format!("http://{addr}/charge")));
     assert_eq!(charge().await.unwrap().status(), 401);
     assert_eq!(e.calls.load(Ordering::SeqCst), 2, "a token and one renewal");
@@ -672,16 +678,7 @@ async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
 /// interval as `send` and the plain layer.
 #[tokio::test]
 async fn the_retrying_layer_renews_a_token_refused_for_good_at_most_once_per_interval() {
-    let (url, e) = start(
-        vec![Answer::Token {
-            aud: "orders",
-            expires_in: 300,
-        }],
-        false,
-    )
-    .await;
-    let s = source(&url, &e, ClientAuth::basic("c", "s"));
-    let addr = payments().await;
+    let (e, s, addr) = refused_for_good().await;
     let (sent, mut client) = retrying_client(s);
     let mut charge = async || {
         let req = http::Request::post(format!("http://{addr}/charge"))
@@ -714,16 +711,7 @@ async fn the_retrying_layer_renews_a_token_refused_for_good_at_most_once_per_int
 /// source was given, and a step back only delays them.
 #[tokio::test]
 async fn a_clock_stepping_back_causes_no_extra_token_request() {
-    let (url, e) = start(
-        vec![Answer::Token {
-            aud: "orders",
-            expires_in: 300,
-        }],
-        false,
-    )
-    .await;
-    let s = source(&url, &e, ClientAuth::basic("c", "s"));
-    let addr = payments().await;
+    let (e, s, addr) = refused_for_good().await;
     let charge = || s.send(reqwest::Client::new().post(format!("http://{addr}/charge")));
     assert_eq!(charge().await.unwrap().status(), 401);
     assert_eq!(e.calls.load(Ordering::SeqCst), 2);
