@@ -5,7 +5,7 @@
 //! RFC 8725 (JWT Best Current Practices) is cited as "BCP"; RFC 7515 (JWS),
 //! RFC 7519 (JWT), RFC 6750 (Bearer), RFC 9068 (JWT access tokens).
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

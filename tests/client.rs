@@ -6,7 +6,7 @@
 //! layer and reqwest retry; ID-token verification.
 #![cfg(feature = "client")]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! resource metadata (RFC 9728), step-up (RFC 9470) and certificate-bound
 //! tokens (RFC 8705) at the validator.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -14,7 +14,7 @@
 //! where that is impossible these tests fail and say what to install (they
 //! never pass silently).
 
-mod common;
+use crate::common;
 
 use common::{call, payments_app};
 

@@ -9,7 +9,7 @@
 //! invalid byte sequences and lone surrogate escapes are refused wherever
 //! they appear.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

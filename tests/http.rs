@@ -2,7 +2,7 @@
 //! client: every RFC 6750 response byte for byte, scopes, anonymous mode, the
 //! extractors, and a plain hyper service.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

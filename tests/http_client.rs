@@ -13,11 +13,10 @@ use bearer_guard::testing::TestIssuer;
 use bearer_guard::{ClientAuth, ClientCertificate, Validator};
 use http::StatusCode;
 
-mod common;
+use crate::common;
 
-#[path = "../examples/mtls.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod mtls;
+// The example's PKI and TLS server, loaded once by tests/mtls.rs.
+use crate::mtls::example as mtls;
 
 /// Serves `app` over TLS with the PKI's `localhost` certificate; returns
 /// its address.

@@ -2,7 +2,7 @@
 //! (identity-aware proxies), requirements beyond scopes (roles,
 //! permissions, predicates) and the typed-claims extractor.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

@@ -6,7 +6,7 @@
 //! lockfile when missing; without Node these tests fail and say what to
 //! install (they never pass silently).
 
-mod common;
+use crate::common;
 
 use common::{call, payments_app};
 

@@ -2,7 +2,7 @@
 //! 127.0.0.1 that counts its calls and checks the client authentication it
 //! receives.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -23,7 +23,18 @@ async fn setup() -> Setup {
     common::as_server::setup(AUDIENCE).await
 }
 
-impl Setup {
+/// This file's ways with the shared set-up (a trait: another file has its
+/// own, in the same test binary).
+trait IntrospectionSetup {
+    fn active(&self, extra: Value) -> Value;
+    fn with_auth(&self, auth: ClientAuth) -> Introspection;
+    fn with_options(&self, options: IntrospectionOptions) -> Introspection;
+    fn builder_with(&self, introspection: Introspection) -> ValidatorBuilder;
+    fn builder(&self) -> ValidatorBuilder;
+    fn validator(&self) -> Validator;
+}
+
+impl IntrospectionSetup for Setup {
     /// The issuer URL used in answers: the test issuer's.
     fn active(&self, extra: Value) -> Value {
         let mut answer = json!({

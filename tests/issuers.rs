@@ -4,7 +4,7 @@
 //! their own; templated (multi-tenant) issuers are bounded by an allow-list
 //! or a cap; the client-id mode replaces the audience check only when asked.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

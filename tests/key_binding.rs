@@ -5,7 +5,7 @@
 //! layer on a real axum server, each with its own warm cache, against a real
 //! JWKS endpoint on 127.0.0.1 whose keys change under the same `kid`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 
 #[path = "../examples/mtls.rs"]
 #[allow(dead_code, unreachable_pub)]
-mod example;
+pub(crate) mod example;
 
 #[tokio::test]
 async fn a_certificate_bound_token_is_accepted_from_its_holder_only() {

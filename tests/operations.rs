@@ -4,7 +4,7 @@
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{HealthStatus, Issuer, Validator};
 
-mod common;
+use crate::common;
 use common::{closed_port, serve_jwks as jwks_server};
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! a setting of the builders that has neither a row there and a case here
 //! nor a reason to have none fails `every_setting_is_a_rule_walked_here_or_says_why_not`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -5,7 +5,7 @@
 //! fails closed, introspection falls back to the in-process cache).
 #![cfg(feature = "redis")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

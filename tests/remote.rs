@@ -5,7 +5,7 @@
 //! slept); background activity is awaited through explicit signals (the
 //! server's hit counter, `key_source_updates`), never with sleeps.
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::pin::pin;
@@ -30,7 +30,15 @@ fn options() -> JwksOptions {
     JwksOptions::default().fetch_timeout(Duration::from_millis(500))
 }
 
-impl Setup {
+/// This file's ways with the shared set-up (a trait: another file has its
+/// own, in the same test binary).
+trait RemoteSetup {
+    fn builder(&self) -> ValidatorBuilder;
+    async fn validator(&self) -> Validator;
+    fn token(&self) -> String;
+}
+
+impl RemoteSetup for Setup {
     fn builder(&self) -> ValidatorBuilder {
         Validator::builder()
             .issuer(self.issuer.issuer())

@@ -1,7 +1,7 @@
 //! `BearerService` as a tower service, without a network: readiness is the
 //! inner service's, and refused requests never reach the inner service.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};

@@ -1,7 +1,7 @@
 //! The verified-token cache: hits re-check the clock, never confuse two
 //! tokens, hold only verified tokens, stay within capacity.
 
-mod common;
+use crate::common;
 
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{Algorithm, ManualClock, ValidationError, Validator};

@@ -1,7 +1,7 @@
 //! `Validator::validate` end to end, with real keys and tokens: every check
 //! accepts what it must and refuses with its own error kind.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

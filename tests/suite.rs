@@ -1,0 +1,33 @@
+//! The integration tests, one binary (each file a module: linking one test
+//! binary instead of 25 is most of `cargo test`'s time). Kept apart, in
+//! binaries of their own: `tracing` and `metrics` (a process-global
+//! subscriber or recorder) and `attack_bounds` (it counts the process's
+//! open files and tasks).
+
+mod common;
+
+mod adversarial;
+mod architecture;
+mod cli;
+mod client;
+mod config;
+mod dpop;
+mod glewlwyd;
+mod hostile_input;
+mod http;
+mod http_client;
+mod http_more;
+mod interop;
+mod introspection;
+mod issuers;
+mod key_binding;
+mod mtls;
+mod operations;
+mod policy;
+mod providers;
+mod redis;
+mod remote;
+mod service;
+mod stacks;
+mod token_cache;
+mod validate;
