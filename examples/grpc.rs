@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
+use bearer_guard::{BearerLayer, Claims, RequireLayer, Requirement, Validator};
 use tonic::body::Body;
 use tonic::codegen::http;
 use tonic::server::{NamedService, UnaryService};
@@ -118,8 +118,10 @@ pub async fn serve(
     validator: Validator,
 ) -> Result<(), BoxError> {
     Server::builder()
-        .layer(BearerLayer::new(validator).realm("payments")?)
-        .layer(RequireScopeLayer::all(["charge:customer"])?)
+        .layer(BearerLayer::new(validator).realm("payments"))
+        .layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
         .add_service(Payments)
         .serve_with_incoming(TcpIncoming::from(listener))
         .await?;

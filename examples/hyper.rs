@@ -13,7 +13,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, ProblemJson, RequireScopeLayer, Validator};
+use bearer_guard::{
+    BearerLayer, Claims, RequireLayer, Requirement, Validator, response::ProblemJson,
+};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -47,10 +49,12 @@ pub async fn serve(
     let service = ServiceBuilder::new()
         .layer(
             BearerLayer::new(validator)
-                .realm("payments")?
+                .realm("payments")
                 .error_body(ProblemJson),
         )
-        .layer(RequireScopeLayer::all(["charge:customer"])?)
+        .layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
         .service_fn(handle);
     loop {
         let (stream, _) = listener.accept().await?;

@@ -24,7 +24,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, ClientCertificate};
+use bearer_guard::{BearerLayer, Claims, extract::ClientCertificate};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -173,7 +173,7 @@ pub async fn run() -> Result<Outcome, BoxError> {
                 )
             }),
         )
-        .layer(BearerLayer::new(validator).realm("payments")?);
+        .layer(BearerLayer::new(validator).realm("payments"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr: SocketAddr = listener.local_addr()?;
     let server = {

@@ -27,7 +27,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bearer_guard::client::TokenSource;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{Algorithm, BearerLayer, Claims, ClientAuth, RequireScopeLayer, SigningKey};
+use bearer_guard::{
+    BearerLayer, Claims, RequireLayer, Requirement,
+    introspection::ClientAuth,
+    keys::{Algorithm, SigningKey},
+};
 use serde_json::json;
 
 const HELP: &str = "\
@@ -125,12 +129,10 @@ async fn demo_servers() -> (String, String) {
                 Json(json!({"status": "charged", "on_behalf_of": c.client_id()}))
             }),
         )
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).expect("scope"))
-        .layer(
-            BearerLayer::new(validator)
-                .realm("payments")
-                .expect("realm"),
-        );
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
+        .layer(BearerLayer::new(validator).realm("payments"));
     let serve = |app: Router| async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

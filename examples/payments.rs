@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{BearerLayer, Claims, RequireScopeLayer};
+use bearer_guard::{BearerLayer, Claims, RequireLayer, Requirement};
 use serde_json::{Value, json};
 
 const AUDIENCE: &str = "https://payments.example";
@@ -45,12 +45,10 @@ async fn main() -> ExitCode {
         .expect("validator");
     let app = Router::new()
         .route("/charge", post(charge))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).expect("a valid scope"))
-        .layer(
-            BearerLayer::new(validator)
-                .realm("payments")
-                .expect("a valid realm"),
-        );
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
+        .layer(BearerLayer::new(validator).realm("payments"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1");

@@ -53,8 +53,12 @@ use axum::{Json, Router};
 use bearer_guard::config::Config;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    BearerLayer, Claims, ClientAuth, DpopOptions, Introspection, Issuer, ProblemJson, RequireLayer,
-    RequireScopeLayer, Requirement, ResourceMetadata, RoleSource, Validator,
+    BearerLayer, Claims, Issuer, RequireLayer, Requirement, Validator,
+    claims::RoleSource,
+    dpop::DpopOptions,
+    introspection::{ClientAuth, Introspection},
+    metadata::ResourceMetadata,
+    response::ProblemJson,
 };
 use http::HeaderName;
 use serde_json::{Value, json};
@@ -496,7 +500,7 @@ fn app(
         .clone()
         .or_else(|| config_layer.and_then(|l| l.public_url.clone()))
         .unwrap_or_else(|| format!("http://{addr}"));
-    let metadata = ResourceMetadata::new(public_url.clone(), &validator)?
+    let metadata = ResourceMetadata::try_new(public_url.clone(), &validator)?
         .scopes_supported(["charge:customer"])
         .resource_name("bearer-guard resource_server example");
     // With --config, the file's [layer] options, and the flags over them.
@@ -505,13 +509,13 @@ fn app(
         None => BearerLayer::new(validator),
     };
     if args.realm.is_some() || config_layer.is_none_or(|l| l.realm.is_none()) {
-        layer = layer.realm(args.realm.as_deref().unwrap_or("api"))?;
+        layer = layer.try_realm(args.realm.as_deref().unwrap_or("api"))?;
     }
     layer = layer.resource_metadata(&metadata);
     // DPoP proofs are checked against this URL: by default the address
     // this server listens on (set --public-url behind a proxy).
     if args.public_url.is_some() || config_layer.is_none_or(|l| l.public_url.is_none()) {
-        layer = layer.public_url(public_url)?;
+        layer = layer.try_public_url(public_url)?;
     }
     if let Some(name) = &args.token_header {
         layer = layer.token_header(HeaderName::try_from(name.as_str())?);
@@ -522,7 +526,9 @@ fn app(
     let routes = || -> Result<Router, Box<dyn std::error::Error>> {
         Ok(Router::new()
             .route("/charge", post(charge))
-            .route_layer(RequireScopeLayer::all(["charge:customer"])?)
+            .route_layer(RequireLayer::new(Requirement::scopes_all([
+                "charge:customer",
+            ])))
             .route("/me", get(me))
             .route("/ping", get(|| async { "ok" }))
             .route(
@@ -533,7 +539,7 @@ fn app(
                     } else {
                         args.admin_roles.clone()
                     },
-                )?)),
+                ))),
             ))
     };
     // RFC 9457 problem documents as refusal bodies, or empty bodies.
@@ -605,7 +611,7 @@ fn ops_app(validator: Validator) -> Router {
         )
 }
 
-fn health_status(health: &bearer_guard::Health) -> axum::http::StatusCode {
+fn health_status(health: &bearer_guard::health::Health) -> axum::http::StatusCode {
     axum::http::StatusCode::from_u16(health.http_status())
         .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE)
 }
@@ -727,7 +733,7 @@ async fn main() -> ExitCode {
     }
     if let Some(url) = &args.redis_url {
         #[cfg(feature = "redis")]
-        match bearer_guard::RedisStore::new(url) {
+        match bearer_guard::redis::RedisStore::new(url) {
             Ok(store) => builder = builder.shared_store(store),
             Err(e) => {
                 eprintln!("error: --redis-url: {e}");

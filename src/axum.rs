@@ -5,7 +5,7 @@
 //! - `Option<Claims>` is `None` for requests let through anonymously
 //!   ([`BearerLayer::allow_anonymous`](crate::BearerLayer::allow_anonymous)).
 //! - [`AuthError`] implements `IntoResponse`, so handlers can return it (for
-//!   example from [`ScopeRequirement::check`](crate::ScopeRequirement::check)).
+//!   example from [`Requirement::check`](crate::Requirement::check)).
 //!
 //! Using the extractor on a route the layer does not cover is a programming
 //! error; it answers 500 with a body that says so, rather than letting the
@@ -110,7 +110,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
 /// verified-token cache hands it over without deserializing again.
 ///
 /// ```
-/// use bearer_guard::TypedClaims;
+/// use bearer_guard::extract::TypedClaims;
 ///
 /// #[derive(serde::Deserialize)]
 /// struct Mine {

@@ -66,7 +66,7 @@ impl Clock {
 /// wall clock only.
 ///
 /// ```
-/// use bearer_guard::ManualClock;
+/// use bearer_guard::testing::ManualClock;
 /// let clock = ManualClock::new(1_000);
 /// clock.advance(60);
 /// assert_eq!(clock.now(), 1_060);

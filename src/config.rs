@@ -183,7 +183,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::claims::RoleSource;
 use crate::dpop::DpopOptions;
-use crate::http::{BearerLayer, InvalidRealm, InvalidUrl};
+use crate::http::BearerLayer;
 use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
 use crate::jwt::TypPolicy;
 use crate::keys::{Algorithm, KeyError, SigningKey};
@@ -1030,10 +1030,10 @@ pub enum ConfigError {
     Build(#[from] BuildError),
     /// `layer.realm` cannot be sent in a header.
     #[error("layer.realm: {0}")]
-    Realm(#[from] InvalidRealm),
+    Realm(BuildError),
     /// `layer.public_url` is not an absolute http(s) URL.
     #[error("layer.public_url: {0}")]
-    PublicUrl(#[from] InvalidUrl),
+    PublicUrl(BuildError),
     /// `layer.token_header` is not a header name.
     #[error("layer.token_header: {0:?} is not a valid header name")]
     TokenHeader(String),
@@ -1176,10 +1176,12 @@ impl Config {
             });
         }
         if let Some(realm) = &options.realm {
-            layer = layer.realm(realm.clone())?;
+            layer = layer.try_realm(realm.clone()).map_err(ConfigError::Realm)?;
         }
         if let Some(url) = &options.public_url {
-            layer = layer.public_url(url.clone())?;
+            layer = layer
+                .try_public_url(url.clone())
+                .map_err(ConfigError::PublicUrl)?;
         }
         if options.allow_anonymous {
             layer = layer.allow_anonymous();

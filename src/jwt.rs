@@ -1,11 +1,14 @@
 //! Compact JWS (RFC 7515 §7.1): the shape, the JOSE header and its checks,
-//! the signature through a [`KeySet`], then the claims object.
+//! the signature through a key set, then the claims object.
 //!
 //! The order matters for safety: nothing in the payload is parsed until the
 //! signature has verified, and the key is never taken from the token (`jwk`,
 //! `jku`, `x5u`, `x5c` and `x5t` header members are ignored).
 //!
-//! A [`Jws`] owns no part of the token: it keeps the decoded header and the
+//! Public here: why a token is not a JWS ([`Malformed`]) and what its `typ`
+//! header must say ([`TypPolicy`]).
+//!
+//! A `Jws` owns no part of the token: it keeps the decoded header and the
 //! segment boundaries, so that a validation waiting for keys carries it
 //! along instead of parsing the token again.
 

@@ -5,8 +5,8 @@
 //! (RFC 6750), validates it as a JWT access token (RFC 9068) against your
 //! authorization server's keys, puts the verified [`Claims`] in the request
 //! extensions, and answers failures with the status and `WWW-Authenticate`
-//! challenge RFC 6750 §3 prescribes. Routes declare the scopes they need with
-//! [`RequireScopeLayer`].
+//! challenge RFC 6750 §3 prescribes. Routes declare what they need (scopes,
+//! roles, predicates) with a [`RequireLayer`] of a [`Requirement`].
 //!
 //! # Quickstart (axum)
 //!
@@ -16,7 +16,7 @@
 //!
 //! ```no_run
 //! use axum::{Json, Router, routing::{get, post}};
-//! use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
+//! use bearer_guard::{BearerLayer, Claims, RequireLayer, Requirement, Validator};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let validator = Validator::builder()
@@ -30,9 +30,9 @@
 //!     .route("/charge", post(|claims: Claims| async move {
 //!         format!("charged on behalf of {:?}", claims.client_id())
 //!     }))
-//!     .route_layer(RequireScopeLayer::all(["charge:customer"])?)
+//!     .route_layer(RequireLayer::new(Requirement::scopes_all(["charge:customer"])))
 //!     .route("/me", get(|claims: Claims| async move { Json(claims) }))
-//!     .layer(BearerLayer::new(validator).realm("payments")?);
+//!     .layer(BearerLayer::new(validator).realm("payments"));
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
@@ -54,16 +54,16 @@
 //!
 //! # Sender-constrained tokens, self-description, fleets
 //!
-//! - DPoP (RFC 9449): [`ValidatorBuilder::dpop`] with [`DpopOptions`]; the
+//! - DPoP (RFC 9449): [`ValidatorBuilder::dpop`] with [`dpop::DpopOptions`]; the
 //!   layer then accepts `Authorization: DPoP` with its `DPoP` proof, and
 //!   [`Validator::validate_dpop`] does the same without HTTP.
-//! - Certificate-bound tokens (RFC 8705): a [`ClientCertificate`] in the
+//! - Certificate-bound tokens (RFC 8705): an [`extract::ClientCertificate`] in the
 //!   request extensions, or [`Validator::validate_with_certificate`].
-//! - [`ResourceMetadata`] (RFC 9728), served at its well-known paths and
+//! - [`metadata::ResourceMetadata`] (RFC 9728), served at its well-known paths and
 //!   named in every challenge by [`BearerLayer::resource_metadata`].
 //! - Step-up (RFC 9470): [`Requirement::acr_values`],
 //!   [`Requirement::max_auth_age`].
-//! - Feature `redis`: `RedisStore` shares the DPoP replay cache and the
+//! - Feature `redis`: [`redis::RedisStore`] shares the DPoP replay cache and the
 //!   introspection cache across replicas.
 //!
 //! # Security defaults
@@ -103,11 +103,45 @@
 //! | `axum` | yes | [`Claims`] and `Option<Claims>` extractors, `IntoResponse` for [`AuthError`] |
 //! | `remote` | yes | keys from the network (`jwks_url`, `discover`: a refreshing JWKS cache) and RFC 7662 introspection of opaque tokens (reqwest with rustls, tokio) |
 //! | `client` | no | [`client`]: a `TokenSource` (client credentials, refresh tokens) with an outbound layer, and the values a login redirect needs |
-//! | `redis` | no | [`RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
+//! | `redis` | no | [`redis::RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
 //! | `config` | no | [`config::Config`]: the validator and the layer from a TOML, JSON or YAML file, or the environment |
 //! | `metrics` | no | counters and histograms through the `metrics` facade ([`guide::operations`]) |
 //! | `cli` | no | the `bearer-guard` command: `inspect` and `verify` a token |
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, publish a JWKS, mint any token; `ManualClock`, `SigningKey::generate` |
+//!
+//! # Where things are
+//!
+//! The root holds what a first application needs: the [`Validator`] and
+//! its [`ValidatorBuilder`] (with [`Issuer`] for several issuers), the
+//! [`Claims`], the [`BearerLayer`] and its service [`Bearer`], the
+//! [`RequireLayer`] / [`Require`] pair with its [`Requirement`], the errors
+//! a handler sees ([`AuthError`], [`ValidationError`]), the one
+//! construction error ([`BuildError`]) and the [`Clock`]. Everything else
+//! is in a module named for its concern:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`claims`] | scopes, roles, where roles are read from |
+//! | [`extract`] | token readers, `TypedClaims`, the request-extension markers |
+//! | [`response`] | refusal bodies ([`response::ProblemJson`], your own [`response::ErrorBody`]) |
+//! | [`future`] | the middleware's response futures |
+//! | [`keys`] | algorithms, key sets, signing keys |
+//! | [`jwt`] | what a malformed token is, the `typ` policy |
+//! | [`dpop`] | DPoP options and refusals |
+//! | `jwks` | (feature `remote`) remote key sets, discovery, their errors |
+//! | `introspection` | (feature `remote`) RFC 7662 for opaque tokens |
+//! | [`metadata`] | RFC 9728 resource metadata |
+//! | [`health`] | what the validator can verify now |
+//! | `redis` | (feature `redis`) state shared by replicas |
+//! | [`limits`] | every named limit and default |
+//! | `client`, `config`, `testing` | the calling side, configuration files, test kit (features) |
+//!
+//! Middleware follows tower-http's naming: `XLayer` makes the service `X`,
+//! whose future is `future::XFuture`. Constructors made for literals
+//! (`realm("payments")`, `Requirement::scopes_all(["read"])`) need no `?`:
+//! a mistake in a literal panics where it is written, with its reason, as
+//! `axum::Router::route` does; their `try_` twins return a [`BuildError`]
+//! for values read at run time.
 //!
 //! # Layout
 //!
@@ -150,15 +184,16 @@ mod clock;
 mod digest;
 mod file;
 mod json;
+pub mod limits;
 mod telemetry;
 // Keys and tokens.
-mod claims;
-mod dpop;
-mod jwt;
-mod keys;
+pub mod claims;
+pub mod dpop;
+pub mod jwt;
+pub mod keys;
 // The network.
 #[cfg(feature = "remote")]
-mod introspection;
+pub mod introspection;
 #[cfg(feature = "remote")]
 mod remote;
 #[cfg(feature = "redis")]
@@ -183,49 +218,76 @@ pub mod testing;
 #[cfg(test)]
 mod wycheproof;
 
-pub use self::http::extract;
-pub use self::http::{
-    Anonymous, AuthError, BearerLayer, BearerResponseFuture, BearerService, ClientCertificate,
-    EmptyBody, ErrorBody, InvalidRealm, InvalidUrl, PROBLEM_JSON, ProblemJson, RequestError,
-    Require, RequireFuture, RequireLayer, RequireScopeLayer, Requirement, RequirementError,
-    ResourceMetadata, ScopeError, ScopeRequirement, WELL_KNOWN_PATH,
-};
-#[cfg(feature = "axum")]
-pub use axum::{ClaimsRejection, TypedClaims};
-pub use claims::{Claims, RoleSource, Roles, Scopes};
+// What a first application needs; everything else is in the modules below.
+pub use claims::Claims;
 pub use clock::Clock;
-#[cfg(feature = "testing")]
-pub use clock::ManualClock;
-pub use dpop::{
-    DEFAULT_DPOP_LEEWAY, DEFAULT_DPOP_MAX_AGE, DEFAULT_DPOP_NONCE_LIFETIME,
-    DEFAULT_DPOP_REPLAY_CAPACITY, DEFAULT_MAX_DPOP_PROOF_SIZE, DpopError, DpopOptions,
-    MAX_DPOP_JTI_LENGTH,
-};
+pub use http::Bearer;
+pub use http::{AuthError, BearerLayer, Require, RequireLayer, Requirement};
+pub use validator::{BuildError, Issuer, ValidationError, Validator, ValidatorBuilder};
+
+pub mod extract {
+    //! Where the layer finds the token, and what it leaves in the request
+    //! for the handler: the token readers (RFC 6750 §2, RFC 9449), the
+    //! extractors beside [`Claims`](crate::Claims), and the markers in the
+    //! request extensions.
+    #[cfg(feature = "axum")]
+    pub use crate::axum::{ClaimsRejection, TypedClaims};
+    pub use crate::http::extract::{
+        bearer_token, cookie_token, dpop_proof, header_token, is_b64token, query_token,
+    };
+    pub use crate::http::{Anonymous, ClientCertificate};
+}
+
+pub mod future {
+    //! The response futures of the crate's middleware
+    //! ([`BearerLayer`](crate::BearerLayer) and
+    //! [`RequireLayer`](crate::RequireLayer)), named so that a service
+    //! built on them can be named in turn.
+    pub use crate::http::{BearerFuture, RequireFuture};
+}
+
+pub mod response {
+    //! The body of a refusal: [`EmptyBody`] (the default, RFC 6750 asks for
+    //! none), [`ProblemJson`] (RFC 9457), or your own [`ErrorBody`]; and
+    //! [`RequestError`], the ways a request's credentials can be malformed.
+    pub use crate::http::{EmptyBody, ErrorBody, ProblemJson, RequestError};
+}
+
+pub mod metadata {
+    //! The resource describes itself (RFC 9728): [`ResourceMetadata`].
+    pub use crate::http::ResourceMetadata;
+}
+
+pub mod health {
+    //! What a [`Validator`](crate::Validator) can verify now, for readiness
+    //! probes: [`Validator::health`](crate::Validator::health).
+    pub use crate::validator::{Health, HealthStatus, IssuerHealth};
+}
+
+#[cfg(feature = "remote")]
+pub mod jwks {
+    //! Keys from the network (feature `remote`): the refreshing JWKS cache's
+    //! options and statistics, the issuer's metadata found by discovery,
+    //! and why fetching them failed.
+    pub use crate::remote::{
+        DiscoveryError, EndpointUrl, FetchError, InvalidMetadata, IssuerMetadata, JwksOptions,
+        KeySourceError, KeySourceStats, KeySourceUpdates, KeyStatus, RedirectError, TransportError,
+    };
+}
+
+#[cfg(feature = "redis")]
+pub mod redis {
+    //! State shared by a fleet of replicas on Redis (feature `redis`): the
+    //! DPoP replay cache and the introspection cache.
+    pub use crate::store::{RedisStore, StoreError};
+}
+
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub use introspection::fuzz_introspection_response;
-#[cfg(feature = "remote")]
-pub use introspection::{
-    ClientAuth, DEFAULT_MAX_INTROSPECTION_SIZE, Introspection, IntrospectionError,
-    IntrospectionOptions, IntrospectionStats, InvalidResponse, TokenPolicy,
-};
-pub use jwt::{Malformed, TypPolicy};
-pub use keys::{
-    Algorithm, AlgorithmSet, JwksError, KeyError, KeySet, KeyType, RejectedKey, SigningKey,
-    UnknownAlgorithm, VerificationKey,
-};
-#[cfg(feature = "remote")]
-pub use remote::{
-    DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, DEFAULT_MAX_METADATA_SIZE, DiscoveryError,
-    EndpointUrl, FetchError, InvalidMetadata, IssuerMetadata, JwksOptions, KeySourceError,
-    KeySourceStats, KeySourceUpdates, KeyStatus, RedirectError, TransportError,
-};
-#[cfg(feature = "redis")]
-pub use store::{
-    DEFAULT_REDIS_NAMESPACE, DEFAULT_REDIS_TIMEOUT, REDIS_RECONNECT_DELAY, RedisStore, StoreError,
-};
-pub use validator::{
-    BuildError, DEFAULT_LEEWAY, DEFAULT_MAX_TENANTS, DEFAULT_MAX_TOKEN_SIZE,
-    DEFAULT_TOKEN_CACHE_CAPACITY, Health, HealthStatus, Issuer, IssuerHealth, MAX_JWKS_FILE_SIZE,
-    MAX_PENDING_TENANTS, PENDING_TENANT_TTL, ValidationError, Validator, ValidatorBuilder,
-};
+
+/// Every Rust snippet of README.md, compiled (and run where it can be) as
+/// a doctest, so that none can drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -22,17 +22,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::limits::{
+    DEFAULT_REDIS_NAMESPACE, DEFAULT_REDIS_TIMEOUT, REDIS_RECONNECT_DELAY,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-/// Default bound on each Redis command (and on connecting): 250 ms.
-pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
-
-/// Default key prefix: `bearer-guard`.
-pub const DEFAULT_REDIS_NAMESPACE: &str = "bearer-guard";
-
-/// After a failed connection, how long the store answers "unavailable"
-/// without trying again: 1 second.
-pub const REDIS_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// Why the shared store could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,10 +45,10 @@ pub enum StoreError {
 /// Connects on first use and reconnects by itself.
 ///
 /// ```
-/// use bearer_guard::RedisStore;
+/// use bearer_guard::redis::RedisStore;
 /// let store = RedisStore::new("redis://127.0.0.1:6379/")?.namespace("payments");
 /// # let _ = store;
-/// # Ok::<(), bearer_guard::StoreError>(())
+/// # Ok::<(), bearer_guard::redis::StoreError>(())
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {

@@ -42,6 +42,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
+pub use crate::clock::ManualClock;
 use crate::keys::Algorithm;
 use crate::keys::SigningKey;
 use crate::keys::signing::hmac_sign;
@@ -552,7 +553,7 @@ impl<'a> TokenBuilder<'a> {
 /// side of a DPoP-bound token.
 ///
 /// ```
-/// use bearer_guard::{Algorithm, DpopOptions};
+/// use bearer_guard::{keys::Algorithm, dpop::DpopOptions};
 /// use bearer_guard::testing::{DpopKey, TestIssuer};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {

@@ -10,7 +10,9 @@ use crate::common;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, BearerLayer, Claims, Malformed, ValidationError, Validator};
+use bearer_guard::{
+    BearerLayer, Claims, ValidationError, Validator, jwt::Malformed, keys::Algorithm,
+};
 use common::{AUDIENCE, issuer};
 use serde_json::{Value, json};
 
@@ -727,7 +729,7 @@ async fn tokens_outside_the_authorization_header_are_ignored_by_default() {
 /// The error response never echoes the token, whatever it contains.
 #[tokio::test]
 async fn responses_never_echo_the_token() {
-    let addr = app(BearerLayer::new(validator()).realm("api").unwrap()).await;
+    let addr = app(BearerLayer::new(validator()).realm("api")).await;
     let evil = issuer()
         .token()
         .header("kid", "\"><script>alert(1)</script>")

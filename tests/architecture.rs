@@ -13,7 +13,7 @@ use std::path::Path;
 /// The layers, lowest first. A module may import modules of lower layers,
 /// and modules of its own top-level folder (without a loop).
 const LAYERS: &[&[&str]] = &[
-    &["clock", "json", "digest", "file", "telemetry"],
+    &["clock", "json", "digest", "file", "telemetry", "limits"],
     &["keys"],
     &["jwt", "claims", "dpop"],
     &["remote", "store"],

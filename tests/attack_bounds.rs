@@ -14,8 +14,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, Claims, ClientAuth, Introspection, IntrospectionOptions, JwksOptions,
-    ManualClock, Validator,
+    BearerLayer, Claims, Validator,
+    introspection::{ClientAuth, Introspection, IntrospectionOptions},
+    jwks::JwksOptions,
+    keys::Algorithm,
+    testing::ManualClock,
 };
 use common::as_server::{AsServer, CLIENT_ID, CLIENT_SECRET, IntroMode};
 use http::{Request, StatusCode, header::AUTHORIZATION};

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::routing::get;
-use bearer_guard::Algorithm;
+use bearer_guard::keys::Algorithm;
 use bearer_guard::testing::{TestIssuer, TestKey};
 
 const AUDIENCE: &str = "payments";

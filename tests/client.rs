@@ -20,7 +20,12 @@ use axum::routing::post;
 use base64::Engine as _;
 use bearer_guard::client::{IdTokenError, IdTokenVerifier, TokenError, TokenSource};
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, BearerLayer, ClientAuth, ManualClock, SigningKey, Validator};
+use bearer_guard::{
+    BearerLayer, Validator,
+    introspection::ClientAuth,
+    keys::{Algorithm, SigningKey},
+    testing::ManualClock,
+};
 use common::{issuer, serve};
 use serde_json::json;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -289,7 +294,7 @@ async fn private_key_jwt_assertions_are_signed_fresh_for_the_endpoint() {
         .issuer("order-service")
         .audience(url.clone())
         .jwks_json(client_issuer.jwks_json())
-        .typ_policy(bearer_guard::TypPolicy::OneOf(vec![
+        .typ_policy(bearer_guard::jwt::TypPolicy::OneOf(vec![
             String::new(),
             "JWT".into(),
         ]))
@@ -667,7 +672,7 @@ async fn a_token_refused_for_good_is_renewed_at_most_once_per_interval() {
         "no renewal within the interval"
     );
     e.clock
-        .advance(bearer_guard::client::FORCED_RENEWAL_INTERVAL.as_secs() as i64);
+        .advance(bearer_guard::limits::FORCED_RENEWAL_INTERVAL.as_secs() as i64);
     assert_eq!(charge().await.unwrap().status(), 401);
     assert_eq!(e.calls.load(Ordering::SeqCst), 3);
 }
@@ -701,7 +706,7 @@ async fn the_retrying_layer_renews_a_token_refused_for_good_at_most_once_per_int
     // Within the interval the renewal brings no new token: no retry either.
     assert_eq!(sent.load(Ordering::SeqCst), 12);
     e.clock
-        .advance(bearer_guard::client::FORCED_RENEWAL_INTERVAL.as_secs() as i64);
+        .advance(bearer_guard::limits::FORCED_RENEWAL_INTERVAL.as_secs() as i64);
     assert_eq!(charge().await, 401);
     assert_eq!(e.calls.load(Ordering::SeqCst), 3);
 }
@@ -849,7 +854,7 @@ async fn a_one_second_token_is_not_fetched_again_by_every_call_in_its_second() {
         .route("/token", axum::routing::post(endpoint))
         .with_state(calls.clone());
     let addr = common::serve(app).await;
-    let clock = bearer_guard::ManualClock::new(2_000_000_000);
+    let clock = bearer_guard::testing::ManualClock::new(2_000_000_000);
     let source = TokenSource::client_credentials(ClientAuth::basic("c", "s"))
         .token_url(format!("http://{addr}/token"))
         .clock(clock.clone())

@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use bearer_guard::TypPolicy;
 use bearer_guard::config::{
     Config, ConfigError, IssuerProblem, MAX_SECRET_FILE_SIZE, MAX_TENANTS_LIMIT, Secret,
     SecretError,
 };
+use bearer_guard::jwt::TypPolicy;
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, BuildError, Claims, ValidationError};
+use bearer_guard::{BuildError, Claims, ValidationError, keys::Algorithm};
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 
@@ -823,7 +823,7 @@ fn a_secret_file_must_be_a_regular_file() {
 
 #[tokio::test]
 async fn a_pem_file_is_read_if_regular_and_at_most_the_limit() {
-    let key = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256);
+    let key = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::ES256);
     let (kid, public_pem) = (key.kid().to_owned(), key.public_pem().unwrap());
     let issuer = TestIssuer::with_keys(vec![key]).default_audience("payments");
     let with_pem = |path: &std::path::Path| {
@@ -1041,7 +1041,7 @@ fn introspection_variables_without_a_client_id_are_errors() {
     let introspection = config.introspection.unwrap();
     assert_eq!(
         introspection.policy,
-        Some(bearer_guard::TokenPolicy::IntrospectAll)
+        Some(bearer_guard::introspection::TokenPolicy::IntrospectAll)
     );
     assert_eq!(introspection.may_omit, ["aud", "jti"]);
 }

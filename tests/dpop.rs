@@ -13,8 +13,11 @@ use axum::Router;
 use axum::routing::{get, post};
 use bearer_guard::testing::{DpopKey, TestIssuer};
 use bearer_guard::{
-    Algorithm, BearerLayer, Claims, ClientCertificate, DpopError, DpopOptions, RequireLayer,
-    RequireScopeLayer, Requirement, ResourceMetadata, ValidationError, Validator,
+    BearerLayer, Claims, RequireLayer, Requirement, ValidationError, Validator,
+    dpop::{DpopError, DpopOptions},
+    extract::ClientCertificate,
+    keys::Algorithm,
+    metadata::ResourceMetadata,
 };
 use common::{issuer, serve};
 use reqwest::Method;
@@ -32,7 +35,9 @@ fn validator(options: DpopOptions) -> Validator {
 fn app(layer: BearerLayer) -> Router {
     Router::new()
         .route("/charge", post(|| async { "charged" }))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
         .route(
             "/me",
             get(|c: Claims| async move { c.dpop_thumbprint().unwrap_or("unbound").to_owned() }),
@@ -45,7 +50,6 @@ async fn start(options: DpopOptions) -> SocketAddr {
     // what its `Host` says: the explicit opt-in for such set-ups.
     serve(app(BearerLayer::new(validator(options))
         .realm("payments")
-        .unwrap()
         .trust_host_header(http::uri::Scheme::HTTP)))
     .await
 }
@@ -387,7 +391,7 @@ async fn the_proof_size_and_jti_limits_hold_at_their_edges() {
         })
     );
     let v = validator(DpopOptions::new());
-    let max = bearer_guard::MAX_DPOP_JTI_LENGTH;
+    let max = bearer_guard::limits::MAX_DPOP_JTI_LENGTH;
     let jti = |len: usize| {
         client
             .proof("GET", uri, &token)
@@ -405,7 +409,7 @@ async fn the_proof_size_and_jti_limits_hold_at_their_edges() {
     let rsa = DpopKey::generate(Algorithm::PS512);
     let token = issuer().token().dpop_bound(&rsa).sign();
     let proof = rsa.proof("GET", uri, &token).sign();
-    assert!(proof.len() < bearer_guard::DEFAULT_MAX_DPOP_PROOF_SIZE);
+    assert!(proof.len() < bearer_guard::limits::DEFAULT_MAX_DPOP_PROOF_SIZE);
     assert!(v.validate_dpop(&token, &proof, "GET", uri).await.is_ok());
 }
 
@@ -682,9 +686,7 @@ async fn htu_is_compared_after_normalisation_and_against_the_public_url() {
 
     let layer = BearerLayer::new(validator(DpopOptions::new()))
         .realm("payments")
-        .unwrap()
-        .public_url("https://API.example.com/payments/")
-        .unwrap();
+        .public_url("https://API.example.com/payments/");
     let behind_proxy = serve(app(layer)).await;
     let proof = client
         .proof("GET", "https://api.example.com:443/payments/me", &token)
@@ -704,12 +706,12 @@ async fn htu_is_compared_after_normalisation_and_against_the_public_url() {
     );
     assert!(
         BearerLayer::new(issuer().validator())
-            .public_url("/relative")
+            .try_public_url("/relative")
             .is_err()
     );
     assert!(
         BearerLayer::new(issuer().validator())
-            .public_url("https://h/x?q")
+            .try_public_url("https://h/x?q")
             .is_err()
     );
 }
@@ -817,7 +819,6 @@ async fn certificate_bound_tokens_need_their_certificate() {
 async fn the_resource_describes_itself_and_challenges_point_to_it() {
     let v = validator(DpopOptions::new());
     let metadata = ResourceMetadata::new("http://127.0.0.1/payments", &v)
-        .unwrap()
         .scopes_supported(["charge:customer"]);
     let served = metadata.clone();
     let app = Router::new()
@@ -878,7 +879,7 @@ async fn the_resource_describes_itself_and_challenges_point_to_it() {
     // The well-known URL keeps the resource's path as given (RFC 9728
     // §3.1), a slash right after the host excepted.
     let v = validator(DpopOptions::new());
-    let url = |r: &str| ResourceMetadata::new(r, &v).unwrap().url();
+    let url = |r: &str| ResourceMetadata::new(r, &v).url();
     assert_eq!(
         url("https://api.example.com/"),
         "https://api.example.com/.well-known/oauth-protected-resource"
@@ -892,7 +893,7 @@ async fn the_resource_describes_itself_and_challenges_point_to_it() {
         "https://api.example.com/.well-known/oauth-protected-resource/a/"
     );
     for bad in ["/relative", "https://h/x?q=1", "https://h/x#f", "ftp://h/x"] {
-        assert!(ResourceMetadata::new(bad, &v).is_err(), "{bad}");
+        assert!(ResourceMetadata::try_new(bad, &v).is_err(), "{bad}");
     }
 }
 
@@ -907,10 +908,9 @@ async fn routes_needing_a_stronger_or_recent_login_ask_for_step_up() {
         .route("/transfer", post(|| async { "sent" }))
         .route_layer(RequireLayer::new(
             Requirement::acr_values(["urn:example:mfa"])
-                .unwrap()
                 .and(Requirement::max_auth_age(Duration::from_secs(300))),
         ))
-        .layer(BearerLayer::new(validator).realm("bank").unwrap());
+        .layer(BearerLayer::new(validator).realm("bank"));
     let addr = serve(app).await;
     let now = bearer_guard::Clock::System.now();
     let call = |token: String| async move {
@@ -956,7 +956,7 @@ async fn routes_needing_a_stronger_or_recent_login_ask_for_step_up() {
     )
     .await;
     assert_eq!(ok.status, 200);
-    assert!(Requirement::acr_values(Vec::<String>::new()).is_err());
+    assert!(std::panic::catch_unwind(|| Requirement::acr_values(Vec::<String>::new())).is_err());
     let _ = TestIssuer::new;
 }
 
@@ -996,8 +996,7 @@ async fn any_of_several_logins_is_asked_for_as_a_step_up() {
         .build()
         .unwrap();
     let requirement = Requirement::acr_values(["urn:example:mfa"])
-        .unwrap()
-        .or(Requirement::acr_values(["urn:example:hwk"]).unwrap());
+        .or(Requirement::acr_values(["urn:example:hwk"]));
     let claims = validator
         .validate(&issuer().token().claim("acr", "urn:example:pwd").sign())
         .await
@@ -1016,9 +1015,7 @@ async fn any_of_several_logins_is_asked_for_as_a_step_up() {
         other => panic!("{other:?}"),
     }
     // Two acr requirements together: the values that meet both.
-    let both = Requirement::acr_values(["a", "b"])
-        .unwrap()
-        .and(Requirement::acr_values(["b", "c"]).unwrap());
+    let both = Requirement::acr_values(["a", "b"]).and(Requirement::acr_values(["b", "c"]));
     match both.check(&claims).unwrap_err() {
         bearer_guard::AuthError::InsufficientUserAuthentication { acr_values, .. } => {
             assert_eq!(acr_values.as_deref(), Some("b"));
@@ -1036,7 +1033,6 @@ async fn a_route_can_require_dpop_behind_a_layer_that_accepts_both() {
         .layer(
             BearerLayer::new(validator(DpopOptions::new()))
                 .realm("payments")
-                .unwrap()
                 .trust_host_header(http::uri::Scheme::HTTP),
         );
     let addr = serve(app).await;
@@ -1101,7 +1097,7 @@ async fn a_used_proof_stays_refused_after_inserts_with_an_earlier_clock_reading(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let clock = bearer_guard::ManualClock::new(now);
+    let clock = bearer_guard::testing::ManualClock::new(now);
     let validator = issuer()
         .validator_builder()
         .audience(common::AUDIENCE)
@@ -1200,9 +1196,9 @@ async fn a_proof_made_for_another_service_is_refused_whatever_the_request_names(
 
     // B with its public URL: the proof names another URL, whatever the
     // request target's authority or the Host header say.
-    let b = serve(app(BearerLayer::new(validator(DpopOptions::new()))
-        .public_url("http://service-b.example")
-        .unwrap()))
+    let b = serve(app(
+        BearerLayer::new(validator(DpopOptions::new())).public_url("http://service-b.example")
+    ))
     .await;
     for (target, host) in [
         (for_a, "service-b.example"),
@@ -1261,7 +1257,7 @@ async fn a_proof_made_for_another_service_is_refused_whatever_the_request_names(
 #[tokio::test]
 async fn max_auth_age_reads_the_validators_clock_and_leeway() {
     let t = 1_000_000_000; // 2001: far from the system clock
-    let clock = bearer_guard::ManualClock::new(t);
+    let clock = bearer_guard::testing::ManualClock::new(t);
     let issuer = TestIssuer::with_keys(vec![bearer_guard::testing::TestKey::generate(
         Algorithm::ES256,
     )])

@@ -28,8 +28,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, ClientAuth, Introspection, Issuer, JwksOptions, KeyStatus, TokenPolicy,
-    ValidationError, Validator, ValidatorBuilder,
+    Issuer, ValidationError, Validator, ValidatorBuilder,
+    introspection::{ClientAuth, Introspection, TokenPolicy},
+    jwks::{JwksOptions, KeyStatus},
+    keys::Algorithm,
 };
 use serde_json::Value;
 

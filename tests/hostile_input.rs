@@ -17,7 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use bearer_guard::{BearerLayer, Claims, Malformed, RequireScopeLayer, ValidationError, Validator};
+use bearer_guard::{
+    BearerLayer, Claims, RequireLayer, Requirement, ValidationError, Validator, jwt::Malformed,
+};
 use common::{AUDIENCE, issuer, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -63,11 +65,13 @@ impl Api {
         let validator = issuer().validator();
         let charge = Router::new()
             .route("/charge", post(|| async { "charged" }))
-            .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap());
+            .route_layer(RequireLayer::new(Requirement::scopes_all([
+                "charge:customer",
+            ])));
         let app = Router::new()
             .route("/me", get(|c: Claims| async move { Json(c) }))
             .merge(charge)
-            .layer(BearerLayer::new(validator.clone()).realm("api").unwrap());
+            .layer(BearerLayer::new(validator.clone()).realm("api"));
         let addr: SocketAddr = serve(app).await;
         Api {
             validator,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::{get, post};
-use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, ScopeRequirement};
+use bearer_guard::{BearerLayer, Claims, RequireLayer, Requirement};
 use common::{issuer, serve};
 use reqwest::StatusCode;
 
@@ -30,14 +30,19 @@ async fn maybe(claims: Option<Claims>) -> String {
 fn app(layer: BearerLayer) -> Router {
     let charge = Router::new()
         .route("/charge", post(|| async { "charged" }))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap());
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])));
     let report = Router::new()
         .route("/report", get(|| async { "report" }))
-        .route_layer(RequireScopeLayer::any(["reports:read", "admin"]).unwrap());
+        .route_layer(RequireLayer::new(Requirement::scopes_any([
+            "reports:read",
+            "admin",
+        ])));
     let refund = Router::new().route(
         "/refund",
         post(|claims: Claims| async move {
-            ScopeRequirement::all(["refund"]).unwrap().check(&claims)?;
+            Requirement::scopes_all(["refund"]).check(&claims)?;
             Ok::<_, bearer_guard::AuthError>("refunded")
         }),
     );
@@ -50,7 +55,7 @@ fn app(layer: BearerLayer) -> Router {
 }
 
 fn layer() -> BearerLayer {
-    BearerLayer::new(issuer().validator()).realm(REALM).unwrap()
+    BearerLayer::new(issuer().validator()).realm(REALM)
 }
 
 struct Reply {
@@ -287,8 +292,9 @@ async fn anonymous_mode_lets_missing_tokens_through_but_not_bad_ones() {
         .route("/me", get(me))
         .route(
             "/charge",
-            post(|| async { "charged" })
-                .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap()),
+            post(|| async { "charged" }).route_layer(RequireLayer::new(Requirement::scopes_all([
+                "charge:customer",
+            ]))),
         )
         .layer(layer().allow_anonymous());
     let addr = serve(router).await;
@@ -415,9 +421,7 @@ async fn without_a_realm_the_challenge_has_none() {
 
 #[tokio::test]
 async fn a_realm_with_quotes_is_escaped() {
-    let layer = BearerLayer::new(issuer().validator())
-        .realm(r#"pay "ments" \ api"#)
-        .unwrap();
+    let layer = BearerLayer::new(issuer().validator()).realm(r#"pay "ments" \ api"#);
     let addr = serve(app(layer)).await;
     let r = get_with(addr, "/me", &[]).await;
     assert_eq!(
@@ -480,8 +484,8 @@ async fn works_with_a_plain_hyper_service() {
 #[tokio::test]
 async fn one_path_can_need_one_scope_for_reading_and_another_for_writing() {
     use axum::handler::Handler;
-    let read = RequireScopeLayer::all(["orders:read"]).unwrap();
-    let write = RequireScopeLayer::all(["orders:write"]).unwrap();
+    let read = RequireLayer::new(Requirement::scopes_all(["orders:read"]));
+    let write = RequireLayer::new(Requirement::scopes_all(["orders:write"]));
     let app = Router::new()
         .route(
             "/orders",

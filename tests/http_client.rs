@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use bearer_guard::client::TokenSource;
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{ClientAuth, ClientCertificate, Validator};
+use bearer_guard::{Validator, extract::ClientCertificate, introspection::ClientAuth};
 use http::StatusCode;
 
 use crate::common;
@@ -193,7 +193,7 @@ async fn a_users_client_follows_no_redirect_to_another_origin() {
     assert!(
         matches!(
             stats.last_error,
-            Some(bearer_guard::KeySourceError::Fetch { .. })
+            Some(bearer_guard::jwks::KeySourceError::Fetch { .. })
         ),
         "{:?}",
         stats.last_error
@@ -210,7 +210,8 @@ async fn a_users_client_without_timeouts_is_still_bounded_by_the_fetch_timeout()
         .audience(issuer.audience())
         .jwks_url(format!("http://{addr}/jwks"))
         .jwks_options(
-            bearer_guard::JwksOptions::default().fetch_timeout(std::time::Duration::from_secs(2)),
+            bearer_guard::jwks::JwksOptions::default()
+                .fetch_timeout(std::time::Duration::from_secs(2)),
         )
         .allow_insecure_http()
         .http_client(reqwest::Client::builder())

@@ -10,8 +10,8 @@ use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, Claims, RequireLayer, Requirement, RoleSource, ScopeRequirement,
-    TypedClaims, Validator,
+    BearerLayer, Claims, RequireLayer, Requirement, Validator, claims::RoleSource,
+    extract::TypedClaims, keys::Algorithm,
 };
 use common::serve;
 use http::HeaderName;
@@ -69,7 +69,6 @@ async fn me(c: Claims) -> String {
 async fn tokens_arrive_in_a_configured_header_or_cookie() {
     let layer = BearerLayer::new(validator())
         .realm("api")
-        .unwrap()
         .token_header(HeaderName::from_static(IAP))
         .token_cookie("CF_Authorization");
     let cached = || async { ([(http::header::CACHE_CONTROL, "max-age=300")], "cached") };
@@ -198,10 +197,10 @@ async fn tokens_arrive_in_a_configured_header_or_cookie() {
 /// `insufficient_scope`, everything else a plain 403.
 #[tokio::test]
 async fn routes_require_roles_permissions_and_predicates() {
-    let admin = RequireLayer::new(Requirement::roles_any(["admin"]).unwrap());
-    let write = RequireLayer::new(Requirement::permissions_all(["orders:write"]).unwrap().and(
-        Requirement::scopes(ScopeRequirement::all(["orders"]).unwrap()),
-    ));
+    let admin = RequireLayer::new(Requirement::roles_any(["admin"]));
+    let write = RequireLayer::new(
+        Requirement::permissions_all(["orders:write"]).and(Requirement::scopes_all(["orders"])),
+    );
     let acme = RequireLayer::new(Requirement::predicate("tenant acme", |c| {
         c.get("tenant").and_then(|t| t.as_str()) == Some("acme")
     }));
@@ -209,7 +208,7 @@ async fn routes_require_roles_permissions_and_predicates() {
         .route("/admin", get(me).route_layer(admin))
         .route("/orders", get(me).route_layer(write))
         .route("/acme", get(me).route_layer(acme))
-        .layer(BearerLayer::new(validator()).realm("api").unwrap());
+        .layer(BearerLayer::new(validator()).realm("api"));
     let addr = serve(app).await;
     let call = |token: String, path: &'static str| async move {
         fetch(addr, path, &[("authorization", &format!("Bearer {token}"))]).await
@@ -283,7 +282,7 @@ async fn typed_claims_are_deserialized_once_per_token() {
     }
     let app = Router::new()
         .route("/typed", get(typed))
-        .layer(BearerLayer::new(validator()).realm("api").unwrap());
+        .layer(BearerLayer::new(validator()).realm("api"));
     let addr = serve(app).await;
     let token = issuer().token().claim("tenant", "acme").sign();
     let auth = format!("Bearer {token}");

@@ -19,8 +19,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::DpopKey;
 use bearer_guard::{
-    Algorithm, ClientAuth, DpopOptions, Introspection, IntrospectionOptions, JwksOptions,
-    KeyStatus, SigningKey, ValidationError, Validator,
+    ValidationError, Validator,
+    dpop::DpopOptions,
+    introspection::{ClientAuth, Introspection, IntrospectionOptions},
+    jwks::{JwksOptions, KeyStatus},
+    keys::{Algorithm, SigningKey},
 };
 use serde_json::{Value, json};
 

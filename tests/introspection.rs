@@ -10,9 +10,13 @@ use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, BuildError, Claims, ClientAuth, FetchError, Introspection,
-    IntrospectionError, IntrospectionOptions, InvalidResponse, SigningKey, TokenPolicy,
-    ValidationError, Validator, ValidatorBuilder,
+    BearerLayer, BuildError, Claims, ValidationError, Validator, ValidatorBuilder,
+    introspection::{
+        ClientAuth, Introspection, IntrospectionError, IntrospectionOptions, InvalidResponse,
+        TokenPolicy,
+    },
+    jwks::FetchError,
+    keys::{Algorithm, SigningKey},
 };
 use common::as_server::{CLIENT_ID, CLIENT_SECRET, ExpectedAuth, IntroMode, Setup, T0};
 use serde_json::{Value, json};
@@ -122,7 +126,7 @@ async fn handlers_cannot_tell_introspected_from_local_tokens() {
             "/me",
             get(|c: Claims| async move { c.subject().unwrap_or("?").to_owned() }),
         )
-        .layer(BearerLayer::new(s.validator()).realm("payments").unwrap());
+        .layer(BearerLayer::new(s.validator()).realm("payments"));
     let addr = common::serve(app).await;
     let client = reqwest::Client::new();
     let get = |token: String| {

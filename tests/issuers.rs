@@ -17,8 +17,12 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, BuildError, Claims, Issuer, JwksOptions, MAX_PENDING_TENANTS,
-    ManualClock, PENDING_TENANT_TTL, TypPolicy, ValidationError, Validator,
+    BearerLayer, BuildError, Claims, Issuer, ValidationError, Validator,
+    jwks::JwksOptions,
+    jwt::TypPolicy,
+    keys::Algorithm,
+    limits::{MAX_PENDING_TENANTS, PENDING_TENANT_TTL},
+    testing::ManualClock,
 };
 use common::as_server::{AsServer, Mode};
 use reqwest::StatusCode;

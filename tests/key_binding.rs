@@ -13,8 +13,8 @@ use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BearerLayer, BuildError, Claims, JwksOptions, ValidationError, Validator,
-    ValidatorBuilder,
+    BearerLayer, BuildError, Claims, ValidationError, Validator, ValidatorBuilder,
+    jwks::JwksOptions, keys::Algorithm,
 };
 use common::as_server::AsServer;
 use reqwest::StatusCode;

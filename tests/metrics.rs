@@ -11,7 +11,8 @@ use bearer_guard::testing::{DpopKey, TestIssuer};
 use std::time::Duration;
 
 use bearer_guard::{
-    Algorithm, BearerLayer, DpopOptions, JwksOptions, RequireScopeLayer, Validator,
+    BearerLayer, RequireLayer, Requirement, Validator, dpop::DpopOptions, jwks::JwksOptions,
+    keys::Algorithm,
 };
 use http::{Request, StatusCode, header};
 use tower::ServiceExt;
@@ -65,7 +66,9 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
         .unwrap();
     let app = Router::new()
         .route("/charge", get(|| async { "charged" }))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
         .layer(BearerLayer::new(validator.clone()))
         // A second, outer layer: each request is still counted once.
         .layer(BearerLayer::new(validator).allow_anonymous());

@@ -2,7 +2,7 @@
 //! traces: `tests/tracing.rs`).
 
 use bearer_guard::testing::TestIssuer;
-use bearer_guard::{HealthStatus, Issuer, Validator};
+use bearer_guard::{Issuer, Validator, health::HealthStatus};
 
 use crate::common;
 use common::{closed_port, serve_jwks as jwks_server};
@@ -107,7 +107,7 @@ async fn configured_keys_beside_an_unreachable_jwks_keep_the_validator_serving_d
     validator.validate(&issuer.token().sign()).await.unwrap();
     // A token for a key only the JWKS could bring cannot be checked: 503,
     // not a refusal (the first fetch failed and the cool-down holds).
-    let remote_key = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256)
+    let remote_key = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::ES256)
         .with_kid("remote-only");
     let unknown = issuer.token().signing_key(&remote_key).sign();
     let refused = validator.validate(&unknown).await.unwrap_err();
@@ -124,11 +124,11 @@ async fn a_validator_that_introspects_every_token_is_ready_without_keys() {
         .issuer("https://as.example.com")
         .audience("payments")
         .introspection(
-            bearer_guard::Introspection::at(
+            bearer_guard::introspection::Introspection::at(
                 "https://as.example.com/introspect",
-                bearer_guard::ClientAuth::basic("rs", "secret"),
+                bearer_guard::introspection::ClientAuth::basic("rs", "secret"),
             )
-            .policy(bearer_guard::TokenPolicy::IntrospectAll),
+            .policy(bearer_guard::introspection::TokenPolicy::IntrospectAll),
         )
         .build()
         .unwrap();

@@ -12,8 +12,13 @@ use std::collections::BTreeSet;
 
 use bearer_guard::testing::{DpopKey, TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, ClientAuth, DpopOptions, Introspection, Issuer, RedisStore, RoleSource, TypPolicy,
-    ValidationError, Validator, ValidatorBuilder,
+    Issuer, ValidationError, Validator, ValidatorBuilder,
+    claims::RoleSource,
+    dpop::DpopOptions,
+    introspection::{ClientAuth, Introspection},
+    jwt::TypPolicy,
+    keys::Algorithm,
+    redis::RedisStore,
 };
 use common::as_server::{AsServer, CLIENT_ID, CLIENT_SECRET, T0};
 use common::redis_server::RedisServer;
@@ -233,7 +238,7 @@ fn token(issuer: &TestIssuer, claims: &Value, header: &Value) -> String {
 
 #[tokio::test]
 async fn every_rule_holds_on_every_path() {
-    let clock = bearer_guard::ManualClock::new(T0);
+    let clock = bearer_guard::testing::ManualClock::new(T0);
     // Tokens are signed with the first key; the second lets a validator
     // that allows ES384 only be built.
     let keys = TestIssuer::with_keys(vec![

@@ -14,7 +14,11 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bearer_guard::testing::TestKey;
-use bearer_guard::{Algorithm, RoleSource, SigningKey, Validator, ValidatorBuilder};
+use bearer_guard::{
+    Validator, ValidatorBuilder,
+    claims::RoleSource,
+    keys::{Algorithm, SigningKey},
+};
 use serde_json::{Map, Value, json};
 
 fn fixtures() -> Map<String, Value> {

@@ -13,8 +13,11 @@ use axum::Router;
 use axum::routing::get;
 use bearer_guard::testing::DpopKey;
 use bearer_guard::{
-    Algorithm, BearerLayer, ClientAuth, DpopError, DpopOptions, Introspection,
-    IntrospectionOptions, RedisStore, ValidationError, Validator,
+    BearerLayer, ValidationError, Validator,
+    dpop::{DpopError, DpopOptions},
+    introspection::{ClientAuth, Introspection, IntrospectionOptions},
+    keys::Algorithm,
+    redis::RedisStore,
 };
 use common::as_server::{CLIENT_ID, CLIENT_SECRET, T0};
 use common::redis_server::RedisServer;
@@ -124,11 +127,7 @@ async fn without_redis_dpop_proofs_are_refused_with_503_and_accepted_again_once_
     // Over HTTP: 503 without a challenge (the client did nothing wrong).
     let app = Router::new()
         .route("/orders", get(|| async { "ok" }))
-        .layer(
-            BearerLayer::new(v.clone())
-                .public_url("https://api.example.com")
-                .unwrap(),
-        );
+        .layer(BearerLayer::new(v.clone()).public_url("https://api.example.com"));
     let addr = serve(app).await;
     let proof = client.proof("GET", URI, &token).sign();
     let r = reqwest::Client::new()
@@ -378,7 +377,7 @@ async fn an_answer_stamped_by_a_replica_whose_clock_runs_ahead_is_not_reused() {
         .validator_builder()
         .audience(common::AUDIENCE)
         .allow_insecure_http()
-        .clock(bearer_guard::ManualClock::new(T0 + 3600))
+        .clock(bearer_guard::testing::ManualClock::new(T0 + 3600))
         .introspection(Introspection::at(
             s.server.introspection_url(),
             ClientAuth::basic(CLIENT_ID, CLIENT_SECRET),

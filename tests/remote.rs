@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BuildError, DiscoveryError, FetchError, JwksError, JwksOptions, KeySourceError,
-    KeyStatus, ValidationError, Validator, ValidatorBuilder,
+    BuildError, ValidationError, Validator, ValidatorBuilder,
+    jwks::{DiscoveryError, FetchError, JwksOptions, KeySourceError, KeyStatus},
+    keys::{Algorithm, JwksError},
 };
 use common::as_server::{Mode, Setup, refused_addr, silent_server};
 use serde_json::json;
@@ -899,7 +900,7 @@ async fn credentials_in_a_jwks_url_never_show_in_errors_stats_or_health() {
 async fn a_rotated_kid_is_fetched_even_beside_a_key_configured_without_kid() {
     let s = common::as_server::setup("payments").await;
     // A legacy signer's key, configured locally without a kid.
-    let legacy = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256);
+    let legacy = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::ES256);
     let v = bearer_guard::Validator::builder()
         .issuer(s.issuer.issuer())
         .audience("payments")
@@ -907,7 +908,7 @@ async fn a_rotated_kid_is_fetched_even_beside_a_key_configured_without_kid() {
         .allow_insecure_http()
         .jwks_url(s.server.jwks_url())
         .jwks_options(
-            bearer_guard::JwksOptions::default()
+            bearer_guard::jwks::JwksOptions::default()
                 .fetch_timeout(std::time::Duration::from_millis(500)),
         )
         .pem_public_key(legacy.public_pem().unwrap(), None)
@@ -917,7 +918,8 @@ async fn a_rotated_kid_is_fetched_even_beside_a_key_configured_without_kid() {
     assert!(v.validate(&s.issuer.token().sign()).await.is_ok());
 
     // The AS rotates: a new key `b` is published.
-    let b = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256).with_kid("b");
+    let b = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::ES256)
+        .with_kid("b");
     s.server.set_jwks(serde_json::json!({ "keys": [s.issuer.keys()[0].public_jwk().unwrap(), b.public_jwk().unwrap()] }).to_string());
     s.clock.advance(31); // past the cool-down
     let token_b = s.issuer.token().signing_key(&b).sign();

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::routing::get;
 use bearer_guard::testing::TestIssuer;
 use bearer_guard::{
-    AuthError, BearerLayer, PROBLEM_JSON, ProblemJson, RequireScopeLayer, Validator,
+    AuthError, BearerLayer, RequireLayer, Requirement, Validator, response::ProblemJson,
 };
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -203,7 +203,6 @@ async fn a_body_closure_cannot_remove_the_challenge() {
         .layer(
             BearerLayer::new(issuer.validator())
                 .realm("api")
-                .unwrap()
                 .error_body(|_: &AuthError, headers: &mut HeaderMap| {
                     headers.remove(header::WWW_AUTHENTICATE);
                     headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
@@ -237,7 +236,10 @@ async fn hyper_with_service_fn_answers_problem_documents() {
 
     let missing = hyper_example::call(addr, None).await.unwrap();
     assert_eq!(missing.status, 401);
-    assert_eq!(missing.content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(
+        missing.content_type.as_deref(),
+        Some(ProblemJson::CONTENT_TYPE)
+    );
     assert_eq!(
         missing.challenge.as_deref(),
         Some(r#"Bearer realm="payments""#)
@@ -257,7 +259,10 @@ async fn hyper_with_service_fn_answers_problem_documents() {
         .await
         .unwrap();
     assert_eq!(denied.status, 403);
-    assert_eq!(denied.content_type.as_deref(), Some(PROBLEM_JSON));
+    assert_eq!(
+        denied.content_type.as_deref(),
+        Some(ProblemJson::CONTENT_TYPE)
+    );
     let doc: serde_json::Value = serde_json::from_str(&denied.body).unwrap();
     assert_eq!(doc["error"], "insufficient_scope");
     assert_eq!(doc["scope"], "charge:customer");
@@ -287,7 +292,9 @@ async fn an_error_body_closure_writes_every_refusal_and_leaves_successes_alone()
     let issuer = TestIssuer::new();
     let app = Router::new()
         .route("/charge", get(|| async { "charged" }))
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
         .layer(BearerLayer::new(issuer.validator()).error_body(
             |error: &AuthError, headers: &mut HeaderMap| {
                 headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -335,7 +342,7 @@ async fn a_map_response_outside_the_layer_reads_the_auth_error() {
     let (status, headers, body) = get_with(app.clone(), Some("Bearer not.a.token")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers["x-auth-error"], "invalid_token");
-    assert_eq!(headers[header::CONTENT_TYPE], PROBLEM_JSON);
+    assert_eq!(headers[header::CONTENT_TYPE], ProblemJson::CONTENT_TYPE);
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(doc["detail"], "The access token is malformed");
     let good = issuer.token().sign();

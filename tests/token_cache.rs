@@ -4,7 +4,7 @@
 use crate::common;
 
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, ManualClock, ValidationError, Validator};
+use bearer_guard::{ValidationError, Validator, keys::Algorithm, testing::ManualClock};
 use common::{AUDIENCE, issuer};
 
 const T0: i64 = 2_000_000_000;

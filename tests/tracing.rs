@@ -97,9 +97,9 @@ async fn each_validation_has_a_debug_span_with_outcome_issuer_and_a_short_hash_n
     // token verified for: its discovery and key fetch (a Keycloak-like
     // realm, whose encryption key is skipped) say nothing above debug.
     captured.0.lock().unwrap().clear();
-    let sig =
-        bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256).with_kid("sig");
-    let mut enc = bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::RS256)
+    let sig = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::ES256)
+        .with_kid("sig");
+    let mut enc = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::RS256)
         .with_kid("enc")
         .public_jwk()
         .unwrap();
@@ -135,8 +135,8 @@ async fn each_validation_has_a_debug_span_with_outcome_issuer_and_a_short_hash_n
         )
         .build()
         .unwrap();
-    let stranger =
-        bearer_guard::testing::TestKey::generate(bearer_guard::Algorithm::ES256).with_kid("sig");
+    let stranger = bearer_guard::testing::TestKey::generate(bearer_guard::keys::Algorithm::ES256)
+        .with_kid("sig");
     let token = TestIssuer::new()
         .issuer_url(template.replace("{tenant}", "someone-else"))
         .default_audience("api")
@@ -166,9 +166,9 @@ async fn each_validation_has_a_debug_span_with_outcome_issuer_and_a_short_hash_n
         .validator_builder()
         .audience("payments")
         .allow_insecure_http()
-        .introspection(bearer_guard::Introspection::at(
+        .introspection(bearer_guard::introspection::Introspection::at(
             s.server.introspection_url(),
-            bearer_guard::ClientAuth::basic(
+            bearer_guard::introspection::ClientAuth::basic(
                 common::as_server::CLIENT_ID,
                 common::as_server::CLIENT_SECRET,
             ),

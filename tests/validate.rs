@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
-    Algorithm, BuildError, KeyError, Malformed, ManualClock, TypPolicy, ValidationError, Validator,
+    BuildError, ValidationError, Validator,
+    jwt::{Malformed, TypPolicy},
+    keys::{Algorithm, KeyError},
+    testing::ManualClock,
 };
 use common::{AUDIENCE, issuer, stranger};
 use serde_json::json;
@@ -739,7 +742,7 @@ fn jwks_file_is_read_at_build() {
             .jwks_file(path)
             .build()
     };
-    let limit = usize::try_from(bearer_guard::MAX_JWKS_FILE_SIZE).unwrap();
+    let limit = usize::try_from(bearer_guard::limits::MAX_JWKS_FILE_SIZE).unwrap();
     let mut padded = issuer().jwks_json().into_bytes();
     padded.resize(limit, b' ');
     std::fs::write(&path, &padded).unwrap();

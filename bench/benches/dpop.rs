@@ -21,7 +21,7 @@ use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::testing::DpopKey;
-use bearer_guard::{Algorithm, DpopOptions, Validator};
+use bearer_guard::{Validator, dpop::DpopOptions, keys::Algorithm};
 use common::{AUDIENCE, Fixture, gate, mean_ns, now};
 use criterion::{BatchSize, Criterion};
 

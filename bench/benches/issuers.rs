@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, Issuer, Validator};
+use bearer_guard::{Issuer, Validator, keys::Algorithm};
 use common::{gate, mean_ns, now};
 use criterion::Criterion;
 

@@ -18,7 +18,7 @@ use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::RwLock;
 
-use bearer_guard::{Algorithm, Claims};
+use bearer_guard::{Claims, keys::Algorithm};
 use common::{Fixture, mean_ns, now};
 use criterion::Criterion;
 use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};

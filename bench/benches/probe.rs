@@ -22,7 +22,7 @@ use std::hint::black_box;
 
 use axum::body::Body;
 use axum::routing::get;
-use bearer_guard::{Algorithm, BearerLayer, Claims};
+use bearer_guard::{BearerLayer, Claims, keys::Algorithm};
 use common::{Fixture, now};
 use http::{Request, header::AUTHORIZATION};
 use tower::ServiceExt;
@@ -114,7 +114,7 @@ fn main() {
 fn dpop(scenario: &str, f: &Fixture, n: usize) {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use bearer_guard::DpopOptions;
+    use bearer_guard::dpop::DpopOptions;
     use bearer_guard::testing::DpopKey;
 
     const URI: &str = "https://api.example.com/orders";

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bearer_guard::{Algorithm, Validator};
+use bearer_guard::{Validator, keys::Algorithm};
 use common::{AUDIENCE, Fixture, gate, mean_ns, now};
 use criterion::Criterion;
 

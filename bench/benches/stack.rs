@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::routing::get;
-use bearer_guard::{Algorithm, BearerLayer, Claims};
+use bearer_guard::{BearerLayer, Claims, keys::Algorithm};
 use common::{AUDIENCE, Fixture, gate, mean_ns, now};
 use criterion::Criterion;
 use http::{Request, StatusCode, header::AUTHORIZATION};

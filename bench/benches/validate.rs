@@ -19,7 +19,7 @@ mod common;
 use std::hint::black_box;
 use std::process::ExitCode;
 
-use bearer_guard::Algorithm;
+use bearer_guard::keys::Algorithm;
 use common::{Fixture, gate, mean_ns, now};
 use criterion::Criterion;
 

@@ -15,7 +15,11 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use bearer_guard::testing::{DpopKey, TestIssuer, TestKey};
-use bearer_guard::{Algorithm, DpopError, DpopOptions, ValidationError, Validator};
+use bearer_guard::{
+    ValidationError, Validator,
+    dpop::{DpopError, DpopOptions},
+    keys::Algorithm,
+};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
@@ -40,7 +44,11 @@ fn fixture() -> &'static Fixture {
             .build()
             .unwrap();
         let client = DpopKey::generate(Algorithm::EdDSA);
-        let token = issuer.token().dpop_bound(&client).expires_in(1 << 30).sign();
+        let token = issuer
+            .token()
+            .dpop_bound(&client)
+            .expires_in(1 << 30)
+            .sign();
         Fixture {
             validator,
             client,
@@ -62,10 +70,33 @@ const NAMES: &[&str] = &[
     "exp", "nbf", "cnf", "d", "kty", "crv", "x", "y", "n", "e", "",
 ];
 const STRINGS: &[&str] = &[
-    "dpop+jwt", "DPOP+JWT", "jwt", "EdDSA", "ES256", "RS256", "HS256", "none", "GET", "get",
-    "POST", URI, "HTTPS://API.EXAMPLE.COM:443/orders?x#y", "https://api.example.com/orders/",
-    "https://api.example.com/./orders", "https://evil.example/orders", "/orders", "OKP",
-    "Ed25519", "EC", "P-256", "é", "\u{202e}", "\u{feff}", "\0", "a\u{301}", "",
+    "dpop+jwt",
+    "DPOP+JWT",
+    "jwt",
+    "EdDSA",
+    "ES256",
+    "RS256",
+    "HS256",
+    "none",
+    "GET",
+    "get",
+    "POST",
+    URI,
+    "HTTPS://API.EXAMPLE.COM:443/orders?x#y",
+    "https://api.example.com/orders/",
+    "https://api.example.com/./orders",
+    "https://evil.example/orders",
+    "/orders",
+    "OKP",
+    "Ed25519",
+    "EC",
+    "P-256",
+    "é",
+    "\u{202e}",
+    "\u{feff}",
+    "\0",
+    "a\u{301}",
+    "",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -83,7 +114,11 @@ enum Val {
     /// The token's hash, or another's.
     Ath(bool),
     Array(Vec<u8>),
-    Spliced { base: u8, at: u8, text: String },
+    Spliced {
+        base: u8,
+        at: u8,
+        text: String,
+    },
 }
 
 fn value(v: &Val, f: &Fixture) -> Value {
@@ -112,10 +147,8 @@ fn value(v: &Val, f: &Fixture) -> Value {
                 .sign();
             // The ath the builder computed, read back from the payload.
             let payload = proof.split('.').nth(1).unwrap_or_default();
-            let claims: Value = serde_json::from_slice(
-                &base64_decode(payload).unwrap_or_default(),
-            )
-            .unwrap_or_default();
+            let claims: Value = serde_json::from_slice(&base64_decode(payload).unwrap_or_default())
+                .unwrap_or_default();
             claims["ath"].clone()
         }
         Val::Array(items) => Value::Array(items.iter().map(|i| json!(s(i))).collect()),
@@ -180,12 +213,14 @@ fuzz_target!(|input: Input| {
             p.sign()
         }
     };
-    let Some(result) = now_or_never(f.validator.validate_dpop(&f.token, &proof, "GET", URI))
-    else {
+    let Some(result) = now_or_never(f.validator.validate_dpop(&f.token, &proof, "GET", URI)) else {
         panic!("a DPoP validation with local keys waited");
     };
     if let Ok(claims) = result {
-        assert_eq!(claims.dpop_thumbprint(), Some(f.client.thumbprint().as_str()));
+        assert_eq!(
+            claims.dpop_thumbprint(),
+            Some(f.client.thumbprint().as_str())
+        );
         let again = now_or_never(f.validator.validate_dpop(&f.token, &proof, "GET", URI));
         assert_eq!(
             again.map(|r| r.map(|_| ())),

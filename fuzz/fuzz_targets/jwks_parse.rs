@@ -2,7 +2,7 @@
 //! never a panic; the key-count limit holds.
 #![no_main]
 
-use bearer_guard::KeySet;
+use bearer_guard::keys::KeySet;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,7 +12,10 @@ use std::pin::pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
-use bearer_guard::{Algorithm, SigningKey, Validator};
+use bearer_guard::{
+    Validator,
+    keys::{Algorithm, SigningKey},
+};
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &[u8] = b"fuzzing-secret-fuzzing-secret-fuzzing";

@@ -21,7 +21,9 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
 use bearer_guard::testing::TestKey;
-use bearer_guard::{Algorithm, Claims, Issuer, RoleSource, ValidationError, Validator};
+use bearer_guard::{
+    Claims, Issuer, ValidationError, Validator, claims::RoleSource, keys::Algorithm,
+};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -303,7 +305,7 @@ fuzz_target!(|input: Input| {
             .1
             .sign(Algorithm::EdDSA, signing_input.as_bytes())
     } else {
-        bearer_guard::SigningKey::hmac(SECRET, Algorithm::HS256)
+        bearer_guard::keys::SigningKey::hmac(SECRET, Algorithm::HS256)
             .expect("key")
             .sign(Algorithm::HS256, signing_input.as_bytes())
             .expect("signature")

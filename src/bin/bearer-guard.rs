@@ -54,8 +54,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bearer_guard::{
-    Algorithm, AlgorithmSet, BuildError, Claims, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, KeySet,
-    ValidationError, Validator,
+    BuildError, Claims, ValidationError, Validator,
+    keys::{Algorithm, AlgorithmSet, KeySet},
+    limits::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE},
 };
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;

@@ -1,6 +1,9 @@
-//! Verified claims: [`Claims`], the scopes, roles and permissions they
-//! grant, your own claims type served from the cache, and the claim checks
-//! that produce them ([`rules`]).
+//! Verified claims: [`Claims`] (also at the crate's root), the [`Scopes`],
+//! [`Roles`] and permissions they grant, and where roles are read from
+//! ([`RoleSource`]).
+//!
+//! Layout (private): `roles`, and `rules`, the claim checks that produce
+//! the claims.
 
 pub(crate) mod roles;
 pub(crate) mod rules;
@@ -408,7 +411,7 @@ impl Serialize for Claims {
 /// The scopes a token grants (RFC 6749 §3.3), case-sensitive.
 ///
 /// ```
-/// use bearer_guard::Scopes;
+/// use bearer_guard::claims::Scopes;
 /// let scopes = Scopes::parse("orders:read  charge:customer");
 /// assert!(scopes.contains("charge:customer"));
 /// assert!(!scopes.contains("charge"));

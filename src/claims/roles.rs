@@ -129,7 +129,7 @@ pub(crate) fn read(sources: &[RoleSource], claims: &Map<String, Value>) -> Resul
 /// A set of roles or permissions, case-sensitive, each compared whole.
 ///
 /// ```
-/// use bearer_guard::Roles;
+/// use bearer_guard::claims::Roles;
 /// let roles = Roles::from_iter(["admin", "ops"]);
 /// assert!(roles.contains("ops") && !roles.contains("Ops"));
 /// assert!(roles.contains_any(["billing", "admin"]));

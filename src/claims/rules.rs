@@ -73,7 +73,7 @@ pub(crate) struct ClaimRules {
     pub(crate) default_roles: bool,
     pub(crate) default_permissions: bool,
     /// Claims an introspection answer may leave out (the user named each,
-    /// [`Introspection::may_omit`](crate::Introspection::may_omit)): where
+    /// [`Introspection::may_omit`](crate::introspection::Introspection::may_omit)): where
     /// present they are checked all the same.
     pub(crate) may_omit: Vec<String>,
     /// The validator's clock and leeway (the same as `leeway`), handed to

@@ -12,8 +12,4 @@ pub(crate) mod token;
 
 pub use id_token::{IdTokenError, IdTokenVerifier, IdTokenVerifierBuilder};
 pub use outbound::{Authorize, AuthorizeLayer, AuthorizeRetry, AuthorizeRetryLayer};
-pub use token::{
-    AccessToken, DEFAULT_TOKEN_MIN_VALIDITY, DEFAULT_TOKEN_REQUEST_TIMEOUT,
-    DEFAULT_TOKEN_RESPONSE_SIZE, FORCED_RENEWAL_INTERVAL, MAX_TOKEN_LIFETIME, TokenError,
-    TokenSource, TokenSourceBuilder,
-};
+pub use token::{AccessToken, TokenError, TokenSource, TokenSourceBuilder};

@@ -23,7 +23,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// [`TokenSource::send`] does the same for reqwest.
 ///
 /// ```no_run
-/// # use bearer_guard::ClientAuth;
+/// # use bearer_guard::introspection::ClientAuth;
 /// use bearer_guard::client::{AuthorizeLayer, TokenSource};
 /// use tower::ServiceBuilder;
 /// # fn wrap<S>(client: S, source: TokenSource) {

@@ -14,30 +14,15 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::introspection::{ClientAuth, IntrospectionError};
 use crate::json::parse_object;
+pub(crate) use crate::limits::{
+    DEFAULT_TOKEN_MIN_VALIDITY, DEFAULT_TOKEN_REQUEST_TIMEOUT, DEFAULT_TOKEN_RESPONSE_SIZE,
+    FORCED_RENEWAL_INTERVAL, MAX_TOKEN_LIFETIME,
+};
 use crate::remote::FetchError;
 use crate::remote::fetch::{Fetcher, build_client};
 
-/// Default bound on one token request: 10 seconds.
-pub const DEFAULT_TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Default largest token response read: 64 KiB.
-pub const DEFAULT_TOKEN_RESPONSE_SIZE: usize = 64 * 1024;
-
-/// Default least validity a token handed out has left: 30 seconds (time
-/// for the request it goes with to reach the resource server). A token
-/// closer to its expiry is renewed before it is handed out.
-pub const DEFAULT_TOKEN_MIN_VALIDITY: Duration = Duration::from_secs(30);
-
 /// The lifetime assumed when the server gives no `expires_in`: 5 minutes.
 const ASSUMED_LIFETIME: i64 = 300;
-
-/// The longest lifetime believed (a larger `expires_in` is cut to it): 24 h.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-/// Forced renewals (after a resource server refused the token) happen at
-/// most this often: 10 seconds. A refusal with a permanent cause (a wrong
-/// audience) then costs one token request per 10 s, not one per request.
-pub const FORCED_RENEWAL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The longest `error` / `error_description` kept from a token endpoint's
 /// answer: 256 characters, of the RFC 6749 §5.2 character set.
@@ -209,7 +194,7 @@ enum EndpointSpec {
 /// the token.
 ///
 /// ```no_run
-/// use bearer_guard::ClientAuth;
+/// use bearer_guard::introspection::ClientAuth;
 /// use bearer_guard::client::TokenSource;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let source = TokenSource::client_credentials(ClientAuth::basic("order-service", "secret"))
@@ -509,7 +494,7 @@ impl TokenSource {
                     let metadata = crate::remote::discovery::discover(
                         &self.inner.fetcher,
                         issuer,
-                        crate::remote::DEFAULT_MAX_METADATA_SIZE,
+                        crate::limits::DEFAULT_MAX_METADATA_SIZE,
                     )
                     .await
                     .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;

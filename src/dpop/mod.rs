@@ -2,8 +2,11 @@
 //! `jti` replay cache of §11.1 and the server nonces of §9. Knows nothing
 //! of HTTP servers: it is handed the method, the URI and the proof text.
 //!
-//! Layout: [`uri`] (the `htu` comparison), [`replay`] (proofs seen),
-//! [`nonce`] (stateless server nonces), and the proof checks here.
+//! Turn it on with [`ValidatorBuilder::dpop`](crate::ValidatorBuilder::dpop)
+//! and [`DpopOptions`]; refusals are [`DpopError`]s.
+//!
+//! Layout (private): `uri` (the `htu` comparison), `replay` (proofs seen),
+//! `nonce` (stateless server nonces), and the proof checks here.
 
 pub(crate) mod nonce;
 pub(crate) mod replay;
@@ -22,42 +25,10 @@ use self::replay::{ReplayCache, Seen};
 use crate::digest::sha256;
 use crate::json::{ObjectError, parse_object};
 use crate::keys::{Algorithm, AlgorithmSet, KeyError, VerificationKey};
-
-/// Default oldest proof accepted: `iat` up to 60 seconds in the past (as
-/// Spring Security and oidc-provider).
-pub const DEFAULT_DPOP_MAX_AGE: Duration = Duration::from_secs(60);
-
-/// Default clock skew allowed for a proof's `iat`: 5 seconds into the
-/// future (and 5 more into the past beyond the maximum age).
-pub const DEFAULT_DPOP_LEEWAY: Duration = Duration::from_secs(5);
-
-/// Default capacity of the replay cache: about a million proofs (24 bytes
-/// each and the map's overhead, some 32 MiB when full). Every proof is
-/// kept until it could no longer be accepted (its `iat` plus the maximum
-/// age and the leeway) and one window more (the maximum age plus twice the
-/// leeway, a margin for requests that read the clock earlier), some 2.5
-/// minutes by default, so this allows some 6,500 DPoP requests a second;
-/// beyond it new proofs are refused with 503 (fail closed), never live
-/// ones forgotten.
-///
-/// Only proofs whose token was accepted and bound to their key enter the
-/// cache, so strangers cannot fill it; a client holding a valid bound
-/// token can, by sending proofs faster than that, for as long as its token
-/// lives. Size it above your peak DPoP rate times 160 s (with the default
-/// window), and rate-limit clients in front of the service.
-pub const DEFAULT_DPOP_REPLAY_CAPACITY: usize = 1 << 20;
-
-/// Default largest DPoP proof accepted, in bytes: 8 KiB (a proof with an
-/// RSA 4096 key is about 1.6 KiB).
-pub const DEFAULT_MAX_DPOP_PROOF_SIZE: usize = 8 * 1024;
-
-/// Default lifetime of a server nonce: 5 minutes (each nonce is accepted
-/// for one to two lifetimes).
-pub const DEFAULT_DPOP_NONCE_LIFETIME: Duration = Duration::from_secs(300);
-
-/// Longest `jti` accepted, in bytes: identifiers are random strings (a
-/// UUID is 36 bytes); a longer one is refused.
-pub const MAX_DPOP_JTI_LENGTH: usize = 256;
+pub(crate) use crate::limits::{
+    DEFAULT_DPOP_LEEWAY, DEFAULT_DPOP_MAX_AGE, DEFAULT_DPOP_NONCE_LIFETIME,
+    DEFAULT_DPOP_REPLAY_CAPACITY, DEFAULT_MAX_DPOP_PROOF_SIZE, MAX_DPOP_JTI_LENGTH,
+};
 
 /// Proof keys remembered by the proof's header text: a client sends the
 /// same header with every proof, and parsing its key costs more than the
@@ -75,7 +46,7 @@ const MAX_SIGNATURE_CHARS: usize = 1366;
 ///
 /// ```
 /// use std::time::Duration;
-/// use bearer_guard::{Algorithm, DpopOptions};
+/// use bearer_guard::{keys::Algorithm, dpop::DpopOptions};
 ///
 /// let dpop = DpopOptions::new()
 ///     .algorithms([Algorithm::ES256, Algorithm::EdDSA])

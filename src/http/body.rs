@@ -79,12 +79,17 @@ impl<B: Default> ErrorBody<B> for EmptyBody {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProblemJson;
 
-/// The media type of an RFC 9457 problem document.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+impl ProblemJson {
+    /// The media type of an RFC 9457 problem document.
+    pub const CONTENT_TYPE: &'static str = "application/problem+json";
+}
 
 impl<B: From<String>> ErrorBody<B> for ProblemJson {
     fn body(&self, error: &AuthError, headers: &mut HeaderMap) -> B {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(ProblemJson::CONTENT_TYPE),
+        );
         B::from(problem_document(error))
     }
 }

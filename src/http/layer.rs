@@ -1,10 +1,10 @@
-//! [`BearerLayer`] and [`BearerService`]: the tower middleware that takes the
+//! [`BearerLayer`] and [`Bearer`]: the tower middleware that takes the
 //! bearer token off each request, validates it, and hands the verified
 //! [`Claims`] to the inner service in the request extensions.
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use bearer_guard::{BearerLayer, Claims, RequireScopeLayer, Validator};
+//! use bearer_guard::{BearerLayer, Claims, RequireLayer, Requirement, Validator};
 //! # use bearer_guard::testing::TestIssuer;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let issuer = TestIssuer::new();
@@ -20,16 +20,16 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/charge", get(|| async { "charged" }))
-//!     .route_layer(RequireScopeLayer::all(["charge:customer"])?)
+//!     .route_layer(RequireLayer::new(Requirement::scopes_all(["charge:customer"])))
 //!     .route("/me", get(me))
-//!     .layer(BearerLayer::new(validator).realm("payments")?);
+//!     .layer(BearerLayer::new(validator).realm("payments"));
 //! # Ok(()) }
 //! ```
 //!
 //! Requests are answered per RFC 6750 §3 without reaching the inner service
 //! when the token is missing (401), the credentials are malformed (400) or the
 //! token is refused (401); see [`AuthError`] for the exact responses. A
-//! refusal from inside (a [`RequireScopeLayer`](crate::RequireScopeLayer), an
+//! refusal from inside (a [`RequireLayer`](crate::RequireLayer), an
 //! extractor, a handler returning [`AuthError`]) gets the layer's realm on its
 //! way out.
 
@@ -49,14 +49,15 @@ use super::extract::{
     checked_token, cookie_token, credentials, dpop_proof, header_token, query_token,
 };
 use super::metadata::ResourceMetadata;
+use super::require::literal;
 use super::response::{
-    AuthError, Challenges, DPOP_NONCE, InvalidRealm, InvalidUrl, Rendered, RequestError, Scheme,
-    apply_challenges, check_realm,
+    AuthError, Challenges, DPOP_NONCE, Rendered, RequestError, Scheme, apply_challenges,
+    check_realm,
 };
 use crate::claims::Claims;
 use crate::dpop::DpopError;
 use crate::telemetry;
-use crate::validator::{Attempt, ValidationError, Validator};
+use crate::validator::{Attempt, BuildError, ValidationError, Validator};
 
 /// The client certificate of the request's TLS connection (DER), put in
 /// the request extensions by the server stack that terminates TLS (see
@@ -83,7 +84,7 @@ impl ClientCertificate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Anonymous;
 
-/// Everything a [`BearerService`] shares with its clones, behind one `Arc`:
+/// Everything a [`Bearer`] shares with its clones, behind one `Arc`:
 /// a router clones the service for every request, and each shared counter
 /// a clone touches is a cache line the cores pass back and forth.
 #[derive(Debug, Clone)]
@@ -159,7 +160,7 @@ impl BearerLayer {
 impl<R> BearerLayer<R> {
     /// Writes the body of every refusal with `render`, those of the
     /// refusals from inside the layer (a requirement, an [`AuthError`]
-    /// returned by a handler) included: [`ProblemJson`](crate::ProblemJson)
+    /// returned by a handler) included: [`ProblemJson`](crate::response::ProblemJson)
     /// for RFC 9457 `application/problem+json`, or a closure
     /// `Fn(&AuthError, &mut HeaderMap) -> Body`. Status and challenges stay
     /// RFC 6750's; gRPC calls keep their empty Trailers-Only refusals.
@@ -180,11 +181,21 @@ impl<R> BearerLayer<R> {
     /// Sets the `realm` attribute of every challenge (RFC 6750 §3), those of
     /// the refusals from inside the layer included.
     ///
+    /// # Panics
+    ///
+    /// If `realm` contains control characters, which no HTTP header can
+    /// carry. For a realm read at run time, use [`try_realm`](Self::try_realm).
+    #[track_caller]
+    pub fn realm(self, realm: impl Into<String>) -> Self {
+        literal(self.try_realm(realm))
+    }
+
+    /// [`realm`](Self::realm) for a realm read at run time.
+    ///
     /// # Errors
     ///
-    /// [`InvalidRealm`] if `realm` contains control characters, which no
-    /// HTTP header can carry.
-    pub fn realm(mut self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
+    /// [`BuildError::InvalidRealm`] if `realm` contains control characters.
+    pub fn try_realm(mut self, realm: impl Into<String>) -> Result<Self, BuildError> {
         self.config_mut().challenges.realm = Some(check_realm(realm.into())?);
         Ok(self)
     }
@@ -195,21 +206,33 @@ impl<R> BearerLayer<R> {
     ///
     /// A layer whose validator accepts DPoP needs it (or the explicit
     /// opt-in [`trust_host_header`](Self::trust_host_header)): without
-    /// either, DPoP requests are answered 503 ([`DpopError::NoPublicUrl`](crate::DpopError::NoPublicUrl)),
+    /// either, DPoP requests are answered 503 ([`DpopError::NoPublicUrl`](crate::dpop::DpopError::NoPublicUrl)),
     /// never checked against a URL the request itself names (its `Host`,
     /// or the authority of an absolute-form target), which would let a
     /// proof made for another service sharing the client's keys be
     /// presented here.
     ///
+    /// # Panics
+    ///
+    /// If `url` is not an absolute `http(s)` URL without user information,
+    /// query or fragment. For a URL read at run time, use
+    /// [`try_public_url`](Self::try_public_url).
+    #[track_caller]
+    pub fn public_url(self, url: impl Into<String>) -> Self {
+        literal(self.try_public_url(url))
+    }
+
+    /// [`public_url`](Self::public_url) for a URL read at run time.
+    ///
     /// # Errors
     ///
-    /// [`InvalidUrl`] if `url` is not an absolute `http(s)` URL without
-    /// user information, query or fragment.
-    pub fn public_url(mut self, url: impl Into<String>) -> Result<Self, InvalidUrl> {
+    /// [`BuildError::InvalidUrl`] if `url` is not an absolute `http(s)`
+    /// URL without user information, query or fragment.
+    pub fn try_public_url(mut self, url: impl Into<String>) -> Result<Self, BuildError> {
         let url = url.into();
         let normalized = match crate::dpop::uri::normalize(&url) {
             Some(n) if !url.contains(['?', '#']) => n,
-            _ => return Err(InvalidUrl(url)),
+            _ => return Err(BuildError::InvalidUrl),
         };
         self.config_mut().public_url = Some(normalized.trim_end_matches('/').to_owned());
         Ok(self)
@@ -229,7 +252,7 @@ impl<R> BearerLayer<R> {
     /// used: they need the public URL.
     ///
     /// ```
-    /// # use bearer_guard::{BearerLayer, DpopOptions, testing::TestIssuer};
+    /// # use bearer_guard::{BearerLayer, testing::TestIssuer, dpop::DpopOptions};
     /// # let validator = TestIssuer::new().validator_builder()
     /// #     .audience("api").dpop(DpopOptions::new()).build().unwrap();
     /// let layer = BearerLayer::new(validator).trust_host_header(http::uri::Scheme::HTTP);
@@ -289,10 +312,10 @@ impl<R> BearerLayer<R> {
 }
 
 impl<S, R: Clone> Layer<S> for BearerLayer<R> {
-    type Service = BearerService<S, R>;
+    type Service = Bearer<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerService {
+        Bearer {
             inner,
             shared: self.shared.clone(),
             render: self.render.clone(),
@@ -302,13 +325,13 @@ impl<S, R: Clone> Layer<S> for BearerLayer<R> {
 
 /// The service made by [`BearerLayer`].
 #[derive(Clone, Debug)]
-pub struct BearerService<S, R = EmptyBody> {
+pub struct Bearer<S, R = EmptyBody> {
     inner: S,
     shared: Arc<Shared>,
     render: R,
 }
 
-impl<S, R> BearerService<S, R> {
+impl<S, R> Bearer<S, R> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
     /// has to wait (for the network, or a DPoP proof's checks). `private`
@@ -477,7 +500,7 @@ impl<S, R> BearerService<S, R> {
     }
 }
 
-impl<S, ReqBody, ResBody, R> Service<Request<ReqBody>> for BearerService<S, R>
+impl<S, ReqBody, ResBody, R> Service<Request<ReqBody>> for Bearer<S, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: Default,
@@ -485,7 +508,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = BearerResponseFuture<S, ReqBody, R>;
+    type Future = BearerFuture<S, ReqBody, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -544,7 +567,7 @@ where
                 )),
             },
         };
-        BearerResponseFuture {
+        BearerFuture {
             state,
             shared: outer,
             render: self.render.clone(),
@@ -569,10 +592,10 @@ struct Waiting<S, ReqBody> {
 }
 
 pin_project! {
-    /// The response future of [`BearerService`]: an RFC 6750 error response
+    /// The response future of [`Bearer`]: an RFC 6750 error response
     /// ready at once, a validation waiting for the network, or the inner
     /// service's future (whose refusals get the layer's challenges).
-    pub struct BearerResponseFuture<S, ReqBody, R = EmptyBody>
+    pub struct BearerFuture<S, ReqBody, R = EmptyBody>
     where
         S: Service<Request<ReqBody>>,
     {
@@ -687,7 +710,7 @@ fn write_body<B: Default, R: ErrorBody<B>>(
 #[derive(Debug, Clone, Copy)]
 struct Counted;
 
-impl<S, ReqBody, ResBody, R> Future for BearerResponseFuture<S, ReqBody, R>
+impl<S, ReqBody, ResBody, R> Future for BearerFuture<S, ReqBody, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Default,

@@ -6,11 +6,11 @@
 use http::{HeaderValue, Response, header};
 use serde::Serialize;
 
-use super::response::InvalidUrl;
-use crate::validator::Validator;
+use super::require::literal;
+use crate::validator::{BuildError, Validator};
 
 /// The well-known path of the metadata (RFC 9728 §3).
-pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
+const WELL_KNOWN_PATH: &str = ResourceMetadata::WELL_KNOWN_PATH;
 
 /// A protected resource's metadata (RFC 9728 §2), filled from a
 /// [`Validator`]'s configuration.
@@ -23,9 +23,9 @@ pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
 ///
 /// ```
 /// # use bearer_guard::testing::TestIssuer;
-/// use bearer_guard::{BearerLayer, ResourceMetadata};
+/// use bearer_guard::{BearerLayer, metadata::ResourceMetadata};
 /// # let validator = TestIssuer::new().validator();
-/// let metadata = ResourceMetadata::new("https://api.example.com/payments", &validator)?
+/// let metadata = ResourceMetadata::new("https://api.example.com/payments", &validator)
 ///     .scopes_supported(["charge:customer", "refund"]);
 /// assert_eq!(
 ///     metadata.url(),
@@ -33,7 +33,6 @@ pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
 /// );
 /// let layer = BearerLayer::new(validator).resource_metadata(&metadata);
 /// # let _ = layer;
-/// # Ok::<(), bearer_guard::InvalidUrl>(())
 /// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceMetadata {
@@ -62,6 +61,10 @@ pub struct ResourceMetadata {
 }
 
 impl ResourceMetadata {
+    /// The well-known path of the metadata (RFC 9728 §3), under which
+    /// [`paths`](Self::paths) serve it.
+    pub const WELL_KNOWN_PATH: &'static str = "/.well-known/oauth-protected-resource";
+
     /// The metadata of the resource identified by `resource` (an absolute
     /// URL without query or fragment, RFC 9728 §1.2: `https` in production;
     /// `http` is accepted for local set-ups and tests), with what
@@ -69,13 +72,24 @@ impl ResourceMetadata {
     /// `authorization_servers`, the `header` bearer method, its DPoP
     /// algorithms and whether DPoP is required.
     ///
+    /// # Panics
+    ///
+    /// When `resource` is not such a URL. For a URL read at run time, use
+    /// [`try_new`](Self::try_new).
+    #[track_caller]
+    pub fn new(resource: impl Into<String>, validator: &Validator) -> Self {
+        literal(Self::try_new(resource, validator))
+    }
+
+    /// [`new`](Self::new) for a URL read at run time.
+    ///
     /// # Errors
     ///
-    /// [`InvalidUrl`] when `resource` is not such a URL.
-    pub fn new(resource: impl Into<String>, validator: &Validator) -> Result<Self, InvalidUrl> {
+    /// [`BuildError::InvalidUrl`] when `resource` is not such a URL.
+    pub fn try_new(resource: impl Into<String>, validator: &Validator) -> Result<Self, BuildError> {
         let resource = resource.into();
         if crate::dpop::uri::normalize(&resource).is_none() || resource.contains(['?', '#']) {
-            return Err(InvalidUrl(resource));
+            return Err(BuildError::InvalidUrl);
         }
         // `scheme://authority/path`, as given (the identifier clients
         // compare, RFC 9728 §3.3): the path starts at the third slash.

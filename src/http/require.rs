@@ -8,12 +8,11 @@
 //!
 //! ```
 //! use axum::{Router, routing::post};
-//! use bearer_guard::{RequireLayer, Requirement, ScopeRequirement};
+//! use bearer_guard::{RequireLayer, Requirement};
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // `refund` scope, and either the `billing-admin` role or a tenant of `acme`.
-//! let refunds = Requirement::scopes(ScopeRequirement::all(["refund"])?).and(
-//!     Requirement::roles_any(["billing-admin"])?.or(Requirement::predicate(
+//! let refunds = Requirement::scopes_all(["refund"]).and(
+//!     Requirement::roles_any(["billing-admin"]).or(Requirement::predicate(
 //!         "tenant is acme",
 //!         |claims| claims.get("tenant").and_then(|t| t.as_str()) == Some("acme"),
 //!     )),
@@ -21,7 +20,6 @@
 //! let app: Router = Router::new()
 //!     .route("/refund", post(|| async { "refunded" }))
 //!     .route_layer(RequireLayer::new(refunds));
-//! # Ok(()) }
 //! ```
 
 use std::fmt;
@@ -35,19 +33,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::response::{AuthError, InvalidRealm, check_realm};
-use super::scope::{ScopeError, ScopeRequirement};
+use super::response::{AuthError, check_realm};
+use super::scope::ScopeRequirement;
 use crate::claims::{Claims, Roles};
-use crate::validator::ValidationError;
-
-/// Why a requirement was refused when it was configured.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequirementError {
-    /// No role or permission listed: the requirement would mean nothing.
-    #[error("a role or permission requirement needs at least one name")]
-    Empty,
-}
+use crate::validator::{BuildError, ValidationError};
 
 type Predicate = Arc<dyn Fn(&Claims) -> bool + Send + Sync>;
 
@@ -118,16 +107,30 @@ impl Unmet {
     }
 }
 
-fn names<I, T>(names: I) -> Result<Vec<String>, RequirementError>
+/// The names of a role, permission or `acr` requirement: at least one.
+fn names<I, T>(names: I) -> Vec<String>
 where
     I: IntoIterator<Item = T>,
     T: Into<String>,
 {
     let names: Vec<String> = names.into_iter().map(Into::into).collect();
     if names.is_empty() {
-        return Err(RequirementError::Empty);
+        literal(Err(BuildError::EmptyRequirement))
     }
-    Ok(names)
+    names
+}
+
+/// The value of a constructor made for literals (as `axum::Router::route`
+/// and `http::HeaderValue::from_static` are): a mistake in it is a bug in
+/// the program, reported where it is made, at start-up, with its reason.
+/// Values read at run time go through the `try_` constructors instead.
+#[allow(clippy::panic)] // Documented `# Panics` of literal-only constructors.
+#[track_caller]
+pub(crate) fn literal<T>(value: Result<T, BuildError>) -> T {
+    match value {
+        Ok(value) => value,
+        Err(e) => panic!("bearer-guard: {e}"),
+    }
 }
 
 /// For the debug log of a refusal: a token with no roles (permissions) at
@@ -442,9 +445,67 @@ impl fmt::Debug for Requirement {
 }
 
 impl Requirement {
-    /// The scopes of `requirement` (403 `insufficient_scope` when missing).
-    pub fn scopes(requirement: ScopeRequirement) -> Self {
-        Requirement(Node::Scopes(requirement))
+    /// Every scope in `scopes` (403 `insufficient_scope` with `scope="…"`
+    /// when one is missing).
+    ///
+    /// ```
+    /// use bearer_guard::{RequireLayer, Requirement};
+    /// let charge = RequireLayer::new(Requirement::scopes_all(["charge:customer"]));
+    /// # let _ = charge;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `scopes` is empty or one is not a scope token (RFC 6749 §3.3:
+    /// printable ASCII without space, `"` or `\\`): a literal with a typo.
+    /// For scopes read at run time, use [`try_scopes_all`](Self::try_scopes_all).
+    #[track_caller]
+    pub fn scopes_all<I, T>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        literal(Self::try_scopes_all(scopes))
+    }
+
+    /// At least one scope in `scopes`.
+    ///
+    /// # Panics
+    ///
+    /// As [`scopes_all`](Self::scopes_all).
+    #[track_caller]
+    pub fn scopes_any<I, T>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        literal(Self::try_scopes_any(scopes))
+    }
+
+    /// [`scopes_all`](Self::scopes_all) for scopes read at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EmptyRequirement`] or [`BuildError::InvalidScope`].
+    pub fn try_scopes_all<I, T>(scopes: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        ScopeRequirement::new(scopes, true).map(|s| Requirement(Node::Scopes(s)))
+    }
+
+    /// [`scopes_any`](Self::scopes_any) for scopes read at run time.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_scopes_all`](Self::try_scopes_all).
+    pub fn try_scopes_any<I, T>(scopes: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        ScopeRequirement::new(scopes, false).map(|s| Requirement(Node::Scopes(s)))
     }
 
     /// Every role in `roles` ([`Claims::roles`]).
@@ -452,71 +513,75 @@ impl Requirement {
     /// Roles are read where the token's issuer says
     /// ([`Issuer::roles_from`](crate::Issuer::roles_from)); by default the
     /// `roles` claim. Keycloak puts them elsewhere
-    /// ([`RoleSource::KeycloakRealm`](crate::RoleSource::KeycloakRealm),
+    /// ([`RoleSource::KeycloakRealm`](crate::claims::RoleSource::KeycloakRealm),
     /// `KeycloakClient`), as do Cognito and ZITADEL: a token whose roles are
     /// read at the wrong place has none, and is refused with a plain 403
     /// (the `debug` log of the refusal says so).
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// [`RequirementError::Empty`] if `roles` is empty.
-    pub fn roles_all<I, T>(roles: I) -> Result<Self, RequirementError>
+    /// If `roles` is empty (a requirement of nothing).
+    #[track_caller]
+    pub fn roles_all<I, T>(roles: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Ok(Requirement(Node::Roles {
-            names: names(roles)?,
+        Requirement(Node::Roles {
+            names: names(roles),
             all: true,
-        }))
+        })
     }
 
     /// At least one role in `roles`.
     ///
-    /// # Errors
+    /// # Panics
     ///
     /// As [`roles_all`](Self::roles_all).
-    pub fn roles_any<I, T>(roles: I) -> Result<Self, RequirementError>
+    #[track_caller]
+    pub fn roles_any<I, T>(roles: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Ok(Requirement(Node::Roles {
-            names: names(roles)?,
+        Requirement(Node::Roles {
+            names: names(roles),
             all: false,
-        }))
+        })
     }
 
     /// Every permission in `permissions` ([`Claims::permissions`]).
     ///
-    /// # Errors
+    /// # Panics
     ///
     /// As [`roles_all`](Self::roles_all).
-    pub fn permissions_all<I, T>(permissions: I) -> Result<Self, RequirementError>
+    #[track_caller]
+    pub fn permissions_all<I, T>(permissions: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Ok(Requirement(Node::Permissions {
-            names: names(permissions)?,
+        Requirement(Node::Permissions {
+            names: names(permissions),
             all: true,
-        }))
+        })
     }
 
     /// At least one permission in `permissions`.
     ///
-    /// # Errors
+    /// # Panics
     ///
     /// As [`roles_all`](Self::roles_all).
-    pub fn permissions_any<I, T>(permissions: I) -> Result<Self, RequirementError>
+    #[track_caller]
+    pub fn permissions_any<I, T>(permissions: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Ok(Requirement(Node::Permissions {
-            names: names(permissions)?,
+        Requirement(Node::Permissions {
+            names: names(permissions),
             all: false,
-        }))
+        })
     }
 
     /// A test of your own over the claims; `name` says what it checks, in
@@ -575,18 +640,19 @@ impl Requirement {
     /// with `acr_values="…"`, so that the client sends the user to log in
     /// with a stronger method.
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// [`RequirementError::Empty`] when no value is listed.
-    pub fn acr_values<I, T>(acr_values: I) -> Result<Self, RequirementError>
+    /// If no value is listed.
+    #[track_caller]
+    pub fn acr_values<I, T>(acr_values: I) -> Self
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Ok(Requirement(Node::Authentication {
-            acr_values: Some(names(acr_values)?),
+        Requirement(Node::Authentication {
+            acr_values: Some(names(acr_values)),
             max_age: None,
-        }))
+        })
     }
 
     /// The user authenticated at most `max_age` ago (the token's
@@ -645,10 +711,21 @@ impl RequireLayer {
     /// Sets the challenge's `realm`. By default the realm of the enclosing
     /// [`BearerLayer`](crate::BearerLayer) is used.
     ///
+    /// # Panics
+    ///
+    /// If `realm` contains control characters, which no HTTP header can
+    /// carry. For a realm read at run time, use [`try_realm`](Self::try_realm).
+    #[track_caller]
+    pub fn realm(self, realm: impl Into<String>) -> Self {
+        literal(self.try_realm(realm))
+    }
+
+    /// [`realm`](Self::realm) for a realm read at run time.
+    ///
     /// # Errors
     ///
-    /// [`InvalidRealm`] if `realm` contains control characters.
-    pub fn realm(mut self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
+    /// [`BuildError::InvalidRealm`] if `realm` contains control characters.
+    pub fn try_realm(mut self, realm: impl Into<String>) -> Result<Self, BuildError> {
         self.realm = Some(check_realm(realm.into())?);
         Ok(self)
     }
@@ -666,8 +743,7 @@ impl<S> Layer<S> for RequireLayer {
     }
 }
 
-/// The service made by [`RequireLayer`] and
-/// [`RequireScopeLayer`](crate::RequireScopeLayer).
+/// The service made by [`RequireLayer`].
 #[derive(Clone, Debug)]
 pub struct Require<S> {
     inner: S,
@@ -744,66 +820,6 @@ where
     }
 }
 
-/// A tower [`Layer`] that lets a request through only when its verified
-/// [`Claims`] grant the required scopes: a [`RequireLayer`] for scopes.
-///
-/// - no claims in the request (no token, anonymous): 401 with a bare challenge;
-/// - claims without the scope: 403 `insufficient_scope` with `scope="…"`.
-#[derive(Clone, Debug)]
-pub struct RequireScopeLayer(RequireLayer);
-
-impl RequireScopeLayer {
-    /// A layer enforcing `requirement`.
-    pub fn new(requirement: ScopeRequirement) -> Self {
-        RequireScopeLayer(RequireLayer::new(Requirement::scopes(requirement)))
-    }
-
-    /// Requires every scope in `scopes`.
-    ///
-    /// # Errors
-    ///
-    /// [`ScopeError`] if `scopes` is empty or one is not a scope token
-    /// (RFC 6749 §3.3).
-    pub fn all<I, T>(scopes: I) -> Result<Self, ScopeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        ScopeRequirement::all(scopes).map(Self::new)
-    }
-
-    /// Requires at least one scope in `scopes`.
-    ///
-    /// # Errors
-    ///
-    /// As [`all`](Self::all).
-    pub fn any<I, T>(scopes: I) -> Result<Self, ScopeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        ScopeRequirement::any(scopes).map(Self::new)
-    }
-
-    /// Sets the challenge's `realm`. By default the realm of the enclosing
-    /// [`BearerLayer`](crate::BearerLayer) is used.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidRealm`] if `realm` contains control characters.
-    pub fn realm(self, realm: impl Into<String>) -> Result<Self, InvalidRealm> {
-        self.0.realm(realm).map(RequireScopeLayer)
-    }
-}
-
-impl<S> Layer<S> for RequireScopeLayer {
-    type Service = Require<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        self.0.layer(inner)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -830,8 +846,8 @@ mod tests {
         let c = claims(serde_json::json!({
             "scope": "read", "roles": ["ops"], "permissions": ["orders:write"], "tenant": "acme"
         }));
-        let read = || Requirement::scopes(ScopeRequirement::all(["read"]).unwrap());
-        let write = || Requirement::scopes(ScopeRequirement::all(["write"]).unwrap());
+        let read = || Requirement::scopes_all(["read"]);
+        let write = || Requirement::scopes_all(["write"]);
         assert!(read().check(&c).is_ok());
         assert_eq!(
             write().check(&c),
@@ -841,26 +857,21 @@ mod tests {
         );
         // Scope alternatives: one insufficient_scope naming them.
         assert_eq!(
-            write()
-                .or(Requirement::scopes(
-                    ScopeRequirement::all(["admin"]).unwrap()
-                ))
-                .check(&c),
+            write().or(Requirement::scopes_all(["admin"])).check(&c),
             Err(AuthError::InsufficientScope {
                 required: "write admin".into()
             })
         );
-        let ops = || Requirement::roles_any(["ops", "admin"]).unwrap();
+        let ops = || Requirement::roles_any(["ops", "admin"]);
         assert!(read().and(ops()).check(&c).is_ok());
         assert!(matches!(
             read()
-                .and(Requirement::roles_all(["ops", "admin"]).unwrap())
+                .and(Requirement::roles_all(["ops", "admin"]))
                 .check(&c),
             Err(AuthError::Forbidden { .. })
         ));
         assert!(
             Requirement::permissions_all(["orders:write"])
-                .unwrap()
                 .check(&c)
                 .is_ok()
         );
@@ -873,11 +884,35 @@ mod tests {
             write().or(other).check(&c),
             Err(AuthError::Forbidden { .. })
         ));
-        assert_eq!(
-            Requirement::roles_any(Vec::<String>::new()).unwrap_err(),
-            RequirementError::Empty
-        );
         assert!(format!("{:?}", read().and(acme)).contains("predicate \"tenant acme\""));
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one scope, role, permission or acr value")]
+    fn a_role_requirement_of_nothing_is_refused_where_it_is_written() {
+        let _ = Requirement::roles_any(Vec::<String>::new());
+    }
+
+    #[test]
+    #[should_panic(expected = "\"has space\" is not a valid scope")]
+    fn a_scope_literal_with_a_space_is_refused_where_it_is_written() {
+        let _ = Requirement::scopes_all(["has space"]);
+    }
+
+    #[test]
+    fn run_time_values_get_an_error_instead() {
+        assert!(matches!(
+            Requirement::try_scopes_any(["a\"b"]),
+            Err(BuildError::InvalidScope(s)) if s == "a\"b"
+        ));
+        assert!(matches!(
+            Requirement::try_scopes_all(Vec::<String>::new()),
+            Err(BuildError::EmptyRequirement)
+        ));
+        assert!(matches!(
+            RequireLayer::new(Requirement::scopes_all(["a"])).try_realm("a\nb"),
+            Err(BuildError::InvalidRealm(_))
+        ));
     }
 
     /// More scopes would not help a token that also lacks a role: a part
@@ -886,8 +921,8 @@ mod tests {
     #[test]
     fn a_missing_role_beside_a_missing_scope_is_not_insufficient_scope() {
         let c = claims(serde_json::json!({"scope": "read", "roles": ["viewer"]}));
-        let scope = |s: &str| Requirement::scopes(ScopeRequirement::all([s]).unwrap());
-        let admin = || Requirement::roles_any(["admin"]).unwrap();
+        let scope = |s: &str| Requirement::scopes_all([s]);
+        let admin = || Requirement::roles_any(["admin"]);
         // scope first, role second: both are checked.
         assert!(matches!(
             scope("write").and(admin()).check(&c),
@@ -914,18 +949,8 @@ mod tests {
     }
 
     #[test]
-    fn a_scope_layer_with_a_bad_realm_is_a_configuration_error() {
-        assert!(RequireScopeLayer::all(["has space"]).is_err());
-        assert!(
-            RequireScopeLayer::all(["ok"])
-                .unwrap()
-                .realm("a\u{7}")
-                .is_err()
-        );
-    }
-    #[test]
     fn a_role_refusal_says_when_the_token_has_no_roles_where_they_are_read() {
-        let admin = Requirement::roles_any(["admin"]).unwrap();
+        let admin = Requirement::roles_any(["admin"]);
         let why = |c: &Claims| match admin.check(c) {
             Err(AuthError::Forbidden { requirement }) => requirement,
             other => panic!("{other:?}"),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Response, StatusCode, header};
 
-use crate::validator::ValidationError;
+use crate::validator::{BuildError, ValidationError};
 
 /// How the request carried its credentials wrongly (RFC 6750 `invalid_request`, 400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -167,7 +167,7 @@ impl AuthError {
     }
 
     /// A short, fixed text for every refusal, for a body of your own (what
-    /// [`ProblemJson`](crate::ProblemJson) writes as `detail`): the
+    /// [`ProblemJson`](crate::response::ProblemJson) writes as `detail`): the
     /// [`description`](Self::description) where the challenge carries one,
     /// else a text for a missing token or a token that could not be
     /// checked. Nothing from the token. With [`kind`](Self::kind), the
@@ -246,8 +246,9 @@ impl AuthError {
         self.has_challenge().then(|| self.www_authenticate(realm))
     }
 
-    /// The `WWW-Authenticate` challenge for this error, with `realm` if given.
-    pub fn www_authenticate(&self, realm: Option<&str>) -> HeaderValue {
+    /// The `WWW-Authenticate` challenge for this error, with `realm` if
+    /// given, whether or not the layer sends one for it.
+    pub(crate) fn www_authenticate(&self, realm: Option<&str>) -> HeaderValue {
         let mut params = Vec::with_capacity(4);
         if let Some(realm) = realm {
             params.push(("realm", realm.to_owned()));
@@ -478,29 +479,10 @@ pub(crate) fn apply_challenges<B>(response: &mut Response<B>, config: &Challenge
     }
 }
 
-/// A URL the layer was given that is not an absolute `http` or `https`
-/// URL (without user information, query or fragment). The message does not
-/// repeat the URL, which may hold the credentials it was refused for; the
-/// field has it for the caller.
-#[derive(Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an absolute http(s) URL without user information, query or fragment")]
-pub struct InvalidUrl(pub String);
-
-impl std::fmt::Debug for InvalidUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InvalidUrl(..)")
-    }
-}
-
-/// A realm that cannot be sent in a `WWW-Authenticate` header.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the realm {0:?} contains control characters, which no HTTP header can carry")]
-pub struct InvalidRealm(pub String);
-
 /// Checks a realm: no control characters.
-pub(crate) fn check_realm(realm: String) -> Result<std::sync::Arc<str>, InvalidRealm> {
+pub(crate) fn check_realm(realm: String) -> Result<std::sync::Arc<str>, BuildError> {
     if realm.chars().any(char::is_control) {
-        Err(InvalidRealm(realm))
+        Err(BuildError::InvalidRealm(realm))
     } else {
         Ok(realm.into())
     }
@@ -667,7 +649,9 @@ mod tests {
     #[test]
     fn realms_with_control_characters_are_refused() {
         assert!(check_realm("pagos é".into()).is_ok());
-        assert_eq!(check_realm("a\nb".into()), Err(InvalidRealm("a\nb".into())));
+        assert!(
+            matches!(check_realm("a\nb".into()), Err(BuildError::InvalidRealm(r)) if r == "a\nb")
+        );
     }
 
     #[test]

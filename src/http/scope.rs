@@ -1,55 +1,15 @@
-//! Scope requirements: [`ScopeRequirement`], enforced per route by
-//! [`RequireScopeLayer`](crate::RequireScopeLayer).
-//!
-//! Put the scope layer *inside* the [`BearerLayer`](crate::BearerLayer) (for
-//! axum: `Router::route_layer` for the scope, `Router::layer` for the bearer
-//! layer, or two `route_layer` calls with the bearer layer last), so that it
-//! sees the verified claims, and its refusals get the bearer layer's realm.
-//!
-//! ```
-//! use axum::{Router, routing::post};
-//! use bearer_guard::RequireScopeLayer;
-//!
-//! # fn main() -> Result<(), bearer_guard::ScopeError> {
-//! let payments: Router = Router::new()
-//!     .route("/charge", post(|| async { "charged" }))
-//!     .route_layer(RequireScopeLayer::all(["charge:customer"])?);
-//! let reports: Router = Router::new()
-//!     .route("/report", post(|| async { "report" }))
-//!     .route_layer(RequireScopeLayer::any(["reports:read", "admin"])?);
-//! # Ok(()) }
-//! ```
+//! Scope requirements, the scope half of [`Requirement`](crate::Requirement):
+//! [`Requirement::scopes_all`](crate::Requirement::scopes_all) and
+//! [`Requirement::scopes_any`](crate::Requirement::scopes_any).
 
-use super::response::AuthError;
-use crate::claims::{Claims, Scopes};
-
-/// Why a scope requirement was refused when it was configured.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ScopeError {
-    /// No scope listed: the requirement would mean nothing.
-    #[error("a scope requirement needs at least one scope")]
-    Empty,
-    /// Not a scope token (RFC 6749 §3.3: printable ASCII without space, `"`
-    /// or `\`).
-    #[error(
-        "{0:?} is not a valid scope (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\\\')"
-    )]
-    InvalidScope(String),
-}
+use crate::claims::Scopes;
+use crate::validator::BuildError;
 
 /// The scopes a route needs: all of a list, or any one of a list. Built
 /// checked, so that a requirement can never hold a string no token could
 /// grant.
-///
-/// ```
-/// use bearer_guard::{ScopeRequirement, Scopes};
-/// let refund = ScopeRequirement::all(["refund"]).unwrap();
-/// assert!(refund.is_satisfied_by(&Scopes::parse("charge refund")));
-/// assert!(ScopeRequirement::any(["has space"]).is_err());
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopeRequirement {
+pub(crate) struct ScopeRequirement {
     scopes: Vec<String>,
     all: bool,
 }
@@ -62,76 +22,39 @@ fn is_scope_token(s: &str) -> bool {
 }
 
 impl ScopeRequirement {
-    /// Requires every scope in `scopes`.
-    ///
-    /// # Errors
-    ///
-    /// [`ScopeError`] if `scopes` is empty or one is not a scope token.
-    pub fn all<I, T>(scopes: I) -> Result<Self, ScopeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        Self::new(scopes, true)
-    }
-
-    /// Requires at least one scope in `scopes`.
-    ///
-    /// # Errors
-    ///
-    /// As [`all`](Self::all).
-    pub fn any<I, T>(scopes: I) -> Result<Self, ScopeError>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        Self::new(scopes, false)
-    }
-
-    fn new<I, T>(scopes: I, all: bool) -> Result<Self, ScopeError>
+    /// Every scope in `scopes` (`all`), or one of them.
+    pub(crate) fn new<I, T>(scopes: I, all: bool) -> Result<Self, BuildError>
     where
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
         let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
         if scopes.is_empty() {
-            return Err(ScopeError::Empty);
+            return Err(BuildError::EmptyRequirement);
         }
         if let Some(bad) = scopes.iter().find(|s| !is_scope_token(s)) {
-            return Err(ScopeError::InvalidScope(bad.clone()));
+            return Err(BuildError::InvalidScope(bad.clone()));
         }
         Ok(ScopeRequirement { scopes, all })
     }
 
     /// The listed scopes.
-    pub fn scopes(&self) -> &[String] {
+    pub(crate) fn scopes(&self) -> &[String] {
         &self.scopes
     }
 
     /// Whether every listed scope is needed (`all`) rather than one (`any`).
-    pub fn needs_all(&self) -> bool {
+    pub(crate) fn needs_all(&self) -> bool {
         self.all
     }
 
     /// Whether `scopes` satisfies the requirement.
-    pub fn is_satisfied_by(&self, scopes: &Scopes) -> bool {
+    pub(crate) fn is_satisfied_by(&self, scopes: &Scopes) -> bool {
         let listed = self.scopes.iter().map(String::as_str);
         if self.all {
             scopes.contains_all(listed)
         } else {
             scopes.contains_any(listed)
-        }
-    }
-
-    /// Checks `claims`, for use inside a handler:
-    /// `ScopeRequirement::all(["refund"])?.check(&claims)?`.
-    pub fn check(&self, claims: &Claims) -> Result<(), AuthError> {
-        if self.is_satisfied_by(claims.scopes()) {
-            Ok(())
-        } else {
-            Err(AuthError::InsufficientScope {
-                required: self.scopes.join(" "),
-            })
         }
     }
 }
@@ -144,21 +67,25 @@ mod tests {
     fn all_and_any() {
         let s = Scopes::parse("a b");
         assert!(
-            ScopeRequirement::all(["a", "b"])
+            ScopeRequirement::new(["a", "b"], true)
                 .unwrap()
                 .is_satisfied_by(&s)
         );
         assert!(
-            !ScopeRequirement::all(["a", "c"])
+            !ScopeRequirement::new(["a", "c"], true)
                 .unwrap()
                 .is_satisfied_by(&s)
         );
         assert!(
-            ScopeRequirement::any(["c", "b"])
+            ScopeRequirement::new(["c", "b"], false)
                 .unwrap()
                 .is_satisfied_by(&s)
         );
-        assert!(!ScopeRequirement::any(["c"]).unwrap().is_satisfied_by(&s));
+        assert!(
+            !ScopeRequirement::new(["c"], false)
+                .unwrap()
+                .is_satisfied_by(&s)
+        );
     }
 
     #[test]
@@ -172,13 +99,13 @@ mod tests {
 
     #[test]
     fn an_invalid_scope_is_a_configuration_error() {
-        assert_eq!(
-            ScopeRequirement::all(["has space"]).unwrap_err(),
-            ScopeError::InvalidScope("has space".into())
-        );
-        assert_eq!(
-            ScopeRequirement::any(Vec::<String>::new()).unwrap_err(),
-            ScopeError::Empty
-        );
+        assert!(matches!(
+            ScopeRequirement::new(["has space"], true),
+            Err(BuildError::InvalidScope(s)) if s == "has space"
+        ));
+        assert!(matches!(
+            ScopeRequirement::new(Vec::<String>::new(), false),
+            Err(BuildError::EmptyRequirement)
+        ));
     }
 }

@@ -1,10 +1,9 @@
 //! Opaque tokens: RFC 7662 token introspection, behind the same
 //! [`Validator::validate`](crate::Validator::validate) and the same layer.
-//! What a user needs to know is on [`Introspection`] (this module is not
-//! public: its items are re-exported at the root).
+//! What a user needs to know is on [`Introspection`].
 //!
-//! Layout: [`client`] (the calls), [`client_auth`], [`response`] (reading an
-//! answer), [`cache`]. Knows the claims rules, keys (for `private_key_jwt`)
+//! Layout (private): `client` (the calls), `client_auth`, `response`
+//! (reading an answer), `cache`. Knows the claims rules, keys (for `private_key_jwt`)
 //! and the remote fetcher; knows nothing of validators or middleware.
 
 pub(crate) mod cache;
@@ -17,6 +16,7 @@ use std::time::Duration;
 pub use client_auth::ClientAuth;
 pub use response::InvalidResponse;
 
+pub(crate) use crate::limits::DEFAULT_MAX_INTROSPECTION_SIZE;
 use crate::remote::FetchError;
 
 /// Opaque tokens validated by RFC 7662 introspection: the endpoint, how this
@@ -59,7 +59,7 @@ use crate::remote::FetchError;
 ///   endpoint is down.
 ///
 /// ```
-/// use bearer_guard::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
+/// use bearer_guard::{introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy}};
 /// use std::time::Duration;
 ///
 /// let introspection = Introspection::at(
@@ -142,7 +142,7 @@ impl Introspection {
     /// [`max_ttl`](IntrospectionOptions::max_ttl) at most).
     ///
     /// ```
-    /// use bearer_guard::{ClientAuth, Introspection};
+    /// use bearer_guard::{introspection::{ClientAuth, Introspection}};
     /// // This server never sends `aud`, and refuses tokens of other
     /// // resources itself.
     /// let introspection = Introspection::at(
@@ -193,9 +193,6 @@ pub struct IntrospectionOptions {
     pub(crate) max_size: usize,
     pub(crate) max_concurrent: usize,
 }
-
-/// Largest introspection response accepted, in bytes: 64 KiB.
-pub const DEFAULT_MAX_INTROSPECTION_SIZE: usize = 64 * 1024;
 
 impl Default for IntrospectionOptions {
     fn default() -> Self {

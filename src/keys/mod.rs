@@ -8,7 +8,7 @@
 //! if the JWK names one, else every algorithm its `kty`/`crv` allows.
 //!
 //! ```
-//! use bearer_guard::{Algorithm, KeySet};
+//! use bearer_guard::{keys::{Algorithm, KeySet}};
 //!
 //! let jwks = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
 //!     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
@@ -19,8 +19,8 @@
 //! assert!(key.algorithms().contains(Algorithm::EdDSA));
 //! ```
 //!
-//! Layout: [`algorithm`] (leaf) → [`error`] → [`jwk`] (one key) → [`set`]
-//! (lookup by `kid` and `alg`); [`signing`] holds private keys. Key handling
+//! Layout (private): `algorithm` (leaf) → `error` → `jwk` (one key) → `set`
+//! (lookup by `kid` and `alg`); `signing` holds private keys. Key handling
 //! knows nothing of tokens, validators or HTTP.
 
 pub(crate) mod algorithm;

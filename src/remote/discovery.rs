@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::error::{DiscoveryError, FetchError, InvalidMetadata};
 use super::fetch::Fetcher;
 use crate::json::{self, ObjectError};
+pub(crate) use crate::limits::DEFAULT_MAX_METADATA_SIZE;
 
 /// The metadata this crate uses from an authorization server's discovery
 /// document; every other member is kept in [`other`](Self::other).
@@ -32,9 +33,6 @@ pub struct IssuerMetadata {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
-
-/// Largest discovery document accepted, in bytes: 64 KiB.
-pub const DEFAULT_MAX_METADATA_SIZE: usize = 64 * 1024;
 
 /// The two well-known metadata URLs for `issuer`, OIDC first.
 pub(crate) fn metadata_urls(issuer: &reqwest::Url) -> [reqwest::Url; 2] {

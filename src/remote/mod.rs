@@ -10,11 +10,11 @@ pub(crate) mod fetch;
 pub(crate) mod jwks;
 pub(crate) mod url;
 
-pub use discovery::{DEFAULT_MAX_METADATA_SIZE, IssuerMetadata};
+pub use discovery::IssuerMetadata;
 pub use error::{
     DiscoveryError, FetchError, InvalidMetadata, KeySourceError, RedirectError, TransportError,
 };
 pub use jwks::KeySourceUpdates;
-pub use jwks::options::{DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE, JwksOptions};
+pub use jwks::options::JwksOptions;
 pub use jwks::stats::{KeySourceStats, KeyStatus};
 pub use url::EndpointUrl;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// ([`metric_label`](Self::metric_label)) drops the query altogether.
 ///
 /// ```
-/// use bearer_guard::EndpointUrl;
+/// use bearer_guard::jwks::EndpointUrl;
 /// let url = EndpointUrl::new("https://svc:pw@as.example.com/jwks?api_key=k1&v=2");
 /// assert_eq!(url.to_string(), "https://***@as.example.com/jwks?api_key=***&v=***");
 /// assert_eq!(format!("{url:?}"), "EndpointUrl(\"https://***@as.example.com/jwks?api_key=***&v=***\")");

@@ -133,7 +133,7 @@ impl ValidatorBuilder {
     /// Accepts tokens whose `aud` (string or array) contains `audience`.
     /// Call again to accept several audiences. On every path: a JWT, and an
     /// introspection answer, which must carry `aud` too unless
-    /// [`Introspection::may_omit`](crate::Introspection::may_omit) names it.
+    /// [`Introspection::may_omit`](crate::introspection::Introspection::may_omit) names it.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.own = self.own.audience(audience);
         self
@@ -185,7 +185,7 @@ impl ValidatorBuilder {
     /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
     /// and `aud`, which are always required of a JWT. Introspection answers
     /// must carry it too, unless named in
-    /// [`Introspection::may_omit`](crate::Introspection::may_omit).
+    /// [`Introspection::may_omit`](crate::introspection::Introspection::may_omit).
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
         self.own = self.own.require_claim(name);
         self
@@ -247,7 +247,7 @@ impl ValidatorBuilder {
 
     /// Adds the keys of a JWKS document read from a file when the validator
     /// is built: a regular file of at most
-    /// [`MAX_JWKS_FILE_SIZE`](crate::MAX_JWKS_FILE_SIZE) bytes.
+    /// [`MAX_JWKS_FILE_SIZE`](crate::limits::MAX_JWKS_FILE_SIZE) bytes.
     pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.own = self.own.jwks_file(path);
         self
@@ -323,7 +323,7 @@ impl ValidatorBuilder {
     /// redirects are followed only within the same origin (never from
     /// `https` to `http`, and a posted form is never re-sent to another
     /// host), and its user agent. Timeouts stay those of [`JwksOptions`]
-    /// and [`IntrospectionOptions`](crate::IntrospectionOptions), set on
+    /// and [`IntrospectionOptions`](crate::introspection::IntrospectionOptions), set on
     /// each request.
     ///
     /// ```no_run

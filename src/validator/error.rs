@@ -50,7 +50,7 @@ pub enum ValidationError {
     /// uses `b64: false` (RFC 7797), which it does not support.
     #[error("the token header requires an extension this validator does not understand")]
     UnsupportedCritical,
-    /// The header's `typ` is not allowed by the validator's [`TypPolicy`](crate::TypPolicy).
+    /// The header's `typ` is not allowed by the validator's [`TypPolicy`](crate::jwt::TypPolicy).
     #[error("token type (`typ` header) is not allowed")]
     TypeNotAllowed,
     /// The header has no `kid` and more than one configured key could verify
@@ -109,7 +109,7 @@ pub enum ValidationError {
     #[error(transparent)]
     Dpop(#[from] DpopError),
     /// The validator accepts DPoP-bound tokens only
-    /// ([`DpopOptions::required`](crate::DpopOptions::required)) and the
+    /// ([`DpopOptions::required`](crate::dpop::DpopOptions::required)) and the
     /// token was presented as a bearer token.
     #[error("this validator accepts DPoP-bound tokens only")]
     DpopRequired,
@@ -292,7 +292,11 @@ impl From<Rejection> for ValidationError {
     }
 }
 
-/// Why a [`Validator`](crate::Validator) could not be built.
+/// A mistake in the crate's configuration: why a
+/// [`Validator`](crate::Validator) could not be built, or why a layer, a
+/// [`Requirement`](crate::Requirement) or a resource's metadata refused a
+/// value (their `try_` constructors; the others, made for literals, panic
+/// with this error's message).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -405,12 +409,12 @@ pub enum BuildError {
         /// How many issuers are configured.
         issuers: usize,
     },
-    /// [`Introspection::discovered`](crate::Introspection::discovered)
+    /// [`Introspection::discovered`](crate::introspection::Introspection::discovered)
     /// without [`discover`](crate::ValidatorBuilder::discover).
     #[cfg(feature = "remote")]
     #[error("Introspection::discovered needs ValidatorBuilder::discover to find the endpoint")]
     IntrospectionNeedsDiscovery,
-    /// [`IntrospectionOptions::max_concurrent`](crate::IntrospectionOptions::max_concurrent)
+    /// [`IntrospectionOptions::max_concurrent`](crate::introspection::IntrospectionOptions::max_concurrent)
     /// of 0: no opaque token could ever be checked.
     #[cfg(feature = "remote")]
     #[error("introspection needs at least one call in flight (max_concurrent is 0)")]
@@ -424,6 +428,24 @@ pub enum BuildError {
     #[cfg(feature = "remote")]
     #[error("cannot load the authorization server's keys: {0}")]
     KeySource(#[from] KeySourceError),
+    /// A realm with control characters, which no HTTP header can carry.
+    #[error("the realm {0:?} contains control characters, which no HTTP header can carry")]
+    InvalidRealm(String),
+    /// A public or resource URL that is not an absolute `http(s)` URL
+    /// without user information, query or fragment. The message does not
+    /// repeat the URL, which may hold the credentials it was refused for.
+    #[error("not an absolute http(s) URL without user information, query or fragment")]
+    InvalidUrl,
+    /// Not a scope token (RFC 6749 §3.3: printable ASCII without space,
+    /// `"` or `\`).
+    #[error(
+        "{0:?} is not a valid scope (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\\\')"
+    )]
+    InvalidScope(String),
+    /// A scope, role, permission or `acr` requirement that lists nothing:
+    /// it would mean nothing.
+    #[error("a requirement needs at least one scope, role, permission or acr value")]
+    EmptyRequirement,
 }
 
 fn rejected_suffix(rejected: &[(Option<String>, KeyError)]) -> String {

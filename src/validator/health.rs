@@ -56,7 +56,7 @@ pub struct IssuerHealth {
 ///
 /// ```
 /// # use bearer_guard::testing::TestIssuer;
-/// use bearer_guard::HealthStatus;
+/// use bearer_guard::health::HealthStatus;
 /// let validator = TestIssuer::new().validator();
 /// let health = validator.health();
 /// assert_eq!(health.status, HealthStatus::Ready);

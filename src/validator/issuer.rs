@@ -9,36 +9,11 @@ use std::path::PathBuf;
 use crate::claims::RoleSource;
 use crate::jwt::TypPolicy;
 use crate::keys::{Algorithm, AlgorithmSet, KeySet};
+pub(crate) use crate::limits::DEFAULT_MAX_TENANTS;
+#[cfg(feature = "remote")]
+pub(crate) use crate::limits::{MAX_PENDING_TENANTS, PENDING_TENANT_TTL};
 #[cfg(feature = "remote")]
 use crate::remote::JwksOptions;
-
-/// Default cap on the verified tenants a [`tenant_template`](Issuer::tenant_template)
-/// issuer without an allow-list remembers: 100.
-pub const DEFAULT_MAX_TENANTS: usize = 100;
-
-/// Most tenants of a discovering [`tenant_template`](Issuer::tenant_template)
-/// issuer named by tokens that have not verified yet: 8. Each has its own
-/// key source (its metadata must be fetched before its tokens can be
-/// checked), attributed to the template (its metrics, its logs at `debug`,
-/// one attempt, no retries) until one of its tokens verifies; a token
-/// naming a further new tenant is answered 503 (not a verdict on the
-/// token: retry) while eight are pending, so made-up tenants cause at most
-/// eight discoveries per [`PENDING_TENANT_TTL`] and never take the place of
-/// verified tenants.
-///
-/// What this bound costs: a stranger naming eight new made-up tenants a
-/// minute keeps the places taken, and a genuine new tenant's first token
-/// waits (503) until it gets one. Nothing tells that token from a made-up
-/// one before its tenant's keys are fetched, and fetching for every
-/// stranger's token is the amplification the bound prevents. Where that
-/// wait matters, list the tenants ([`Issuer::tenants`]) or give the
-/// template one key source ([`Issuer::jwks_url`]): neither has it.
-pub const MAX_PENDING_TENANTS: usize = 8;
-
-/// How long an unverified tenant keeps its place among the
-/// [`MAX_PENDING_TENANTS`]: 60 seconds (by the validator's clock, monotonic: a
-/// wall clock stepping back does not lengthen it).
-pub const PENDING_TENANT_TTL: i64 = 60;
 
 /// Longest tenant id accepted in a templated issuer: 64 characters.
 pub(crate) const MAX_TENANT_LEN: usize = 64;
@@ -115,7 +90,7 @@ pub(crate) struct RemoteKeys {
 /// down degrades only that issuer.
 ///
 /// ```
-/// use bearer_guard::{Issuer, RoleSource, Validator};
+/// use bearer_guard::{Issuer, Validator, claims::RoleSource};
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let validator = Validator::builder()
@@ -270,7 +245,7 @@ impl Issuer {
     /// Accepts tokens whose `aud` (string or array) contains `audience`.
     /// Call again to accept several. On every path: a JWT, and an
     /// introspection answer, which must carry `aud` too unless
-    /// [`Introspection::may_omit`](crate::Introspection::may_omit) names it.
+    /// [`Introspection::may_omit`](crate::introspection::Introspection::may_omit) names it.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
@@ -319,7 +294,7 @@ impl Issuer {
     /// Requires a claim to be present (and not `null`), besides `exp`, `iss`
     /// and `aud`, which are always required of a JWT. Introspection answers
     /// must carry it too, unless named in
-    /// [`Introspection::may_omit`](crate::Introspection::may_omit).
+    /// [`Introspection::may_omit`](crate::introspection::Introspection::may_omit).
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
         self.required.push(name.into());
         self
@@ -363,7 +338,7 @@ impl Issuer {
 
     /// Adds the keys of a JWKS document read from a file when the validator
     /// is built: a regular file of at most
-    /// [`MAX_JWKS_FILE_SIZE`](crate::MAX_JWKS_FILE_SIZE) bytes.
+    /// [`MAX_JWKS_FILE_SIZE`](crate::limits::MAX_JWKS_FILE_SIZE) bytes.
     pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.keys.push(KeyInput::JwksFile(path.into()));
         self

@@ -18,7 +18,6 @@ pub(crate) mod token_cache;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::Instrument as _;
 use tracing::field::{Empty, display};
@@ -26,7 +25,7 @@ use tracing::field::{Empty, display};
 pub use builder::ValidatorBuilder;
 pub use error::{BuildError, ValidationError};
 pub use health::{Health, HealthStatus, IssuerHealth};
-pub use issuer::{DEFAULT_MAX_TENANTS, Issuer, MAX_PENDING_TENANTS, PENDING_TENANT_TTL};
+pub use issuer::Issuer;
 
 use self::issuers::{Issuers, Owner};
 use self::key_source::Step;
@@ -42,30 +41,15 @@ use crate::introspection::client::Introspector;
 use crate::introspection::{IntrospectionStats, TokenPolicy};
 use crate::jwt::{HeaderRules, Jws, Malformed};
 use crate::keys::{Algorithm, KeyBinding, KeySet, key_vouches_for};
+pub(crate) use crate::limits::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, MAX_JWKS_FILE_SIZE,
+};
 #[cfg(feature = "remote")]
 use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
 use crate::telemetry::{self, ShortHash, Stopwatch};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
-
-/// Default largest token accepted, in bytes: 16 KiB.
-///
-/// Tokens are refused before any decoding when longer. Real access tokens are
-/// well under 4 KiB; Keycloak tokens with many roles approach 8 KiB.
-pub const DEFAULT_MAX_TOKEN_SIZE: usize = 16 * 1024;
-
-/// Largest JWKS file read by [`ValidatorBuilder::jwks_file`] and
-/// [`Issuer::jwks_file`]: 1 MiB. Only regular files are read (not a FIFO
-/// or a device); a longer file is refused with [`BuildError::JwksFile`].
-pub const MAX_JWKS_FILE_SIZE: u64 = 1024 * 1024;
-
-/// Default clock leeway for `exp`, `nbf` and `iat`: 60 seconds.
-pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
-
-/// Default capacity of the verified-token cache: 10 000 tokens of up to 1 KiB
-/// (a larger token counts once per KiB).
-pub const DEFAULT_TOKEN_CACHE_CAPACITY: u64 = 10_000;
 
 /// Validates access tokens: the part of this crate that knows nothing of HTTP.
 ///

@@ -502,7 +502,7 @@ impl http_body::Body for Endless {
 /// `T0`, an issuer with one ES256 key (`kid: a`) on that clock, and a server
 /// publishing its JWKS.
 pub struct Setup {
-    pub clock: bearer_guard::ManualClock,
+    pub clock: bearer_guard::testing::ManualClock,
     pub issuer: bearer_guard::testing::TestIssuer,
     pub server: AsServer,
 }
@@ -511,9 +511,9 @@ pub struct Setup {
 pub const T0: i64 = 2_000_000_000;
 
 pub async fn setup(audience: &str) -> Setup {
-    use bearer_guard::Algorithm;
+    use bearer_guard::keys::Algorithm;
     use bearer_guard::testing::{TestIssuer, TestKey};
-    let clock = bearer_guard::ManualClock::new(T0);
+    let clock = bearer_guard::testing::ManualClock::new(T0);
     let issuer = TestIssuer::with_keys(vec![TestKey::generate(Algorithm::ES256).with_kid("a")])
         .default_audience(audience)
         .clock(clock.clone());

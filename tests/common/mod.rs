@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use axum::Router;
 use axum::routing::{get, post};
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, BearerLayer, Claims, RequireScopeLayer};
+use bearer_guard::{BearerLayer, Claims, RequireLayer, Requirement, keys::Algorithm};
 
 /// The audience the test APIs accept.
 pub const AUDIENCE: &str = "payments";
@@ -75,12 +75,13 @@ pub fn payments_app(validator: bearer_guard::Validator) -> Router {
                 |c: Claims| async move { format!("charged for {}", c.client_id().unwrap_or("?")) },
             ),
         )
-        .route_layer(RequireScopeLayer::all(["charge:customer"]).unwrap())
+        .route_layer(RequireLayer::new(Requirement::scopes_all([
+            "charge:customer",
+        ])))
         .route("/me", get(|c: Claims| async move { axum::Json(c) }))
         .layer(
             BearerLayer::new(validator)
                 .realm("payments")
-                .unwrap()
                 .trust_host_header(http::uri::Scheme::HTTP),
         )
 }

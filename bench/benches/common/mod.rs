@@ -8,7 +8,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bearer_guard::testing::{TestIssuer, TestKey};
-use bearer_guard::{Algorithm, SigningKey, Validator};
+use bearer_guard::{
+    Validator,
+    keys::{Algorithm, SigningKey},
+};
 
 pub const AUDIENCE: &str = "bench-api";
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::header::{AGE, CACHE_CONTROL, HeaderMap};
 
+pub(crate) use crate::limits::{DEFAULT_MAX_JWKS_KEYS, DEFAULT_MAX_JWKS_SIZE};
 use crate::remote::discovery::DEFAULT_MAX_METADATA_SIZE;
 
 /// Settings of the remote key cache. Start from `JwksOptions::default()`.
@@ -65,11 +66,6 @@ pub(crate) const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// of zero, with a server answering `max-age=0`, would otherwise fetch in a
 /// tight loop.
 pub(crate) const MIN_DELAY: Duration = Duration::from_millis(10);
-
-/// Largest JWKS response accepted, in bytes: 256 KiB.
-pub const DEFAULT_MAX_JWKS_SIZE: usize = 256 * 1024;
-/// Most keys accepted in one JWKS: 100.
-pub const DEFAULT_MAX_JWKS_KEYS: usize = 100;
 
 impl Default for JwksOptions {
     fn default() -> Self {
