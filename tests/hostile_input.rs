@@ -129,7 +129,7 @@ impl Api {
     }
 }
 
-fn es256_token() -> bearer_guard::testing::TokenBuilder<'static> {
+fn es256_token() -> bearer_guard::testing::TokenBuilder {
     issuer().token().key("es256").expires_in(3600)
 }
 

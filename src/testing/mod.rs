@@ -35,6 +35,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::rand::fill;
 use base64::Engine as _;
@@ -53,10 +54,12 @@ pub const DEFAULT_ISSUER: &str = "https://issuer.test";
 /// The audience minted tokens carry unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "test-audience";
 
-/// A signing key with its `kid` and default algorithm.
+/// A signing key with its `kid` and default algorithm. Cloning is cheap:
+/// clones share the key material.
+#[derive(Clone)]
 pub struct TestKey {
     kid: String,
-    key: SigningKey,
+    key: Arc<SigningKey>,
 }
 
 impl fmt::Debug for TestKey {
@@ -88,7 +91,10 @@ impl TestKey {
         let kid = key
             .kid()
             .map_or_else(|| key.alg().as_str().to_ascii_lowercase(), str::to_owned);
-        TestKey { kid, key }
+        TestKey {
+            kid,
+            key: Arc::new(key),
+        }
     }
 
     /// Sets the `kid`.
@@ -146,6 +152,9 @@ impl TestKey {
 }
 
 /// A stand-in authorization server: keys, a JWKS, and a token minter.
+/// Cloning is cheap (the keys are shared) and gives an issuer of its own:
+/// keys added to or removed from one do not change the other.
+#[derive(Clone)]
 pub struct TestIssuer {
     issuer: String,
     audience: String,
@@ -213,9 +222,37 @@ impl TestIssuer {
         self.keys.push(key);
     }
 
-    /// Removes the key with `kid`, as a key rotation at the AS would.
+    /// Removes the key with `kid`, as a key rotation at the AS would. When
+    /// it was the default signer, the next key signs.
     pub fn remove_key(&mut self, kid: &str) {
         self.keys.retain(|k| k.kid != kid);
+    }
+
+    /// Makes the key `kid` the default signer (the first of
+    /// [`keys`](Self::keys)): the step of a key rotation after the new key
+    /// was published beside the old one.
+    ///
+    /// ```
+    /// use bearer_guard::Algorithm;
+    /// use bearer_guard::testing::{TestIssuer, TestKey};
+    ///
+    /// let mut issuer = TestIssuer::new();
+    /// issuer.add_key(TestKey::generate(Algorithm::ES256).with_kid("next"));
+    /// issuer.sign_with("next");
+    /// assert_eq!(issuer.keys()[0].kid(), "next");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the issuer has no such key.
+    pub fn sign_with(&mut self, kid: &str) {
+        let at = self
+            .keys
+            .iter()
+            .position(|k| k.kid == kid)
+            .unwrap_or_else(|| panic!("TestIssuer has no key {kid:?}"));
+        let key = self.keys.remove(at);
+        self.keys.insert(0, key);
     }
 
     /// The issuer URL.
@@ -352,44 +389,58 @@ impl TestIssuer {
     /// typical client-credentials access token: `iss`, `sub`, `aud`
     /// ([`DEFAULT_AUDIENCE`]), `iat` now, `exp` in 5 minutes, a random `jti`
     /// and `client_id`; header `typ: at+jwt` and the key's `alg` and `kid`.
-    pub fn token(&self) -> TokenBuilder<'_> {
-        let key = &self.keys[0];
+    ///
+    /// # Panics
+    ///
+    /// If the issuer has no key left (all were
+    /// [removed](Self::remove_key)).
+    pub fn token(&self) -> TokenBuilder {
+        self.try_token()
+            .expect("the TestIssuer has no key to sign with (add one with add_key)")
+    }
+
+    /// [`token`](Self::token), or `None` without a key (or random source).
+    pub(crate) fn try_token(&self) -> Option<TokenBuilder> {
+        let key = self.keys.first()?.clone();
         let now = self.clock.now();
         let mut jti = [0u8; 12];
-        fill(&mut jti).expect("random generation failed");
+        fill(&mut jti).ok()?;
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("sub".into(), json!("test-subject"));
         claims.insert("aud".into(), json!(self.audience));
         claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + 300));
+        claims.insert("exp".into(), json!(now.saturating_add(300)));
         claims.insert("jti".into(), json!(URL_SAFE_NO_PAD.encode(jti)));
         claims.insert("client_id".into(), json!("test-client"));
         let mut header = Map::new();
         header.insert("alg".into(), json!(key.alg().as_str()));
         header.insert("typ".into(), json!("at+jwt"));
         header.insert("kid".into(), json!(key.kid));
-        TokenBuilder {
-            issuer: self,
+        Some(TokenBuilder {
+            keys: self.keys.clone(),
             key,
             now,
             header,
             claims,
-        }
+        })
     }
 }
 
-/// Mints one token; see [`TestIssuer::token`] for the defaults.
+/// Mints one token; see [`TestIssuer::token`] for the defaults. It holds
+/// (shares) the issuer's keys as they were when it started, so it outlives
+/// the issuer it came from.
 #[must_use]
-pub struct TokenBuilder<'a> {
-    issuer: &'a TestIssuer,
-    key: &'a TestKey,
+pub struct TokenBuilder {
+    /// The issuer's keys, for [`key`](Self::key).
+    keys: Vec<TestKey>,
+    key: TestKey,
     now: i64,
     header: Map<String, Value>,
     claims: Map<String, Value>,
 }
 
-impl fmt::Debug for TokenBuilder<'_> {
+impl fmt::Debug for TokenBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenBuilder")
             .field("header", &self.header)
@@ -398,7 +449,7 @@ impl fmt::Debug for TokenBuilder<'_> {
     }
 }
 
-impl<'a> TokenBuilder<'a> {
+impl TokenBuilder {
     /// Signs with the issuer's key `kid` (and its `alg` and `kid` in the header).
     ///
     /// # Panics
@@ -406,18 +457,18 @@ impl<'a> TokenBuilder<'a> {
     /// If the issuer has no such key.
     pub fn key(self, kid: &str) -> Self {
         let key = self
-            .issuer
             .keys
             .iter()
             .find(|k| k.kid == kid)
+            .cloned()
             .unwrap_or_else(|| panic!("TestIssuer has no key {kid:?}"));
-        self.signing_key(key)
+        self.signing_key(&key)
     }
 
     /// Signs with any key, for example one the validator does not know (its
     /// `alg` and `kid` go in the header).
-    pub fn signing_key(mut self, key: &'a TestKey) -> Self {
-        self.key = key;
+    pub fn signing_key(mut self, key: &TestKey) -> Self {
+        self.key = key.clone();
         self.header.insert("alg".into(), json!(key.alg().as_str()));
         self.header.insert("kid".into(), json!(key.kid));
         self
@@ -469,7 +520,7 @@ impl<'a> TokenBuilder<'a> {
 
     /// Sets `exp` to `secs` from now (negative: already expired).
     pub fn expires_in(self, secs: i64) -> Self {
-        let exp = self.now + secs;
+        let exp = self.now.saturating_add(secs);
         self.claim("exp", exp)
     }
 
@@ -503,10 +554,16 @@ impl<'a> TokenBuilder<'a> {
     /// [`sign_hmac`](Self::sign_hmac), [`unsigned`](Self::unsigned) or
     /// [`with_signature`](Self::with_signature) for deliberately odd tokens.
     pub fn sign(self) -> String {
+        self.try_sign()
+            .expect("the header alg is not an algorithm this key can sign")
+    }
+
+    /// [`sign`](Self::sign), or `None` if the key cannot sign the header's
+    /// `alg`.
+    pub(crate) fn try_sign(self) -> Option<String> {
         let (input, alg) = self.signing_input();
-        let alg = alg.expect("the header alg is not an algorithm this key can sign");
-        let signature = self.key.sign(alg, input.as_bytes());
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let signature = self.key.key.sign(alg?, input.as_bytes())?;
+        Some(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// HMAC-signs with `secret` using the header's `alg` (which this sets to
