@@ -294,76 +294,19 @@ impl TestIssuer {
         &self.audience
     }
 
-    /// A token endpoint's answer to a client-credentials request (RFC 6749
-    /// §4.4), for a test server to send: `authorization` is the request's
-    /// `Authorization` header, `form` its body. The client authenticates
-    /// with `client_secret_basic` (id and secret form-encoded, §2.3.1) or
-    /// `client_secret_post` as one of `clients` (id, secret); the token
-    /// is for the `resource` (or `audience`) asked, else the default
-    /// audience, with the `scope` asked and `client_id` = `sub` = the
-    /// client, for 300 s. Refusals are RFC 6749 §5.2 errors
-    /// (`invalid_client` 401, `unsupported_grant_type` 400).
-    ///
-    /// ```
-    /// # use bearer_guard::testing::TestIssuer;
-    /// let issuer = TestIssuer::new();
-    /// let (status, body) = issuer.token_endpoint_answer(
-    ///     None,
-    ///     "grant_type=client_credentials&client_id=svc&client_secret=s&scope=read",
-    ///     &[("svc", "s")],
-    /// );
-    /// assert_eq!(status, 200);
-    /// assert_eq!(body["token_type"], "Bearer");
-    /// ```
-    pub fn token_endpoint_answer(
-        &self,
-        authorization: Option<&str>,
-        form: &str,
-        clients: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
-            .into_owned()
-            .collect();
-        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let basic = authorization
-            .and_then(|a| a.strip_prefix("Basic "))
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|pair| {
-                let (id, secret) = pair.split_once(':')?;
-                let decode = |s: &str| {
-                    form_urlencoded::parse(format!("x={s}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                };
-                Some((decode(id)?, decode(secret)?))
-            });
-        let presented = basic.or_else(|| Some((get("client_id")?, get("client_secret")?)));
-        let Some((id, _)) = presented
-            .as_ref()
-            .filter(|(id, secret)| clients.iter().any(|(i, s)| i == id && s == secret))
-        else {
-            return (401, json!({"error": "invalid_client"}));
-        };
-        if get("grant_type").as_deref() != Some("client_credentials") {
-            return (400, json!({"error": "unsupported_grant_type"}));
-        }
-        let scope = get("scope").unwrap_or_default();
-        let audience = get("resource")
-            .or_else(|| get("audience"))
-            .unwrap_or_else(|| self.audience.clone());
-        let token = self
-            .token()
-            .audience(&audience)
-            .subject(id)
-            .claim("client_id", id.as_str())
-            .scope(&scope)
-            .expires_in(300)
-            .sign();
-        (
-            200,
-            json!({"access_token": token, "token_type": "Bearer", "expires_in": 300, "scope": scope}),
-        )
+    /// Now, on the issuer's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The issuer's clock.
+    pub(crate) fn clock_handle(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Sets the issuer URL in place (a served issuer takes its server's).
+    pub(crate) fn set_issuer_url(&mut self, issuer: String) {
+        self.issuer = issuer;
     }
 
     /// Starts minting a token signed by the default key, with the claims of a
@@ -537,6 +480,12 @@ impl TokenBuilder {
     pub fn sign(self) -> String {
         self.try_sign()
             .expect("the header alg is not an algorithm this key can sign")
+    }
+
+    /// The claims as they stand (what the introspection answer of an
+    /// opaque token carries).
+    pub(crate) fn into_claims(self) -> Map<String, Value> {
+        self.claims
     }
 
     /// [`sign`](Self::sign), or `None` if the key cannot sign the header's

@@ -24,7 +24,11 @@
 //! ```
 
 mod issuer;
+mod oauth;
+mod server;
 
 pub use issuer::{
     DEFAULT_AUDIENCE, DEFAULT_ISSUER, DpopKey, ProofBuilder, TestIssuer, TestKey, TokenBuilder,
 };
+pub use oauth::ClientRegistration;
+pub use server::{Endpoint, Failure, RecordedRequest, TestAuthorizationServer};
