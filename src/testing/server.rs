@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value};
@@ -769,10 +769,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         return response;
     }
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, TestAuthorizationServer::MAX_REQUEST_BODY)
-        .collect()
-        .await
-    {
+    // A declared length over the limit is refused before reading anything.
+    let limit = TestAuthorizationServer::MAX_REQUEST_BODY;
+    if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return empty(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<LengthLimitError>() => {
             return empty(StatusCode::PAYLOAD_TOO_LARGE);
