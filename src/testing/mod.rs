@@ -7,6 +7,12 @@
 //! key...). Never enable this feature in production builds: it exists to
 //! forge tokens.
 //!
+//! [`TestIssuer::serve`] runs the issuer as an authorization server on
+//! 127.0.0.1 ([`TestAuthorizationServer`]: discovery, JWKS, a
+//! client-credentials token endpoint, introspection), for tests of the
+//! configuration production uses, with switches for key rotation and
+//! failures.
+//!
 //! ```
 //! use bearer_guard::testing::TestIssuer;
 //! use bearer_guard::ValidationError;

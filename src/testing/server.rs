@@ -100,9 +100,21 @@ pub enum Failure {
 }
 
 /// A request an endpoint received, as [`TestAuthorizationServer`] recorded
-/// it (before any [`Failure`] applied). Its `Debug` hides secrets: the
-/// `Authorization` header, and the form's `client_secret`,
-/// `client_assertion` and tokens.
+/// it (before any [`Failure`] applied). Its `Debug` hides secrets: header
+/// values, and the form's `client_secret`, `client_assertion` and tokens.
+///
+/// ```
+/// use bearer_guard::testing::{Endpoint, TestIssuer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let server = TestIssuer::new().serve().await;
+/// let _validator = server.validator().await;
+/// let fetch = server.last_request(Endpoint::Jwks).unwrap();
+/// assert_eq!((fetch.method().as_str(), fetch.path()), ("GET", "/jwks"));
+/// assert_eq!(server.requests(Endpoint::Discovery), 1);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RecordedRequest {
     method: Method,
@@ -326,6 +338,17 @@ impl TestIssuer {
     ///
     /// The server runs on the current tokio runtime until its handle is
     /// dropped.
+    ///
+    /// ```
+    /// use bearer_guard::testing::TestIssuer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let server = TestIssuer::new().serve().await;
+    /// let validator = server.validator().await; // discovery, for the default audience
+    /// assert!(validator.validate(&server.token().sign()).await.is_ok());
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///
@@ -608,7 +631,8 @@ impl TestAuthorizationServer {
 
     /// Waits until `endpoint` has received `count` requests in all: for
     /// background activity (a scheduled refresh, a spawned renewal)
-    /// without sleeping.
+    /// without sleeping. It waits as long as it takes: wrap it in a
+    /// timeout where the request may never come.
     pub async fn wait_for_requests(&self, endpoint: Endpoint, count: u64) {
         let mut counter = self.shared.slot(endpoint).count.subscribe();
         // Fails only when the sender is gone, and `self` holds it.
