@@ -6,7 +6,8 @@
 //!   order decides which routes a requirement covers;
 //! - [`hyper`]: hyper 1 with `service_fn` and `tower::ServiceBuilder`;
 //! - [`tonic`]: a gRPC server, refusals as gRPC statuses;
-//! - [`testing`]: `TestIssuer` in your own tests;
+//! - [`testing`]: `TestIssuer` in your own tests, and served as an
+//!   authorization server;
 //! - [`providers`]: the settings for Keycloak, Auth0, Entra ID, Okta,
 //!   Google, Cognito, …;
 //! - [`operations`]: metrics, traces, health, configuration files, the
@@ -257,10 +258,53 @@ pub mod testing {
     //! # Ok(()) }
     //! ```
     //!
-    //! For remote keys, serve [`TestIssuer::jwks_json`](crate::testing::TestIssuer::jwks_json)
-    //! from a loopback server and use `jwks_url(..)` with
-    //! `allow_insecure_http()`; for DPoP, [`DpopKey`](crate::testing::DpopKey);
-    //! for time, [`ManualClock`](crate::testing::ManualClock).
+    //! ## Configured as in production: the served issuer
+    //!
+    //! When what you test is the configuration itself (discovery,
+    //! introspection of opaque tokens, a calling service's token source),
+    //! [`serve`](crate::testing::TestIssuer::serve) the issuer: a
+    //! [`TestAuthorizationServer`](crate::testing::TestAuthorizationServer)
+    //! on 127.0.0.1 with the discovery document, the JWKS, a
+    //! client-credentials token endpoint and introspection, whose switches
+    //! rotate keys, make an endpoint fail, and count what each received.
+    //!
+    //! ```
+    //! use bearer_guard::introspection::ClientAuth;
+    //! use bearer_guard::testing::{ClientRegistration, Endpoint, Failure, TestIssuer};
+    //!
+    //! # #[tokio::main(flavor = "current_thread")]
+    //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let server = TestIssuer::new().default_audience("payments").serve().await;
+    //! // The issuer URL and discovery, as production has them.
+    //! let validator = server
+    //!     .validator_builder()
+    //!     .audience("payments")
+    //!     .introspection(server.introspection())
+    //!     .build_and_fetch()
+    //!     .await?;
+    //! assert!(validator.validate(&server.token().sign()).await.is_ok());
+    //! let opaque = server.opaque_token(server.token().scope("read"));
+    //! assert!(validator.validate(&opaque).await.is_ok());
+    //!
+    //! // A calling service's token source (feature `client`).
+    //! server.register_client(ClientRegistration::new("orders", "s3cret").scopes(["charge"]));
+    //! let source = server
+    //!     .token_source(ClientAuth::basic("orders", "s3cret"))
+    //!     .resource("payments")
+    //!     .build()?;
+    //! assert!(validator.validate(source.token().await?.secret()).await.is_ok());
+    //!
+    //! // The key server down: the last good keys keep serving.
+    //! server.fail(Endpoint::Jwks, Failure::Status(500));
+    //! assert!(validator.refresh_keys().await.is_err());
+    //! assert!(validator.validate(&server.token().sign()).await.is_ok());
+    //! # Ok(()) }
+    //! ```
+    //!
+    //! For rotations, give the issuer a [`ManualClock`](crate::testing::ManualClock)
+    //! and step it past the validator's unknown-`kid` cool-down (see
+    //! [`replace_signing_key`](crate::testing::TestAuthorizationServer::replace_signing_key));
+    //! for DPoP, [`DpopKey`](crate::testing::DpopKey).
 }
 
 pub mod providers {

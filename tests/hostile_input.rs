@@ -133,7 +133,7 @@ impl Api {
     }
 }
 
-fn es256_token() -> bearer_guard::testing::TokenBuilder<'static> {
+fn es256_token() -> bearer_guard::testing::TokenBuilder {
     issuer().token().key("es256").expires_in(3600)
 }
 

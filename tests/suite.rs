@@ -29,5 +29,6 @@ mod redis;
 mod remote;
 mod service;
 mod stacks;
+mod testing_kit;
 mod token_cache;
 mod validate;

@@ -1,15 +1,12 @@
-//! Test helpers (feature `testing`): a [`TestIssuer`] that stands in for your
-//! authorization server in your own tests.
-//!
-//! It generates real keys, publishes their JWKS, and mints tokens with any
-//! claims, including deliberately broken ones (expired, wrong audience,
-//! unsigned, tampered, signed by a stranger's key, HMAC-signed with a public
-//! key...). Never enable this feature in production builds: it exists to
-//! forge tokens.
+//! The issuer's side of the test kit: keys ([`TestKey`]), the issuer
+//! ([`TestIssuer`]), the tokens it mints ([`TokenBuilder`]) and a client's
+//! DPoP key ([`DpopKey`]).
 //!
 //! Test helpers panic on a test author's mistakes (a key that cannot sign
 //! the requested algorithm, an unknown `kid`), with a message that says so,
-//! as `assert!` would: no untrusted input reaches this module.
+//! as `assert!` would: no untrusted input reaches this module (the served
+//! issuer's network side is `oauth` and `server`, where the crate's lints
+//! hold).
 #![allow(
     clippy::expect_used,
     clippy::panic,
@@ -17,24 +14,9 @@
     clippy::arithmetic_side_effects,
     clippy::unreachable
 )]
-//!
-//! ```
-//! use bearer_guard::testing::TestIssuer;
-//! use bearer_guard::ValidationError;
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let issuer = TestIssuer::new().default_audience("payments");
-//! let validator = issuer.validator();
-//!
-//! let good = issuer.token().scope("charge:customer").sign();
-//! assert!(validator.validate(&good).await.is_ok());
-//!
-//! let expired = issuer.token().expires_in(-3600).sign();
-//! assert_eq!(validator.validate(&expired).await.unwrap_err(), ValidationError::Expired);
-//! # });
-//! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::rand::fill;
 use base64::Engine as _;
@@ -42,7 +24,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
-pub use crate::clock::ManualClock;
 use crate::keys::Algorithm;
 use crate::keys::SigningKey;
 use crate::keys::signing::hmac_sign;
@@ -54,10 +35,12 @@ pub const DEFAULT_ISSUER: &str = "https://issuer.test";
 /// The audience minted tokens carry unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "test-audience";
 
-/// A signing key with its `kid` and default algorithm.
+/// A signing key with its `kid` and default algorithm. Cloning is cheap:
+/// clones share the key material.
+#[derive(Clone)]
 pub struct TestKey {
     kid: String,
-    key: SigningKey,
+    key: Arc<SigningKey>,
 }
 
 impl fmt::Debug for TestKey {
@@ -89,7 +72,10 @@ impl TestKey {
         let kid = key
             .kid()
             .map_or_else(|| key.alg().as_str().to_ascii_lowercase(), str::to_owned);
-        TestKey { kid, key }
+        TestKey {
+            kid,
+            key: Arc::new(key),
+        }
     }
 
     /// Sets the `kid`.
@@ -147,6 +133,9 @@ impl TestKey {
 }
 
 /// A stand-in authorization server: keys, a JWKS, and a token minter.
+/// Cloning is cheap (the keys are shared) and gives an issuer of its own:
+/// keys added to or removed from one do not change the other.
+#[derive(Clone)]
 pub struct TestIssuer {
     issuer: String,
     audience: String,
@@ -214,9 +203,37 @@ impl TestIssuer {
         self.keys.push(key);
     }
 
-    /// Removes the key with `kid`, as a key rotation at the AS would.
+    /// Removes the key with `kid`, as a key rotation at the AS would. When
+    /// it was the default signer, the next key signs.
     pub fn remove_key(&mut self, kid: &str) {
         self.keys.retain(|k| k.kid != kid);
+    }
+
+    /// Makes the key `kid` the default signer (the first of
+    /// [`keys`](Self::keys)): the step of a key rotation after the new key
+    /// was published beside the old one.
+    ///
+    /// ```
+    /// use bearer_guard::keys::Algorithm;
+    /// use bearer_guard::testing::{TestIssuer, TestKey};
+    ///
+    /// let mut issuer = TestIssuer::new();
+    /// issuer.add_key(TestKey::generate(Algorithm::ES256).with_kid("next"));
+    /// issuer.sign_with("next");
+    /// assert_eq!(issuer.keys()[0].kid(), "next");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the issuer has no such key.
+    pub fn sign_with(&mut self, kid: &str) {
+        let at = self
+            .keys
+            .iter()
+            .position(|k| k.kid == kid)
+            .unwrap_or_else(|| panic!("TestIssuer has no key {kid:?}"));
+        let key = self.keys.remove(at);
+        self.keys.insert(0, key);
     }
 
     /// The issuer URL.
@@ -277,120 +294,77 @@ impl TestIssuer {
         &self.audience
     }
 
-    /// A token endpoint's answer to a client-credentials request (RFC 6749
-    /// §4.4), for a test server to send: `authorization` is the request's
-    /// `Authorization` header, `form` its body. The client authenticates
-    /// with `client_secret_basic` (id and secret form-encoded, §2.3.1) or
-    /// `client_secret_post` as one of `clients` (id, secret); the token
-    /// is for the `resource` (or `audience`) asked, else the default
-    /// audience, with the `scope` asked and `client_id` = `sub` = the
-    /// client, for 300 s. Refusals are RFC 6749 §5.2 errors
-    /// (`invalid_client` 401, `unsupported_grant_type` 400).
-    ///
-    /// ```
-    /// # use bearer_guard::testing::TestIssuer;
-    /// let issuer = TestIssuer::new();
-    /// let (status, body) = issuer.token_endpoint_answer(
-    ///     None,
-    ///     "grant_type=client_credentials&client_id=svc&client_secret=s&scope=read",
-    ///     &[("svc", "s")],
-    /// );
-    /// assert_eq!(status, 200);
-    /// assert_eq!(body["token_type"], "Bearer");
-    /// ```
-    pub fn token_endpoint_answer(
-        &self,
-        authorization: Option<&str>,
-        form: &str,
-        clients: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
-            .into_owned()
-            .collect();
-        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let basic = authorization
-            .and_then(|a| a.strip_prefix("Basic "))
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|pair| {
-                let (id, secret) = pair.split_once(':')?;
-                let decode = |s: &str| {
-                    form_urlencoded::parse(format!("x={s}").as_bytes())
-                        .next()
-                        .map(|(_, v)| v.into_owned())
-                };
-                Some((decode(id)?, decode(secret)?))
-            });
-        let presented = basic.or_else(|| Some((get("client_id")?, get("client_secret")?)));
-        let Some((id, _)) = presented
-            .as_ref()
-            .filter(|(id, secret)| clients.iter().any(|(i, s)| i == id && s == secret))
-        else {
-            return (401, json!({"error": "invalid_client"}));
-        };
-        if get("grant_type").as_deref() != Some("client_credentials") {
-            return (400, json!({"error": "unsupported_grant_type"}));
-        }
-        let scope = get("scope").unwrap_or_default();
-        let audience = get("resource")
-            .or_else(|| get("audience"))
-            .unwrap_or_else(|| self.audience.clone());
-        let token = self
-            .token()
-            .audience(&audience)
-            .subject(id)
-            .claim("client_id", id.as_str())
-            .scope(&scope)
-            .expires_in(300)
-            .sign();
-        (
-            200,
-            json!({"access_token": token, "token_type": "Bearer", "expires_in": 300, "scope": scope}),
-        )
+    /// Now, on the issuer's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The issuer's clock.
+    pub(crate) fn clock_handle(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Sets the issuer URL in place (a served issuer takes its server's).
+    pub(crate) fn set_issuer_url(&mut self, issuer: String) {
+        self.issuer = issuer;
     }
 
     /// Starts minting a token signed by the default key, with the claims of a
     /// typical client-credentials access token: `iss`, `sub`, `aud`
     /// ([`DEFAULT_AUDIENCE`]), `iat` now, `exp` in 5 minutes, a random `jti`
     /// and `client_id`; header `typ: at+jwt` and the key's `alg` and `kid`.
-    pub fn token(&self) -> TokenBuilder<'_> {
-        let key = &self.keys[0];
+    ///
+    /// # Panics
+    ///
+    /// If the issuer has no key left (all were
+    /// [removed](Self::remove_key)).
+    pub fn token(&self) -> TokenBuilder {
+        self.try_token()
+            .expect("the TestIssuer has no key to sign with (add one with add_key)")
+    }
+
+    /// [`token`](Self::token), or `None` without a key (or random source).
+    pub(crate) fn try_token(&self) -> Option<TokenBuilder> {
+        let key = self.keys.first()?.clone();
         let now = self.clock.now();
         let mut jti = [0u8; 12];
-        fill(&mut jti).expect("random generation failed");
+        fill(&mut jti).ok()?;
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("sub".into(), json!("test-subject"));
         claims.insert("aud".into(), json!(self.audience));
         claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + 300));
+        claims.insert("exp".into(), json!(now.saturating_add(300)));
         claims.insert("jti".into(), json!(URL_SAFE_NO_PAD.encode(jti)));
         claims.insert("client_id".into(), json!("test-client"));
         let mut header = Map::new();
         header.insert("alg".into(), json!(key.alg().as_str()));
         header.insert("typ".into(), json!("at+jwt"));
         header.insert("kid".into(), json!(key.kid));
-        TokenBuilder {
-            issuer: self,
+        Some(TokenBuilder {
+            keys: self.keys.clone(),
             key,
             now,
             header,
             claims,
-        }
+        })
     }
 }
 
-/// Mints one token; see [`TestIssuer::token`] for the defaults.
+/// Mints one token; see [`TestIssuer::token`] for the defaults. It holds
+/// (shares) the issuer's keys as they were when it started, so it outlives
+/// the issuer it came from.
 #[must_use]
-pub struct TokenBuilder<'a> {
-    issuer: &'a TestIssuer,
-    key: &'a TestKey,
+pub struct TokenBuilder {
+    /// The issuer's keys, for [`key`](Self::key).
+    keys: Vec<TestKey>,
+    key: TestKey,
     now: i64,
     header: Map<String, Value>,
     claims: Map<String, Value>,
 }
 
-impl fmt::Debug for TokenBuilder<'_> {
+impl fmt::Debug for TokenBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenBuilder")
             .field("header", &self.header)
@@ -399,7 +373,7 @@ impl fmt::Debug for TokenBuilder<'_> {
     }
 }
 
-impl<'a> TokenBuilder<'a> {
+impl TokenBuilder {
     /// Signs with the issuer's key `kid` (and its `alg` and `kid` in the header).
     ///
     /// # Panics
@@ -407,18 +381,18 @@ impl<'a> TokenBuilder<'a> {
     /// If the issuer has no such key.
     pub fn key(self, kid: &str) -> Self {
         let key = self
-            .issuer
             .keys
             .iter()
             .find(|k| k.kid == kid)
+            .cloned()
             .unwrap_or_else(|| panic!("TestIssuer has no key {kid:?}"));
-        self.signing_key(key)
+        self.signing_key(&key)
     }
 
     /// Signs with any key, for example one the validator does not know (its
     /// `alg` and `kid` go in the header).
-    pub fn signing_key(mut self, key: &'a TestKey) -> Self {
-        self.key = key;
+    pub fn signing_key(mut self, key: &TestKey) -> Self {
+        self.key = key.clone();
         self.header.insert("alg".into(), json!(key.alg().as_str()));
         self.header.insert("kid".into(), json!(key.kid));
         self
@@ -470,7 +444,7 @@ impl<'a> TokenBuilder<'a> {
 
     /// Sets `exp` to `secs` from now (negative: already expired).
     pub fn expires_in(self, secs: i64) -> Self {
-        let exp = self.now + secs;
+        let exp = self.now.saturating_add(secs);
         self.claim("exp", exp)
     }
 
@@ -504,10 +478,22 @@ impl<'a> TokenBuilder<'a> {
     /// [`sign_hmac`](Self::sign_hmac), [`unsigned`](Self::unsigned) or
     /// [`with_signature`](Self::with_signature) for deliberately odd tokens.
     pub fn sign(self) -> String {
+        self.try_sign()
+            .expect("the header alg is not an algorithm this key can sign")
+    }
+
+    /// The claims as they stand (what the introspection answer of an
+    /// opaque token carries).
+    pub(crate) fn into_claims(self) -> Map<String, Value> {
+        self.claims
+    }
+
+    /// [`sign`](Self::sign), or `None` if the key cannot sign the header's
+    /// `alg`.
+    pub(crate) fn try_sign(self) -> Option<String> {
         let (input, alg) = self.signing_input();
-        let alg = alg.expect("the header alg is not an algorithm this key can sign");
-        let signature = self.key.sign(alg, input.as_bytes());
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        let signature = self.key.key.sign(alg?, input.as_bytes())?;
+        Some(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// HMAC-signs with `secret` using the header's `alg` (which this sets to
