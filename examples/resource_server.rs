@@ -445,7 +445,10 @@ async fn key_health(validator: &Validator, detail: bool) -> Json<Value> {
             "cached": s.cached,
         })
     });
-    let mut keys = match validator.key_source_stats() {
+    // The top-level fields describe the first key set (one issuer, as this
+    // example configures it); `issuers` lists every one.
+    let remote = validator.remote_keys();
+    let mut keys = match remote.first().map(|k| k.stats()) {
         None => json!({ "source": "local", "keys": validator.keys().len() }),
         Some(s) => {
             let mut keys = json!({
@@ -464,10 +467,12 @@ async fn key_health(validator: &Validator, detail: bool) -> Json<Value> {
             keys
         }
     };
-    keys["issuers"] = validator
-        .key_sources()
-        .into_iter()
-        .map(|(issuer, s)| json!({"issuer": issuer, "status": format!("{:?}", s.status), "keys": s.keys}))
+    keys["issuers"] = remote
+        .iter()
+        .map(|k| {
+            let s = k.stats();
+            json!({"issuer": k.issuer(), "status": format!("{:?}", s.status), "keys": s.keys})
+        })
         .collect();
     keys["introspection"] = introspection.unwrap_or(Value::Null);
     Json(keys)

@@ -261,14 +261,14 @@ async fn discovery_finds_glewlwyds_endpoints_under_its_path_issuer() {
         .build_and_fetch()
         .await
         .unwrap();
-    let m = v.issuer_metadata().unwrap();
+    let m = v.remote_keys()[0].metadata().unwrap();
     assert_eq!(m.issuer, gw.issuer());
     assert_eq!(m.jwks_uri, Some(format!("{}/jwks", gw.issuer())));
     assert_eq!(
         m.introspection_endpoint,
         Some(format!("{}/introspect", gw.issuer()))
     );
-    let stats = v.key_source_stats().unwrap();
+    let stats = v.remote_keys()[0].stats();
     assert_eq!((stats.status, stats.keys), (KeyStatus::Fresh, 1));
 
     // A validator configured with the issuer plus a slash does not match it.
@@ -399,8 +399,8 @@ async fn a_key_rotated_at_glewlwyd_is_picked_up_without_a_restart() {
     let after = gw.payments_token().await;
     assert_eq!(header(&after)["kid"], "key-2", "signed with the new key");
     assert!(v.validate(&after).await.is_ok());
-    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 1);
-    assert_eq!(v.key_source_stats().unwrap().keys, 2);
+    assert_eq!(v.remote_keys()[0].stats().on_demand_fetches, 1);
+    assert_eq!(v.remote_keys()[0].stats().keys, 2);
     // The old key is still published: tokens signed before stay valid.
     assert!(v.validate(&before).await.is_ok());
 }
@@ -418,7 +418,7 @@ async fn a_key_withdrawn_at_glewlwyd_no_longer_vouches_for_its_tokens() {
     // New key of another family, the old one withdrawn from the JWKS.
     gw.rotate(&["--drop-old", "--alg", "ES256"]);
     v.refresh_keys().await.unwrap();
-    assert_eq!(v.key_source_stats().unwrap().keys, 1);
+    assert_eq!(v.remote_keys()[0].stats().keys, 1);
 
     let after = gw.payments_token().await;
     assert_eq!(header(&after)["alg"], "ES256");
@@ -480,8 +480,8 @@ async fn glewlwyd_is_one_issuer_among_several_and_vouches_only_for_itself() {
         ValidationError::InvalidSignature
     );
     // Glewlwyd's key source started on first use and reports on its own.
-    let sources = v.key_sources();
+    let sources = v.remote_keys();
     assert_eq!(sources.len(), 1, "{sources:?}");
-    assert_eq!(sources[0].0, gw.issuer());
-    assert_eq!(sources[0].1.status, KeyStatus::Fresh);
+    assert_eq!(sources[0].issuer(), gw.issuer());
+    assert_eq!(sources[0].stats().status, KeyStatus::Fresh);
 }

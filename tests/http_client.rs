@@ -189,7 +189,7 @@ async fn a_users_client_follows_no_redirect_to_another_origin() {
         .unwrap_err();
     assert!(refused.is_unavailable(), "{refused:?}");
     assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
-    let stats = validator.key_source_stats().unwrap();
+    let stats = validator.remote_keys()[0].stats();
     assert!(
         matches!(
             stats.last_error,

@@ -239,14 +239,14 @@ impl Drop for Provider {
 async fn discovery_finds_the_providers_endpoints() {
     let op = Provider::start();
     let v = op.validator().build_and_fetch().await.unwrap();
-    let m = v.issuer_metadata().unwrap();
+    let m = v.remote_keys()[0].metadata().unwrap();
     assert_eq!(m.issuer, op.issuer);
     assert_eq!(m.jwks_uri, Some(format!("{}/jwks", op.issuer)));
     assert_eq!(
         m.introspection_endpoint,
         Some(format!("{}/token/introspection", op.issuer))
     );
-    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Fresh);
+    assert_eq!(v.remote_keys()[0].stats().status, KeyStatus::Fresh);
 }
 
 #[tokio::test]
@@ -344,7 +344,7 @@ async fn a_key_rotated_at_the_provider_is_picked_up_without_a_restart() {
     .unwrap();
     assert_eq!(header["kid"], rotated["kid"], "signed with the new key");
     assert!(v.validate(&after).await.is_ok());
-    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 1);
+    assert_eq!(v.remote_keys()[0].stats().on_demand_fetches, 1);
     // The old key is still published; tokens issued before stay valid, and
     // so do opaque tokens (the provider's store survived the rotation).
     assert!(v.validate(&before).await.is_ok());
@@ -366,7 +366,7 @@ async fn with_the_provider_down_jwts_verify_and_opaque_tokens_get_503() {
     op.admin("jwks/fail").await;
     assert!(v.refresh_keys().await.is_err());
     assert!(v.validate(&jwt).await.is_ok());
-    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Stale);
+    assert_eq!(v.remote_keys()[0].stats().status, KeyStatus::Stale);
     // Introspection hanging: 503.
     op.admin("introspection/hang").await;
     let err = v.validate(&opaque).await.unwrap_err();

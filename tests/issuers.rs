@@ -224,9 +224,20 @@ async fn an_issuer_that_is_down_degrades_only_itself() {
             .is_ok()
     );
     // Per-issuer statistics.
-    let stats = v.key_sources();
+    let stats = v.remote_keys();
     assert_eq!(stats.len(), 1);
-    assert_eq!(stats[0].0, "https://down.example");
+    assert_eq!(stats[0].issuer(), "https://down.example");
+    let down = v.remote_keys_of("https://down.example").unwrap();
+    assert!(
+        v.remote_keys_of("https://up.example").is_none(),
+        "static keys have no remote set"
+    );
+    // A handle does not keep the key source alive.
+    drop(v);
+    assert!(matches!(
+        down.refresh().await,
+        Err(bearer_guard::jwks::KeySourceError::Stopped)
+    ));
 }
 
 // ------------------------------------------------------------ tenant templates
@@ -487,7 +498,7 @@ async fn tenants_discovered_on_their_own_are_bounded_by_the_cap() {
     );
     assert_eq!(server.discoveries.load(Ordering::SeqCst), before);
     assert_eq!(before, 2);
-    assert_eq!(v.key_sources().len(), 2);
+    assert_eq!(v.remote_keys().len(), 2);
 }
 
 /// Tokens naming made-up tenants of a discovering template: at most
@@ -551,7 +562,11 @@ async fn made_up_tenants_cause_bounded_discoveries() {
         2 + MAX_PENDING_TENANTS
     );
     // Verified tenants keep their key sources; the pending ones are gone.
-    let mut sources: Vec<String> = v.key_sources().into_iter().map(|(i, _)| i).collect();
+    let mut sources: Vec<String> = v
+        .remote_keys()
+        .iter()
+        .map(|k| k.issuer().to_owned())
+        .collect();
     sources.sort();
     assert_eq!(
         sources,
@@ -873,4 +888,49 @@ async fn pending_places_free_after_their_ttl_even_when_the_clock_stepped_back() 
             .sign()
     };
     assert!(v.validate(&genuine).await.is_ok());
+}
+
+// ------------------------------------------------------------ settings that would do nothing
+
+/// A tenant setting on an exact issuer, or `also` on a template, used to do
+/// nothing at all; it is now refused when the validator is built.
+#[test]
+fn a_setting_for_the_other_kind_of_issuer_is_a_build_error() {
+    let keys = jwks(&[&key("k1")]);
+    let exact = |i: Issuer| {
+        Validator::builder()
+            .trust(i.audience("api").jwks_json(keys.clone()))
+            .build()
+    };
+    for (issuer, setting) in [
+        (
+            Issuer::new("https://a.example").tenant_claim("org"),
+            "tenant_claim",
+        ),
+        (Issuer::new("https://a.example").tenants(["t1"]), "tenants"),
+        (
+            Issuer::new("https://a.example").max_tenants(3),
+            "max_tenants",
+        ),
+        (
+            Issuer::tenant_template(TEMPLATE).also("https://b.example"),
+            "also",
+        ),
+    ] {
+        match exact(issuer) {
+            Err(BuildError::MisplacedSetting { setting: s, .. }) => assert_eq!(s, setting),
+            other => panic!("{setting}: {other:?}"),
+        }
+    }
+    // The same settings where they belong build.
+    assert!(exact(Issuer::new("https://a.example").also("https://b.example")).is_ok());
+    assert!(
+        exact(
+            Issuer::tenant_template(TEMPLATE)
+                .tenant_claim("org")
+                .tenants(["t1"])
+                .max_tenants(3)
+        )
+        .is_ok()
+    );
 }

@@ -3,7 +3,7 @@
 //!
 //! Cool-downs and stale ages are driven by a `ManualClock` (stepped, not
 //! slept); background activity is awaited through explicit signals (the
-//! server's hit counter, `key_source_updates`), never with sleeps.
+//! server's hit counter, `RemoteKeys::updates`), never with sleeps.
 
 use crate::common;
 
@@ -76,7 +76,7 @@ async fn a_jwks_url_is_fetched_and_verifies_tokens() {
     let s = setup().await;
     let v = s.validator().await;
     assert!(v.validate(&s.token()).await.is_ok());
-    let stats = v.key_source_stats().unwrap();
+    let stats = v.remote_keys()[0].stats();
     assert_eq!(stats.status, KeyStatus::Fresh);
     assert_eq!((stats.keys, stats.fetches, stats.failures), (1, 1, 0));
     assert_eq!(
@@ -102,7 +102,7 @@ async fn discovery_finds_the_jwks_uri_and_the_introspection_endpoint() {
         .await
         .unwrap();
     assert!(v.validate(&issuer.token().sign()).await.is_ok());
-    let metadata = v.issuer_metadata().unwrap();
+    let metadata = v.remote_keys()[0].metadata().unwrap();
     assert_eq!(metadata.issuer, s.server.url());
     assert_eq!(metadata.jwks_uri, Some(s.server.jwks_url()));
     assert_eq!(
@@ -124,7 +124,10 @@ async fn discovery_falls_back_to_rfc8414() {
         .build_and_fetch()
         .await
         .unwrap();
-    assert_eq!(v.issuer_metadata().unwrap().issuer, s.server.url());
+    assert_eq!(
+        v.remote_keys()[0].metadata().unwrap().issuer,
+        s.server.url()
+    );
     assert_eq!(
         s.server
             .state
@@ -202,7 +205,7 @@ async fn a_key_added_at_the_server_is_accepted_on_first_use() {
     let token = s.issuer.token().signing_key(&b).sign();
     assert!(v.validate(&token).await.is_ok());
     assert_eq!(s.server.jwks_hits(), 2);
-    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 1);
+    assert_eq!(v.remote_keys()[0].stats().on_demand_fetches, 1);
     // Known now: no further fetch.
     assert!(v.validate(&token).await.is_ok());
     assert_eq!(s.server.jwks_hits(), 2);
@@ -271,7 +274,7 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_fetch_per_cooldown() {
     assert_eq!(s.server.jwks_hits(), 3);
     // Valid tokens were never disturbed.
     assert!(v.validate(&s.token()).await.is_ok());
-    assert_eq!(v.key_source_stats().unwrap().on_demand_fetches, 2);
+    assert_eq!(v.remote_keys()[0].stats().on_demand_fetches, 2);
 }
 
 #[tokio::test]
@@ -296,7 +299,7 @@ async fn a_hanging_fetch_does_not_delay_tokens_whose_key_is_known() {
         waiter.await.unwrap().unwrap_err(),
         ValidationError::UnknownKeyId
     );
-    let stats = v.key_source_stats().unwrap();
+    let stats = v.remote_keys()[0].stats();
     assert_eq!(stats.status, KeyStatus::Stale);
     assert!(matches!(
         stats.last_error,
@@ -435,7 +438,7 @@ async fn unusable_keys_are_skipped_and_usable_ones_kept() {
             .to_string(),
     );
     let v = s.validator().await;
-    assert_eq!(v.key_source_stats().unwrap().keys, 1);
+    assert_eq!(v.remote_keys()[0].stats().keys, 1);
     assert!(v.validate(&s.token()).await.is_ok());
 }
 
@@ -492,7 +495,7 @@ async fn lazy_start_answers_503_until_keys_arrive() {
     s.server.set_mode(Mode::Status(503));
     let v = s.builder().build().unwrap();
     assert!(v.ready().await.is_err());
-    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Unavailable);
+    assert_eq!(v.remote_keys()[0].stats().status, KeyStatus::Unavailable);
     // No keys: the token cannot be checked (503), it is not refused (401).
     let err = v.validate(&s.token()).await.unwrap_err();
     assert_eq!(err, ValidationError::KeysUnavailable);
@@ -505,7 +508,7 @@ async fn lazy_start_answers_503_until_keys_arrive() {
     s.server.set_mode(Mode::Serve);
     v.refresh_keys().await.unwrap();
     assert!(v.validate(&s.token()).await.is_ok());
-    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Fresh);
+    assert_eq!(v.remote_keys()[0].stats().status, KeyStatus::Fresh);
 }
 
 #[tokio::test]
@@ -521,7 +524,7 @@ async fn the_last_good_keys_serve_through_an_outage_until_max_stale_then_recover
     assert!(v.refresh_keys().await.is_err());
     // Degraded but serving.
     assert!(v.validate(&s.token()).await.is_ok());
-    let stats = v.key_source_stats().unwrap();
+    let stats = v.remote_keys()[0].stats();
     assert_eq!(stats.status, KeyStatus::Stale);
     assert_eq!(stats.consecutive_failures, 1);
     // At the edge of max_stale: still serving; past it: 503.
@@ -533,12 +536,12 @@ async fn the_last_good_keys_serve_through_an_outage_until_max_stale_then_recover
         v.validate(&s.token()).await.unwrap_err(),
         ValidationError::KeysUnavailable
     );
-    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Unavailable);
+    assert_eq!(v.remote_keys()[0].stats().status, KeyStatus::Unavailable);
     // Recovery.
     s.server.set_mode(Mode::Serve);
     v.refresh_keys().await.unwrap();
     assert!(v.validate(&s.token()).await.is_ok());
-    assert_eq!(v.key_source_stats().unwrap().status, KeyStatus::Fresh);
+    assert_eq!(v.remote_keys()[0].stats().status, KeyStatus::Fresh);
 }
 
 #[tokio::test]
@@ -551,7 +554,7 @@ async fn revalidation_uses_etag_and_a_304_keeps_the_set() {
         s.server.state.last_if_none_match.lock().unwrap().as_deref(),
         Some("\"v1\"")
     );
-    let stats = v.key_source_stats().unwrap();
+    let stats = v.remote_keys()[0].stats();
     assert_eq!((stats.fetches, stats.not_modified, stats.keys), (2, 1, 1));
     assert!(v.validate(&s.token()).await.is_ok());
 }
@@ -571,7 +574,7 @@ async fn revalidation_uses_last_modified() {
             .as_deref(),
         Some("Wed, 21 Oct 2026 07:28:00 GMT")
     );
-    assert_eq!(v.key_source_stats().unwrap().not_modified, 1);
+    assert_eq!(v.remote_keys()[0].stats().not_modified, 1);
 }
 
 #[tokio::test]
@@ -586,9 +589,8 @@ async fn the_refresh_interval_follows_cache_control() {
         let s = setup().await;
         *s.server.state.cache_control.lock().unwrap() = cache_control.map(str::to_owned);
         let v = s.validator().await;
-        let next = v
-            .key_source_stats()
-            .unwrap()
+        let next = v.remote_keys()[0]
+            .stats()
             .next_attempt_in
             .unwrap()
             .as_secs_f64();
@@ -614,7 +616,7 @@ async fn the_background_task_refreshes_on_its_interval() {
         .unwrap();
     let b = TestKey::generate(Algorithm::ES256).with_kid("b");
     s.server.set_jwks(jwks_of(&[&b]));
-    let mut updates = v.key_source_updates().unwrap();
+    let mut updates = v.remote_keys()[0].updates();
     // Two scheduled refreshes later (no request asked), the new set is in use.
     let deadline = tokio::time::timeout(Duration::from_secs(10), async {
         updates.next().await.unwrap();
@@ -653,7 +655,7 @@ async fn a_zero_refresh_interval_neither_spins_nor_hangs_start_up() {
     // At least four full 10 ms intervals between those five fetches.
     assert!(elapsed >= Duration::from_millis(40), "{elapsed:?}");
     assert_eq!(
-        v.key_source_stats().unwrap().next_attempt_in,
+        v.remote_keys()[0].stats().next_attempt_in,
         Some(Duration::from_millis(10))
     );
 }
@@ -667,7 +669,7 @@ async fn failed_refreshes_back_off_exponentially() {
         .jwks_options(options().retry_backoff(Duration::from_millis(20), Duration::from_millis(80)))
         .build()
         .unwrap();
-    let mut updates = v.key_source_updates().unwrap();
+    let mut updates = v.remote_keys()[0].updates();
     let mut delays = Vec::new();
     for _ in 0..5 {
         let stats = tokio::time::timeout(Duration::from_secs(10), updates.next())
@@ -713,7 +715,7 @@ async fn the_refresh_task_stops_when_the_validator_is_dropped() {
         .build_and_fetch()
         .await
         .unwrap();
-    let mut updates = v.key_source_updates().unwrap();
+    let mut updates = v.remote_keys()[0].updates();
     drop(v);
     // The subscription ends when the task and its cache are gone.
     let end = tokio::time::timeout(Duration::from_secs(5), async {
@@ -872,7 +874,7 @@ async fn credentials_in_a_jwks_url_never_show_in_errors_stats_or_health() {
         let error = validator.ready().await.unwrap_err();
         check("the error's Display", &error.to_string());
         check("the error's Debug", &format!("{error:?}"));
-        let stats = validator.key_source_stats().unwrap();
+        let stats = validator.remote_keys()[0].stats();
         let last = stats.last_error.clone().expect("a failed fetch");
         check("last_error", &last.to_string());
         check("last_error Debug", &format!("{last:?}"));

@@ -87,7 +87,7 @@ async fn discovery_finds_the_served_keys_and_a_minted_token_validates() {
         .unwrap();
     assert_eq!(claims.issuer(), Some(server.issuer()));
 
-    let metadata = validator.issuer_metadata().unwrap();
+    let metadata = validator.remote_keys()[0].metadata().unwrap();
     assert_eq!(metadata.issuer, server.issuer());
     assert_eq!(metadata.jwks_uri, Some(server.url(Endpoint::Jwks)));
     assert_eq!(metadata.token_endpoint, Some(server.url(Endpoint::Token)));
@@ -436,17 +436,11 @@ async fn a_failing_jwks_leaves_the_last_good_keys_serving_until_it_recovers() {
         server.fail(Endpoint::Jwks, failure.clone());
         assert!(validator.refresh_keys().await.is_err(), "{failure:?}");
         assert!(validator.validate(&token).await.is_ok(), "{failure:?}");
-        assert_eq!(
-            validator.key_source_stats().unwrap().status,
-            KeyStatus::Stale
-        );
+        assert_eq!(validator.remote_keys()[0].stats().status, KeyStatus::Stale);
     }
     server.recover(Endpoint::Jwks);
     validator.refresh_keys().await.unwrap();
-    assert_eq!(
-        validator.key_source_stats().unwrap().status,
-        KeyStatus::Fresh
-    );
+    assert_eq!(validator.remote_keys()[0].stats().status, KeyStatus::Fresh);
     assert_eq!(server.requests(Endpoint::Jwks), 4);
 
     // At start-up, a failing discovery fails the build; recovered, it

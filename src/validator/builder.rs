@@ -427,6 +427,16 @@ impl ValidatorBuilder {
         if configs.is_empty() {
             return Err(BuildError::NoIssuer);
         }
+        if let Some(config) = configs.iter().find(|c| c.misplaced.is_some()) {
+            let issuer = match &config.names {
+                Names::Exact(names) => names.first().cloned().unwrap_or_default(),
+                Names::Template { template, .. } => template.clone(),
+            };
+            return Err(BuildError::MisplacedSetting {
+                issuer,
+                setting: config.misplaced.unwrap_or_default(),
+            });
+        }
         let mut all_names = BTreeSet::new();
         for config in &configs {
             if let Names::Exact(names) = &config.names {

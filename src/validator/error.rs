@@ -327,6 +327,19 @@ pub enum BuildError {
     /// or [`issuer`](crate::ValidatorBuilder::issuer)).
     #[error("issuer {0:?} is configured twice")]
     DuplicateIssuer(String),
+    /// A setting made for the other kind of [`Issuer`](crate::Issuer),
+    /// which would do nothing: `tenant_claim`, `tenants` or `max_tenants`
+    /// on an exact issuer ([`Issuer::new`](crate::Issuer::new)), `also` on
+    /// a [`tenant_template`](crate::Issuer::tenant_template).
+    #[error(
+        "Issuer::{setting} does nothing on issuer {issuer:?}: tenant settings belong to Issuer::tenant_template, `also` to Issuer::new"
+    )]
+    MisplacedSetting {
+        /// The issuer (or template) as configured.
+        issuer: String,
+        /// The setting that does not apply to it.
+        setting: &'static str,
+    },
     /// A [`tenant_template`](crate::Issuer::tenant_template) that cannot be
     /// used safely: no `{tenant}` or more than one, or `{tenant}` in the
     /// host without a [`tenants`](crate::Issuer::tenants) allow-list (a

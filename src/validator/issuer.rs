@@ -124,6 +124,9 @@ pub struct Issuer {
     pub(crate) keys: Vec<KeyInput>,
     #[cfg(feature = "remote")]
     pub(crate) remote: RemoteKeys,
+    /// The first setting made for the other kind of issuer (a tenant
+    /// setting on an exact issuer, `also` on a template), refused at build.
+    pub(crate) misplaced: Option<&'static str>,
 }
 
 impl Issuer {
@@ -147,6 +150,7 @@ impl Issuer {
             keys: Vec::new(),
             #[cfg(feature = "remote")]
             remote: RemoteKeys::default(),
+            misplaced: None,
         }
     }
 
@@ -187,8 +191,9 @@ impl Issuer {
     /// The claim that must hold the tenant of a templated issuer (default
     /// `tid`, as Entra issues it).
     pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
-        if let Names::Template { tenant_claim, .. } = &mut self.names {
-            *tenant_claim = claim.into();
+        match &mut self.names {
+            Names::Template { tenant_claim, .. } => *tenant_claim = claim.into(),
+            Names::Exact(_) => self.misplace("tenant_claim"),
         }
         self
     }
@@ -199,9 +204,11 @@ impl Issuer {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        if let Names::Template { tenants: list, .. } = &mut self.names {
-            list.get_or_insert_with(Vec::new)
-                .extend(tenants.into_iter().map(Into::into));
+        match &mut self.names {
+            Names::Template { tenants: list, .. } => list
+                .get_or_insert_with(Vec::new)
+                .extend(tenants.into_iter().map(Into::into)),
+            Names::Exact(_) => self.misplace("tenants"),
         }
         self
     }
@@ -222,8 +229,9 @@ impl Issuer {
     /// tenants. A tenant never seen before may also have to wait while
     /// [`MAX_PENDING_TENANTS`] unverified ones are pending.
     pub fn max_tenants(mut self, max: usize) -> Self {
-        if let Names::Template { max_tenants, .. } = &mut self.names {
-            *max_tenants = max;
+        match &mut self.names {
+            Names::Template { max_tenants, .. } => *max_tenants = max,
+            Names::Exact(_) => self.misplace("max_tenants"),
         }
         self
     }
@@ -236,8 +244,9 @@ impl Issuer {
     /// does for the builder's own issuers: each name's tokens verify with
     /// the same keys.
     pub fn also(mut self, iss: impl Into<String>) -> Self {
-        if let Names::Exact(names) = &mut self.names {
-            names.push(iss.into());
+        match &mut self.names {
+            Names::Exact(names) => names.push(iss.into()),
+            Names::Template { .. } => self.misplace("also"),
         }
         self
     }
@@ -410,6 +419,10 @@ impl Issuer {
     /// Whether any key source is configured.
     /// The first token-policy setting made on this issuer, by the name of
     /// its [`ValidatorBuilder`](crate::ValidatorBuilder) method.
+    fn misplace(&mut self, setting: &'static str) {
+        self.misplaced.get_or_insert(setting);
+    }
+
     pub(crate) fn policy_set(&self) -> Option<&'static str> {
         if self.algorithms.is_some() {
             Some("algorithms")

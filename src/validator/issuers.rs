@@ -23,8 +23,6 @@ use super::issuer::{MAX_PENDING_TENANTS, PENDING_TENANT_TTL};
 use super::key_source::KeySource;
 use crate::claims::ClaimRules;
 use crate::jwt::HeaderRules;
-#[cfg(feature = "remote")]
-use crate::remote::KeySourceStats;
 
 /// One issuer, ready to check tokens.
 pub(crate) struct Trusted {
@@ -371,15 +369,6 @@ impl Issuers {
             .iter()
             .filter(|t| matches!(t.keys, TenantKeys::Discover(_)))
             .map(Template::name)
-            .collect()
-    }
-
-    /// The remote key sources' statistics, by issuer.
-    #[cfg(feature = "remote")]
-    pub(crate) fn stats(&self) -> Vec<(String, KeySourceStats)> {
-        self.key_sources()
-            .into_iter()
-            .filter_map(|(name, keys)| keys.remote().map(|r| (name, r.cache.stats())))
             .collect()
     }
 }

@@ -14,6 +14,8 @@ pub(crate) mod health;
 pub(crate) mod issuer;
 pub(crate) mod issuers;
 pub(crate) mod key_source;
+#[cfg(feature = "remote")]
+pub(crate) mod remote_keys;
 pub(crate) mod token_cache;
 
 use std::fmt;
@@ -26,6 +28,8 @@ pub use builder::ValidatorBuilder;
 pub use error::{BuildError, ValidationError};
 pub use health::{Health, HealthStatus, IssuerHealth};
 pub use issuer::Issuer;
+#[cfg(feature = "remote")]
+pub use remote_keys::RemoteKeys;
 
 use self::issuers::{Issuers, Owner};
 use self::key_source::Step;
@@ -45,7 +49,7 @@ pub(crate) use crate::limits::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, MAX_JWKS_FILE_SIZE,
 };
 #[cfg(feature = "remote")]
-use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
+use crate::remote::KeySourceError;
 use crate::telemetry::{self, ShortHash, Stopwatch};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -703,36 +707,31 @@ impl Validator {
         all
     }
 
-    /// The state of the first remote key set, for health endpoints; `None`
-    /// with local keys only. [`key_sources`](Self::key_sources) has every
-    /// issuer's.
+    /// Every remote key set (`jwks_url` or discovered), each named by its
+    /// issuer: the issuers configured by name, each live tenant of a
+    /// discovering template, and each template's shared set (under the
+    /// template). Static keys have none.
     #[cfg(feature = "remote")]
-    pub fn key_source_stats(&self) -> Option<KeySourceStats> {
-        self.inner
-            .issuers
-            .stats()
-            .into_iter()
-            .next()
-            .map(|(_, s)| s)
-    }
-
-    /// The state of every remote key set, by issuer (a templated issuer's
-    /// tenants each under their own issuer, or the template for a key set
-    /// they share).
-    #[cfg(feature = "remote")]
-    pub fn key_sources(&self) -> Vec<(String, KeySourceStats)> {
-        self.inner.issuers.stats()
-    }
-
-    /// The issuer metadata of the first issuer that discovers its keys, once
-    /// discovered.
-    #[cfg(feature = "remote")]
-    pub fn issuer_metadata(&self) -> Option<Arc<IssuerMetadata>> {
+    pub fn remote_keys(&self) -> Vec<RemoteKeys> {
         self.inner
             .issuers
             .key_sources()
-            .iter()
-            .find_map(|(_, keys)| keys.remote().and_then(|r| r.cache.metadata()))
+            .into_iter()
+            .filter_map(|(issuer, keys)| match keys {
+                key_source::KeySource::Remote(remote) => Some(RemoteKeys::new(issuer, &remote)),
+                key_source::KeySource::Static(_) => None,
+            })
+            .collect()
+    }
+
+    /// The remote key set of the issuer named exactly `issuer` (as in
+    /// [`remote_keys`](Self::remote_keys)); `None` when it has none (static
+    /// keys, an unknown issuer, a tenant not seen yet).
+    #[cfg(feature = "remote")]
+    pub fn remote_keys_of(&self, issuer: &str) -> Option<RemoteKeys> {
+        self.remote_keys()
+            .into_iter()
+            .find(|k| k.issuer() == issuer)
     }
 
     /// Fetches every remote key set now, ignoring the cool-down (for an
@@ -749,17 +748,6 @@ impl Validator {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// A subscription that wakes after each fetch of the first remote key
-    /// set, with its statistics; `None` with local keys only. Starts that
-    /// key source.
-    #[cfg(feature = "remote")]
-    pub fn key_source_updates(&self) -> Option<KeySourceUpdates> {
-        let sources = self.inner.issuers.key_sources();
-        let remote = sources.iter().find_map(|(_, k)| k.remote())?;
-        remote.start();
-        Some(remote.cache.updates())
     }
 
     /// Tokens in the verified-token cache now; `None` when the cache is off.
