@@ -267,12 +267,15 @@ pub mod health {
 #[cfg(feature = "remote")]
 pub mod jwks {
     //! Keys from the network (feature `remote`): the refreshing JWKS cache's
-    //! options and statistics, the issuer's metadata found by discovery,
-    //! and why fetching them failed.
+    //! options, each issuer's key set ([`RemoteKeys`], from
+    //! [`Validator::remote_keys`](crate::Validator::remote_keys)) with its
+    //! statistics and the metadata found by discovery, and why fetching
+    //! them failed.
     pub use crate::remote::{
         DiscoveryError, EndpointUrl, FetchError, InvalidMetadata, IssuerMetadata, JwksOptions,
         KeySourceError, KeySourceStats, KeySourceUpdates, KeyStatus, RedirectError, TransportError,
     };
+    pub use crate::validator::RemoteKeys;
 }
 
 #[cfg(feature = "redis")]

@@ -48,7 +48,7 @@ use crate::clock::Clock;
 use crate::keys::KeySet;
 
 /// Notifications of finished key fetches, from
-/// [`RemoteKeys::updates`](crate::validator::RemoteKeys::updates).
+/// [`RemoteKeys::updates`](crate::jwks::RemoteKeys::updates).
 #[derive(Debug)]
 pub struct KeySourceUpdates {
     attempts: watch::Receiver<u64>,
