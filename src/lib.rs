@@ -215,7 +215,11 @@ pub mod guide;
 // Tests.
 #[cfg(feature = "testing")]
 pub mod testing;
+// The Wycheproof vectors drive the JWS verifier itself (below the claims,
+// which the vectors' payloads are not): a test of crate internals, kept
+// with its vectors in tests/, compiled with the unit tests.
 #[cfg(test)]
+#[path = "../tests/vectors/wycheproof.rs"]
 mod wycheproof;
 
 // What a first application needs; everything else is in the modules below.
