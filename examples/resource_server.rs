@@ -484,7 +484,22 @@ fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
         std::sync::OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        // Buckets, so that the duration is a histogram (aggregatable across
+        // replicas), not the exporter's default summary.
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new();
+        let buckets = [
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025, 0.1, 0.5, 2.0,
+        ];
+        let builder = match builder.set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(
+                "bearer_guard_validation_duration_seconds".into(),
+            ),
+            &buckets,
+        ) {
+            Ok(b) => b,
+            Err(_) => metrics_exporter_prometheus::PrometheusBuilder::new(),
+        };
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder was installed first.
         let _ = metrics::set_global_recorder(recorder);

@@ -410,6 +410,23 @@ pub mod operations {
     //! tenant's fetches count under the template (`…/{tenant}/…`) until one
     //! of its tokens verifies, and under its own JWKS URL after: at most
     //! `max_tenants` series plus one per template.
+    //!
+    //! The duration histogram is whatever the recorder makes of a
+    //! histogram: the Prometheus exporter renders a *summary* (quantiles
+    //! over a window, which cannot be aggregated across replicas) unless
+    //! you give it buckets. A validation that is not a cache hit takes
+    //! tens of microseconds (a signature) to a network round trip
+    //! (introspection, keys on demand), so set buckets that span both:
+    //!
+    //! ```
+    //! use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    //! let builder = PrometheusBuilder::new().set_buckets_for_metric(
+    //!     Matcher::Full("bearer_guard_validation_duration_seconds".into()),
+    //!     &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025, 0.1, 0.5, 2.0],
+    //! )?;
+    //! # let _ = builder;
+    //! # Ok::<(), metrics_exporter_prometheus::BuildError>(())
+    //! ```
 }
 
 pub mod policy {
