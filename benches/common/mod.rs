@@ -90,14 +90,14 @@ impl Fixture {
 /// counts do not include a random key generation).
 pub fn fixed_key(alg: Algorithm) -> TestKey {
     let pem: &[u8] = match alg {
-        Algorithm::ES256 => include_bytes!("../../keys/p256.pem"),
-        Algorithm::EdDSA => include_bytes!("../../keys/ed25519.pem"),
+        Algorithm::ES256 => include_bytes!("../keys/p256.pem"),
+        Algorithm::EdDSA => include_bytes!("../keys/ed25519.pem"),
         Algorithm::HS256 => {
             return TestKey::from_signing_key(
                 SigningKey::hmac(b"bench-secret-bench-secret-bench-secret", alg).expect("secret"),
             );
         }
-        _ => include_bytes!("../../keys/rsa2048.pem"),
+        _ => include_bytes!("../keys/rsa2048.pem"),
     };
     TestKey::from_signing_key(SigningKey::from_pem(pem, alg).expect("bench key"))
 }
@@ -105,8 +105,15 @@ pub fn fixed_key(alg: Algorithm) -> TestKey {
 /// criterion's mean estimate (ns) for `group/function`, from this run.
 pub fn mean_ns(group: &str, function: &str) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        // The workspace's target directory, beside this package.
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into()
+        // The workspace's target directory: the root package's, also for
+        // the peers' package beside it (bench/).
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = if manifest.join("benches").is_dir() {
+            manifest
+        } else {
+            manifest.parent().unwrap_or(manifest)
+        };
+        root.join("target").display().to_string()
     });
     let path = format!(
         "{dir}/criterion/{}/{function}/new/estimates.json",
