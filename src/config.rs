@@ -172,33 +172,37 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fmt;
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderName;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::claims::RoleSource;
 use crate::dpop::DpopOptions;
-use crate::http::{BearerLayer, InvalidRealm, InvalidUrl};
+use crate::http::BearerLayer;
 use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
 use crate::jwt::TypPolicy;
-use crate::keys::{Algorithm, KeyError, SigningKey};
+use crate::keys::{Algorithm, SigningKey};
 use crate::remote::EndpointUrl;
 use crate::remote::JwksOptions;
-use crate::validator::{BuildError, Issuer, Validator, ValidatorBuilder};
+use crate::validator::{Issuer, Validator, ValidatorBuilder};
+
+use self::parse::{
+    OneOrMany, parse_algorithm, parse_role_source, parse_token_policy, parse_typ, role_sources,
+    some_algorithm, some_algorithms, some_json, some_strings, some_token_policy, some_typ, strings,
+};
+use self::secret::{Lookup, process_env, read_limited};
+
+mod error;
+mod parse;
+mod secret;
+
+pub use self::error::{ConfigError, IssuerProblem};
+pub use self::secret::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
 
 /// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
 pub const DEFAULT_ENV_PREFIX: &str = "BEARER_GUARD";
-
-/// Largest file the configuration reads itself, in bytes: 64 KiB. A
-/// [`Secret::File`] and a `pem_file` must be regular files of at most this
-/// size (`/dev/zero`, a FIFO or a directory are refused); a JWKS file
-/// (`jwks_file`) is read by the validator builder, with its own limit.
-pub const MAX_SECRET_FILE_SIZE: u64 = 64 * 1024;
 
 /// Largest `max_tenants` accepted: 1000. Each remembered tenant of a
 /// discovering template keeps its own key source (a refreshing JWKS of up
@@ -697,366 +701,8 @@ pub struct LayerConfig {
     pub token_cookie: Option<String>,
 }
 
-/// A secret: the value itself, an environment variable, or a file.
-///
-/// Deserialized from a string, `{ env = "VARIABLE" }` or
-/// `{ file = "/path" }`; read when the validator is built. `Debug` never
-/// shows a value.
-///
-/// A file must be a regular file (not a device such as `/dev/zero`, a FIFO
-/// or a directory) of at most [`MAX_SECRET_FILE_SIZE`] bytes; a text file
-/// loses one final line break (`\n` or `\r\n`), a binary one nothing. [`resolve`](Self::resolve) needs UTF-8
-/// text (client secrets, PEM keys); [`resolve_bytes`](Self::resolve_bytes)
-/// takes any bytes (HMAC keys and the DPoP nonce secret are read so).
-///
-/// ```
-/// use bearer_guard::config::Secret;
-///
-/// let secret: Secret = serde_json::from_str(r#"{"env": "INTROSPECTION_SECRET"}"#)?;
-/// assert_eq!(secret, Secret::Env("INTROSPECTION_SECRET".into()));
-/// let value = secret.resolve_with(|name| (name == "INTROSPECTION_SECRET").then(|| "s3cret".into()))?;
-/// assert_eq!(value, "s3cret");
-/// assert!(!format!("{:?}", Secret::Value("s3cret".into())).contains("s3cret"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Secret {
-    /// The secret itself.
-    Value(String),
-    /// The value of this environment variable.
-    Env(String),
-    /// The content of this file (a text file without its final line
-    /// break): a regular file of at most [`MAX_SECRET_FILE_SIZE`] bytes.
-    File(PathBuf),
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Secret::Value(_) => f.write_str("Value(<redacted>)"),
-            Secret::Env(name) => f.debug_tuple("Env").field(name).finish(),
-            Secret::File(path) => f.debug_tuple("File").field(path).finish(),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SecretVisitor;
-
-        impl<'de> Visitor<'de> for SecretVisitor {
-            type Value = Secret;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"a secret: a string, { env = "VARIABLE" } or { file = "/path" }"#)
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret::Value(v.to_owned()))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
-                const FIELDS: &[&str] = &["env", "file"];
-                let Some(key) = map.next_key::<String>()? else {
-                    return Err(de::Error::custom(
-                        r#"an empty secret table: give { env = "VARIABLE" } or { file = "/path" }"#,
-                    ));
-                };
-                let secret = match key.as_str() {
-                    "env" => Secret::Env(map.next_value()?),
-                    "file" => Secret::File(map.next_value()?),
-                    other => return Err(de::Error::unknown_field(other, FIELDS)),
-                };
-                if let Some(other) = map.next_key::<String>()? {
-                    return Err(de::Error::custom(format!(
-                        "a secret is one of env or file, not also `{other}`"
-                    )));
-                }
-                Ok(secret)
-            }
-        }
-
-        deserializer.deserialize_any(SecretVisitor)
-    }
-}
-
-impl Secret {
-    /// The secret as text, reading the process environment for
-    /// [`Secret::Env`]; a file must be UTF-8.
-    pub fn resolve(&self) -> Result<String, SecretError> {
-        self.resolve_with(process_env)
-    }
-
-    /// The secret as text, with `env` as the environment.
-    pub fn resolve_with(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<String, SecretError> {
-        self.resolve_dyn(&env)
-    }
-
-    /// The secret as bytes (a file need not be UTF-8), reading the process
-    /// environment for [`Secret::Env`].
-    pub fn resolve_bytes(&self) -> Result<Vec<u8>, SecretError> {
-        self.resolve_bytes_with(process_env)
-    }
-
-    /// The secret as bytes, with `env` as the environment.
-    pub fn resolve_bytes_with(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Vec<u8>, SecretError> {
-        self.bytes_dyn(&env)
-    }
-
-    fn resolve_dyn(&self, env: Lookup<'_>) -> Result<String, SecretError> {
-        let value = match self {
-            Secret::Value(v) => v.clone(),
-            Secret::Env(name) => env(name).ok_or_else(|| SecretError::EnvNotSet(name.clone()))?,
-            Secret::File(path) => {
-                String::from_utf8(secret_file(path)?).map_err(|_| SecretError::File {
-                    path: path.clone(),
-                    source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
-                })?
-            }
-        };
-        if value.is_empty() {
-            return Err(SecretError::Empty);
-        }
-        Ok(value)
-    }
-
-    fn bytes_dyn(&self, env: Lookup<'_>) -> Result<Vec<u8>, SecretError> {
-        match self {
-            Secret::File(path) => {
-                let bytes = secret_file(path)?;
-                if bytes.is_empty() {
-                    return Err(SecretError::Empty);
-                }
-                Ok(bytes)
-            }
-            Secret::Value(_) | Secret::Env(_) => self.resolve_dyn(env).map(String::into_bytes),
-        }
-    }
-}
-
-/// The content of a secret file: a text file loses one final line break
-/// (`\n` or `\r\n`, as editors and `echo` add); a binary one (not UTF-8)
-/// is taken byte for byte.
-fn secret_file(path: &Path) -> Result<Vec<u8>, SecretError> {
-    let mut bytes = read_limited(path).map_err(|source| SecretError::File {
-        path: path.to_owned(),
-        source,
-    })?;
-    if std::str::from_utf8(&bytes).is_ok() && bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-    }
-    Ok(bytes)
-}
-
-/// The content of the regular file `path`, of at most
-/// [`MAX_SECRET_FILE_SIZE`] bytes.
-fn read_limited(path: &Path) -> io::Result<Vec<u8>> {
-    crate::file::read_regular(path, MAX_SECRET_FILE_SIZE, "MAX_SECRET_FILE_SIZE")
-}
-
-/// Why a [`Secret`] could not be read. Never contains the secret.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SecretError {
-    /// The environment variable is not set (or not UTF-8).
-    #[error("the environment variable {0} is not set")]
-    EnvNotSet(String),
-    /// The file could not be read: missing, not a regular file, larger
-    /// than [`MAX_SECRET_FILE_SIZE`], or (read as text) not UTF-8.
-    #[error("cannot read {}: {source}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The secret is empty.
-    #[error("the secret is empty")]
-    Empty,
-}
-
-/// What is wrong with one `[[issuers]]` entry (in [`ConfigError::Issuer`]).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IssuerProblem {
-    /// Neither `issuer` nor `tenant_template`.
-    #[error("needs `issuer` (or `tenant_template`)")]
-    NoName,
-    /// Two fields that exclude each other.
-    #[error("`{0}` and `{1}` cannot be used together")]
-    Conflict(&'static str, &'static str),
-    /// A field that only means something with another.
-    #[error("`{field}` needs `{needs}`")]
-    Requires {
-        /// The field set.
-        field: &'static str,
-        /// What it needs.
-        needs: &'static str,
-    },
-    /// More than one key source.
-    #[error("{}", key_sources(.0))]
-    KeySources(Vec<&'static str>),
-    /// No key source.
-    #[error("no key source: set one of jwks_url, discover, jwks_file, jwks, pem_file or hmac")]
-    NoKeySource,
-    /// Neither `audiences` nor `allowed_client_ids`.
-    #[error("needs `audiences` (or `allowed_client_ids`, for tokens without `aud`)")]
-    NoAudience,
-    /// The `pem_file` could not be read: missing, not a regular file, or
-    /// larger than [`MAX_SECRET_FILE_SIZE`].
-    #[error("pem_file: cannot read {}: {source}", path.display())]
-    PemFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A secret could not be read.
-    #[error("{field}: {problem}")]
-    Secret {
-        /// The field (`hmac.secret`).
-        field: &'static str,
-        /// Why.
-        problem: SecretError,
-    },
-    /// A field set to 0, which would disable what it bounds
-    /// (`max_tenants`, a field of the issuer's own `jwks_cache`).
-    #[error("`{field}` cannot be 0: {why}")]
-    Zero {
-        /// The field.
-        field: &'static str,
-        /// What 0 would do.
-        why: &'static str,
-    },
-    /// A field above its bound (`max_tenants`, at most
-    /// [`MAX_TENANTS_LIMIT`]).
-    #[error("`{field}` is {value}, above its limit of {max}")]
-    TooLarge {
-        /// The field.
-        field: &'static str,
-        /// Its value.
-        value: usize,
-        /// The largest accepted.
-        max: usize,
-    },
-}
-
-fn key_sources(sources: &[&str]) -> String {
-    let count = match sources.len() {
-        2 => "two".to_owned(),
-        3 => "three".to_owned(),
-        n => n.to_string(),
-    };
-    let list = match sources.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => sources.join(""),
-    };
-    format!("{count} key sources: {list} (give exactly one)")
-}
-
-/// Why a [`Config`] could not be read or built. The message names the
-/// field (or variable) at fault.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No `[[issuers]]` entry.
-    #[error("no issuer configured: add an [[issuers]] entry")]
-    NoIssuer,
-    /// An issuer entry is wrong; `index` counts from 1.
-    #[error("issuer {index} ({name}): {problem}")]
-    Issuer {
-        /// Its position, from 1.
-        index: usize,
-        /// Its `issuer` or `tenant_template`.
-        name: String,
-        /// What is wrong.
-        problem: IssuerProblem,
-    },
-    /// Two fields that exclude each other.
-    #[error("`{0}` and `{1}` cannot be used together")]
-    Conflict(&'static str, &'static str),
-    /// A field (or table) that needs another.
-    #[error("{field} needs {needs}")]
-    Requires {
-        /// The field set.
-        field: &'static str,
-        /// What it needs.
-        needs: &'static str,
-    },
-    /// A secret could not be read.
-    #[error("{field}: {problem}")]
-    Secret {
-        /// The field (`introspection.client_secret`, `dpop.nonce_secret`).
-        field: &'static str,
-        /// Why.
-        problem: SecretError,
-    },
-    /// A field set to 0, which would disable what it bounds: every token,
-    /// fetch or call refused, or no rate limit left
-    /// (`jwks_cache.cooldown_seconds`, `introspection.timeout_seconds`...).
-    /// The fields that accept 0 say so in their documentation
-    /// (`token_cache_capacity = 0` turns the cache off).
-    #[error("{field} cannot be 0: {why}")]
-    Zero {
-        /// The field (`jwks_cache.fetch_timeout_seconds`).
-        field: &'static str,
-        /// What 0 would do.
-        why: &'static str,
-    },
-    /// `introspection.private_key` is not a usable private key.
-    #[error("introspection.private_key: {0}")]
-    PrivateKey(KeyError),
-    /// An environment variable has an unusable value, or a required one is
-    /// missing ([`Config::from_env`]).
-    #[error("environment variable {var}: {reason}")]
-    Env {
-        /// The variable.
-        var: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The validator builder refused the configuration.
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    /// `layer.realm` cannot be sent in a header.
-    #[error("layer.realm: {0}")]
-    Realm(#[from] InvalidRealm),
-    /// `layer.public_url` is not an absolute http(s) URL.
-    #[error("layer.public_url: {0}")]
-    PublicUrl(#[from] InvalidUrl),
-    /// `layer.token_header` is not a header name.
-    #[error("layer.token_header: {0:?} is not a valid header name")]
-    TokenHeader(String),
-    /// `[dpop]` without `layer.public_url`: DPoP proofs name the URL they
-    /// were made for, which must come from configuration, not from the
-    /// request (`layer.trust_host_header` is the development opt-in).
-    #[error(
-        "[dpop] needs layer.public_url, the externally visible URL proofs are checked against (or layer.trust_host_header for development)"
-    )]
-    DpopNeedsPublicUrl,
-    /// `layer.trust_host_header` is neither `http` nor `https`.
-    #[error("layer.trust_host_header: {0:?} is neither \"http\" nor \"https\"")]
-    TrustHostHeader(String),
-}
-
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
 }
 
 impl Config {
@@ -1702,80 +1348,6 @@ impl DpopConfig {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Values written as strings: algorithms, role sources, `typ`, policies.
-
-fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
-    s.parse().map_err(|_| {
-        format!(
-            "unknown algorithm {s:?} (one of {}; names are case-sensitive)",
-            Algorithm::ALL.map(Algorithm::as_str).join(", ")
-        )
-    })
-}
-
-fn parse_role_source(spec: &str) -> Result<RoleSource, String> {
-    Ok(match spec.split_once(':') {
-        Some(("claim", name)) if !name.is_empty() => RoleSource::Claim(name.to_owned()),
-        Some(("pointer", pointer)) if pointer.starts_with('/') => {
-            RoleSource::Pointer(pointer.to_owned())
-        }
-        Some(("keycloak-client", client)) if !client.is_empty() => {
-            RoleSource::KeycloakClient(client.to_owned())
-        }
-        None if spec == "keycloak-realm" => RoleSource::KeycloakRealm,
-        None if spec == "cognito-groups" => RoleSource::CognitoGroups,
-        None if spec == "zitadel" => RoleSource::Zitadel,
-        _ => {
-            return Err(format!(
-                "unknown role source {spec:?} (claim:NAME, pointer:/JSON/POINTER, keycloak-realm, keycloak-client:ID, cognito-groups or zitadel)"
-            ));
-        }
-    })
-}
-
-fn parse_typ(value: OneOrMany) -> Result<TypPolicy, String> {
-    match value {
-        OneOrMany::One(s) if s == "default" => Ok(TypPolicy::AccessTokenOrJwt),
-        OneOrMany::One(s) if s == "rfc9068" => Ok(TypPolicy::Rfc9068),
-        OneOrMany::One(s) => Err(format!(
-            "unknown typ policy {s:?}: \"default\", \"rfc9068\", or a list of types ([{s:?}])"
-        )),
-        OneOrMany::Many(list) if list.is_empty() => Err(
-            "an empty typ list accepts no token (\"none\" in the list accepts tokens without typ)"
-                .to_owned(),
-        ),
-        OneOrMany::Many(list) => list
-            .into_iter()
-            .map(|t| {
-                if t.trim().is_empty() {
-                    // Written on purpose or left by a stray comma: only the
-                    // explicit `none` accepts tokens without `typ`.
-                    Err(
-                        "an empty type in the typ list: write \"none\" to accept tokens without typ"
-                            .to_owned(),
-                    )
-                } else if t.eq_ignore_ascii_case("none") {
-                    Ok(String::new())
-                } else {
-                    Ok(t)
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(TypPolicy::OneOf),
-    }
-}
-
-fn parse_token_policy(s: &str) -> Result<TokenPolicy, String> {
-    match s {
-        "jwt-then-introspect" => Ok(TokenPolicy::JwtThenIntrospect),
-        "introspect-all" => Ok(TokenPolicy::IntrospectAll),
-        _ => Err(format!(
-            "unknown introspection policy {s:?} (\"jwt-then-introspect\" or \"introspect-all\")"
-        )),
-    }
-}
-
 fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
     match s {
         "client_secret_basic" | "basic" => Ok(ClientAuthMethod::ClientSecretBasic),
@@ -1785,100 +1357,6 @@ fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
             "unknown auth method {s:?} (client_secret_basic, client_secret_post or private_key_jwt)"
         )),
     }
-}
-
-/// A string or a list of strings.
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for OneOrMany {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OneOrManyVisitor;
-
-        impl<'de> Visitor<'de> for OneOrManyVisitor {
-            type Value = OneOrMany;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
-                Ok(OneOrMany::One(v.to_owned()))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<String>()? {
-                    out.push(item);
-                }
-                Ok(OneOrMany::Many(out))
-            }
-        }
-
-        deserializer.deserialize_any(OneOrManyVisitor)
-    }
-}
-
-fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    Ok(OneOrMany::deserialize(d)?.into_vec())
-}
-
-fn some_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    strings(d).map(Some)
-}
-
-fn some_algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Algorithm>>, D::Error> {
-    strings(d)?
-        .iter()
-        .map(|s| parse_algorithm(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
-        .map_err(de::Error::custom)
-}
-
-fn some_algorithm<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Algorithm>, D::Error> {
-    parse_algorithm(&String::deserialize(d)?)
-        .map(Some)
-        .map_err(de::Error::custom)
-}
-
-fn role_sources<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RoleSource>, D::Error> {
-    strings(d)?
-        .iter()
-        .map(|s| parse_role_source(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(de::Error::custom)
-}
-
-fn some_typ<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TypPolicy>, D::Error> {
-    parse_typ(OneOrMany::deserialize(d)?)
-        .map(Some)
-        .map_err(de::Error::custom)
-}
-
-fn some_token_policy<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TokenPolicy>, D::Error> {
-    parse_token_policy(&String::deserialize(d)?)
-        .map(Some)
-        .map_err(de::Error::custom)
-}
-
-/// A JWKS as JSON text, or as a structured value turned into JSON text.
-fn some_json<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Some(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(text) => text,
-        other => other.to_string(),
-    }))
 }
 
 // ---------------------------------------------------------------------------
