@@ -185,20 +185,25 @@ use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, Toke
 use crate::jwt::TypPolicy;
 use crate::keys::{Algorithm, SigningKey};
 use crate::remote::EndpointUrl;
-use crate::remote::JwksOptions;
 use crate::validator::{Issuer, Validator, ValidatorBuilder};
 
+use self::field::Section;
 use self::parse::{
     OneOrMany, parse_algorithm, parse_role_source, parse_token_policy, parse_typ, role_sources,
     some_algorithm, some_algorithms, some_json, some_strings, some_token_policy, some_typ, strings,
 };
 use self::secret::{Lookup, process_env, read_limited};
+use self::vars::Vars;
 
 mod error;
+mod field;
+mod jwks_cache;
 mod parse;
 mod secret;
+mod vars;
 
 pub use self::error::{ConfigError, IssuerProblem};
+pub use self::jwks_cache::JwksCacheConfig;
 pub use self::secret::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
 
 /// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
@@ -424,169 +429,6 @@ impl HmacConfig {
     }
 }
 
-/// Settings of a remote key cache ([`JwksOptions`]); unset fields keep
-/// the defaults (or the top-level table's values, for an issuer's own).
-/// No field may be 0 ([`ConfigError::Zero`]): a zero timeout fails every
-/// fetch, a zero cool-down refetches on every unknown `kid`, a zero size
-/// refuses every key set.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct JwksCacheConfig {
-    /// [`JwksOptions::fetch_timeout`].
-    pub fetch_timeout_seconds: Option<u64>,
-    /// [`JwksOptions::cooldown`].
-    pub cooldown_seconds: Option<u64>,
-    /// [`JwksOptions::default_refresh`].
-    pub default_refresh_seconds: Option<u64>,
-    /// The lower bound of [`JwksOptions::refresh_bounds`].
-    pub min_refresh_seconds: Option<u64>,
-    /// The upper bound of [`JwksOptions::refresh_bounds`].
-    pub max_refresh_seconds: Option<u64>,
-    /// [`JwksOptions::max_stale`].
-    pub max_stale_seconds: Option<u64>,
-    /// The first delay of [`JwksOptions::retry_backoff`].
-    pub retry_min_seconds: Option<u64>,
-    /// The longest delay of [`JwksOptions::retry_backoff`].
-    pub retry_max_seconds: Option<u64>,
-    /// [`JwksOptions::max_size`].
-    pub max_size: Option<usize>,
-    /// [`JwksOptions::max_keys`].
-    pub max_keys: Option<usize>,
-    /// [`JwksOptions::max_metadata_size`].
-    pub max_metadata_size: Option<usize>,
-}
-
-impl JwksCacheConfig {
-    /// The first field set to 0, as `jwks_cache.FIELD`, with why 0 is
-    /// refused.
-    fn zero(&self) -> Option<(&'static str, &'static str)> {
-        let seconds = [
-            (
-                self.fetch_timeout_seconds,
-                "jwks_cache.fetch_timeout_seconds",
-                "every fetch would time out",
-            ),
-            (
-                self.cooldown_seconds,
-                "jwks_cache.cooldown_seconds",
-                "every token with an unknown kid would cause a fetch",
-            ),
-            (
-                self.default_refresh_seconds,
-                "jwks_cache.default_refresh_seconds",
-                "the keys would be refetched continuously",
-            ),
-            (
-                self.min_refresh_seconds,
-                "jwks_cache.min_refresh_seconds",
-                "a server answering max-age=0 would have the keys refetched continuously",
-            ),
-            (
-                self.max_refresh_seconds,
-                "jwks_cache.max_refresh_seconds",
-                "the keys would be refetched continuously",
-            ),
-            (
-                self.max_stale_seconds,
-                "jwks_cache.max_stale_seconds",
-                "the keys would expire as soon as they were fetched",
-            ),
-            (
-                self.retry_min_seconds,
-                "jwks_cache.retry_min_seconds",
-                "a failing server would be retried continuously",
-            ),
-            (
-                self.retry_max_seconds,
-                "jwks_cache.retry_max_seconds",
-                "a failing server would be retried continuously",
-            ),
-        ];
-        let sizes = [
-            (
-                self.max_size,
-                "jwks_cache.max_size",
-                "every key set would be refused",
-            ),
-            (
-                self.max_keys,
-                "jwks_cache.max_keys",
-                "every key set would be refused",
-            ),
-            (
-                self.max_metadata_size,
-                "jwks_cache.max_metadata_size",
-                "every discovery document would be refused",
-            ),
-        ];
-        seconds
-            .into_iter()
-            .map(|(value, field, why)| (value == Some(0), field, why))
-            .chain(
-                sizes
-                    .into_iter()
-                    .map(|(value, field, why)| (value == Some(0), field, why)),
-            )
-            .find_map(|(zero, field, why)| zero.then_some((field, why)))
-    }
-
-    /// Each field of `self`, else of `base`.
-    fn over(&self, base: &JwksCacheConfig) -> JwksCacheConfig {
-        JwksCacheConfig {
-            fetch_timeout_seconds: self.fetch_timeout_seconds.or(base.fetch_timeout_seconds),
-            cooldown_seconds: self.cooldown_seconds.or(base.cooldown_seconds),
-            default_refresh_seconds: self
-                .default_refresh_seconds
-                .or(base.default_refresh_seconds),
-            min_refresh_seconds: self.min_refresh_seconds.or(base.min_refresh_seconds),
-            max_refresh_seconds: self.max_refresh_seconds.or(base.max_refresh_seconds),
-            max_stale_seconds: self.max_stale_seconds.or(base.max_stale_seconds),
-            retry_min_seconds: self.retry_min_seconds.or(base.retry_min_seconds),
-            retry_max_seconds: self.retry_max_seconds.or(base.retry_max_seconds),
-            max_size: self.max_size.or(base.max_size),
-            max_keys: self.max_keys.or(base.max_keys),
-            max_metadata_size: self.max_metadata_size.or(base.max_metadata_size),
-        }
-    }
-
-    fn options(&self) -> JwksOptions {
-        let mut o = JwksOptions::default();
-        if let Some(s) = self.fetch_timeout_seconds {
-            o = o.fetch_timeout(secs(s));
-        }
-        if let Some(s) = self.cooldown_seconds {
-            o = o.cooldown(secs(s));
-        }
-        if let Some(s) = self.default_refresh_seconds {
-            o = o.default_refresh(secs(s));
-        }
-        if self.min_refresh_seconds.is_some() || self.max_refresh_seconds.is_some() {
-            let min = self.min_refresh_seconds.map_or(o.min_refresh, secs);
-            let max = self.max_refresh_seconds.map_or(o.max_refresh, secs);
-            o = o.refresh_bounds(min, max);
-        }
-        if let Some(s) = self.max_stale_seconds {
-            o = o.max_stale(secs(s));
-        }
-        if self.retry_min_seconds.is_some() || self.retry_max_seconds.is_some() {
-            let min = self.retry_min_seconds.map_or(o.retry_min, secs);
-            let max = self.retry_max_seconds.map_or(o.retry_max, secs);
-            o = o.retry_backoff(min, max);
-        }
-        if let Some(n) = self.max_size {
-            o = o.max_size(n);
-        }
-        if let Some(n) = self.max_keys {
-            o = o.max_keys(n);
-        }
-        if let Some(n) = self.max_metadata_size {
-            o = o.max_metadata_size(n);
-        }
-        o
-    }
-}
-
 /// RFC 7662 introspection (`[introspection]`): see [`Introspection`].
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -759,7 +601,7 @@ impl Config {
                     needs: "an issuer with jwks_url or discover (it configures remote key caches only)",
                 });
             }
-            if let Some((field, why)) = cache.zero() {
+            if let Some((field, why)) = cache.first_zero() {
                 return Err(ConfigError::Zero { field, why });
             }
         }
@@ -894,11 +736,7 @@ impl Config {
         prefix: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        EnvReader {
-            prefix: prefix.trim_end_matches('_'),
-            lookup: &lookup,
-        }
-        .config()
+        Vars::new(prefix, &lookup).config()
     }
 
     /// Refuses the first (in sorted order) of `names` that has the prefix
@@ -1092,7 +930,7 @@ impl IssuerConfig {
                     needs: "jwks_url or discover",
                 });
             }
-            if let Some((field, why)) = own.zero() {
+            if let Some((field, why)) = own.first_zero() {
                 return Err(IssuerProblem::Zero { field, why });
             }
         }
@@ -1362,105 +1200,7 @@ fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
 // ---------------------------------------------------------------------------
 // The environment.
 
-struct EnvReader<'a> {
-    prefix: &'a str,
-    lookup: Lookup<'a>,
-}
-
-impl EnvReader<'_> {
-    fn var(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}_{key}", self.prefix)
-        }
-    }
-
-    fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
-        ConfigError::Env {
-            var: self.var(key),
-            reason: reason.into(),
-        }
-    }
-
-    /// The value, trimmed; empty counts as unset.
-    fn text(&self, key: &str) -> Option<String> {
-        (self.lookup)(&self.var(key))
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn list(&self, key: &str) -> Vec<String> {
-        self.text(key)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn each<T>(
-        &self,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Vec<T>, ConfigError> {
-        self.list(key)
-            .iter()
-            .map(|s| parse(s).map_err(|e| self.error(key, e)))
-            .collect()
-    }
-
-    fn parsed<T>(
-        &self,
-        key: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        self.text(key)
-            .map(|v| parse(&v).map_err(|e| self.error(key, e)))
-            .transpose()
-    }
-
-    fn number<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ConfigError> {
-        self.parsed(key, |v| {
-            v.parse()
-                .map_err(|_| format!("{v:?} is not a non-negative whole number"))
-        })
-    }
-
-    /// A flag, `None` when unset.
-    fn switch(&self, key: &str) -> Result<Option<bool>, ConfigError> {
-        self.parsed(key, |v| match v.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(format!("{v:?} is not true or false")),
-        })
-    }
-
-    fn flag(&self, key: &str) -> Result<bool, ConfigError> {
-        Ok(self.switch(key)?.unwrap_or(false))
-    }
-
-    fn path(&self, key: &str) -> Option<PathBuf> {
-        self.text(key).map(PathBuf::from)
-    }
-
-    /// `KEY` (the secret itself, untrimmed) or `KEY_FILE` (its file).
-    fn secret(&self, key: &str) -> Result<Option<Secret>, ConfigError> {
-        let file_key = format!("{key}_FILE");
-        let value = (self.lookup)(&self.var(key)).filter(|v| !v.is_empty());
-        match (value, self.path(&file_key)) {
-            (Some(_), Some(_)) => {
-                Err(self.error(key, format!("set with {} too", self.var(&file_key))))
-            }
-            (Some(v), None) => Ok(Some(Secret::Value(v))),
-            (None, Some(path)) => Ok(Some(Secret::File(path))),
-            (None, None) => Ok(None),
-        }
-    }
-
+impl Vars<'_> {
     fn config(&self) -> Result<Config, ConfigError> {
         Ok(Config {
             issuers: vec![self.issuer()?],
@@ -1468,7 +1208,7 @@ impl EnvReader<'_> {
             max_token_size: self.number("MAX_TOKEN_SIZE")?,
             token_cache_capacity: self.number("TOKEN_CACHE_CAPACITY")?,
             allow_insecure_http: self.flag("ALLOW_INSECURE_HTTP")?,
-            jwks_cache: self.jwks_cache()?,
+            jwks_cache: JwksCacheConfig::from_env(self)?,
             introspection: self.introspection()?,
             dpop: self.dpop()?,
             layer: self.layer()?,
@@ -1551,49 +1291,6 @@ impl EnvReader<'_> {
             hmac,
             jwks_cache: None,
         })
-    }
-
-    fn jwks_cache(&self) -> Result<Option<JwksCacheConfig>, ConfigError> {
-        let c = JwksCacheConfig {
-            fetch_timeout_seconds: self.number("JWKS_FETCH_TIMEOUT_SECONDS")?,
-            cooldown_seconds: self.number("JWKS_COOLDOWN_SECONDS")?,
-            default_refresh_seconds: self.number("JWKS_DEFAULT_REFRESH_SECONDS")?,
-            min_refresh_seconds: self.number("JWKS_MIN_REFRESH_SECONDS")?,
-            max_refresh_seconds: self.number("JWKS_MAX_REFRESH_SECONDS")?,
-            max_stale_seconds: self.number("JWKS_MAX_STALE_SECONDS")?,
-            retry_min_seconds: self.number("JWKS_RETRY_MIN_SECONDS")?,
-            retry_max_seconds: self.number("JWKS_RETRY_MAX_SECONDS")?,
-            max_size: self.number("JWKS_MAX_SIZE")?,
-            max_keys: self.number("JWKS_MAX_KEYS")?,
-            max_metadata_size: self.number("JWKS_MAX_METADATA_SIZE")?,
-        };
-        let keys = [
-            "JWKS_FETCH_TIMEOUT_SECONDS",
-            "JWKS_COOLDOWN_SECONDS",
-            "JWKS_DEFAULT_REFRESH_SECONDS",
-            "JWKS_MIN_REFRESH_SECONDS",
-            "JWKS_MAX_REFRESH_SECONDS",
-            "JWKS_MAX_STALE_SECONDS",
-            "JWKS_RETRY_MIN_SECONDS",
-            "JWKS_RETRY_MAX_SECONDS",
-            "JWKS_MAX_SIZE",
-            "JWKS_MAX_KEYS",
-            "JWKS_MAX_METADATA_SIZE",
-        ];
-        let Some(set) = keys.into_iter().find(|key| self.text(key).is_some()) else {
-            return Ok(None);
-        };
-        if self.text("JWKS_URL").is_none() && !self.flag("DISCOVER")? {
-            return Err(self.error(
-                set,
-                format!(
-                    "needs a remote key source: {} or {}",
-                    self.var("JWKS_URL"),
-                    self.var("DISCOVER")
-                ),
-            ));
-        }
-        Ok(Some(c))
     }
 
     fn introspection(&self) -> Result<Option<IntrospectionConfig>, ConfigError> {
