@@ -175,7 +175,6 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::HeaderName;
 use serde::Deserialize;
 
 use crate::claims::RoleSource;
@@ -198,12 +197,14 @@ use self::vars::Vars;
 mod error;
 mod field;
 mod jwks_cache;
+mod layer;
 mod parse;
 mod secret;
 mod vars;
 
 pub use self::error::{ConfigError, IssuerProblem};
 pub use self::jwks_cache::JwksCacheConfig;
+pub use self::layer::LayerConfig;
 pub use self::secret::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
 
 /// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
@@ -519,30 +520,6 @@ pub struct DpopConfig {
     pub max_proof_size: Option<usize>,
 }
 
-/// The layer's options (`[layer]`): see [`BearerLayer`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct LayerConfig {
-    /// [`BearerLayer::realm`].
-    pub realm: Option<String>,
-    /// [`BearerLayer::public_url`]; required with `[dpop]`, unless
-    /// `trust_host_header` is set.
-    pub public_url: Option<String>,
-    /// [`BearerLayer::trust_host_header`]: `"http"` or `"https"`, the
-    /// scheme of DPoP's `htu` rebuilt from the `Host` header (without a
-    /// `public_url`: development set-ups only).
-    pub trust_host_header: Option<String>,
-    /// [`BearerLayer::allow_anonymous`].
-    pub allow_anonymous: bool,
-    /// [`BearerLayer::allow_query_parameter`].
-    pub allow_query_parameter: bool,
-    /// [`BearerLayer::token_header`].
-    pub token_header: Option<String>,
-    /// [`BearerLayer::token_cookie`].
-    pub token_cookie: Option<String>,
-}
-
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -650,40 +627,7 @@ impl Config {
     /// A [`BearerLayer`] validating with `validator`, with the `[layer]`
     /// options.
     pub fn layer(&self, validator: Validator) -> Result<BearerLayer, ConfigError> {
-        let dpop = validator.dpop_options().is_some();
-        let mut layer = BearerLayer::new(validator);
-        let options = self.layer.clone().unwrap_or_default();
-        if dpop && options.public_url.is_none() && options.trust_host_header.is_none() {
-            return Err(ConfigError::DpopNeedsPublicUrl);
-        }
-        if let Some(scheme) = &options.trust_host_header {
-            layer = layer.trust_host_header(match scheme.to_ascii_lowercase().as_str() {
-                "http" => http::uri::Scheme::HTTP,
-                "https" => http::uri::Scheme::HTTPS,
-                _ => return Err(ConfigError::TrustHostHeader(scheme.clone())),
-            });
-        }
-        if let Some(realm) = &options.realm {
-            layer = layer.realm(realm.clone())?;
-        }
-        if let Some(url) = &options.public_url {
-            layer = layer.public_url(url.clone())?;
-        }
-        if options.allow_anonymous {
-            layer = layer.allow_anonymous();
-        }
-        if options.allow_query_parameter {
-            layer = layer.allow_query_parameter();
-        }
-        if let Some(name) = &options.token_header {
-            let header = HeaderName::try_from(name.as_str())
-                .map_err(|_| ConfigError::TokenHeader(name.clone()))?;
-            layer = layer.token_header(header);
-        }
-        if let Some(name) = &options.token_cookie {
-            layer = layer.token_cookie(name.clone());
-        }
-        Ok(layer)
+        self.layer.clone().unwrap_or_default().build(validator)
     }
 
     /// One issuer from the `BEARER_GUARD_*` environment variables (listed
@@ -1211,7 +1155,7 @@ impl Vars<'_> {
             jwks_cache: JwksCacheConfig::from_env(self)?,
             introspection: self.introspection()?,
             dpop: self.dpop()?,
-            layer: self.layer()?,
+            layer: Some(LayerConfig::from_vars(self)?),
         })
     }
 
@@ -1379,17 +1323,5 @@ impl Vars<'_> {
                 None => Ok(None),
             },
         }
-    }
-
-    fn layer(&self) -> Result<Option<LayerConfig>, ConfigError> {
-        Ok(Some(LayerConfig {
-            realm: self.text("REALM"),
-            public_url: self.text("PUBLIC_URL"),
-            trust_host_header: self.text("TRUST_HOST_HEADER"),
-            allow_anonymous: self.flag("ALLOW_ANONYMOUS")?,
-            allow_query_parameter: self.flag("ALLOW_QUERY_PARAMETER")?,
-            token_header: self.text("TOKEN_HEADER"),
-            token_cookie: self.text("TOKEN_COOKIE"),
-        }))
     }
 }

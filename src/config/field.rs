@@ -117,12 +117,20 @@ pub(super) struct Field<S: Section, V: Value> {
     apply: Apply<S, V>,
 }
 
+/// Sets the target `S::Target` with a given value.
+type Setter<S, G> = fn(<S as Section>::Target, &G) -> <S as Section>::Target;
+
+/// Sets the target with a given value, or refuses it.
+type TrySetter<S, G> =
+    fn(<S as Section>::Target, &G) -> Result<<S as Section>::Target, <S as Section>::Error>;
+
 /// What a given option sets.
 enum Apply<S: Section, V: Value> {
     /// Nothing here: the section sets it by hand (it depends on other
     /// options, or needs the environment of secrets).
     Elsewhere,
-    Set(fn(S::Target, &V::Given) -> S::Target),
+    Set(Setter<S, V::Given>),
+    TrySet(TrySetter<S, V::Given>),
 }
 
 impl<S: Section, V: Value> Field<S, V> {
@@ -135,9 +143,17 @@ impl<S: Section, V: Value> Field<S, V> {
     }
 
     /// When given, sets the target with `set`.
-    pub(super) fn set(self, set: fn(S::Target, &V::Given) -> S::Target) -> Self {
+    pub(super) fn set(self, set: Setter<S, V::Given>) -> Self {
         Field {
             apply: Apply::Set(set),
+            ..self
+        }
+    }
+
+    /// When given, sets the target with `set`, which may refuse it.
+    pub(super) fn try_set(self, set: TrySetter<S, V::Given>) -> Self {
+        Field {
+            apply: Apply::TrySet(set),
             ..self
         }
     }
@@ -227,6 +243,7 @@ impl<S: Section> Walker<S> for SetOn<S> {
             self.target = match f.apply {
                 Apply::Elsewhere => self.target,
                 Apply::Set(set) => self.target.map(|t| set(t, given)),
+                Apply::TrySet(set) => self.target.and_then(|t| set(t, given)),
             };
         }
         self
