@@ -178,7 +178,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::claims::RoleSource;
-use crate::dpop::DpopOptions;
 use crate::http::BearerLayer;
 use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
 use crate::jwt::TypPolicy;
@@ -194,6 +193,7 @@ use self::parse::{
 use self::secret::{Lookup, process_env, read_limited};
 use self::vars::Vars;
 
+mod dpop;
 mod error;
 mod field;
 mod jwks_cache;
@@ -202,6 +202,7 @@ mod parse;
 mod secret;
 mod vars;
 
+pub use self::dpop::DpopConfig;
 pub use self::error::{ConfigError, IssuerProblem};
 pub use self::jwks_cache::JwksCacheConfig;
 pub use self::layer::LayerConfig;
@@ -489,35 +490,6 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// `private_key_jwt`.
     PrivateKeyJwt,
-}
-
-/// DPoP (`[dpop]`): see [`DpopOptions`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct DpopConfig {
-    /// DPoP accepted (default: true when the table is present).
-    pub enabled: Option<bool>,
-    /// DPoP only, no `Bearer` ([`DpopOptions::required`]).
-    pub required: bool,
-    /// Server nonces required ([`DpopOptions::require_nonce`]).
-    pub nonce: bool,
-    /// The nonce secret, at least 16 bytes ([`DpopOptions::nonce_secret`]);
-    /// used as bytes, as an HMAC secret.
-    pub nonce_secret: Option<Secret>,
-    /// [`DpopOptions::nonce_lifetime`]; not 0.
-    pub nonce_lifetime_seconds: Option<u64>,
-    /// Proof algorithms ([`DpopOptions::algorithms`]).
-    #[serde(deserialize_with = "some_algorithms")]
-    pub algorithms: Option<Vec<Algorithm>>,
-    /// [`DpopOptions::max_age`]; not 0.
-    pub max_age_seconds: Option<u64>,
-    /// [`DpopOptions::leeway`]; 0 allows no skew.
-    pub leeway_seconds: Option<u64>,
-    /// [`DpopOptions::replay_capacity`]; not 0.
-    pub replay_capacity: Option<usize>,
-    /// [`DpopOptions::max_proof_size`]; not 0.
-    pub max_proof_size: Option<usize>,
 }
 
 fn secs(s: u64) -> Duration {
@@ -1065,71 +1037,6 @@ impl IntrospectionConfig {
     }
 }
 
-impl DpopConfig {
-    fn build(&self, env: Lookup<'_>) -> Result<DpopOptions, ConfigError> {
-        let zero = [
-            (
-                self.nonce_lifetime_seconds == Some(0),
-                "dpop.nonce_lifetime_seconds",
-                "every nonce would be stale",
-            ),
-            (
-                self.max_age_seconds == Some(0),
-                "dpop.max_age_seconds",
-                "every proof would be too old",
-            ),
-            (
-                self.replay_capacity == Some(0),
-                "dpop.replay_capacity",
-                "the replay cache would be full at once, refusing proofs",
-            ),
-            (
-                self.max_proof_size == Some(0),
-                "dpop.max_proof_size",
-                "every proof would be refused",
-            ),
-        ];
-        if let Some((_, field, why)) = zero.into_iter().find(|(zero, ..)| *zero) {
-            return Err(ConfigError::Zero { field, why });
-        }
-        let mut o = DpopOptions::new();
-        if self.required {
-            o = o.required();
-        }
-        if self.nonce {
-            o = o.require_nonce();
-        }
-        if let Some(secret) = &self.nonce_secret {
-            let value = secret
-                .bytes_dyn(env)
-                .map_err(|problem| ConfigError::Secret {
-                    field: "dpop.nonce_secret",
-                    problem,
-                })?;
-            o = o.nonce_secret(value);
-        }
-        if let Some(s) = self.nonce_lifetime_seconds {
-            o = o.nonce_lifetime(secs(s));
-        }
-        if let Some(algorithms) = &self.algorithms {
-            o = o.algorithms(algorithms.iter().copied());
-        }
-        if let Some(s) = self.max_age_seconds {
-            o = o.max_age(secs(s));
-        }
-        if let Some(s) = self.leeway_seconds {
-            o = o.leeway(secs(s));
-        }
-        if let Some(n) = self.replay_capacity {
-            o = o.replay_capacity(n);
-        }
-        if let Some(n) = self.max_proof_size {
-            o = o.max_proof_size(n);
-        }
-        Ok(o)
-    }
-}
-
 fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
     match s {
         "client_secret_basic" | "basic" => Ok(ClientAuthMethod::ClientSecretBasic),
@@ -1154,7 +1061,7 @@ impl Vars<'_> {
             allow_insecure_http: self.flag("ALLOW_INSECURE_HTTP")?,
             jwks_cache: JwksCacheConfig::from_env(self)?,
             introspection: self.introspection()?,
-            dpop: self.dpop()?,
+            dpop: DpopConfig::from_env(self)?,
             layer: Some(LayerConfig::from_vars(self)?),
         })
     }
@@ -1273,55 +1180,5 @@ impl Vars<'_> {
             may_omit: self.list("INTROSPECTION_MAY_OMIT"),
             ..IntrospectionConfig::default()
         }))
-    }
-
-    fn dpop(&self) -> Result<Option<DpopConfig>, ConfigError> {
-        let switch = self.switch("DPOP")?;
-        let required = self.flag("DPOP_REQUIRED")?;
-        let config = DpopConfig {
-            enabled: Some(true),
-            required,
-            nonce: self.flag("DPOP_NONCE")?,
-            nonce_secret: self.secret("DPOP_NONCE_SECRET")?,
-            algorithms: self
-                .text("DPOP_ALGORITHMS")
-                .is_some()
-                .then(|| self.each("DPOP_ALGORITHMS", parse_algorithm))
-                .transpose()?,
-            max_age_seconds: self.number("DPOP_MAX_AGE_SECONDS")?,
-            ..DpopConfig::default()
-        };
-        let secret_key = if self.path("DPOP_NONCE_SECRET_FILE").is_some() {
-            "DPOP_NONCE_SECRET_FILE"
-        } else {
-            "DPOP_NONCE_SECRET"
-        };
-        // The first variable that configures DPoP (`DPOP_REQUIRED` turns it
-        // on by itself).
-        let configured = [
-            ("DPOP_NONCE", config.nonce),
-            (secret_key, config.nonce_secret.is_some()),
-            ("DPOP_ALGORITHMS", config.algorithms.is_some()),
-            ("DPOP_MAX_AGE_SECONDS", config.max_age_seconds.is_some()),
-        ]
-        .into_iter()
-        .find_map(|(key, set)| set.then_some(key));
-        match switch {
-            Some(true) => Ok(Some(config)),
-            Some(false) => match configured.or(required.then_some("DPOP_REQUIRED")) {
-                Some(key) => {
-                    Err(self.error("DPOP", format!("false, but {} is set", self.var(key))))
-                }
-                None => Ok(None),
-            },
-            None if required => Ok(Some(config)),
-            None => match configured {
-                Some(key) => Err(self.error(
-                    "DPOP",
-                    format!("not set, but {} is: set it to true", self.var(key)),
-                )),
-                None => Ok(None),
-            },
-        }
     }
 }

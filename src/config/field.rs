@@ -81,6 +81,16 @@ pub(super) trait Section: Clone + Default {
         .found
     }
 
+    /// The variable of the first option given (not unset, `false` or
+    /// empty) that has one: `KEY_FILE` for a secret read from a file.
+    fn first_given_var(&self) -> Option<String> {
+        Self::fields(FirstGiven {
+            section: self.clone(),
+            found: None,
+        })
+        .found
+    }
+
     /// Each option of `self`, or else of `base`.
     fn over(&self, base: &Self) -> Self {
         Self::fields(Over {
@@ -217,6 +227,25 @@ impl<S: Section> Walker<S> for FirstZero<S> {
     }
 }
 
+struct FirstGiven<S> {
+    section: S,
+    found: Option<String>,
+}
+
+impl<S: Section> Walker<S> for FirstGiven<S> {
+    fn field<V: Value>(mut self, f: Field<S, V>) -> Self {
+        if self.found.is_none()
+            && let Some(var) = f.var
+        {
+            let value = (f.slot)(&mut self.section);
+            if value.given().is_some() {
+                self.found = Some(value.given_var(var));
+            }
+        }
+        self
+    }
+}
+
 struct Over<S> {
     own: S,
     base: S,
@@ -268,6 +297,11 @@ pub(super) trait Value: Clone {
     /// The variables it is read from.
     fn vars(var: &str) -> Vec<String> {
         vec![var.to_owned()]
+    }
+
+    /// The variable a given value came from.
+    fn given_var(&self, var: &str) -> String {
+        var.to_owned()
     }
 
     /// Whether it is 0 (numbers only).
@@ -519,5 +553,12 @@ impl Value for Option<Secret> {
 
     fn vars(var: &str) -> Vec<String> {
         vec![var.to_owned(), format!("{var}_FILE")]
+    }
+
+    fn given_var(&self, var: &str) -> String {
+        match self {
+            Some(Secret::File(_)) => format!("{var}_FILE"),
+            _ => var.to_owned(),
+        }
     }
 }
