@@ -179,16 +179,16 @@ use serde::Deserialize;
 
 use crate::claims::RoleSource;
 use crate::http::BearerLayer;
-use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
+use crate::introspection::TokenPolicy;
 use crate::jwt::TypPolicy;
-use crate::keys::{Algorithm, SigningKey};
+use crate::keys::Algorithm;
 use crate::remote::EndpointUrl;
 use crate::validator::{Issuer, Validator, ValidatorBuilder};
 
 use self::field::Section;
 use self::parse::{
-    OneOrMany, parse_algorithm, parse_role_source, parse_token_policy, parse_typ, role_sources,
-    some_algorithm, some_algorithms, some_json, some_strings, some_token_policy, some_typ, strings,
+    OneOrMany, parse_algorithm, parse_role_source, parse_typ, role_sources, some_algorithm,
+    some_algorithms, some_json, some_strings, some_typ, strings,
 };
 use self::secret::{Lookup, process_env, read_limited};
 use self::vars::Vars;
@@ -196,6 +196,7 @@ use self::vars::Vars;
 mod dpop;
 mod error;
 mod field;
+mod introspection;
 mod jwks_cache;
 mod layer;
 mod parse;
@@ -204,6 +205,7 @@ mod vars;
 
 pub use self::dpop::DpopConfig;
 pub use self::error::{ConfigError, IssuerProblem};
+pub use self::introspection::{ClientAuthMethod, IntrospectionConfig};
 pub use self::jwks_cache::JwksCacheConfig;
 pub use self::layer::LayerConfig;
 pub use self::secret::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
@@ -429,67 +431,6 @@ impl HmacConfig {
             kid: None,
         }
     }
-}
-
-/// RFC 7662 introspection (`[introspection]`): see [`Introspection`].
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct IntrospectionConfig {
-    /// The endpoint ([`Introspection::at`]); without it, the first
-    /// issuer's discovered one ([`Introspection::discovered`]). `Debug`
-    /// hides its credentials.
-    pub endpoint: Option<EndpointUrl>,
-    /// This resource server's client id (required).
-    pub client_id: String,
-    /// Its secret, for `client_secret_basic` and `client_secret_post`.
-    pub client_secret: Option<Secret>,
-    /// How it authenticates (default `client_secret_basic`).
-    pub auth_method: Option<ClientAuthMethod>,
-    /// Its PEM private key, for `private_key_jwt`.
-    pub private_key: Option<Secret>,
-    /// The algorithm of `private_key` (required with it).
-    #[serde(deserialize_with = "some_algorithm")]
-    pub private_key_algorithm: Option<Algorithm>,
-    /// The `kid` of `private_key`, put in the assertion's header.
-    pub private_key_id: Option<String>,
-    /// `"jwt-then-introspect"` or `"introspect-all"` ([`TokenPolicy`]).
-    #[serde(deserialize_with = "some_token_policy")]
-    pub policy: Option<TokenPolicy>,
-    /// Claims the server's answers may leave out ([`Introspection::may_omit`]):
-    /// by default an answer must carry the audience and the required
-    /// claims, as a JWT must.
-    pub may_omit: Vec<String>,
-    /// [`IntrospectionOptions::timeout`]; not 0.
-    pub timeout_seconds: Option<u64>,
-    /// [`IntrospectionOptions::max_ttl`]; 0: active answers are not reused.
-    pub max_ttl_seconds: Option<u64>,
-    /// [`IntrospectionOptions::inactive_ttl`]; 0: inactive answers are not
-    /// reused.
-    pub inactive_ttl_seconds: Option<u64>,
-    /// [`IntrospectionOptions::capacity`]; 0 turns the cache off.
-    pub capacity: Option<u64>,
-    /// [`IntrospectionOptions::max_size`]; not 0.
-    pub max_size: Option<usize>,
-    /// [`IntrospectionOptions::max_concurrent`]; not 0.
-    pub max_concurrent: Option<usize>,
-}
-
-/// How the resource server authenticates to the introspection endpoint
-/// ([`ClientAuth`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ClientAuthMethod {
-    /// `client_secret_basic` (also `basic`).
-    #[default]
-    #[serde(alias = "basic")]
-    ClientSecretBasic,
-    /// `client_secret_post` (also `post`).
-    #[serde(alias = "post")]
-    ClientSecretPost,
-    /// `private_key_jwt`.
-    PrivateKeyJwt,
 }
 
 fn secs(s: u64) -> Duration {
@@ -927,127 +868,6 @@ impl IssuerConfig {
     }
 }
 
-impl IntrospectionConfig {
-    fn build(&self, env: Lookup<'_>) -> Result<Introspection, ConfigError> {
-        let secret = |field: &'static str, secret: &Secret| {
-            secret
-                .resolve_dyn(env)
-                .map_err(|problem| ConfigError::Secret { field, problem })
-        };
-        if self.client_id.is_empty() {
-            return Err(ConfigError::Requires {
-                field: "introspection",
-                needs: "client_id",
-            });
-        }
-        let zero = [
-            (
-                self.timeout_seconds == Some(0),
-                "introspection.timeout_seconds",
-                "every call would time out",
-            ),
-            (
-                self.max_size == Some(0),
-                "introspection.max_size",
-                "every answer would be refused",
-            ),
-            (
-                self.max_concurrent == Some(0),
-                "introspection.max_concurrent",
-                "no call would be made",
-            ),
-        ];
-        if let Some((_, field, why)) = zero.into_iter().find(|(zero, ..)| *zero) {
-            return Err(ConfigError::Zero { field, why });
-        }
-        let id = self.client_id.clone();
-        let auth = match self.auth_method.unwrap_or_default() {
-            method @ (ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost) => {
-                if self.private_key.is_some() {
-                    return Err(ConfigError::Requires {
-                        field: "introspection.private_key",
-                        needs: "introspection.auth_method = \"private_key_jwt\"",
-                    });
-                }
-                let Some(s) = &self.client_secret else {
-                    return Err(ConfigError::Requires {
-                        field: "introspection",
-                        needs: "client_secret (or auth_method = \"private_key_jwt\" with private_key)",
-                    });
-                };
-                let s = secret("introspection.client_secret", s)?;
-                if method == ClientAuthMethod::ClientSecretPost {
-                    ClientAuth::post(id, s)
-                } else {
-                    ClientAuth::basic(id, s)
-                }
-            }
-            ClientAuthMethod::PrivateKeyJwt => {
-                if self.client_secret.is_some() {
-                    return Err(ConfigError::Conflict(
-                        "introspection.client_secret",
-                        "introspection.auth_method = \"private_key_jwt\"",
-                    ));
-                }
-                let (Some(key), Some(alg)) = (&self.private_key, self.private_key_algorithm) else {
-                    return Err(ConfigError::Requires {
-                        field: "introspection.auth_method = \"private_key_jwt\"",
-                        needs: "introspection.private_key and introspection.private_key_algorithm",
-                    });
-                };
-                let pem = secret("introspection.private_key", key)?;
-                let mut key =
-                    SigningKey::from_pem(pem.as_bytes(), alg).map_err(ConfigError::PrivateKey)?;
-                if let Some(kid) = &self.private_key_id {
-                    key = key.with_kid(kid.clone());
-                }
-                ClientAuth::private_key_jwt(id, key)
-            }
-        };
-        let mut introspection = match &self.endpoint {
-            Some(url) => Introspection::at(url.expose(), auth),
-            None => Introspection::discovered(auth),
-        };
-        if let Some(policy) = self.policy {
-            introspection = introspection.policy(policy);
-        }
-        for claim in &self.may_omit {
-            introspection = introspection.may_omit(claim.clone());
-        }
-        let mut o = IntrospectionOptions::default();
-        if let Some(s) = self.timeout_seconds {
-            o = o.timeout(secs(s));
-        }
-        if let Some(s) = self.max_ttl_seconds {
-            o = o.max_ttl(secs(s));
-        }
-        if let Some(s) = self.inactive_ttl_seconds {
-            o = o.inactive_ttl(secs(s));
-        }
-        if let Some(n) = self.capacity {
-            o = o.capacity(n);
-        }
-        if let Some(n) = self.max_size {
-            o = o.max_size(n);
-        }
-        if let Some(n) = self.max_concurrent {
-            o = o.max_concurrent(n);
-        }
-        Ok(introspection.options(o))
-    }
-}
-
-fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
-    match s {
-        "client_secret_basic" | "basic" => Ok(ClientAuthMethod::ClientSecretBasic),
-        "client_secret_post" | "post" => Ok(ClientAuthMethod::ClientSecretPost),
-        "private_key_jwt" => Ok(ClientAuthMethod::PrivateKeyJwt),
-        _ => Err(format!(
-            "unknown auth method {s:?} (client_secret_basic, client_secret_post or private_key_jwt)"
-        )),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The environment.
 
@@ -1060,7 +880,7 @@ impl Vars<'_> {
             token_cache_capacity: self.number("TOKEN_CACHE_CAPACITY")?,
             allow_insecure_http: self.flag("ALLOW_INSECURE_HTTP")?,
             jwks_cache: JwksCacheConfig::from_env(self)?,
-            introspection: self.introspection()?,
+            introspection: IntrospectionConfig::from_env(self)?,
             dpop: DpopConfig::from_env(self)?,
             layer: Some(LayerConfig::from_vars(self)?),
         })
@@ -1142,43 +962,5 @@ impl Vars<'_> {
             hmac,
             jwks_cache: None,
         })
-    }
-
-    fn introspection(&self) -> Result<Option<IntrospectionConfig>, ConfigError> {
-        let Some(client_id) = self.text("INTROSPECTION_CLIENT_ID") else {
-            for key in [
-                "INTROSPECTION_URL",
-                "INTROSPECTION_CLIENT_SECRET",
-                "INTROSPECTION_CLIENT_SECRET_FILE",
-                "INTROSPECTION_AUTH_METHOD",
-                "INTROSPECTION_PRIVATE_KEY",
-                "INTROSPECTION_PRIVATE_KEY_FILE",
-                "INTROSPECTION_PRIVATE_KEY_ALGORITHM",
-                "INTROSPECTION_PRIVATE_KEY_ID",
-                "INTROSPECTION_POLICY",
-                "INTROSPECTION_MAY_OMIT",
-            ] {
-                if self.text(key).is_some() {
-                    return Err(self.error(
-                        key,
-                        format!("needs {}", self.var("INTROSPECTION_CLIENT_ID")),
-                    ));
-                }
-            }
-            return Ok(None);
-        };
-        Ok(Some(IntrospectionConfig {
-            endpoint: self.text("INTROSPECTION_URL").map(EndpointUrl::new),
-            client_id,
-            client_secret: self.secret("INTROSPECTION_CLIENT_SECRET")?,
-            auth_method: self.parsed("INTROSPECTION_AUTH_METHOD", parse_auth_method)?,
-            private_key: self.secret("INTROSPECTION_PRIVATE_KEY")?,
-            private_key_algorithm: self
-                .parsed("INTROSPECTION_PRIVATE_KEY_ALGORITHM", parse_algorithm)?,
-            private_key_id: self.text("INTROSPECTION_PRIVATE_KEY_ID"),
-            policy: self.parsed("INTROSPECTION_POLICY", parse_token_policy)?,
-            may_omit: self.list("INTROSPECTION_MAY_OMIT"),
-            ..IntrospectionConfig::default()
-        }))
     }
 }
