@@ -5,9 +5,9 @@
 //!
 //! - [`Config`] is the document: deserialize it with the format of your
 //!   choice, then [`Config::validator`] builds the validator through
-//!   [`ValidatorBuilder`] and [`Issuer`], and [`Config::layer`] the layer.
-//!   [`Config::builder`] stops short of `build`, for settings a file cannot
-//!   hold (a clock, a shared store).
+//!   [`ValidatorBuilder`] and [`Issuer`](crate::validator::Issuer), and
+//!   [`Config::layer`] the layer. [`Config::builder`] stops short of
+//!   `build`, for settings a file cannot hold (a clock, a shared store).
 //! - [`Secret`]: client secrets, HMAC keys and the DPoP nonce secret are a
 //!   string, `{ env = "VARIABLE" }` or `{ file = "/path" }` (a regular file
 //!   of at most [`MAX_SECRET_FILE_SIZE`] bytes), and never appear in
@@ -170,33 +170,24 @@
 //! # Ok::<(), bearer_guard::config::ConfigError>(())
 //! ```
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::claims::RoleSource;
 use crate::http::BearerLayer;
 use crate::introspection::TokenPolicy;
-use crate::jwt::TypPolicy;
-use crate::keys::Algorithm;
-use crate::remote::EndpointUrl;
-use crate::validator::{Issuer, Validator, ValidatorBuilder};
+use crate::validator::{Validator, ValidatorBuilder};
 
 use self::field::Section;
-use self::parse::{
-    OneOrMany, parse_algorithm, parse_role_source, parse_typ, role_sources, some_algorithm,
-    some_algorithms, some_json, some_strings, some_typ, strings,
-};
-use self::secret::{Lookup, process_env, read_limited};
+use self::secret::{Lookup, process_env};
 use self::vars::Vars;
 
 mod dpop;
 mod error;
 mod field;
 mod introspection;
+mod issuer;
 mod jwks_cache;
 mod layer;
 mod parse;
@@ -206,19 +197,13 @@ mod vars;
 pub use self::dpop::DpopConfig;
 pub use self::error::{ConfigError, IssuerProblem};
 pub use self::introspection::{ClientAuthMethod, IntrospectionConfig};
+pub use self::issuer::{HmacConfig, IssuerConfig, MAX_TENANTS_LIMIT};
 pub use self::jwks_cache::JwksCacheConfig;
 pub use self::layer::LayerConfig;
 pub use self::secret::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
 
 /// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
 pub const DEFAULT_ENV_PREFIX: &str = "BEARER_GUARD";
-
-/// Largest `max_tenants` accepted: 1000. Each remembered tenant of a
-/// discovering template keeps its own key source (a refreshing JWKS of up
-/// to `jwks_cache.max_size` bytes), and the remembered tenants are searched
-/// one by one on each of their tokens. More tenants than this: list them
-/// with `tenants` (not capped), or use one `jwks_url` for all.
-pub const MAX_TENANTS_LIMIT: usize = 1_000;
 
 /// The variables [`Config::from_env`] reads, without their prefix.
 const ENV_KEYS: &[&str] = &[
@@ -323,114 +308,6 @@ pub struct Config {
     pub dpop: Option<DpopConfig>,
     /// The options of the layer ([`Config::layer`]).
     pub layer: Option<LayerConfig>,
-}
-
-/// One trusted issuer (`[[issuers]]`): see [`Issuer`].
-///
-/// Named by exactly one of `issuer` and `tenant_template`; exactly one key
-/// source among `jwks_url`, `discover`, `jwks_file`, `jwks`, `pem_file`
-/// and `hmac` (none only for the first issuer when every token is
-/// introspected); `audiences`, or `allowed_client_ids`, or both.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct IssuerConfig {
-    /// The exact `iss` ([`Issuer::new`]).
-    pub issuer: Option<String>,
-    /// Other names of the same server, sharing its keys ([`Issuer::also`]).
-    #[serde(deserialize_with = "strings")]
-    pub also: Vec<String>,
-    /// A multi-tenant issuer's `iss`, with `{tenant}`
-    /// ([`Issuer::tenant_template`]).
-    pub tenant_template: Option<String>,
-    /// The only tenants accepted ([`Issuer::tenants`]).
-    #[serde(deserialize_with = "some_strings")]
-    pub tenants: Option<Vec<String>>,
-    /// Most tenants remembered without `tenants` ([`Issuer::max_tenants`]):
-    /// 1 to [`MAX_TENANTS_LIMIT`].
-    pub max_tenants: Option<usize>,
-    /// The claim confirming the tenant ([`Issuer::tenant_claim`]).
-    pub tenant_claim: Option<String>,
-    /// Accepted audiences, a string or a list ([`Issuer::audience`]).
-    #[serde(alias = "audience", deserialize_with = "strings")]
-    pub audiences: Vec<String>,
-    /// The client-id mode ([`Issuer::allowed_client_ids`]).
-    #[serde(deserialize_with = "strings")]
-    pub allowed_client_ids: Vec<String>,
-    /// The algorithm allow-list, as `"RS256"`... ([`Issuer::algorithms`]).
-    #[serde(deserialize_with = "some_algorithms")]
-    pub algorithms: Option<Vec<Algorithm>>,
-    /// The `typ` policy: `"default"`, `"rfc9068"`, or a list of types in
-    /// which `"none"` accepts tokens without `typ` ([`Issuer::typ_policy`]).
-    #[serde(deserialize_with = "some_typ")]
-    pub typ: Option<TypPolicy>,
-    /// The strict RFC 9068 profile ([`Issuer::rfc9068_profile`]).
-    pub rfc9068: bool,
-    /// Claims that must be present ([`Issuer::require_claim`]).
-    #[serde(deserialize_with = "strings")]
-    pub require_claims: Vec<String>,
-    /// Claims that must hold exactly these strings
-    /// ([`Issuer::require_claim_equals`]).
-    pub require_claim_equals: BTreeMap<String, String>,
-    /// Where roles are: `claim:NAME`, `pointer:/JSON/POINTER`,
-    /// `keycloak-realm`, `keycloak-client:ID`, `cognito-groups`, `zitadel`
-    /// ([`Issuer::roles_from`]).
-    #[serde(deserialize_with = "role_sources")]
-    pub roles_from: Vec<RoleSource>,
-    /// Where permissions are, as `roles_from`
-    /// ([`Issuer::permissions_from`]).
-    #[serde(deserialize_with = "role_sources")]
-    pub permissions_from: Vec<RoleSource>,
-    /// Key source: a JWKS URL ([`Issuer::jwks_url`]); `Debug` hides its
-    /// credentials.
-    pub jwks_url: Option<EndpointUrl>,
-    /// Key source: a JWKS file ([`Issuer::jwks_file`]).
-    pub jwks_file: Option<PathBuf>,
-    /// Key source: a JWKS document, as JSON text or as a table
-    /// ([`Issuer::jwks_json`]); held as JSON text.
-    #[serde(deserialize_with = "some_json")]
-    pub jwks: Option<String>,
-    /// Key source: discovery ([`Issuer::discover`]).
-    pub discover: bool,
-    /// Key source: a PEM public key file ([`Issuer::pem_public_key`]), a
-    /// regular file of at most [`MAX_SECRET_FILE_SIZE`] bytes.
-    pub pem_file: Option<PathBuf>,
-    /// The `kid` of the `pem_file` key.
-    pub pem_kid: Option<String>,
-    /// Key source: a shared HMAC secret ([`Issuer::hmac_secret`]).
-    pub hmac: Option<HmacConfig>,
-    /// This issuer's remote key cache, over the top-level `[jwks_cache]`.
-    pub jwks_cache: Option<JwksCacheConfig>,
-}
-
-/// A shared HMAC secret (`hmac = { secret = ..., algorithm = "HS256" }`).
-///
-/// The secret is used as bytes: a [`Secret::File`] may hold a binary key
-/// (not UTF-8), taken byte for byte; a text file loses one final line
-/// break.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct HmacConfig {
-    /// The secret (at least as long as the hash).
-    pub secret: Secret,
-    /// `HS256`, `HS384` or `HS512` (default `HS256`).
-    #[serde(default, deserialize_with = "some_algorithm")]
-    pub algorithm: Option<Algorithm>,
-    /// The `kid` it is bound to.
-    #[serde(default)]
-    pub kid: Option<String>,
-}
-
-impl HmacConfig {
-    /// An HS256 secret without a `kid`.
-    pub fn new(secret: Secret) -> Self {
-        HmacConfig {
-            secret,
-            algorithm: None,
-            kid: None,
-        }
-    }
 }
 
 fn secs(s: u64) -> Duration {
@@ -665,216 +542,13 @@ fn env_key(prefix: &str, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-impl IssuerConfig {
-    /// An entry for the issuer `iss` (more fields to be set).
-    pub fn new(iss: impl Into<String>) -> Self {
-        IssuerConfig {
-            issuer: Some(iss.into()),
-            ..IssuerConfig::default()
-        }
-    }
-
-    /// How errors name this entry.
-    fn label(&self) -> String {
-        self.issuer
-            .clone()
-            .or_else(|| self.tenant_template.clone())
-            .unwrap_or_else(|| "unnamed".to_owned())
-    }
-
-    /// Whether the keys come from the network (`jwks_url` or `discover`).
-    fn is_remote(&self) -> bool {
-        self.jwks_url.is_some() || self.discover
-    }
-
-    /// The key sources set, by field name.
-    fn key_sources(&self) -> Vec<&'static str> {
-        [
-            ("jwks_url", self.jwks_url.is_some()),
-            ("discover", self.discover),
-            ("jwks_file", self.jwks_file.is_some()),
-            ("jwks", self.jwks.is_some()),
-            ("pem_file", self.pem_file.is_some()),
-            ("hmac", self.hmac.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect()
-    }
-
-    fn issuer(
-        &self,
-        cache: &JwksCacheConfig,
-        keyless: bool,
-        env: Lookup<'_>,
-    ) -> Result<Issuer, IssuerProblem> {
-        let template = |field| IssuerProblem::Requires {
-            field,
-            needs: "tenant_template",
-        };
-        let mut issuer = match (&self.issuer, &self.tenant_template) {
-            (Some(_), Some(_)) => {
-                return Err(IssuerProblem::Conflict("issuer", "tenant_template"));
-            }
-            (None, None) => return Err(IssuerProblem::NoName),
-            (Some(iss), None) => {
-                if self.tenants.is_some() {
-                    return Err(template("tenants"));
-                }
-                if self.max_tenants.is_some() {
-                    return Err(template("max_tenants"));
-                }
-                if self.tenant_claim.is_some() {
-                    return Err(template("tenant_claim"));
-                }
-                self.also
-                    .iter()
-                    .fold(Issuer::new(iss.clone()), |i, name| i.also(name.clone()))
-            }
-            (None, Some(t)) => {
-                if !self.also.is_empty() {
-                    return Err(IssuerProblem::Conflict("also", "tenant_template"));
-                }
-                let mut i = Issuer::tenant_template(t.clone());
-                if let Some(claim) = &self.tenant_claim {
-                    i = i.tenant_claim(claim.clone());
-                }
-                if let Some(tenants) = &self.tenants {
-                    if self.max_tenants.is_some() {
-                        return Err(IssuerProblem::Conflict("max_tenants", "tenants"));
-                    }
-                    i = i.tenants(tenants.iter().cloned());
-                }
-                match self.max_tenants {
-                    Some(0) => {
-                        return Err(IssuerProblem::Zero {
-                            field: "max_tenants",
-                            why: "no tenant would be remembered (list them with `tenants`)",
-                        });
-                    }
-                    Some(max) if max > MAX_TENANTS_LIMIT => {
-                        return Err(IssuerProblem::TooLarge {
-                            field: "max_tenants",
-                            value: max,
-                            max: MAX_TENANTS_LIMIT,
-                        });
-                    }
-                    Some(max) => i = i.max_tenants(max),
-                    None => {}
-                }
-                i
-            }
-        };
-
-        let sources = self.key_sources();
-        if sources.len() > 1 {
-            return Err(IssuerProblem::KeySources(sources));
-        }
-        if sources.is_empty() && !keyless {
-            return Err(IssuerProblem::NoKeySource);
-        }
-        if self.pem_kid.is_some() && self.pem_file.is_none() {
-            return Err(IssuerProblem::Requires {
-                field: "pem_kid",
-                needs: "pem_file",
-            });
-        }
-        let remote = self.is_remote();
-        if let Some(own) = &self.jwks_cache {
-            if !remote {
-                return Err(IssuerProblem::Requires {
-                    field: "jwks_cache",
-                    needs: "jwks_url or discover",
-                });
-            }
-            if let Some((field, why)) = own.first_zero() {
-                return Err(IssuerProblem::Zero { field, why });
-            }
-        }
-        if self.audiences.is_empty() && self.allowed_client_ids.is_empty() {
-            return Err(IssuerProblem::NoAudience);
-        }
-        if self.typ.is_some() && self.rfc9068 {
-            return Err(IssuerProblem::Conflict("typ", "rfc9068"));
-        }
-
-        for audience in &self.audiences {
-            issuer = issuer.audience(audience.clone());
-        }
-        if !self.allowed_client_ids.is_empty() {
-            issuer = issuer.allowed_client_ids(self.allowed_client_ids.iter().cloned());
-        }
-        if let Some(algorithms) = &self.algorithms {
-            issuer = issuer.algorithms(algorithms.iter().copied());
-        }
-        if let Some(typ) = &self.typ {
-            issuer = issuer.typ_policy(typ.clone());
-        }
-        if self.rfc9068 {
-            issuer = issuer.rfc9068_profile();
-        }
-        for claim in &self.require_claims {
-            issuer = issuer.require_claim(claim.clone());
-        }
-        for (claim, value) in &self.require_claim_equals {
-            issuer = issuer.require_claim_equals(claim.clone(), value.clone());
-        }
-        for source in &self.roles_from {
-            issuer = issuer.roles_from(source.clone());
-        }
-        for source in &self.permissions_from {
-            issuer = issuer.permissions_from(source.clone());
-        }
-
-        if let Some(url) = &self.jwks_url {
-            issuer = issuer.jwks_url(url.expose());
-        }
-        if self.discover {
-            issuer = issuer.discover();
-        }
-        if remote {
-            let none = JwksCacheConfig::default();
-            let own = self.jwks_cache.as_ref().unwrap_or(&none).over(cache);
-            issuer = issuer.jwks_options(own.options());
-        }
-        if let Some(path) = &self.jwks_file {
-            issuer = issuer.jwks_file(path.clone());
-        }
-        if let Some(json) = &self.jwks {
-            issuer = issuer.jwks_json(json.clone());
-        }
-        if let Some(path) = &self.pem_file {
-            let pem = read_limited(path).map_err(|source| IssuerProblem::PemFile {
-                path: path.clone(),
-                source,
-            })?;
-            issuer = issuer.pem_public_key(pem, self.pem_kid.as_deref());
-        }
-        if let Some(hmac) = &self.hmac {
-            let secret = hmac
-                .secret
-                .bytes_dyn(env)
-                .map_err(|problem| IssuerProblem::Secret {
-                    field: "hmac.secret",
-                    problem,
-                })?;
-            issuer = issuer.hmac_secret(
-                secret,
-                hmac.algorithm.unwrap_or(Algorithm::HS256),
-                hmac.kid.as_deref(),
-            );
-        }
-        Ok(issuer)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The environment.
 
 impl Vars<'_> {
     fn config(&self) -> Result<Config, ConfigError> {
         Ok(Config {
-            issuers: vec![self.issuer()?],
+            issuers: vec![IssuerConfig::from_env(self)?],
             leeway_seconds: self.number("LEEWAY_SECONDS")?,
             max_token_size: self.number("MAX_TOKEN_SIZE")?,
             token_cache_capacity: self.number("TOKEN_CACHE_CAPACITY")?,
@@ -883,84 +557,6 @@ impl Vars<'_> {
             introspection: IntrospectionConfig::from_env(self)?,
             dpop: DpopConfig::from_env(self)?,
             layer: Some(LayerConfig::from_vars(self)?),
-        })
-    }
-
-    fn issuer(&self) -> Result<IssuerConfig, ConfigError> {
-        let issuer = self.text("ISSUER");
-        let tenant_template = self.text("ISSUER_TEMPLATE");
-        if issuer.is_none() && tenant_template.is_none() {
-            return Err(self.error(
-                "ISSUER",
-                format!("not set (nor {})", self.var("ISSUER_TEMPLATE")),
-            ));
-        }
-        let tenants = self.list("TENANTS");
-        let hmac_secret = self.secret("HMAC_SECRET")?;
-        let hmac_algorithm = self.parsed("HMAC_ALGORITHM", parse_algorithm)?;
-        let hmac_kid = self.text("HMAC_KID");
-        let hmac = match hmac_secret {
-            Some(secret) => Some(HmacConfig {
-                secret,
-                algorithm: hmac_algorithm,
-                kid: hmac_kid,
-            }),
-            None if hmac_algorithm.is_some() || hmac_kid.is_some() => {
-                return Err(self.error("HMAC_SECRET", "not set, but HMAC_ALGORITHM or HMAC_KID is"));
-            }
-            None => None,
-        };
-        let require_claim_equals = self
-            .each("REQUIRE_CLAIM_EQUALS", |pair| {
-                pair.split_once('=')
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                    .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| format!("{pair:?} is not NAME=VALUE"))
-            })?
-            .into_iter()
-            .collect();
-        Ok(IssuerConfig {
-            issuer,
-            also: self.list("ISSUER_ALSO"),
-            tenant_template,
-            tenants: (!tenants.is_empty()).then_some(tenants),
-            max_tenants: self.number("MAX_TENANTS")?,
-            tenant_claim: self.text("TENANT_CLAIM"),
-            audiences: self.list("AUDIENCE"),
-            allowed_client_ids: self.list("ALLOWED_CLIENT_IDS"),
-            algorithms: self
-                .text("ALGORITHMS")
-                .is_some()
-                .then(|| self.each("ALGORITHMS", parse_algorithm))
-                .transpose()?,
-            typ: self.parsed("TYP", |v| {
-                if v == "default" || v == "rfc9068" {
-                    parse_typ(OneOrMany::One(v.to_owned()))
-                } else {
-                    // Empty items (`at+jwt,`) are dropped like those of
-                    // every list: `none` accepts tokens without `typ`.
-                    parse_typ(OneOrMany::Many(
-                        v.split(',')
-                            .map(str::trim)
-                            .filter(|t| !t.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                    ))
-                }
-            })?,
-            rfc9068: self.flag("RFC9068")?,
-            require_claims: self.list("REQUIRE_CLAIMS"),
-            require_claim_equals,
-            roles_from: self.each("ROLES_FROM", parse_role_source)?,
-            permissions_from: self.each("PERMISSIONS_FROM", parse_role_source)?,
-            jwks_url: self.text("JWKS_URL").map(EndpointUrl::new),
-            jwks_file: self.path("JWKS_FILE"),
-            jwks: self.text("JWKS"),
-            discover: self.flag("DISCOVER")?,
-            pem_file: self.path("PEM_FILE"),
-            pem_kid: self.text("PEM_KID"),
-            hmac,
-            jwks_cache: None,
         })
     }
 }
