@@ -170,7 +170,6 @@
 //! # Ok::<(), bearer_guard::config::ConfigError>(())
 //! ```
 
-use std::ffi::OsStr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -179,11 +178,11 @@ use crate::http::BearerLayer;
 use crate::introspection::TokenPolicy;
 use crate::validator::{Validator, ValidatorBuilder};
 
-use self::field::Section;
+use self::field::{Section, Walker};
 use self::secret::{Lookup, process_env};
-use self::vars::Vars;
 
 mod dpop;
+mod env;
 mod error;
 mod field;
 mod introspection;
@@ -204,79 +203,6 @@ pub use self::secret::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
 
 /// The prefix of the variables [`Config::from_env`] reads: `BEARER_GUARD`.
 pub const DEFAULT_ENV_PREFIX: &str = "BEARER_GUARD";
-
-/// The variables [`Config::from_env`] reads, without their prefix.
-const ENV_KEYS: &[&str] = &[
-    "ISSUER",
-    "ISSUER_ALSO",
-    "ISSUER_TEMPLATE",
-    "TENANTS",
-    "TENANT_CLAIM",
-    "MAX_TENANTS",
-    "AUDIENCE",
-    "ALLOWED_CLIENT_IDS",
-    "ALGORITHMS",
-    "TYP",
-    "RFC9068",
-    "REQUIRE_CLAIMS",
-    "REQUIRE_CLAIM_EQUALS",
-    "ROLES_FROM",
-    "PERMISSIONS_FROM",
-    "JWKS_URL",
-    "JWKS_FILE",
-    "JWKS",
-    "DISCOVER",
-    "PEM_FILE",
-    "PEM_KID",
-    "HMAC_SECRET",
-    "HMAC_SECRET_FILE",
-    "HMAC_ALGORITHM",
-    "HMAC_KID",
-    "LEEWAY_SECONDS",
-    "MAX_TOKEN_SIZE",
-    "TOKEN_CACHE_CAPACITY",
-    "ALLOW_INSECURE_HTTP",
-    "JWKS_FETCH_TIMEOUT_SECONDS",
-    "JWKS_COOLDOWN_SECONDS",
-    "JWKS_DEFAULT_REFRESH_SECONDS",
-    "JWKS_MIN_REFRESH_SECONDS",
-    "JWKS_MAX_REFRESH_SECONDS",
-    "JWKS_MAX_STALE_SECONDS",
-    "JWKS_RETRY_MIN_SECONDS",
-    "JWKS_RETRY_MAX_SECONDS",
-    "JWKS_MAX_SIZE",
-    "JWKS_MAX_KEYS",
-    "JWKS_MAX_METADATA_SIZE",
-    "INTROSPECTION_CLIENT_ID",
-    "INTROSPECTION_URL",
-    "INTROSPECTION_CLIENT_SECRET",
-    "INTROSPECTION_CLIENT_SECRET_FILE",
-    "INTROSPECTION_AUTH_METHOD",
-    "INTROSPECTION_PRIVATE_KEY",
-    "INTROSPECTION_PRIVATE_KEY_FILE",
-    "INTROSPECTION_PRIVATE_KEY_ALGORITHM",
-    "INTROSPECTION_PRIVATE_KEY_ID",
-    "INTROSPECTION_POLICY",
-    "INTROSPECTION_MAY_OMIT",
-    "DPOP",
-    "DPOP_REQUIRED",
-    "DPOP_NONCE",
-    "DPOP_NONCE_SECRET",
-    "DPOP_NONCE_SECRET_FILE",
-    "DPOP_ALGORITHMS",
-    "DPOP_MAX_AGE_SECONDS",
-    "REALM",
-    "PUBLIC_URL",
-    "TRUST_HOST_HEADER",
-    "ALLOW_ANONYMOUS",
-    "ALLOW_QUERY_PARAMETER",
-    "TOKEN_HEADER",
-    "TOKEN_COOKIE",
-];
-
-/// A variable with the prefix that [`Config::from_env`] does not read but
-/// accepts: the path of a configuration file, for the application.
-const ENV_CONFIG_KEY: &str = "CONFIG";
 
 /// A validator and its layer, as an operator describes them: deserialize
 /// it from a file (see the [module documentation](self) for every field),
@@ -310,8 +236,35 @@ pub struct Config {
     pub layer: Option<LayerConfig>,
 }
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
+impl Section for Config {
+    type Target = ValidatorBuilder;
+    type Error = ConfigError;
+
+    // The tables (`issuers`, `jwks_cache`, `introspection`, `dpop`,
+    // `layer`) are sections of their own, built in `builder_dyn`.
+    fn fields<W: Walker<Self>>(w: W) -> W {
+        w.field(
+            Self::option("leeway_seconds", |c| &mut c.leeway_seconds)
+                .var("LEEWAY_SECONDS")
+                .set(|b, s| b.leeway(Duration::from_secs(*s))),
+        )
+        .field(
+            Self::option("max_token_size", |c| &mut c.max_token_size)
+                .var("MAX_TOKEN_SIZE")
+                .not_zero("every token would be refused")
+                .set(|b, n| b.max_token_size(*n)),
+        )
+        .field(
+            Self::option("token_cache_capacity", |c| &mut c.token_cache_capacity)
+                .var("TOKEN_CACHE_CAPACITY")
+                .set(|b, n| b.token_cache_capacity(*n)),
+        )
+        .field(
+            Self::option("allow_insecure_http", |c| &mut c.allow_insecure_http)
+                .var("ALLOW_INSECURE_HTTP")
+                .set(|b, _| b.allow_insecure_http()),
+        )
+    }
 }
 
 impl Config {
@@ -355,11 +308,8 @@ impl Config {
         if self.issuers.is_empty() {
             return Err(ConfigError::NoIssuer);
         }
-        if self.max_token_size == Some(0) {
-            return Err(ConfigError::Zero {
-                field: "max_token_size",
-                why: "every token would be refused",
-            });
+        if let Some((field, why)) = self.first_zero() {
+            return Err(ConfigError::Zero { field, why });
         }
         if let Some(cache) = &self.jwks_cache {
             if !self.issuers.iter().any(IssuerConfig::is_remote) {
@@ -376,14 +326,13 @@ impl Config {
             .introspection
             .as_ref()
             .is_some_and(|i| i.policy == Some(TokenPolicy::IntrospectAll));
-        let no_cache = JwksCacheConfig::default();
-        let cache = self.jwks_cache.as_ref().unwrap_or(&no_cache);
+        let cache = self.jwks_cache.clone().unwrap_or_default();
         let mut builder = Validator::builder();
         for (i, issuer) in self.issuers.iter().enumerate() {
             let keyless = i == 0 && introspect_all;
             let built =
                 issuer
-                    .issuer(cache, keyless, env)
+                    .issuer(&cache, keyless, env)
                     .map_err(|problem| ConfigError::Issuer {
                         index: i.saturating_add(1),
                         name: issuer.label(),
@@ -391,18 +340,7 @@ impl Config {
                     })?;
             builder = builder.trust(built);
         }
-        if let Some(s) = self.leeway_seconds {
-            builder = builder.leeway(secs(s));
-        }
-        if let Some(n) = self.max_token_size {
-            builder = builder.max_token_size(n);
-        }
-        if let Some(n) = self.token_cache_capacity {
-            builder = builder.token_cache_capacity(n);
-        }
-        if self.allow_insecure_http {
-            builder = builder.allow_insecure_http();
-        }
+        builder = self.apply(builder)?;
         if let Some(introspection) = &self.introspection {
             builder = builder.introspection(introspection.build(env)?);
         }
@@ -418,145 +356,5 @@ impl Config {
     /// options.
     pub fn layer(&self, validator: Validator) -> Result<BearerLayer, ConfigError> {
         self.layer.clone().unwrap_or_default().build(validator)
-    }
-
-    /// One issuer from the `BEARER_GUARD_*` environment variables (listed
-    /// in the [module documentation](self#environment-variables)).
-    ///
-    /// Any other `BEARER_GUARD_*` variable is refused (a misspelt name would
-    /// otherwise go unnoticed), except `BEARER_GUARD_CONFIG`, left to the
-    /// application for the path of a configuration file; so is one whose
-    /// value is not UTF-8.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_env_with_prefix(DEFAULT_ENV_PREFIX)
-    }
-
-    /// [`from_env`](Self::from_env) with `PREFIX_*` variables instead of
-    /// `BEARER_GUARD_*` (`PREFIX_ISSUER`...; an empty prefix reads `ISSUER`...).
-    /// Other `PREFIX_*` variables are not refused here: a prefix of your
-    /// own is usually your application's, shared with its other settings
-    /// (call [`check_env_names`](Self::check_env_names) with your list if
-    /// it is not).
-    pub fn from_env_with_prefix(prefix: &str) -> Result<Config, ConfigError> {
-        let prefix = prefix.trim_end_matches('_');
-        let vars: Vec<_> = std::env::vars_os().collect();
-        if prefix == DEFAULT_ENV_PREFIX.trim_end_matches('_') {
-            Self::check_env_names(prefix, vars.iter().map(|(name, _)| name))?;
-        }
-        // `std::env::var` would take such a value for unset.
-        for (name, value) in &vars {
-            if let Some(name) = name.to_str()
-                && env_key(prefix, name).is_some_and(|key| ENV_KEYS.contains(&key.as_str()))
-                && value.to_str().is_none()
-            {
-                return Err(ConfigError::Env {
-                    var: name.to_owned(),
-                    reason: "the value is not UTF-8".to_owned(),
-                });
-            }
-        }
-        Self::from_env_lookup(prefix, process_env)
-    }
-
-    /// [`from_env_with_prefix`](Self::from_env_with_prefix) reading the
-    /// variables through `lookup` instead of the process environment (for
-    /// tests, or another source of variables).
-    ///
-    /// A lookup cannot list its variables, so unlike
-    /// [`from_env`](Self::from_env) this refuses no unknown variable: pass
-    /// the names your source holds to
-    /// [`check_env_names`](Self::check_env_names) for that check.
-    pub fn from_env_lookup(
-        prefix: &str,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        Vars::new(prefix, &lookup).config()
-    }
-
-    /// Refuses the first (in sorted order) of `names` that has the prefix
-    /// (`PREFIX_...`) but is not a variable [`from_env`](Self::from_env)
-    /// reads, nor `PREFIX_CONFIG`: [`ConfigError::Env`] with the reason
-    /// `unknown variable`, listing the other unknown names. Names without
-    /// the prefix are not looked at; with an empty prefix, no name is
-    /// refused. [`from_env`](Self::from_env) calls it with the names of
-    /// the process environment.
-    ///
-    /// ```
-    /// use bearer_guard::config::{Config, ConfigError};
-    ///
-    /// let names = ["PATH", "BEARER_GUARD_ISSUER", "BEARER_GUARD_CONFIG"];
-    /// assert!(Config::check_env_names("BEARER_GUARD", names).is_ok());
-    /// let err = Config::check_env_names("BEARER_GUARD", ["BEARER_GUARD_AUDIENCES"]).unwrap_err();
-    /// assert!(matches!(err, ConfigError::Env { var, .. } if var == "BEARER_GUARD_AUDIENCES"));
-    /// ```
-    pub fn check_env_names<I>(prefix: &str, names: I) -> Result<(), ConfigError>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<OsStr>,
-    {
-        let prefix = prefix.trim_end_matches('_');
-        if prefix.is_empty() {
-            return Ok(());
-        }
-        let mut unknown: Vec<String> = names
-            .into_iter()
-            .filter_map(|name| {
-                let name = name.as_ref().to_string_lossy();
-                env_key(prefix, &name)
-                    .is_some_and(|key| key != ENV_CONFIG_KEY && !ENV_KEYS.contains(&key.as_str()))
-                    .then(|| name.into_owned())
-            })
-            .collect();
-        unknown.sort();
-        unknown.dedup();
-        let mut unknown = unknown.into_iter();
-        let Some(var) = unknown.next() else {
-            return Ok(());
-        };
-        let others: Vec<String> = unknown.collect();
-        let mut reason = format!(
-            "unknown variable: not one bearer-guard reads (see bearer_guard::config), nor {prefix}_{ENV_CONFIG_KEY}"
-        );
-        if !others.is_empty() {
-            reason.push_str("; also unknown: ");
-            reason.push_str(&others.join(", "));
-        }
-        Err(ConfigError::Env { var, reason })
-    }
-}
-
-/// The key of the variable `name` (`ISSUER` for `BEARER_GUARD_ISSUER`), if
-/// it has the prefix; variable names are compared ignoring case where the
-/// system does (Windows).
-fn env_key(prefix: &str, name: &str) -> Option<String> {
-    let (prefix, name) = if cfg!(windows) {
-        (prefix.to_ascii_uppercase(), name.to_ascii_uppercase())
-    } else {
-        (prefix.to_owned(), name.to_owned())
-    };
-    if prefix.is_empty() {
-        return Some(name);
-    }
-    name.strip_prefix(prefix.as_str())?
-        .strip_prefix('_')
-        .map(str::to_owned)
-}
-
-// ---------------------------------------------------------------------------
-// The environment.
-
-impl Vars<'_> {
-    fn config(&self) -> Result<Config, ConfigError> {
-        Ok(Config {
-            issuers: vec![IssuerConfig::from_env(self)?],
-            leeway_seconds: self.number("LEEWAY_SECONDS")?,
-            max_token_size: self.number("MAX_TOKEN_SIZE")?,
-            token_cache_capacity: self.number("TOKEN_CACHE_CAPACITY")?,
-            allow_insecure_http: self.flag("ALLOW_INSECURE_HTTP")?,
-            jwks_cache: JwksCacheConfig::from_env(self)?,
-            introspection: IntrospectionConfig::from_env(self)?,
-            dpop: DpopConfig::from_env(self)?,
-            layer: Some(LayerConfig::from_vars(self)?),
-        })
     }
 }

@@ -46,6 +46,8 @@ pub struct DpopConfig {
 impl Section for DpopConfig {
     type Target = DpopOptions;
     type Error = ConfigError;
+    // On or off, in `from_env`.
+    const OTHER_VARS: &'static [&'static str] = &["DPOP"];
 
     fn fields<W: Walker<Self>>(w: W) -> W {
         w.field(

@@ -38,6 +38,9 @@ pub(super) trait Section: Clone + Default {
     /// Why setting one can fail.
     type Error;
 
+    /// Variables read by hand (not an option's), without the prefix.
+    const OTHER_VARS: &'static [&'static str] = &[];
+
     /// Each option, in the order in which they are read from the
     /// environment, checked for 0 and set: `w.field(..).field(..)`.
     fn fields<W: Walker<Self>>(w: W) -> W;
@@ -69,6 +72,13 @@ pub(super) trait Section: Clone + Default {
     /// secret).
     fn vars() -> Vec<String> {
         Self::fields(Names(Vec::new())).0
+    }
+
+    /// Every variable of the section: its options', then the others.
+    fn env_vars() -> Vec<String> {
+        let mut vars = Self::vars();
+        vars.extend(Self::OTHER_VARS.iter().map(|v| (*v).to_owned()));
+        vars
     }
 
     /// The first option set to 0 where 0 is refused: its name, and what 0

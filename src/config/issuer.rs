@@ -111,6 +111,13 @@ pub struct IssuerConfig {
 impl Section for IssuerConfig {
     type Target = Issuer;
     type Error = IssuerProblem;
+    // `hmac`, in `HmacConfig::from_env`.
+    const OTHER_VARS: &'static [&'static str] = &[
+        "HMAC_SECRET",
+        "HMAC_SECRET_FILE",
+        "HMAC_ALGORITHM",
+        "HMAC_KID",
+    ];
 
     fn fields<W: Walker<Self>>(w: W) -> W {
         Self::key_fields(Self::rule_fields(Self::name_fields(w)))
