@@ -170,15 +170,13 @@
 //! # Ok::<(), bearer_guard::config::ConfigError>(())
 //! ```
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use crate::http::BearerLayer;
 use crate::introspection::TokenPolicy;
 use crate::validator::{Validator, ValidatorBuilder};
 
-use self::field::{Section, Walker};
+use self::field::{Section, Walker, secs};
 use self::secret::{Lookup, process_env};
 
 mod dpop;
@@ -246,7 +244,7 @@ impl Section for Config {
         w.field(
             Self::option("leeway_seconds", |c| &mut c.leeway_seconds)
                 .var("LEEWAY_SECONDS")
-                .set(|b, s| b.leeway(Duration::from_secs(*s))),
+                .set(|b, s| b.leeway(secs(*s))),
         )
         .field(
             Self::option("max_token_size", |c| &mut c.max_token_size)

@@ -1,15 +1,13 @@
 //! `[dpop]`: DPoP-bound tokens (RFC 9449), the [`DpopOptions`] of the
 //! validator.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use crate::dpop::DpopOptions;
 use crate::keys::Algorithm;
 
 use super::error::ConfigError;
-use super::field::{Section, Walker};
+use super::field::{Section, Walker, secs};
 use super::parse::some_algorithms;
 use super::secret::{Lookup, Secret};
 use super::vars::Vars;
@@ -151,8 +149,4 @@ impl DpopConfig {
             },
         }
     }
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
 }

@@ -2,23 +2,36 @@
 //! document: `[jwks_cache]`, `[[issuers]]`...) lists its options in one
 //! function, [`Section::fields`]: each option's name, its environment
 //! variable, why 0 is refused, and the setting it feeds. The walkers below
-//! go through that list to read the environment, list the variables, refuse
-//! zeros, lay one table over another and set the builder, so that a new
-//! option is a field of the section's struct and a line in its `fields`.
+//! go through that list to read the environment, list the known variables,
+//! refuse zeros, lay one table over another and set the builder.
+//!
+//! Adding an option is two places: its field in the section's struct (its
+//! name, documentation and serde attributes: the document format), and its
+//! row in the section's `fields`:
 //!
 //! ```text
-//! fn fields<W: Walker<Self>>(w: W) -> W {
-//!     w.field(
-//!         Self::option("jwks_cache.max_keys", |c| &mut c.max_keys)
-//!             .var("JWKS_MAX_KEYS")
-//!             .not_zero("every key set would be refused")
-//!             .set(|o, n| o.max_keys(*n)),
-//!     )
-//! }
+//! w.field(
+//!     Self::option("jwks_cache.max_keys", |c| &mut c.max_keys)
+//!         .var("JWKS_MAX_KEYS")
+//!         .not_zero("every key set would be refused")
+//!         .set(|o, n| o.max_keys(*n)),
+//! )
 //! ```
+//!
+//! Users learn of it from the table of variables in the module
+//! documentation (`tests/config.rs` checks that it lists every variable
+//! read) and from `docs/config.example.toml`. Options whose meaning depends
+//! on others (an issuer's name, the client authentication of
+//! introspection, secrets read with the environment) have a row for their
+//! variable and are set by hand in the section's translation.
+//!
+//! A row reaches its field through `slot`, a `&mut` accessor: the walkers
+//! that only read work on a clone of the section (a few strings, built
+//! once at start-up).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::claims::RoleSource;
 use crate::introspection::TokenPolicy;
@@ -187,6 +200,11 @@ impl<S: Section, V: Number> Field<S, V> {
             ..self
         }
     }
+}
+
+/// An option in whole seconds, as a duration.
+pub(super) fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
 }
 
 // ---------------------------------------------------------------------------

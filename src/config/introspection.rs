@@ -2,8 +2,6 @@
 //! [`Introspection`] of the validator: how this resource server
 //! authenticates to the endpoint, and the [`IntrospectionOptions`].
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use crate::introspection::{ClientAuth, Introspection, IntrospectionOptions, TokenPolicy};
@@ -11,7 +9,7 @@ use crate::keys::{Algorithm, SigningKey};
 use crate::remote::EndpointUrl;
 
 use super::error::ConfigError;
-use super::field::{Section, Value, Walker};
+use super::field::{Section, Value, Walker, secs};
 use super::parse::{some_algorithm, some_token_policy};
 use super::secret::{Lookup, Secret};
 use super::vars::Vars;
@@ -82,7 +80,15 @@ impl Section for IntrospectionConfig {
     type Error = ConfigError;
 
     fn fields<W: Walker<Self>>(w: W) -> W {
-        // How it authenticates: by hand, in `client_auth`.
+        Self::answer_fields(Self::client_fields(w))
+    }
+}
+
+impl IntrospectionConfig {
+    /// Where the endpoint is and how this resource server authenticates to
+    /// it: set by hand, in `build` and `client_auth`, where they depend on
+    /// one another.
+    fn client_fields<W: Walker<Self>>(w: W) -> W {
         w.field(
             Self::option("introspection.endpoint", |c| &mut c.endpoint).var("INTROSPECTION_URL"),
         )
@@ -112,7 +118,11 @@ impl Section for IntrospectionConfig {
             Self::option("introspection.private_key_id", |c| &mut c.private_key_id)
                 .var("INTROSPECTION_PRIVATE_KEY_ID"),
         )
-        .field(
+    }
+
+    /// What is done with the answers, and the client's limits.
+    fn answer_fields<W: Walker<Self>>(w: W) -> W {
+        w.field(
             Self::option("introspection.policy", |c| &mut c.policy)
                 .var("INTROSPECTION_POLICY")
                 .set(|(i, o), policy| (i.policy(*policy), o)),
@@ -157,9 +167,7 @@ impl Section for IntrospectionConfig {
                 .set(|(i, o), n| (i, o.max_concurrent(*n))),
         )
     }
-}
 
-impl IntrospectionConfig {
     /// The [`Introspection`] of this table, its secrets read with `env`.
     pub(super) fn build(&self, env: Lookup<'_>) -> Result<Introspection, ConfigError> {
         if self.client_id.is_empty() {
@@ -275,8 +283,4 @@ impl Value for Option<ClientAuthMethod> {
     fn read(vars: &Vars<'_>, var: &str) -> Result<Self, ConfigError> {
         vars.parsed(var, parse_auth_method)
     }
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
 }

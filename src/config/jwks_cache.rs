@@ -2,15 +2,13 @@
 //! for every issuer at the top level and for one in `[issuers.jwks_cache]`,
 //! laid over the top-level table field by field.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use serde::Deserialize;
+use std::convert::Infallible;
 
 use crate::remote::JwksOptions;
 
 use super::error::ConfigError;
-use super::field::{Section, Walker};
+use super::field::{Section, Walker, secs};
 use super::vars::Vars;
 
 /// Settings of a remote key cache ([`JwksOptions`]); unset fields keep
@@ -51,9 +49,15 @@ impl Section for JwksCacheConfig {
     type Error = Infallible;
 
     fn fields<W: Walker<Self>>(w: W) -> W {
-        // A bound of a pair (refresh, retry) is set with the other as it
-        // stands (set, or the default): `refresh_bounds` and
-        // `retry_backoff` keep the upper one at least the lower one.
+        Self::size_fields(Self::time_fields(w))
+    }
+}
+
+impl JwksCacheConfig {
+    /// The durations, in seconds. A bound of a pair (refresh, retry) is set
+    /// with the other as it stands (set, or the default): `refresh_bounds`
+    /// and `retry_backoff` keep the upper one at least the lower one.
+    fn time_fields<W: Walker<Self>>(w: W) -> W {
         w.field(
             Self::option("jwks_cache.fetch_timeout_seconds", |c| {
                 &mut c.fetch_timeout_seconds
@@ -122,7 +126,11 @@ impl Section for JwksCacheConfig {
                     o.retry_backoff(min, secs(*s))
                 }),
         )
-        .field(
+    }
+
+    /// The limits on what the server sends.
+    fn size_fields<W: Walker<Self>>(w: W) -> W {
+        w.field(
             Self::option("jwks_cache.max_size", |c| &mut c.max_size)
                 .var("JWKS_MAX_SIZE")
                 .not_zero("every key set would be refused")
@@ -141,9 +149,7 @@ impl Section for JwksCacheConfig {
                 .set(|o, n| o.max_metadata_size(*n)),
         )
     }
-}
 
-impl JwksCacheConfig {
     /// The options this table sets, over the defaults.
     pub(super) fn options(&self) -> JwksOptions {
         let Ok(options) = self.apply(JwksOptions::default());
@@ -172,8 +178,4 @@ impl JwksCacheConfig {
         }
         Ok(Some(cache))
     }
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
 }
