@@ -189,6 +189,7 @@ mod jwks_cache;
 mod layer;
 mod parse;
 mod secret;
+mod value;
 mod vars;
 
 pub use self::dpop::DpopConfig;

@@ -9,9 +9,10 @@ use crate::keys::{Algorithm, SigningKey};
 use crate::remote::EndpointUrl;
 
 use super::error::ConfigError;
-use super::field::{Section, Value, Walker, secs};
+use super::field::{Section, Walker, secs};
 use super::parse::{some_algorithm, some_token_policy};
 use super::secret::{Lookup, Secret};
+use super::value::Value;
 use super::vars::Vars;
 
 /// RFC 7662 introspection (`[introspection]`): see [`Introspection`].
