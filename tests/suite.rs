@@ -16,7 +16,7 @@ mod glewlwyd;
 mod hostile_input;
 mod http;
 mod http_client;
-mod http_more;
+mod routes;
 mod interop;
 mod introspection;
 mod issuers;
