@@ -296,7 +296,8 @@ pub mod testing {
     //!
     //! // The key server down: the last good keys keep serving.
     //! server.fail(Endpoint::Jwks, Failure::Status(500));
-    //! assert!(validator.refresh_keys().await.is_err());
+    //! let error = validator.refresh_keys().await.unwrap_err();
+    //! assert_eq!(error.status(), Some(500));
     //! assert!(validator.validate(&server.token().sign()).await.is_ok());
     //! # Ok(()) }
     //! ```
@@ -370,6 +371,14 @@ pub mod operations {
     //! - **Health**: [`Validator::health`](crate::Validator::health) for a
     //!   readiness probe: `ready`, `degraded` (refreshes failing, last good
     //!   keys serving; or one of several issuers without keys), `not_ready`.
+    //! - **The authorization server failing**: whatever goes wrong fetching
+    //!   its metadata or keys, or calling its introspection or token
+    //!   endpoint, is one [`jwks::RemoteError`](crate::jwks::RemoteError)
+    //!   (from [`Validator::ready`](crate::Validator::ready), in each key
+    //!   set's `last_error`, inside `IntrospectionError::Fetch`), asked
+    //!   rather than matched: `is_timeout()`, `is_connect()`, `status()`,
+    //!   `is_discovery()`, `is_issuer_mismatch()`, `url()`. Its message
+    //!   names the endpoint without the credentials its URL may hold.
     //! - **Configuration**: [`config::Config`](crate::config) (feature
     //!   `config`) from a TOML, JSON or YAML file, or the environment.
     //! - **The diagnostic command**: `cargo install bearer-guard --features

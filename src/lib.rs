@@ -128,7 +128,7 @@
 //! | [`keys`] | algorithms, key sets, signing keys |
 //! | [`jwt`] | what a malformed token is, the `typ` policy |
 //! | [`dpop`] | DPoP options and refusals |
-//! | `jwks` | (feature `remote`) remote key sets, discovery, their errors |
+//! | `jwks` | (feature `remote`) remote key sets, discovery, `RemoteError` (what went wrong talking to the authorization server) |
 //! | `introspection` | (feature `remote`) RFC 7662 for opaque tokens |
 //! | [`metadata`] | RFC 9728 resource metadata |
 //! | [`health`] | what the validator can verify now |
@@ -273,11 +273,13 @@ pub mod jwks {
     //! Keys from the network (feature `remote`): the refreshing JWKS cache's
     //! options, each issuer's key set ([`RemoteKeys`], from
     //! [`Validator::remote_keys`](crate::Validator::remote_keys)) with its
-    //! statistics and the metadata found by discovery, and why fetching
-    //! them failed.
+    //! statistics and the metadata found by discovery, and
+    //! [`RemoteError`], the one error for whatever goes wrong talking to
+    //! the authorization server (keys, metadata, introspection and token
+    //! endpoint calls), asked with predicates (`is_timeout()`, `status()`...).
     pub use crate::remote::{
-        DiscoveryError, EndpointUrl, FetchError, InvalidMetadata, IssuerMetadata, JwksOptions,
-        KeySourceError, KeySourceStats, KeySourceUpdates, KeyStatus, RedirectError, TransportError,
+        EndpointUrl, IssuerMetadata, JwksOptions, KeySourceStats, KeySourceUpdates, KeyStatus,
+        RemoteError,
     };
     pub use crate::validator::RemoteKeys;
 }

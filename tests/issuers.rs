@@ -234,10 +234,7 @@ async fn an_issuer_that_is_down_degrades_only_itself() {
     );
     // A handle does not keep the key source alive.
     drop(v);
-    assert!(matches!(
-        down.refresh().await,
-        Err(bearer_guard::jwks::KeySourceError::Stopped)
-    ));
+    assert!(down.refresh().await.is_err_and(|e| e.is_stopped()));
 }
 
 // ------------------------------------------------------------ tenant templates

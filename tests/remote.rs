@@ -15,7 +15,7 @@ use std::time::Duration;
 use bearer_guard::testing::{TestIssuer, TestKey};
 use bearer_guard::{
     BuildError, ValidationError, Validator, ValidatorBuilder,
-    jwks::{DiscoveryError, FetchError, JwksOptions, KeySourceError, KeyStatus},
+    jwks::{JwksOptions, KeyStatus, RemoteError},
     keys::{Algorithm, JwksError},
 };
 use common::as_server::{Mode, Setup, refused_addr, silent_server};
@@ -156,12 +156,14 @@ async fn discovery_refuses_a_document_naming_another_issuer() {
         "{message}"
     );
     match err {
-        BuildError::KeySource(KeySourceError::Discovery(DiscoveryError::IssuerMismatch {
-            expected,
-            found,
-        })) => {
-            assert_eq!(expected, s.server.url());
-            assert_eq!(found, "https://evil.example");
+        BuildError::KeySource(e) => {
+            assert!(e.is_issuer_mismatch() && e.is_discovery(), "{e:?}");
+            // The document's issuer found, the configured one expected.
+            let expected = format!(
+                "names issuer \"https://evil.example\", but {:?} is configured",
+                s.server.url()
+            );
+            assert!(e.to_string().contains(&expected), "{e}");
         }
         other => panic!("{other:?}"),
     }
@@ -179,7 +181,7 @@ async fn https_is_required_unless_explicitly_relaxed() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, BuildError::Url(FetchError::InsecureUrl(_))),
+        matches!(&err, BuildError::Url(e) if e.is_insecure_url()),
         "{err:?}"
     );
     let err = Validator::builder()
@@ -189,7 +191,7 @@ async fn https_is_required_unless_explicitly_relaxed() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, BuildError::Url(FetchError::InsecureUrl(_))),
+        matches!(&err, BuildError::Url(e) if e.is_insecure_url()),
         "{err:?}"
     );
 }
@@ -301,17 +303,21 @@ async fn a_hanging_fetch_does_not_delay_tokens_whose_key_is_known() {
     );
     let stats = v.remote_keys()[0].stats();
     assert_eq!(stats.status, KeyStatus::Stale);
-    assert!(matches!(
-        stats.last_error,
-        Some(KeySourceError::Fetch {
-            source: FetchError::Timeout(_),
-            ..
-        })
-    ));
+    let last_error = stats.last_error.expect("the failed refresh is reported");
+    assert!(
+        last_error.is_timeout() && !last_error.is_discovery(),
+        "{last_error:?}"
+    );
+}
+
+/// What is wrong with the key set, for an error that
+/// [`is_invalid_jwks`](RemoteError::is_invalid_jwks): its `source()`.
+fn jwks_error(e: &RemoteError) -> Option<&JwksError> {
+    std::error::Error::source(e).and_then(|s| s.downcast_ref::<JwksError>())
 }
 
 /// Starts with the server in `mode` and returns the start-up error.
-async fn startup_error(mode: Mode, options: JwksOptions) -> KeySourceError {
+async fn startup_error(mode: Mode, options: JwksOptions) -> RemoteError {
     let s = setup().await;
     s.server.set_mode(mode);
     match s.builder().jwks_options(options).build_and_fetch().await {
@@ -333,65 +339,41 @@ async fn startup_fails_clearly_on_each_failure_mode() {
             .build_and_fetch()
             .await
             .unwrap_err();
-        let BuildError::KeySource(KeySourceError::Fetch { source, .. }) = &err else {
+        let BuildError::KeySource(e) = &err else {
             panic!("{err:?}");
         };
-        assert_eq!(matches!(source, FetchError::Timeout(_)), timeout, "{err:?}");
+        assert!(!e.is_discovery(), "{err:?}");
         assert_eq!(
-            matches!(source, FetchError::Connect(_)),
-            !timeout,
-            "{err:?}"
+            e.url().map(ToString::to_string),
+            Some(format!("http://{addr}/jwks"))
         );
+        assert_eq!(e.is_timeout(), timeout, "{err:?}");
+        assert_eq!(e.is_connect(), !timeout, "{err:?}");
     }
     // 3. Not 200.
     for code in [404, 500, 503] {
         let e = startup_error(Mode::Status(code), options()).await;
-        assert!(
-            matches!(e, KeySourceError::Fetch { source: FetchError::Status(c), .. } if c == code),
-            "{e:?}"
-        );
+        assert_eq!(e.status(), Some(code), "{e:?}");
+        assert!(!e.is_discovery(), "{e:?}");
     }
     // 4. Not JSON.
     let e = startup_error(Mode::NotJson, options()).await;
-    assert!(
-        matches!(
-            e,
-            KeySourceError::Jwks {
-                source: JwksError::NotJsonObject,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(e.is_invalid_jwks(), "{e:?}");
+    assert_eq!(jwks_error(&e), Some(&JwksError::NotJsonObject));
     // 5. A 50 MiB streamed body: reading stops at the limit.
     let e = startup_error(
         Mode::Stream(50 * 1024 * 1024),
         options().fetch_timeout(Duration::from_secs(5)),
     )
     .await;
-    assert!(e.to_string().contains("262144"), "names the limit: {e}");
+    assert!(e.is_too_large(), "{e:?}");
     assert!(
-        matches!(
-            e,
-            KeySourceError::Fetch {
-                source: FetchError::TooLarge(262_144),
-                ..
-            }
-        ),
-        "{e:?}"
+        e.to_string().contains("over the 262144-byte limit"),
+        "names the limit: {e}"
     );
     // 5b. A declared Content-Length over the limit is refused before reading.
     let e = startup_error(Mode::DeclaredLength(10 * 1024 * 1024), options()).await;
-    assert!(
-        matches!(
-            e,
-            KeySourceError::Fetch {
-                source: FetchError::TooLarge(_),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(e.is_too_large() && !e.is_discovery(), "{e:?}");
     // 6. A redirect to another origin.
     let s2 = setup().await;
     let e = startup_error(
@@ -399,16 +381,7 @@ async fn startup_fails_clearly_on_each_failure_mode() {
         options(),
     )
     .await;
-    assert!(
-        matches!(
-            e,
-            KeySourceError::Fetch {
-                source: FetchError::Redirect(_),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(e.is_redirect() && !e.is_discovery(), "{e:?}");
 }
 
 #[tokio::test]
@@ -419,8 +392,8 @@ async fn a_jwks_with_no_usable_key_is_a_failure_not_an_empty_set() {
     s.server
         .set_jwks(json!({"keys": [enc, {"kty": "oct", "k": "AAAA", "kid": "hmac"}]}).to_string());
     match s.builder().build_and_fetch().await.unwrap_err() {
-        BuildError::KeySource(KeySourceError::NoUsableKeys { rejected, .. }) => {
-            assert_eq!(rejected.len(), 2);
+        BuildError::KeySource(e) if e.is_no_usable_keys() => {
+            assert_eq!(e.rejected_keys().len(), 2);
         }
         other => panic!("{other:?}"),
     }
@@ -458,13 +431,10 @@ async fn the_jwks_size_and_key_count_limits_hold_at_their_edges() {
         .jwks_options(options().max_size(jwks.len() - 1))
         .build_and_fetch()
         .await;
-    assert!(matches!(
-        under,
-        Err(BuildError::KeySource(KeySourceError::Fetch {
-            source: FetchError::TooLarge(_),
-            ..
-        }))
-    ));
+    assert!(
+        matches!(&under, Err(BuildError::KeySource(e)) if e.is_too_large() && !e.is_discovery()),
+        "{under:?}"
+    );
     // Key count: 3 keys with a limit of 3 pass, with a limit of 2 fail.
     let k = s.issuer.keys()[0].public_jwk().unwrap();
     s.server.set_jwks(json!({"keys": [k, k, k]}).to_string());
@@ -480,13 +450,14 @@ async fn the_jwks_size_and_key_count_limits_hold_at_their_edges() {
         .jwks_options(options().max_keys(2))
         .build_and_fetch()
         .await;
-    assert!(matches!(
-        over,
-        Err(BuildError::KeySource(KeySourceError::Jwks {
-            source: JwksError::TooManyKeys { count: 3, limit: 2 },
-            ..
-        }))
-    ));
+    let Err(BuildError::KeySource(e)) = &over else {
+        panic!("{over:?}");
+    };
+    assert!(e.is_invalid_jwks(), "{e:?}");
+    assert_eq!(
+        jwks_error(e),
+        Some(&JwksError::TooManyKeys { count: 3, limit: 2 })
+    );
 }
 
 #[tokio::test]

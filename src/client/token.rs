@@ -18,7 +18,7 @@ pub(crate) use crate::limits::{
     DEFAULT_TOKEN_MIN_VALIDITY, DEFAULT_TOKEN_REQUEST_TIMEOUT, DEFAULT_TOKEN_RESPONSE_SIZE,
     FORCED_RENEWAL_INTERVAL, MAX_TOKEN_LIFETIME,
 };
-use crate::remote::FetchError;
+use crate::remote::RemoteError;
 use crate::remote::fetch::{Fetcher, build_client};
 
 /// The lifetime assumed when the server gives no `expires_in`: 5 minutes.
@@ -113,9 +113,11 @@ pub enum TokenError {
     /// An error status without an RFC 6749 error (a 5xx from a proxy, say).
     #[error("the token endpoint answered {0} without an RFC 6749 error")]
     Status(u16),
-    /// The endpoint could not be reached, or answered too slowly.
+    /// The endpoint could not be reached, or answered too slowly (ask the
+    /// [`RemoteError`]: [`is_timeout`](RemoteError::is_timeout),
+    /// [`is_connect`](RemoteError::is_connect), [`url`](RemoteError::url)...).
     #[error("token endpoint unreachable: {0}")]
-    Fetch(FetchError),
+    Fetch(RemoteError),
     /// The token endpoint is not known: discovery failed or the metadata
     /// has no `token_endpoint`.
     #[error("no token endpoint: {0}")]
@@ -555,7 +557,7 @@ impl TokenSource {
             .fetcher
             .post_form_any(&url, &pairs, headers, inner.max_size, inner.timeout, true)
             .await
-            .map_err(TokenError::Fetch)?;
+            .map_err(|e| TokenError::Fetch(RemoteError::request(&url, e)))?;
         let json = parse_object(&body).ok();
         if !status.is_success() {
             let text = |name: &str| {

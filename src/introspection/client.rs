@@ -15,9 +15,9 @@ use super::response::{Answer, Refusal, interpret};
 use super::{IntrospectionError, IntrospectionOptions, IntrospectionStats};
 use crate::claims::{ClaimError, ClaimRules, Claims};
 use crate::clock::Clock;
-use crate::remote::FetchError;
 use crate::remote::fetch::Fetcher;
 use crate::remote::jwks::JwksCache;
+use crate::remote::{FetchError, RemoteError};
 
 /// The kind of the introspection answers in the shared store.
 #[cfg(feature = "redis")]
@@ -337,7 +337,9 @@ impl Introspector {
                     .metadata()
                     .and_then(|m| m.introspection_endpoint.clone())
                     .ok_or(IntrospectionError::NoEndpoint)?;
-                self.fetcher.url(&url).map_err(IntrospectionError::Fetch)
+                self.fetcher
+                    .url(&url)
+                    .map_err(|e| IntrospectionError::Fetch(e.into()))
             }
         }
     }
@@ -368,7 +370,7 @@ impl Introspector {
                 FetchError::Status(code @ (401 | 403)) => {
                     IntrospectionError::ClientAuthRejected(code)
                 }
-                other => IntrospectionError::Fetch(other),
+                other => IntrospectionError::Fetch(RemoteError::request(&url, other)),
             })
     }
 

@@ -17,7 +17,7 @@ pub use client_auth::ClientAuth;
 pub use response::InvalidResponse;
 
 pub(crate) use crate::limits::DEFAULT_MAX_INTROSPECTION_SIZE;
-use crate::remote::FetchError;
+use crate::remote::RemoteError;
 
 /// Opaque tokens validated by RFC 7662 introspection: the endpoint, how this
 /// resource server authenticates to it, which tokens go there, and the
@@ -257,9 +257,11 @@ pub enum IntrospectionError {
     /// Discovery has not produced an `introspection_endpoint`.
     #[error("no introspection endpoint (the issuer metadata names none, or was not fetched)")]
     NoEndpoint,
-    /// The call failed: timeout, connection, status, size.
+    /// The call failed: timeout, connection, status, size (ask the
+    /// [`RemoteError`]: [`is_timeout`](RemoteError::is_timeout),
+    /// [`status`](RemoteError::status)...).
     #[error("introspection call failed: {0}")]
-    Fetch(FetchError),
+    Fetch(RemoteError),
     /// The endpoint refused this resource server's client authentication.
     #[error("the introspection endpoint refused the client credentials (HTTP {0})")]
     ClientAuthRejected(u16),

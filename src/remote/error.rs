@@ -1,6 +1,8 @@
-//! Why talking to the authorization server failed: fetching a document,
-//! discovery, and the remote key set. Every variant carries data a caller
-//! can match, never a message to parse.
+//! Why talking to the authorization server failed: one public error,
+//! [`RemoteError`], with predicates in reqwest's manner (`is_timeout()`,
+//! `status()`, `url()`...), over the crate-private kinds below (fetching a
+//! document, discovery, the remote key set). A caller asks the error what
+//! happened; it never parses a message.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,11 +11,250 @@ use std::time::Duration;
 use super::url::EndpointUrl;
 use crate::keys::{JwksError, KeyError};
 
+/// Why talking to the authorization server failed: fetching its metadata
+/// (discovery), its key set (JWKS), or calling one of its endpoints
+/// (introspection, the token endpoint); or a URL refused before any call.
+///
+/// One type for every way it goes wrong, asked with predicates rather than
+/// matched by variant (as [`reqwest::Error`] is): [`is_timeout`](Self::is_timeout),
+/// [`is_connect`](Self::is_connect), [`status`](Self::status),
+/// [`is_redirect`](Self::is_redirect), [`is_too_large`](Self::is_too_large),
+/// [`is_insecure_url`](Self::is_insecure_url) for the transport;
+/// [`is_discovery`](Self::is_discovery),
+/// [`is_issuer_mismatch`](Self::is_issuer_mismatch),
+/// [`is_invalid_jwks`](Self::is_invalid_jwks),
+/// [`is_no_usable_keys`](Self::is_no_usable_keys) for what came back;
+/// [`is_stopped`](Self::is_stopped); and [`url`](Self::url), the endpoint
+/// concerned. The transport predicates hold wherever the request was for:
+/// a discovery that timed out is both [`is_discovery`](Self::is_discovery)
+/// and [`is_timeout`](Self::is_timeout).
+///
+/// `Display` is one line naming the endpoint and what went wrong, for
+/// logs; URLs in it are [`EndpointUrl`]s, shown without the credentials
+/// they may hold. [`source`](std::error::Error::source) is the HTTP
+/// client's error for a transport failure (its chain holds the DNS, TLS or
+/// I/O cause, which `Display` also prints), the [`JwksError`] for an
+/// invalid key set.
+///
+/// Cheap to clone (one shared allocation); two errors are equal when they
+/// report the same failure.
+///
+/// ```no_run
+/// use bearer_guard::Validator;
+///
+/// # async fn run(validator: Validator) {
+/// match validator.ready().await {
+///     Ok(()) => {}
+///     Err(e) if e.is_timeout() || e.is_connect() => {
+///         eprintln!("authorization server unreachable, retrying in the background: {e}");
+///     }
+///     Err(e) if e.status().is_some_and(|s| s >= 500) => eprintln!("server error: {e}"),
+///     Err(e) if e.is_issuer_mismatch() => eprintln!("check the configured issuer: {e}"),
+///     Err(e) => eprintln!("keys not loaded yet: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteError {
+    inner: Arc<Kind>,
+}
+
+impl RemoteError {
+    /// A failed request to `url` outside discovery and the JWKS (an
+    /// introspection or token endpoint call).
+    pub(crate) fn request(url: &reqwest::Url, source: FetchError) -> Self {
+        Kind::Request {
+            url: Some(url.as_str().into()),
+            source,
+        }
+        .into()
+    }
+
+    /// The key source stopped (its validator dropped) before an answer.
+    pub(crate) fn stopped() -> Self {
+        Kind::Stopped.into()
+    }
+
+    /// The fetch failure, wherever the request was for.
+    fn fetch(&self) -> Option<&FetchError> {
+        match &*self.inner {
+            Kind::Discovery(DiscoveryError::Fetch { source, .. })
+            | Kind::Fetch { source, .. }
+            | Kind::Request { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// No complete answer within the timeout (the JWKS `fetch_timeout`,
+    /// the introspection or token endpoint's timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.fetch(), Some(FetchError::Timeout(_)))
+    }
+
+    /// The connection could not be made: refused, DNS, TLS. The
+    /// [`source`](std::error::Error::source) chain says which.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.fetch(), Some(FetchError::Connect(_)))
+    }
+
+    /// The HTTP status of an answer that was not the expected one (a 404
+    /// for the JWKS, a 503 from the introspection endpoint, a 304 to an
+    /// unconditional request); `None` when the failure was not a status.
+    pub fn status(&self) -> Option<u16> {
+        match self.fetch() {
+            Some(FetchError::Status(code)) => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A redirect was refused: to another origin (the keys must come from
+    /// where they were configured), or more redirects than allowed.
+    pub fn is_redirect(&self) -> bool {
+        matches!(self.fetch(), Some(FetchError::Redirect(_)))
+    }
+
+    /// The answer's body was over the configured size limit (`Display`
+    /// names the limit); reading stopped there.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self.fetch(), Some(FetchError::TooLarge(_)))
+    }
+
+    /// A URL was refused before any request: not `https` (and plain HTTP
+    /// not allowed with
+    /// [`allow_insecure_http`](crate::ValidatorBuilder::allow_insecure_http)),
+    /// or not a URL at all; a configured issuer to discover included.
+    pub fn is_insecure_url(&self) -> bool {
+        matches!(self.fetch(), Some(FetchError::InsecureUrl(_)))
+            || matches!(
+                &*self.inner,
+                Kind::Discovery(DiscoveryError::InvalidIssuer(_))
+            )
+    }
+
+    /// Discovery failed: the issuer's metadata could not be had (any of
+    /// the transport failures above, while fetching it) or was wrong (not
+    /// a JSON object, another issuer, no `jwks_uri`).
+    pub fn is_discovery(&self) -> bool {
+        matches!(&*self.inner, Kind::Discovery(_))
+    }
+
+    /// The metadata names another issuer than the configured one (OIDC
+    /// Discovery §4.3, RFC 8414 §3.3): a configuration mistake (a missing
+    /// or extra trailing `/`, say), or a document that must not be
+    /// trusted. `Display` names both.
+    pub fn is_issuer_mismatch(&self) -> bool {
+        matches!(
+            &*self.inner,
+            Kind::Discovery(DiscoveryError::IssuerMismatch { .. })
+        )
+    }
+
+    /// The key set document is invalid (not a JWKS, too many keys...):
+    /// [`source`](std::error::Error::source) is the [`JwksError`].
+    pub fn is_invalid_jwks(&self) -> bool {
+        matches!(&*self.inner, Kind::Jwks { .. })
+    }
+
+    /// The key set holds no key this crate can verify with (each refused,
+    /// or none at all): [`rejected_keys`](Self::rejected_keys) says why.
+    pub fn is_no_usable_keys(&self) -> bool {
+        matches!(&*self.inner, Kind::NoUsableKeys { .. })
+    }
+
+    /// The keys of a key set with [no usable key](Self::is_no_usable_keys),
+    /// each as `(kid, why it was refused)`; empty for any other error.
+    pub fn rejected_keys(&self) -> &[(Option<String>, KeyError)] {
+        match &*self.inner {
+            Kind::NoUsableKeys { rejected, .. } => rejected,
+            _ => &[],
+        }
+    }
+
+    /// The key source stopped (its validator was dropped) before an
+    /// attempt finished.
+    pub fn is_stopped(&self) -> bool {
+        matches!(&*self.inner, Kind::Stopped)
+    }
+
+    /// The URL concerned: the metadata document, the JWKS, the endpoint
+    /// called, or the URL refused; `None` when there is none (the key
+    /// source stopped, a discovered document without `jwks_uri`, an issuer
+    /// that is not a URL). Shown without its credentials.
+    pub fn url(&self) -> Option<&EndpointUrl> {
+        match &*self.inner {
+            Kind::Discovery(
+                DiscoveryError::Fetch { url, .. } | DiscoveryError::Invalid { url, .. },
+            )
+            | Kind::Fetch { url, .. }
+            | Kind::Jwks { url, .. }
+            | Kind::NoUsableKeys { url, .. }
+            | Kind::Request { url: Some(url), .. } => Some(url),
+            Kind::Request {
+                url: None,
+                source: FetchError::InsecureUrl(url),
+            } => Some(url),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteError")
+            .field("kind", &*self.inner)
+            .finish()
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.inner, f)
+    }
+}
+
+impl std::error::Error for RemoteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self.fetch() {
+            Some(FetchError::Connect(e) | FetchError::Transport(e) | FetchError::Client(e)) => {
+                return Some(&*e.0);
+            }
+            Some(_) => return None,
+            None => {}
+        }
+        match &*self.inner {
+            Kind::Jwks { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<Kind> for RemoteError {
+    fn from(kind: Kind) -> Self {
+        RemoteError {
+            inner: Arc::new(kind),
+        }
+    }
+}
+
+impl From<DiscoveryError> for RemoteError {
+    fn from(e: DiscoveryError) -> Self {
+        Kind::Discovery(e).into()
+    }
+}
+
+impl From<FetchError> for RemoteError {
+    /// A failure with no URL of its own to report (a URL refused, the HTTP
+    /// client not built).
+    fn from(source: FetchError) -> Self {
+        Kind::Request { url: None, source }.into()
+    }
+}
+
 /// A transport failure, as reported by the HTTP client: its
 /// [`source`](std::error::Error::source) chain holds the details (DNS,
 /// connection, TLS, protocol). `Display` prints that chain on one line.
 #[derive(Clone)]
-pub struct TransportError(Arc<reqwest::Error>);
+pub(crate) struct TransportError(Arc<reqwest::Error>);
 
 impl TransportError {
     /// The client's error without its URL, which may hold credentials
@@ -67,8 +308,7 @@ impl Eq for TransportError {}
 
 /// Why a redirect was not followed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedirectError {
+pub(crate) enum RedirectError {
     /// A redirect to another origin (scheme, host or port): the keys must
     /// come from where they were configured.
     #[error("a redirect to another origin ({to})")]
@@ -86,8 +326,7 @@ pub enum RedirectError {
 
 /// Why fetching a document from the authorization server failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// No complete answer within the fetch timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -117,8 +356,7 @@ pub enum FetchError {
 
 /// Why discovery failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DiscoveryError {
+pub(crate) enum DiscoveryError {
     /// The issuer is not a usable URL (or not https when https is required).
     #[error("issuer {0:?} is not an https URL (see ValidatorBuilder::allow_insecure_http)")]
     InvalidIssuer(String),
@@ -153,8 +391,7 @@ pub enum DiscoveryError {
 
 /// What is wrong with a metadata document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidMetadata {
+pub(crate) enum InvalidMetadata {
     /// Not a complete, valid UTF-8 JSON object.
     #[error("not a JSON object")]
     NotJsonObject,
@@ -167,10 +404,11 @@ pub enum InvalidMetadata {
     Member(&'static str),
 }
 
-/// Why the remote key set could not be fetched or used.
+/// What went wrong, behind a [`RemoteError`]: the remote key set's
+/// failures (discovery, the JWKS fetch, its contents), and a request to
+/// another endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeySourceError {
+pub(crate) enum Kind {
     /// Discovery failed.
     #[error("discovery: {0}")]
     Discovery(#[from] DiscoveryError),
@@ -201,4 +439,146 @@ pub enum KeySourceError {
     /// The validator was dropped before any attempt finished.
     #[error("the key source stopped before its first fetch finished")]
     Stopped,
+    /// A request other than discovery and the JWKS (an introspection or
+    /// token endpoint call), or a URL refused before any request.
+    #[error("{}{source}", .url.as_ref().map(|u| format!("{u}: ")).unwrap_or_default())]
+    Request {
+        /// The endpoint, when the request was made (a refused URL names
+        /// itself).
+        url: Option<EndpointUrl>,
+        /// What went wrong.
+        source: FetchError,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn url(s: &str) -> EndpointUrl {
+        EndpointUrl::new(s)
+    }
+
+    fn jwks_fetch(source: FetchError) -> RemoteError {
+        Kind::Fetch {
+            url: url("https://as.example/jwks"),
+            source,
+        }
+        .into()
+    }
+
+    fn metadata_fetch(source: FetchError) -> RemoteError {
+        DiscoveryError::Fetch {
+            url: url("https://as.example/.well-known/openid-configuration"),
+            source,
+        }
+        .into()
+    }
+
+    #[test]
+    fn transport_predicates_hold_wherever_the_request_was_for() {
+        let timeout = FetchError::Timeout(Duration::from_secs(5));
+        for e in [
+            jwks_fetch(timeout.clone()),
+            metadata_fetch(timeout.clone()),
+            RemoteError::request(
+                &reqwest::Url::parse("https://as.example/introspect").unwrap(),
+                timeout,
+            ),
+        ] {
+            assert!(e.is_timeout(), "{e:?}");
+            assert!(!e.is_connect() && !e.is_redirect() && !e.is_too_large());
+            assert_eq!(e.status(), None);
+            assert!(e.url().is_some());
+        }
+        assert!(metadata_fetch(FetchError::Status(404)).is_discovery());
+        assert!(!jwks_fetch(FetchError::Status(404)).is_discovery());
+        assert_eq!(jwks_fetch(FetchError::Status(503)).status(), Some(503));
+        assert!(jwks_fetch(FetchError::TooLarge(10)).is_too_large());
+        assert!(
+            jwks_fetch(FetchError::Redirect(RedirectError::TooMany { limit: 3 })).is_redirect()
+        );
+    }
+
+    #[test]
+    fn what_came_back_has_its_own_predicates() {
+        let mismatch = RemoteError::from(DiscoveryError::IssuerMismatch {
+            expected: "https://a.example".into(),
+            found: "https://b.example".into(),
+        });
+        assert!(mismatch.is_issuer_mismatch() && mismatch.is_discovery());
+        assert_eq!(mismatch.url(), None);
+        let no_jwks_uri = RemoteError::from(DiscoveryError::NoJwksUri("https://a".into()));
+        assert!(no_jwks_uri.is_discovery() && !no_jwks_uri.is_issuer_mismatch());
+        let invalid = RemoteError::from(Kind::Jwks {
+            url: url("https://as.example/jwks"),
+            source: JwksError::NotJsonObject,
+        });
+        assert!(invalid.is_invalid_jwks() && !invalid.is_discovery());
+        let source = invalid.source().and_then(|s| s.downcast_ref::<JwksError>());
+        assert_eq!(source, Some(&JwksError::NotJsonObject));
+        let none = RemoteError::from(Kind::NoUsableKeys {
+            url: url("https://as.example/jwks"),
+            rejected: vec![(
+                Some("k1".into()),
+                KeyError::UnsupportedKeyType("oct".into()),
+            )],
+        });
+        assert!(none.is_no_usable_keys());
+        assert_eq!(none.rejected_keys().len(), 1);
+        assert!(invalid.rejected_keys().is_empty());
+        let stopped = RemoteError::stopped();
+        assert!(stopped.is_stopped() && stopped.url().is_none() && stopped.source().is_none());
+    }
+
+    #[test]
+    fn an_insecure_url_or_issuer_is_reported_as_such() {
+        let refused = RemoteError::from(FetchError::InsecureUrl(url("http://as.example/jwks")));
+        assert!(refused.is_insecure_url() && !refused.is_discovery());
+        assert_eq!(refused.url(), Some(&url("http://as.example/jwks")));
+        let issuer = RemoteError::from(DiscoveryError::InvalidIssuer("http://as".into()));
+        assert!(issuer.is_insecure_url() && issuer.is_discovery());
+    }
+
+    #[test]
+    fn messages_name_the_endpoint_without_its_credentials() {
+        let e = RemoteError::request(
+            &reqwest::Url::parse("https://svc:pw@as.example/introspect?api_key=k1").unwrap(),
+            FetchError::Status(500),
+        );
+        let shown = format!("{e} {e:?}");
+        assert_eq!(
+            e.to_string(),
+            "https://***@as.example/introspect?api_key=***: HTTP status 500"
+        );
+        assert!(!shown.contains("pw") && !shown.contains("k1"), "{shown}");
+        // Without a URL of its own, the failure alone (as before).
+        assert_eq!(
+            RemoteError::from(FetchError::TooLarge(1024)).to_string(),
+            "response body over the 1024-byte limit"
+        );
+        assert_eq!(
+            jwks_fetch(FetchError::Status(404)).to_string(),
+            "fetching JWKS from https://as.example/jwks: HTTP status 404"
+        );
+        assert_eq!(
+            metadata_fetch(FetchError::Status(404)).to_string(),
+            "discovery: cannot fetch metadata from \
+             https://as.example/.well-known/openid-configuration: HTTP status 404"
+        );
+    }
+
+    #[test]
+    fn clones_are_equal_and_cheap() {
+        let e = jwks_fetch(FetchError::Status(500));
+        let c = e.clone();
+        assert_eq!(e, c);
+        assert!(Arc::ptr_eq(&e.inner, &c.inner));
+        assert_ne!(e, jwks_fetch(FetchError::Status(502)));
+        assert_eq!(
+            std::mem::size_of::<RemoteError>(),
+            std::mem::size_of::<usize>()
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The authorization server over the network (feature `remote`): fetching
 //! small documents safely ([`fetch`]), OpenID Connect / RFC 8414 metadata
 //! ([`discovery`]), and the refreshing JWKS cache ([`jwks`]), with their
-//! errors ([`error`]). Knows keys and the clock; knows nothing of tokens,
+//! one public error, [`RemoteError`] ([`error`]). Knows keys and the clock; knows nothing of tokens,
 //! validators or middleware.
 
 pub(crate) mod discovery;
@@ -11,9 +11,8 @@ pub(crate) mod jwks;
 pub(crate) mod url;
 
 pub use discovery::IssuerMetadata;
-pub use error::{
-    DiscoveryError, FetchError, InvalidMetadata, KeySourceError, RedirectError, TransportError,
-};
+pub(crate) use error::FetchError;
+pub use error::RemoteError;
 pub use jwks::KeySourceUpdates;
 pub use jwks::options::JwksOptions;
 pub use jwks::stats::{KeySourceStats, KeyStatus};

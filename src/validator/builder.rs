@@ -455,7 +455,7 @@ impl ValidatorBuilder {
             .take()
             .map(|c| build_client(Some(c.0), Duration::ZERO))
             .transpose()
-            .map_err(BuildError::Url)?;
+            .map_err(|e| BuildError::Url(e.into()))?;
         let env = Env {
             leeway: Leeway(i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX)),
             clock: self.clock.clone(),
@@ -644,7 +644,7 @@ impl Env {
                     };
                     self.remote_spec(config.remote.options, keys)?
                         .start(source)
-                        .map_err(BuildError::Url)?
+                        .map_err(|e| BuildError::Url(e.into()))?
                 } else {
                     KeySource::Static(keys)
                 };
@@ -696,14 +696,14 @@ impl Env {
                     (Some(url), _) => TenantKeys::Shared(
                         self.remote_spec(config.remote.options, keys)?
                             .start(Source::Url(url.expose().to_owned()))
-                            .map_err(BuildError::Url)?,
+                            .map_err(|e| BuildError::Url(e.into()))?,
                     ),
                     (None, true) => {
                         let spec = self.remote_spec(config.remote.options, keys)?;
                         // Each tenant's issuer URL is checked when it is
                         // discovered; the template's own must be fetchable.
                         spec.check_url(&template.replace("{tenant}", "tenant"))
-                            .map_err(BuildError::Url)?;
+                            .map_err(|e| BuildError::Url(e.into()))?;
                         TenantKeys::Discover(Box::new(spec))
                     }
                     (None, false) => TenantKeys::Shared(KeySource::Static(keys)),
@@ -735,7 +735,7 @@ impl Env {
             self.allow_http,
             self.http_client.as_ref(),
         )
-        .map_err(BuildError::Url)?;
+        .map_err(|e| BuildError::Url(e.into()))?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         Ok(RemoteSpec::new(
             fetcher,
@@ -806,12 +806,14 @@ fn build_introspection(
         .exact
         .first()
         .ok_or(BuildError::IntrospectionNeedsIssuer)?;
-    let fetcher =
-        Fetcher::new(config.options.timeout, allow_http, client).map_err(BuildError::Url)?;
+    let fetcher = Fetcher::new(config.options.timeout, allow_http, client)
+        .map_err(|e| BuildError::Url(e.into()))?;
     let endpoint = match (&config.endpoint, first.keys.remote()) {
-        (EndpointConfig::Url(url), _) => {
-            Endpoint::Url(fetcher.url(url.expose()).map_err(BuildError::Url)?)
-        }
+        (EndpointConfig::Url(url), _) => Endpoint::Url(
+            fetcher
+                .url(url.expose())
+                .map_err(|e| BuildError::Url(e.into()))?,
+        ),
         (EndpointConfig::Discovered, Some(remote)) if remote.cache.discovers() => {
             Endpoint::Discovered(remote.start_shared())
         }

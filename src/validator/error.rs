@@ -17,7 +17,7 @@ use crate::introspection::response::Refusal;
 use crate::jwt::{JwsError, Malformed};
 use crate::keys::{Algorithm, JwksError, KeyError, SignatureError};
 #[cfg(feature = "remote")]
-use crate::remote::{FetchError, KeySourceError};
+use crate::remote::RemoteError;
 
 /// Why a token was refused (or could not be checked).
 ///
@@ -432,15 +432,17 @@ pub enum BuildError {
     #[cfg(feature = "remote")]
     #[error("introspection needs at least one call in flight (max_concurrent is 0)")]
     IntrospectionConcurrency,
-    /// A URL is not usable (not https, or not a URL).
+    /// A URL is not usable (not https, or not a URL:
+    /// [`RemoteError::is_insecure_url`]), or the HTTP client could not be
+    /// built.
     #[cfg(feature = "remote")]
     #[error(transparent)]
-    Url(FetchError),
+    Url(RemoteError),
     /// [`build_and_fetch`](crate::ValidatorBuilder::build_and_fetch): the
     /// first fetch of the keys failed.
     #[cfg(feature = "remote")]
     #[error("cannot load the authorization server's keys: {0}")]
-    KeySource(#[from] KeySourceError),
+    KeySource(#[from] RemoteError),
     /// A realm with control characters, which no HTTP header can carry.
     #[error("the realm {0:?} contains control characters, which no HTTP header can carry")]
     InvalidRealm(String),

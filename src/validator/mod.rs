@@ -49,7 +49,7 @@ pub(crate) use crate::limits::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_CAPACITY, MAX_JWKS_FILE_SIZE,
 };
 #[cfg(feature = "remote")]
-use crate::remote::KeySourceError;
+use crate::remote::RemoteError;
 use crate::telemetry::{self, ShortHash, Stopwatch};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -738,7 +738,7 @@ impl Validator {
     /// operator's "keys rotated" signal, say), and returns the first
     /// failure. With local keys only, returns at once.
     #[cfg(feature = "remote")]
-    pub async fn refresh_keys(&self) -> Result<(), KeySourceError> {
+    pub async fn refresh_keys(&self) -> Result<(), RemoteError> {
         let mut first_error = None;
         for (_, keys) in self.inner.issuers.key_sources() {
             if let Some(remote) = keys.remote()
@@ -768,8 +768,19 @@ impl Validator {
     /// waits until each has finished its first fetch; returns the first
     /// failure (the sources keep retrying in the background). Returns at
     /// once with local keys only.
+    ///
+    /// # Errors
+    ///
+    /// The first source's failure, a [`RemoteError`](crate::jwks::RemoteError)
+    /// to ask: [`is_timeout`](crate::jwks::RemoteError::is_timeout) or
+    /// [`is_connect`](crate::jwks::RemoteError::is_connect) for a server out
+    /// of reach, [`status`](crate::jwks::RemoteError::status) for a refused
+    /// fetch, [`is_discovery`](crate::jwks::RemoteError::is_discovery) for
+    /// the metadata, [`is_invalid_jwks`](crate::jwks::RemoteError::is_invalid_jwks)
+    /// or [`is_no_usable_keys`](crate::jwks::RemoteError::is_no_usable_keys)
+    /// for the key set.
     #[cfg(feature = "remote")]
-    pub async fn ready(&self) -> Result<(), KeySourceError> {
+    pub async fn ready(&self) -> Result<(), RemoteError> {
         let mut first_error = None;
         for trusted in &self.inner.issuers.exact {
             if let Some(remote) = trusted.keys.remote()

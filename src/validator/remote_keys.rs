@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use super::key_source::RemoteSource;
 use crate::remote::jwks::JwksCache;
-use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpdates};
+use crate::remote::{IssuerMetadata, KeySourceStats, KeySourceUpdates, RemoteError};
 
 /// One issuer's remote key set (a `jwks_url` or a discovered JWKS), from
 /// [`Validator::remote_keys`](crate::Validator::remote_keys): its
@@ -17,7 +17,7 @@ use crate::remote::{IssuerMetadata, KeySourceError, KeySourceStats, KeySourceUpd
 /// A handle does not keep the key source running: once the last clone of
 /// its validator drops, the background refresh stops, the statistics and
 /// metadata keep their last values, and [`refresh`](Self::refresh)
-/// answers [`KeySourceError::Stopped`].
+/// answers an error that [`is_stopped`](RemoteError::is_stopped).
 #[derive(Clone)]
 pub struct RemoteKeys {
     issuer: String,
@@ -75,12 +75,12 @@ impl RemoteKeys {
     ///
     /// # Errors
     ///
-    /// Why the fetch failed; [`KeySourceError::Stopped`] once the
-    /// validator is gone.
-    pub async fn refresh(&self) -> Result<(), KeySourceError> {
+    /// Why the fetch failed; once the validator is gone, an error that
+    /// [`is_stopped`](RemoteError::is_stopped).
+    pub async fn refresh(&self) -> Result<(), RemoteError> {
         match self.source.upgrade() {
             Some(source) => source.start().refresh_now().await,
-            None => Err(KeySourceError::Stopped),
+            None => Err(RemoteError::stopped()),
         }
     }
 }

@@ -41,7 +41,7 @@ use tokio::sync::{Notify, watch};
 use self::options::{JwksOptions, MAX_DELAY, MIN_DELAY, jitter};
 use self::stats::{KeySourceStats, KeyStatus};
 use super::discovery::{self, IssuerMetadata};
-use super::error::{DiscoveryError, FetchError, KeySourceError};
+use super::error::{DiscoveryError, FetchError, Kind, RemoteError};
 use super::fetch::Fetcher;
 use super::url::EndpointUrl;
 use crate::clock::Clock;
@@ -103,7 +103,7 @@ struct StatsInner {
     consecutive_failures: u32,
     last_success: Option<SystemTime>,
     last_attempt: Option<SystemTime>,
-    last_error: Option<KeySourceError>,
+    last_error: Option<RemoteError>,
     next_attempt_in: Option<Duration>,
 }
 
@@ -301,7 +301,7 @@ impl JwksCache {
 
     /// Fetches now, whatever the cool-down, and returns the outcome of that
     /// fetch. An attempt already running is let finish first.
-    pub(crate) async fn refresh_now(&self) -> Result<(), KeySourceError> {
+    pub(crate) async fn refresh_now(&self) -> Result<(), RemoteError> {
         let mut attempts = self.attempts.subscribe();
         let seen = *attempts.borrow_and_update();
         let target = {
@@ -329,7 +329,7 @@ impl JwksCache {
 
     /// Waits until the first attempt (discovery and JWKS) has finished and
     /// returns its error, if it failed.
-    pub(crate) async fn first_attempt(&self) -> Result<(), KeySourceError> {
+    pub(crate) async fn first_attempt(&self) -> Result<(), RemoteError> {
         let mut attempts = self.attempts.subscribe();
         let _ = attempts.wait_for(|n| *n > 0).await;
         if self.snapshot.load().is_some() {
@@ -338,7 +338,7 @@ impl JwksCache {
         Err(lock(&self.stats)
             .last_error
             .clone()
-            .unwrap_or(KeySourceError::Stopped))
+            .unwrap_or_else(RemoteError::stopped))
     }
 
     /// A snapshot of the statistics.
@@ -492,7 +492,7 @@ impl JwksCache {
                     } else {
                         tracing::debug!(%error, "keys of an unverified tenant not fetched");
                     }
-                    stats.last_error = Some(error);
+                    stats.last_error = Some(error.into());
                     telemetry::jwks_fetch(&url, "error", None);
                     // Past `max_stale` the fetched set no longer verifies:
                     // only the configured keys (if any) do.
@@ -572,7 +572,7 @@ impl JwksCache {
 
     /// Discovers if needed (returning `Ok(None)` right after discovery, so the
     /// caller fetches the JWKS at once), then fetches the JWKS.
-    async fn fetch(&self) -> Result<Option<Fetched>, KeySourceError> {
+    async fn fetch(&self) -> Result<Option<Fetched>, Kind> {
         let url = match &self.source {
             Source::Url(u) => u.clone(),
             Source::Discover(issuer) => match self.metadata.load_full() {
@@ -598,7 +598,7 @@ impl JwksCache {
                 }
             },
         };
-        let fetch_error = |source| KeySourceError::Fetch {
+        let fetch_error = |source| Kind::Fetch {
             url: url.clone().into(),
             source,
         };
@@ -627,14 +627,14 @@ impl JwksCache {
             }));
         }
         let fetched = KeySet::from_jwks_with_limit(&response.body, self.options.max_keys).map_err(
-            |source| KeySourceError::Jwks {
+            |source| Kind::Jwks {
                 url: url.clone().into(),
                 source,
             },
         )?;
         fetched.log_rejected(!self.unverified());
         if fetched.is_empty() {
-            return Err(KeySourceError::NoUsableKeys {
+            return Err(Kind::NoUsableKeys {
                 url: url.into(),
                 rejected: fetched
                     .rejected()

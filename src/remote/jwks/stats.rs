@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::remote::error::KeySourceError;
+use crate::remote::error::RemoteError;
 use crate::remote::url::EndpointUrl;
 
 /// Where the key set stands.
@@ -47,7 +47,7 @@ pub struct KeySourceStats {
     /// When the last attempt finished.
     pub last_attempt: Option<SystemTime>,
     /// The last attempt's error, if it failed.
-    pub last_error: Option<KeySourceError>,
+    pub last_error: Option<RemoteError>,
     /// The delay that was scheduled after the last attempt (refresh interval
     /// with jitter, or retry backoff).
     pub next_attempt_in: Option<Duration>,
