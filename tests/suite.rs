@@ -26,6 +26,7 @@ mod policy;
 mod providers;
 mod redis;
 mod remote;
+mod report;
 mod routes;
 mod service;
 mod stacks;
