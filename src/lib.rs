@@ -106,7 +106,6 @@
 //! | `redis` | no | [`redis::RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
 //! | `config` | no | [`config::Config`]: the validator and the layer from a TOML, JSON or YAML file, or the environment |
 //! | `metrics` | no | counters and histograms through the `metrics` facade ([`guide::operations`]) |
-//! | `cli` | no | the `bearer-guard` command: `inspect` and `verify` a token |
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, mint any token; [`testing::TestAuthorizationServer`]: the issuer served on loopback (discovery, JWKS, client credentials, introspection, failure switches); `ManualClock` (turns on `remote`) |
 //!
 //! # Where things are

@@ -8,7 +8,6 @@ mod common;
 
 mod adversarial;
 mod architecture;
-mod cli;
 mod client;
 mod config;
 mod dpop;
