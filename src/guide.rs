@@ -381,9 +381,9 @@ pub mod operations {
     //!   names the endpoint without the credentials its URL may hold.
     //! - **Configuration**: [`config::Config`](crate::config) (feature
     //!   `config`) from a TOML, JSON or YAML file, or the environment.
-    //! - **The diagnostic command**: `cargo install bearer-guard --features
-    //!   cli`, then `bearer-guard inspect TOKEN` and `bearer-guard verify
-    //!   --issuer URL --audience A --discover TOKEN`.
+    //! - **The diagnostic command** (its own package, `cli/`): `cargo
+    //!   install bearer-guard-cli`, then `bearer-guard inspect TOKEN` and
+    //!   `bearer-guard verify --issuer URL --audience A --discover TOKEN`.
     //!
     //! ```
     //! # use bearer_guard::testing::TestIssuer;

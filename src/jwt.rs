@@ -5,8 +5,9 @@
 //! signature has verified, and the key is never taken from the token (`jwk`,
 //! `jku`, `x5u`, `x5c` and `x5t` header members are ignored).
 //!
-//! Public here: why a token is not a JWS ([`Malformed`]) and what its `typ`
-//! header must say ([`TypPolicy`]).
+//! Public here: why a token is not a JWS ([`Malformed`]), what its `typ`
+//! header must say ([`TypPolicy`]), and, for diagnostics only, a token
+//! decoded without verifying it ([`decode_unverified`], in `unverified.rs`).
 //!
 //! A `Jws` owns no part of the token: it keeps the decoded header and the
 //! segment boundaries, so that a validation waiting for keys carries it
@@ -21,6 +22,11 @@ use serde_json::{Map, Value};
 
 use crate::json::{self, ObjectError, StrictAny};
 use crate::keys::{Algorithm, AlgorithmSet, KeyBinding, KeySet, SignatureError};
+
+mod unverified;
+pub use unverified::{
+    Members, Segment, UnverifiedError, UnverifiedJws, UnverifiedToken, decode_unverified,
+};
 
 /// How a token failed to be a well-formed compact JWS (RFC 7515 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +111,17 @@ pub enum TypPolicy {
 }
 
 impl TypPolicy {
-    fn allows(&self, typ: Option<&str>) -> bool {
+    /// Whether a token whose header's `typ` is `typ` (`None`: no `typ`)
+    /// passes this policy.
+    ///
+    /// ```
+    /// use bearer_guard::jwt::TypPolicy;
+    ///
+    /// assert!(TypPolicy::default().allows(Some("JWT")));
+    /// assert!(TypPolicy::Rfc9068.allows(Some("application/at+jwt")));
+    /// assert!(!TypPolicy::Rfc9068.allows(None));
+    /// ```
+    pub fn allows(&self, typ: Option<&str>) -> bool {
         let normalized = typ.map(crate::json::strip_application);
         let eq = |want: &str| normalized.is_some_and(|t| t.eq_ignore_ascii_case(want));
         match self {

@@ -106,7 +106,6 @@
 //! | `redis` | no | [`redis::RedisStore`]: the DPoP replay cache and the introspection cache shared by a fleet of replicas |
 //! | `config` | no | [`config::Config`]: the validator and the layer from a TOML, JSON or YAML file, or the environment |
 //! | `metrics` | no | counters and histograms through the `metrics` facade ([`guide::operations`]) |
-//! | `cli` | no | the `bearer-guard` command: `inspect` and `verify` a token |
 //! | `testing` | no | [`testing::TestIssuer`]: generate keys, mint any token; [`testing::TestAuthorizationServer`]: the issuer served on loopback (discovery, JWKS, client credentials, introspection, failure switches); `ManualClock` (turns on `remote`) |
 //!
 //! # Where things are
@@ -126,12 +125,13 @@
 //! | [`response`] | refusal bodies ([`response::ProblemJson`], your own [`response::ErrorBody`]) |
 //! | [`future`] | the middleware's response futures |
 //! | [`keys`] | algorithms, key sets, signing keys |
-//! | [`jwt`] | what a malformed token is, the `typ` policy |
+//! | [`jwt`] | what a malformed token is, the `typ` policy, a token decoded unverified |
 //! | [`dpop`] | DPoP options and refusals |
 //! | `jwks` | (feature `remote`) remote key sets, discovery, `RemoteError` (what went wrong talking to the authorization server) |
 //! | `introspection` | (feature `remote`) RFC 7662 for opaque tokens |
 //! | [`metadata`] | RFC 9728 resource metadata |
 //! | [`health`] | what the validator can verify now |
+//! | [`report`] | which checks a validation passed, failed, never reached |
 //! | `redis` | (feature `redis`) state shared by replicas |
 //! | [`limits`] | every named limit and default |
 //! | `client`, `config`, `testing` | the calling side, configuration files, test kit (features) |
@@ -260,6 +260,13 @@ pub mod response {
 pub mod metadata {
     //! The resource describes itself (RFC 9728): [`ResourceMetadata`].
     pub use crate::http::ResourceMetadata;
+}
+
+pub mod report {
+    //! What a validation checked, in the validator's order, for diagnostic
+    //! tools and tests: [`Validator::validate_with_report`](crate::Validator::validate_with_report)
+    //! returns a [`Report`] of every [`Check`] with its [`Outcome`].
+    pub use crate::validator::{Check, Outcome, Report};
 }
 
 pub mod health {

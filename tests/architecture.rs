@@ -22,8 +22,9 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     &["axum", "client", "config"],
     &["testing"],
-    // The `bearer-guard` command: the crate's public API only.
-    &["bin", "guide"],
+    // Documentation. (The `bearer-guard` command is a package of its own,
+    // `cli/`, on the public API only.)
+    &["guide"],
 ];
 
 /// Modules outside the layering: the crate root (re-exports) and test-only

@@ -8,7 +8,6 @@ mod common;
 
 mod adversarial;
 mod architecture;
-mod cli;
 mod client;
 mod config;
 mod dpop;
@@ -26,6 +25,7 @@ mod policy;
 mod providers;
 mod redis;
 mod remote;
+mod report;
 mod routes;
 mod service;
 mod stacks;

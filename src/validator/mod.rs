@@ -16,6 +16,7 @@ pub(crate) mod issuers;
 pub(crate) mod key_source;
 #[cfg(feature = "remote")]
 pub(crate) mod remote_keys;
+pub(crate) mod report;
 pub(crate) mod token_cache;
 
 use std::fmt;
@@ -30,6 +31,7 @@ pub use health::{Health, HealthStatus, IssuerHealth};
 pub use issuer::Issuer;
 #[cfg(feature = "remote")]
 pub use remote_keys::RemoteKeys;
+pub use report::{Check, Outcome, Report};
 
 use self::issuers::{Issuers, Owner};
 use self::key_source::Step;

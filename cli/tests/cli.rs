@@ -1,9 +1,7 @@
-//! The `bearer-guard` command (feature `cli`), run as a user runs it: the
-//! built binary, its output and its exit status. `inspect` explains tokens
-//! without verifying them; `verify` checks them with the real validator,
-//! against a JWKS file or a JWKS served on 127.0.0.1.
-
-#![cfg(feature = "cli")]
+//! The `bearer-guard` command, run as a user runs it: the built binary, its
+//! output and its exit status. `inspect` explains tokens without verifying
+//! them; `verify` checks them with the real validator, against a JWKS file
+//! or a JWKS served on 127.0.0.1.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -117,12 +115,22 @@ fn assert_one_line_error(o: &Output) {
 
 #[test]
 fn help_and_version_describe_the_command() {
-    for help in [&["--help"][..], &["help"], &["verify", "--help"]] {
+    for help in [&["--help"][..], &["help"], &["-h"]] {
         let o = run(help);
         assert_eq!(o.status.code(), Some(0));
         let text = stdout(&o);
         assert!(text.contains("bearer-guard inspect TOKEN"), "{text}");
         assert!(text.contains("--jwks-file FILE"), "{text}");
+        assert!(text.contains("EXIT STATUS"), "{text}");
+    }
+    // A command's own help: its synopsis and every option.
+    for help in [&["verify", "--help"][..], &["help", "verify"]] {
+        let o = run(help);
+        assert_eq!(o.status.code(), Some(0));
+        let text = stdout(&o);
+        assert!(text.contains("bearer-guard verify --issuer URL"), "{text}");
+        assert!(text.contains("--jwks-file FILE"), "{text}");
+        assert!(text.contains("--hmac-secret-env <VAR>"), "{text}");
     }
     let o = run(&["--version"]);
     assert_eq!(o.status.code(), Some(0));
