@@ -10,7 +10,7 @@
 //! algorithm; the aim is at most 1.1. With `BEARER_GUARD_BENCH_GATE=1` the
 //! run fails above 1.5 (the machines are shared and noisy).
 //!
-//! `cargo bench --bench dpop` (add `-- --quick`).
+//! `cargo bench -p bearer-guard-bench --bench dpop` (add `-- --quick`).
 
 mod common;
 

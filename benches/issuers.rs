@@ -8,7 +8,7 @@
 //! `BEARER_GUARD_BENCH_GATE=1` the run fails if 100 issuers cost more than
 //! 2x one issuer.
 //!
-//! `cargo bench --bench issuers` (add `-- --quick`).
+//! `cargo bench -p bearer-guard-bench --bench issuers` (add `-- --quick`).
 
 mod common;
 

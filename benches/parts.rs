@@ -9,7 +9,7 @@
 //! - `validate-warm`: `Validator::validate` of a cached token (all of it);
 //! - `extensions`: inserting the claims into request extensions.
 //!
-//! `cargo bench --bench parts` (add `-- --quick`).
+//! `cargo bench -p bearer-guard-bench --bench parts` (add `-- --quick`).
 
 mod common;
 

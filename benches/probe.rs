@@ -2,7 +2,7 @@
 //! (repeatable whatever else the machine is doing), see BENCHMARKS.md:
 //!
 //! ```text
-//! cargo bench --bench probe --no-run
+//! cargo bench -p bearer-guard-bench --bench probe --no-run
 //! valgrind --tool=callgrind target/release/deps/probe-* cold RS256 1000
 //! ```
 //!

@@ -2,7 +2,7 @@
 //! lock on the hot path means two threads do about twice the work of one),
 //! and memory per cached token.
 //!
-//! `cargo bench --bench scale` (add `-- --quick` for a short pass).
+//! `cargo bench -p bearer-guard-bench --bench scale` (add `-- --quick` for a short pass).
 
 mod common;
 

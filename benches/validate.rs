@@ -12,7 +12,7 @@
 //! cache hit less than 5x faster than a cold RS256 validation, or a cold
 //! path more than 2x the floor.
 //!
-//! `cargo bench --bench validate` (add `-- --quick` for a short pass).
+//! `cargo bench -p bearer-guard-bench --bench validate` (add `-- --quick` for a short pass).
 
 mod common;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Draws docs/benchmarks.svg from the estimates of the last benchmark run.
 
-    cargo bench --bench validate && cargo bench -p bearer-guard-bench --bench stack
+    cargo bench -p bearer-guard-bench --bench validate && cargo bench -p bearer-guard-bench --bench stack
     python3 scripts/bench_chart.py [target-dir] [output.svg]
 
 Reads criterion's `<target>/criterion/<group>/<function>/new/estimates.json`

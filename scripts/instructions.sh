@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
-cargo bench --bench probe --no-run >/dev/null 2>&1
+cargo bench -p bearer-guard-bench --bench probe --no-run >/dev/null 2>&1
 probe=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/probe-* | grep -v '\.d$' | head -1)
 
 count() {

@@ -105,15 +105,8 @@ pub fn fixed_key(alg: Algorithm) -> TestKey {
 /// criterion's mean estimate (ns) for `group/function`, from this run.
 pub fn mean_ns(group: &str, function: &str) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| {
-        // The workspace's target directory: the root package's, also for
-        // the peers' package beside it (bench/).
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = if manifest.join("benches").is_dir() {
-            manifest
-        } else {
-            manifest.parent().unwrap_or(manifest)
-        };
-        root.join("target").display().to_string()
+        // The workspace's target directory, at the root beside this package.
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into()
     });
     let path = format!(
         "{dir}/criterion/{}/{function}/new/estimates.json",

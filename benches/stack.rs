@@ -13,7 +13,6 @@
 //!
 //! `cargo bench --bench stack` (add `-- --quick` for a short pass).
 
-#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::hint::black_box;
