@@ -655,3 +655,16 @@ async fn a_request_whose_body_never_comes_is_answered_not_held_forever() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
 }
+
+#[tokio::test]
+async fn a_recorded_requests_debug_hides_query_values() {
+    let (server, _clock) = served().await;
+    get(&server, "/jwks?api_key=s3cret&v=2").await;
+    let recorded = server.last_request(Endpoint::Jwks).unwrap();
+    // The accessor gives the path as it came...
+    assert_eq!(recorded.path(), "/jwks?api_key=s3cret&v=2");
+    // ...`Debug` (test failure output, logs) not its values.
+    let shown = format!("{recorded:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("/jwks?api_key=***&v=***"), "{shown}");
+}
