@@ -101,7 +101,8 @@ pub enum Failure {
 
 /// A request an endpoint received, as [`TestAuthorizationServer`] recorded
 /// it (before any [`Failure`] applied). Its `Debug` hides secrets: header
-/// values, and the form's `client_secret`, `client_assertion` and tokens.
+/// values, the values of the path's query (`?api_key=***`), and the form's
+/// `client_secret`, `client_assertion` and tokens.
 ///
 /// ```
 /// use bearer_guard::testing::{Endpoint, TestIssuer};
@@ -150,11 +151,28 @@ impl fmt::Debug for RecordedRequest {
         let headers: Vec<&str> = self.headers.keys().map(|name| name.as_str()).collect();
         f.debug_struct("RecordedRequest")
             .field("method", &self.method)
-            .field("path", &self.path)
+            .field("path", &path_shown(&self.path))
             .field("header_names", &headers)
             .field("form", &form)
             .finish()
     }
+}
+
+/// `path` with each query value hidden, as
+/// [`EndpointUrl`](crate::jwks::EndpointUrl) shows a URL: the query is where
+/// credentials in a URL live.
+fn path_shown(path: &str) -> String {
+    let Some((path, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let names: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            format!("{name}=***")
+        })
+        .collect();
+    format!("{path}?{}", names.join("&"))
 }
 
 impl RecordedRequest {
