@@ -172,6 +172,14 @@ pub(crate) struct Jws {
 /// anything longer is wrong, and is not decoded.
 const MAX_SIGNATURE_CHARS: usize = 1366;
 
+/// Whether the signature segment of `token` is longer than any signature
+/// ([`Jws::verify`] refuses it before it looks up the key).
+pub(crate) fn signature_too_long(token: &str) -> bool {
+    token
+        .rsplit_once('.')
+        .is_some_and(|(_, signature)| signature.len() > MAX_SIGNATURE_CHARS)
+}
+
 fn b64(segment: &str) -> Result<Vec<u8>, Malformed> {
     URL_SAFE_NO_PAD
         .decode(segment)

@@ -697,6 +697,24 @@ async fn the_refresh_task_stops_when_the_validator_is_dropped() {
 }
 
 #[tokio::test]
+async fn updates_end_when_the_validator_is_dropped_though_a_handle_remains() {
+    let s = setup().await;
+    let v = s.validator().await;
+    // A health endpoint's handle, kept beyond the validator.
+    let keys = v.remote_keys().remove(0);
+    let mut updates = keys.updates();
+    drop(v);
+    let next = tokio::time::timeout(Duration::from_secs(5), updates.next()).await;
+    assert!(
+        matches!(next, Ok(None)),
+        "a subscriber of a dropped validator waits forever while a RemoteKeys handle lives"
+    );
+    // The handle keeps the last statistics.
+    assert!(keys.stats().last_success.is_some());
+    assert!(keys.refresh().await.is_err_and(|e| e.is_stopped()));
+}
+
+#[tokio::test]
 async fn build_needs_a_runtime_for_remote_keys() {
     let s = setup().await;
     let builder = s.builder();

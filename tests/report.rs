@@ -290,3 +290,24 @@ fn with_several_issuers_the_unverified_iss_is_chosen_before_the_signature() {
     assert!(accepted.result().is_ok(), "{accepted:?}");
     assert_eq!(accepted.checks().len(), Check::ORDER.len());
 }
+
+#[test]
+fn a_signature_refused_for_its_length_is_not_reported_past_the_key() {
+    // The validator refuses a signature longer than any algorithm's
+    // before it looks up the token's `kid`: here one no key has, so the
+    // report must not say the key check passed.
+    let issuer = issuer();
+    let token = issuer.token().header("kid", "nope").sign();
+    let (signing_input, _) = token.rsplit_once('.').unwrap();
+    let long = format!("{signing_input}.{}", "A".repeat(1400));
+    let refused = report(&issuer.validator(), &long);
+    assert_eq!(
+        refused.result().unwrap_err(),
+        &ValidationError::InvalidSignature
+    );
+    assert!(
+        !refused.checks().contains(&(Check::Key, Outcome::Passed)),
+        "the kid was never looked up: {refused:?}"
+    );
+    assert_failed_at(&refused, Check::Key);
+}

@@ -613,3 +613,58 @@ async fn dropping_the_server_ends_its_connections_and_closes_its_port() {
     server.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Reads `stream` until the server closes it; what it sent.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 256];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return answer,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+// On tokio's paused clock: the server's timers fire as soon as nothing
+// else can happen, so waiting "an hour" costs nothing.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_sends_nothing_does_not_hold_a_connection_forever() {
+    let (server, _clock) = served().await;
+    let mut silent = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(3600), until_closed(&mut silent)).await;
+    assert!(
+        closed.is_ok(),
+        "a connection that sends no request is held (and one of the server's places taken) forever"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_whose_body_never_comes_is_answered_not_held_forever() {
+    use tokio::io::AsyncWriteExt as _;
+    let (server, _clock) = served().await;
+    let mut stalled = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    stalled
+        .write_all(b"POST /token HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab")
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(3600), until_closed(&mut stalled))
+        .await
+        .expect("a request whose body stalls is held forever");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+}
+
+#[tokio::test]
+async fn a_recorded_requests_debug_hides_query_values() {
+    let (server, _clock) = served().await;
+    get(&server, "/jwks?api_key=s3cret&v=2").await;
+    let recorded = server.last_request(Endpoint::Jwks).unwrap();
+    // The accessor gives the path as it came...
+    assert_eq!(recorded.path(), "/jwks?api_key=s3cret&v=2");
+    // ...`Debug` (test failure output, logs) not its values.
+    let shown = format!("{recorded:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("/jwks?api_key=***&v=***"), "{shown}");
+}

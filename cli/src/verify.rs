@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bearer_guard::config::{MAX_SECRET_FILE_SIZE, Secret, SecretError};
+use bearer_guard::jwks::EndpointUrl;
 use bearer_guard::jwt::{UnverifiedError, UnverifiedJws, UnverifiedToken, decode_unverified};
 use bearer_guard::keys::{Algorithm, AlgorithmSet, KeySet};
 use bearer_guard::limits::DEFAULT_MAX_TOKEN_SIZE;
@@ -126,7 +127,9 @@ impl KeySource {
 impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeySource::Url(url) => write!(f, "JWKS at {url}"),
+            // As the library shows a URL: without user information or
+            // query values (where credentials live).
+            KeySource::Url(url) => write!(f, "JWKS at {}", EndpointUrl::new(url.as_str())),
             KeySource::File(path) => write!(f, "JWKS file {}", path.display()),
             KeySource::Discover => f.write_str("issuer's metadata (discovery)"),
             KeySource::Pem(path) => write!(f, "PEM key file {}", path.display()),

@@ -739,6 +739,35 @@ fn verify_exits_2_when_the_keys_cannot_be_fetched() {
     }
 }
 
+#[test]
+fn verify_never_prints_the_credentials_of_a_jwks_url() {
+    // A port nobody listens on: bound, then released.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let token = issuer().token().sign();
+    let jwks_url = format!("http://svc:pa55word@127.0.0.1:{port}/jwks?api_key=k3y");
+    let o = run(&[
+        "verify",
+        "--issuer",
+        issuer().issuer(),
+        "--audience",
+        AUDIENCE,
+        "--allow-http",
+        "--jwks-url",
+        &jwks_url,
+        &token,
+    ]);
+    assert_one_line_error(&o);
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !shown.contains("pa55word") && !shown.contains("k3y"),
+        "the library hides a URL's credentials, the command prints them: {shown}"
+    );
+    assert!(shown.contains("/jwks?api_key=***"), "{shown}");
+}
+
 /// `verify` of `token` for `issuer` and `AUDIENCE`, with the options `keys`.
 fn verify_with(issuer: &TestIssuer, keys: &[&str], token: &str) -> Output {
     let mut args = vec![

@@ -3,9 +3,9 @@
 //! with the switches a test flips while it runs. hyper's HTTP/1 server on
 //! the caller's tokio runtime; what it answers is `oauth`'s.
 //!
-//! Every request is a peer's input: bodies are read with a limit, the
-//! connections and the recorded requests are bounded, and nothing here
-//! panics on what a request holds.
+//! Every request is a peer's input: heads and bodies are read with a limit
+//! and within a time, the connections and the recorded requests are
+//! bounded, and nothing here panics on what a request holds.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -21,7 +21,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Map, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -101,7 +101,8 @@ pub enum Failure {
 
 /// A request an endpoint received, as [`TestAuthorizationServer`] recorded
 /// it (before any [`Failure`] applied). Its `Debug` hides secrets: header
-/// values, and the form's `client_secret`, `client_assertion` and tokens.
+/// values, the values of the path's query (`?api_key=***`), and the form's
+/// `client_secret`, `client_assertion` and tokens.
 ///
 /// ```
 /// use bearer_guard::testing::{Endpoint, TestIssuer};
@@ -150,11 +151,28 @@ impl fmt::Debug for RecordedRequest {
         let headers: Vec<&str> = self.headers.keys().map(|name| name.as_str()).collect();
         f.debug_struct("RecordedRequest")
             .field("method", &self.method)
-            .field("path", &self.path)
+            .field("path", &path_shown(&self.path))
             .field("header_names", &headers)
             .field("form", &form)
             .finish()
     }
+}
+
+/// `path` with each query value hidden, as
+/// [`EndpointUrl`](crate::jwks::EndpointUrl) shows a URL: the query is where
+/// credentials in a URL live.
+fn path_shown(path: &str) -> String {
+    let Some((path, query)) = path.split_once('?') else {
+        return path.to_owned();
+    };
+    let names: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            format!("{name}=***")
+        })
+        .collect();
+    format!("{path}?{}", names.join("&"))
 }
 
 impl RecordedRequest {
@@ -366,6 +384,11 @@ impl TestAuthorizationServer {
     pub const RESOURCE_SERVER_CLIENT_SECRET: &'static str = "resource-server-secret";
     /// Largest request body read, in bytes: a larger one is answered 413.
     pub const MAX_REQUEST_BODY: usize = 64 * 1024;
+    /// Longest wait for a request's head (on a new or an idle kept-alive
+    /// connection: it is then closed) and for its body (answered 408): a
+    /// client that stalls does not hold one of the server's connections
+    /// forever.
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
     /// How many requests per endpoint [`recorded_requests`](Self::recorded_requests)
     /// keeps (the latest).
     pub const RECORDED_REQUESTS: usize = 32;
@@ -776,6 +799,8 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     });
     // A connection that breaks ends here; nothing to report.
     let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(TestAuthorizationServer::READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
@@ -798,12 +823,14 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
     if body.size_hint().lower() > u64::try_from(limit).unwrap_or(u64::MAX) {
         return empty(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => {
+    let reading = Limited::new(body, limit).collect();
+    let body = match tokio::time::timeout(TestAuthorizationServer::READ_TIMEOUT, reading).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => {
             return empty(StatusCode::PAYLOAD_TOO_LARGE);
         }
-        Err(_) => return empty(StatusCode::BAD_REQUEST),
+        Ok(Err(_)) => return empty(StatusCode::BAD_REQUEST),
+        Err(_) => return empty(StatusCode::REQUEST_TIMEOUT),
     };
     let form = Form::parse(&body);
     let slot = shared.slot(endpoint);

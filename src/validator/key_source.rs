@@ -62,6 +62,15 @@ impl RemoteSource {
     }
 }
 
+/// The validator's last clone dropped: whoever still holds the cache (a
+/// `RemoteKeys` handle) learns that no attempt will come.
+#[cfg(feature = "remote")]
+impl Drop for RemoteSource {
+    fn drop(&mut self) {
+        self.cache.stop();
+    }
+}
+
 /// Stops the refresh task when the last clone of the validator drops.
 #[cfg(feature = "remote")]
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

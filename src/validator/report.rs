@@ -36,7 +36,9 @@ pub enum Check {
     /// The header's `typ`, against the [`TypPolicy`](crate::jwt::TypPolicy).
     Type,
     /// A key of the issuer for the token's `kid` and `alg` (and, for a key
-    /// that names its issuer, one that vouches for the token's).
+    /// that names its issuer, one that vouches for the token's). A
+    /// signature longer than any algorithm's is refused here, before the
+    /// key is looked up.
     Key,
     /// The signature, with that key.
     Signature,
@@ -191,7 +193,7 @@ impl Validator {
         let checks = if self.checked_as_jwt(token) {
             let failed = match &result {
                 Ok(_) => None,
-                Err(e) => self.failed_check(e),
+                Err(e) => self.failed_check(e, token),
             };
             let several = self.inner.issuers.single().is_none();
             let mut outcome = Outcome::Passed;
@@ -223,9 +225,10 @@ impl Validator {
         true
     }
 
-    /// The check a JWT validation failed at; `None` for the errors of
-    /// introspection. Where an error may come from two checks, the earlier.
-    fn failed_check(&self, e: &ValidationError) -> Option<Check> {
+    /// The check a JWT validation of `token` failed at; `None` for the
+    /// errors of introspection. Where an error may come from two checks,
+    /// the earlier.
+    fn failed_check(&self, e: &ValidationError, token: &str) -> Option<Check> {
         let issuers = &self.inner.issuers;
         let several = issuers.single().is_none();
         let rules = || {
@@ -263,6 +266,11 @@ impl Validator {
             | ValidationError::KeyAlgorithmMismatch(_)
             | ValidationError::NoKeyForAlgorithm(_)
             | ValidationError::KeysUnavailable => Check::Key,
+            // A signature longer than any is refused before the key is
+            // looked up (the `kid` may be one no key has).
+            ValidationError::InvalidSignature if crate::jwt::signature_too_long(token) => {
+                Check::Key
+            }
             ValidationError::InvalidSignature => Check::Signature,
             ValidationError::InvalidIssuer if issuer_bound_keys => Check::Key,
             ValidationError::MissingClaim(name) => match name.as_str() {

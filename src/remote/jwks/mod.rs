@@ -58,9 +58,23 @@ pub struct KeySourceUpdates {
 impl KeySourceUpdates {
     /// Waits until the next fetch attempt finishes (successful or not) and
     /// returns the statistics then; `None` once the validator is dropped.
+    ///
+    /// A [`RemoteKeys`](crate::jwks::RemoteKeys) handle outliving the
+    /// validator keeps the key set's statistics, not this subscription.
     pub async fn next(&mut self) -> Option<KeySourceStats> {
+        // Never hold the cache across the wait: its last owner dropping
+        // ends the subscription.
+        if self.stopped() {
+            return None;
+        }
         self.attempts.changed().await.ok()?;
-        Some(self.cache.upgrade()?.stats())
+        let cache = self.cache.upgrade()?;
+        (!cache.is_stopped()).then(|| cache.stats())
+    }
+
+    /// Whether the key source is gone (its validator dropped).
+    fn stopped(&self) -> bool {
+        self.cache.upgrade().is_none_or(|cache| cache.is_stopped())
     }
 }
 
@@ -132,6 +146,10 @@ pub(crate) struct JwksCache {
     /// attempt of its own after the first (discovery and JWKS).
     template: Option<String>,
     verified: std::sync::atomic::AtomicBool,
+    /// The key source this cache belongs to is gone (its validator
+    /// dropped), though a `RemoteKeys` handle may keep the cache: no
+    /// attempt will come, and subscriptions end.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for JwksCache {
@@ -208,6 +226,7 @@ impl JwksCache {
             }),
             template: None,
             verified: std::sync::atomic::AtomicBool::new(true),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -320,6 +339,18 @@ impl JwksCache {
     }
 
     /// A subscription to finished attempts.
+    /// Its key source is gone (the validator dropped): no attempt will
+    /// come; wakes the subscribers, whose subscriptions end.
+    pub(crate) fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.attempts.send_modify(|_| {});
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub(crate) fn updates(self: &Arc<Self>) -> KeySourceUpdates {
         KeySourceUpdates {
             attempts: self.attempts.subscribe(),
