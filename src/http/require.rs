@@ -108,16 +108,16 @@ impl Unmet {
 }
 
 /// The names of a role, permission or `acr` requirement: at least one.
-fn names<I, T>(names: I) -> Vec<String>
+fn names<I, T>(names: I) -> Result<Vec<String>, BuildError>
 where
     I: IntoIterator<Item = T>,
     T: Into<String>,
 {
     let names: Vec<String> = names.into_iter().map(Into::into).collect();
     if names.is_empty() {
-        literal(Err(BuildError::EmptyRequirement))
+        return Err(BuildError::EmptyRequirement);
     }
-    names
+    Ok(names)
 }
 
 /// The value of a constructor made for literals (as `axum::Router::route`
@@ -527,10 +527,23 @@ impl Requirement {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Requirement(Node::Roles {
-            names: names(roles),
+        literal(Self::try_roles_all(roles))
+    }
+
+    /// [`roles_all`](Self::roles_all) for names read at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EmptyRequirement`] if none is listed.
+    pub fn try_roles_all<I, T>(roles: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Roles {
+            names: names(roles)?,
             all: true,
-        })
+        }))
     }
 
     /// At least one role in `roles`.
@@ -544,10 +557,23 @@ impl Requirement {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Requirement(Node::Roles {
-            names: names(roles),
+        literal(Self::try_roles_any(roles))
+    }
+
+    /// [`roles_any`](Self::roles_any) for names read at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EmptyRequirement`] if none is listed.
+    pub fn try_roles_any<I, T>(roles: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Roles {
+            names: names(roles)?,
             all: false,
-        })
+        }))
     }
 
     /// Every permission in `permissions` ([`Claims::permissions`]).
@@ -561,10 +587,23 @@ impl Requirement {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Requirement(Node::Permissions {
-            names: names(permissions),
+        literal(Self::try_permissions_all(permissions))
+    }
+
+    /// [`permissions_all`](Self::permissions_all) for names read at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EmptyRequirement`] if none is listed.
+    pub fn try_permissions_all<I, T>(permissions: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Permissions {
+            names: names(permissions)?,
             all: true,
-        })
+        }))
     }
 
     /// At least one permission in `permissions`.
@@ -578,10 +617,23 @@ impl Requirement {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Requirement(Node::Permissions {
-            names: names(permissions),
+        literal(Self::try_permissions_any(permissions))
+    }
+
+    /// [`permissions_any`](Self::permissions_any) for names read at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EmptyRequirement`] if none is listed.
+    pub fn try_permissions_any<I, T>(permissions: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Permissions {
+            names: names(permissions)?,
             all: false,
-        })
+        }))
     }
 
     /// A test of your own over the claims; `name` says what it checks, in
@@ -649,15 +701,28 @@ impl Requirement {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        Requirement(Node::Authentication {
-            acr_values: Some(names(acr_values)),
+        literal(Self::try_acr_values(acr_values))
+    }
+
+    /// [`acr_values`](Self::acr_values) for values read at run time.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EmptyRequirement`] if none is listed.
+    pub fn try_acr_values<I, T>(acr_values: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        Ok(Requirement(Node::Authentication {
+            acr_values: Some(names(acr_values)?),
             max_age: None,
-        })
+        }))
     }
 
     /// The user authenticated at most `max_age` ago (the token's
-    /// `auth_time`, by the system clock, with the default 60 s leeway for
-    /// clock skew; RFC 9470 §3): otherwise 401
+    /// `auth_time`, by the validator's clock, with its leeway for clock
+    /// skew; RFC 9470 §3): otherwise 401
     /// `insufficient_user_authentication` with `max_age="…"`. A token
     /// without `auth_time` does not meet it.
     pub fn max_auth_age(max_age: std::time::Duration) -> Self {
@@ -909,6 +974,16 @@ mod tests {
             Requirement::try_scopes_all(Vec::<String>::new()),
             Err(BuildError::EmptyRequirement)
         ));
+        for empty in [
+            Requirement::try_roles_all(Vec::<String>::new()),
+            Requirement::try_roles_any(Vec::<String>::new()),
+            Requirement::try_permissions_all(Vec::<String>::new()),
+            Requirement::try_permissions_any(Vec::<String>::new()),
+            Requirement::try_acr_values(Vec::<String>::new()),
+        ] {
+            assert!(matches!(empty, Err(BuildError::EmptyRequirement)));
+        }
+        assert!(Requirement::try_roles_any(["admin"]).is_ok());
         assert!(matches!(
             RequireLayer::new(Requirement::scopes_all(["a"])).try_realm("a\nb"),
             Err(BuildError::InvalidRealm(_))
