@@ -128,6 +128,72 @@ pub(crate) fn strip_application(typ: &str) -> &str {
     }
 }
 
+/// A JSON value whose objects, at every depth, have unique member names.
+#[cfg(feature = "mcp")]
+struct StrictValue(Value);
+
+#[cfg(feature = "mcp")]
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(v)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictValue(v)) = seq.next_element()? {
+                    items.push(v);
+                }
+                Ok(StrictValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictValue, A::Error> {
+                let mut map = Map::new();
+                while let Some((k, StrictValue(v))) = access.next_entry::<String, StrictValue>()? {
+                    if map.insert(k, v).is_some() {
+                        return Err(serde::de::Error::custom("a member name appears twice"));
+                    }
+                }
+                Ok(StrictValue(Value::Object(map)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses a complete UTF-8 JSON text whose objects, at every depth, have
+/// unique member names (two parsers that keep different duplicates would
+/// disagree on what the text says); `None` otherwise. serde_json bounds the
+/// nesting depth (128).
+#[cfg(feature = "mcp")]
+pub(crate) fn parse_strict(json: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<StrictValue>(json)
+        .ok()
+        .map(|v| v.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

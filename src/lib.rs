@@ -210,6 +210,8 @@ mod http;
 // Operations.
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 // Documentation.
 pub mod guide;
 // Tests.

@@ -155,3 +155,17 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// most this often: 10 seconds. A refusal with a permanent cause (a wrong
 /// audience) then costs one token request per 10 s, not one per request.
 pub const FORCED_RENEWAL_INTERVAL: Duration = Duration::from_secs(10);
+
+// From mcp.
+
+/// Default largest MCP request body read by
+/// [`RequireToolLayer`](crate::mcp::RequireToolLayer): 4 MiB (as the
+/// official Rust SDK's server); a larger one is answered `413`.
+#[cfg(feature = "mcp")]
+pub const DEFAULT_MAX_MCP_BODY: usize = 4 * 1024 * 1024;
+
+/// Default longest wait for a whole MCP request body: 10 seconds; a slower
+/// one is answered `408`, so that a client trickling bytes cannot hold a
+/// request open.
+#[cfg(feature = "mcp")]
+pub const DEFAULT_MCP_BODY_TIMEOUT: Duration = Duration::from_secs(10);

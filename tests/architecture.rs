@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["introspection"],
     &["validator"],
     &["http"],
-    &["axum", "client", "config"],
+    &["axum", "client", "config", "mcp"],
     &["testing"],
     // Documentation. (The `bearer-guard` command is a package of its own,
     // `cli/`, on the public API only.)

@@ -19,6 +19,7 @@ mod interop;
 mod introspection;
 mod issuers;
 mod key_binding;
+mod mcp;
 mod mtls;
 mod operations;
 mod policy;

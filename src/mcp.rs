@@ -1,0 +1,440 @@
+//! Per-tool requirements for MCP servers (feature `mcp`): the Model Context
+//! Protocol names the tool a request calls inside its JSON-RPC body
+//! (`tools/call`, `params.name`), where a route requirement cannot see it.
+//!
+//! [`RequireToolLayer`] goes inside the [`BearerLayer`](crate::BearerLayer),
+//! reads each `POST` body (bounded in size and time), finds the method and
+//! the tool, prompt or resource it names, checks the verified
+//! `Claims` against the [`McpPolicy`], and passes the body
+//! on unchanged:
+//!
+//! - scopes missing: `403` with `WWW-Authenticate: Bearer
+//!   error="insufficient_scope", scope="…"` naming every scope the request
+//!   needs (for a batch, of every message), so that the client can step up
+//!   and retry (the enclosing layer adds `resource_metadata` and the realm);
+//! - a tool without a rule: refused (plain `403`) unless
+//!   [`McpPolicy::allow_unknown_tools`];
+//! - `Mcp-Method` / `Mcp-Name` headers (revision 2026-07-28) that disagree
+//!   with the body: `400` with JSON-RPC error `-32020` (`HeaderMismatch`).
+//!   The decision is always taken on the body: a header can refuse a
+//!   request, never grant one;
+//! - a body that is not strict JSON (a member name twice at any depth, which
+//!   two parsers could read differently): `400` with `-32700`; a body over
+//!   [`McpPolicy::max_body`]: `413`; one slower than
+//!   [`McpPolicy::body_timeout`]: `408`.
+//!
+//! Other methods (`GET` and `DELETE` of older revisions, `tools/list`,
+//! `initialize`, responses to server requests) need only the valid token
+//! the enclosing layer already checked, unless a
+//! [`method`](McpPolicy::method) rule says more.
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use bearer_guard::{BearerLayer, Requirement};
+//! use bearer_guard::mcp::{McpPolicy, RequireToolLayer};
+//! # let validator = bearer_guard::testing::TestIssuer::new().validator();
+//!
+//! let policy = McpPolicy::new()
+//!     .tool("get_balance", Requirement::scopes_all(["payments:read"]))
+//!     .tool("charge", Requirement::scopes_all(["payments:write"]));
+//! let app: Router = Router::new()
+//!     .route("/mcp", post(|body: String| async move { body }))
+//!     .layer(RequireToolLayer::new(policy))
+//!     .layer(BearerLayer::new(validator));
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::claims::Claims;
+use crate::http::{AuthError, Requirement};
+use crate::limits::{DEFAULT_MAX_MCP_BODY, DEFAULT_MCP_BODY_TIMEOUT};
+
+/// JSON-RPC: the text is not JSON (here also: not strict JSON).
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a valid request object.
+const INVALID_REQUEST: i64 = -32600;
+/// MCP 2026-07-28: a mirrored header disagrees with the body.
+const HEADER_MISMATCH: i64 = -32020;
+
+/// The rules of an MCP endpoint: what each tool, prompt, resource or
+/// method needs of the token.
+#[derive(Clone, Debug)]
+pub struct McpPolicy {
+    tools: HashMap<String, Requirement>,
+    prompts: HashMap<String, Requirement>,
+    resources: HashMap<String, Requirement>,
+    methods: HashMap<String, Requirement>,
+    unknown_tools: Option<Requirement>,
+    allow_unknown_tools: bool,
+    max_body: usize,
+    body_timeout: Duration,
+}
+
+impl Default for McpPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl McpPolicy {
+    /// No rules yet: every tool is refused, everything else needs only a
+    /// valid token.
+    pub fn new() -> Self {
+        McpPolicy {
+            tools: HashMap::new(),
+            prompts: HashMap::new(),
+            resources: HashMap::new(),
+            methods: HashMap::new(),
+            unknown_tools: None,
+            allow_unknown_tools: false,
+            max_body: DEFAULT_MAX_MCP_BODY,
+            body_timeout: DEFAULT_MCP_BODY_TIMEOUT,
+        }
+    }
+
+    /// `tools/call` of the tool `name` needs `requirement`.
+    #[must_use]
+    pub fn tool(mut self, name: impl Into<String>, requirement: Requirement) -> Self {
+        self.tools.insert(name.into(), requirement);
+        self
+    }
+
+    /// `prompts/get` of the prompt `name` needs `requirement`.
+    #[must_use]
+    pub fn prompt(mut self, name: impl Into<String>, requirement: Requirement) -> Self {
+        self.prompts.insert(name.into(), requirement);
+        self
+    }
+
+    /// `resources/read` of exactly `uri` needs `requirement`.
+    #[must_use]
+    pub fn resource(mut self, uri: impl Into<String>, requirement: Requirement) -> Self {
+        self.resources.insert(uri.into(), requirement);
+        self
+    }
+
+    /// Every request with this JSON-RPC `method` (`tools/list`,
+    /// `resources/read` of a resource without a rule of its own, …) needs
+    /// `requirement`.
+    #[must_use]
+    pub fn method(mut self, method: impl Into<String>, requirement: Requirement) -> Self {
+        self.methods.insert(method.into(), requirement);
+        self
+    }
+
+    /// A tool without a rule needs `requirement` (instead of being refused).
+    #[must_use]
+    pub fn unknown_tools(mut self, requirement: Requirement) -> Self {
+        self.unknown_tools = Some(requirement);
+        self
+    }
+
+    /// A tool without a rule needs only a valid token (instead of being
+    /// refused).
+    #[must_use]
+    pub fn allow_unknown_tools(mut self) -> Self {
+        self.allow_unknown_tools = true;
+        self
+    }
+
+    /// The largest body read, in bytes (default
+    /// [`crate::limits::DEFAULT_MAX_MCP_BODY`]);
+    /// a larger one is answered `413`.
+    #[must_use]
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The longest wait for the whole body (default
+    /// [`crate::limits::DEFAULT_MCP_BODY_TIMEOUT`]);
+    /// a slower one is answered `408`.
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// What one JSON-RPC message needs: `Ok(None)` for a valid token only,
+    /// `Err` for a tool refused outright.
+    fn requirement(&self, method: &str, name: Option<&str>) -> Result<Option<&Requirement>, ()> {
+        let by_method = self.methods.get(method);
+        match (method, name) {
+            ("tools/call", Some(tool)) => match self.tools.get(tool) {
+                Some(r) => Ok(Some(r)),
+                None if self.allow_unknown_tools => Ok(by_method),
+                None => self.unknown_tools.as_ref().map(Some).ok_or(()),
+            },
+            ("prompts/get", Some(prompt)) => Ok(self.prompts.get(prompt).or(by_method)),
+            ("resources/read", Some(uri)) => Ok(self.resources.get(uri).or(by_method)),
+            _ => Ok(by_method),
+        }
+    }
+}
+
+/// The [`Layer`] of [`RequireTool`]: per-tool requirements of an MCP
+/// endpoint (see the [module](self)).
+#[derive(Clone, Debug)]
+pub struct RequireToolLayer {
+    policy: Arc<McpPolicy>,
+}
+
+impl RequireToolLayer {
+    /// A layer enforcing `policy`.
+    pub fn new(policy: McpPolicy) -> Self {
+        RequireToolLayer {
+            policy: Arc::new(policy),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequireToolLayer {
+    type Service = RequireTool<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireTool {
+            inner,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// The service made by [`RequireToolLayer`].
+#[derive(Clone, Debug)]
+pub struct RequireTool<S> {
+    inner: S,
+    policy: Arc<McpPolicy>,
+}
+
+/// The response future of [`RequireTool`] (boxed: it reads the body before
+/// calling the inner service).
+pub type RequireToolFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireTool<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: http_body::Body + From<Bytes> + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: Default + From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = RequireToolFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready serves this request; a clone
+        // takes its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            if req.method() != Method::POST {
+                return inner.call(req).await;
+            }
+            let (parts, body) = req.into_parts();
+            let Some(claims) = parts.extensions.get::<Claims>().cloned() else {
+                return Ok(AuthError::MissingToken.into_http_response(None));
+            };
+            let limited = http_body_util::Limited::new(body, policy.max_body);
+            let bytes = match tokio::time::timeout(policy.body_timeout, limited.collect()).await {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                    return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE));
+                }
+                Ok(Err(_)) => return Ok(plain(StatusCode::BAD_REQUEST)),
+                Err(_) => return Ok(plain(StatusCode::REQUEST_TIMEOUT)),
+            };
+            if let Err(refusal) = authorize(&policy, &claims, &parts.headers, &bytes) {
+                return Ok(refusal);
+            }
+            inner
+                .call(Request::from_parts(parts, ReqBody::from(bytes)))
+                .await
+        })
+    }
+}
+
+/// Checks every message of the body; the refusal to send otherwise.
+fn authorize<B: Default + From<String>>(
+    policy: &McpPolicy,
+    claims: &Claims,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Response<B>> {
+    let Some(document) = crate::json::parse_strict(body) else {
+        return Err(rpc_error(None, PARSE_ERROR, "Parse error: not strict JSON"));
+    };
+    let (messages, batch) = match &document {
+        Value::Array(items) if !items.is_empty() => (items.iter().collect::<Vec<_>>(), true),
+        Value::Object(_) => (vec![&document], false),
+        _ => return Err(rpc_error(None, INVALID_REQUEST, "Invalid Request")),
+    };
+    let mut needed: Option<Requirement> = None;
+    for message in messages {
+        let Value::Object(object) = message else {
+            return Err(rpc_error(None, INVALID_REQUEST, "Invalid Request"));
+        };
+        let id = object.get("id").cloned();
+        let Some(method) = object.get("method") else {
+            // A response to a server request: it names nothing.
+            if batch {
+                continue;
+            }
+            return check_headers(headers, None, None, id).map(drop);
+        };
+        let Some(method) = method.as_str() else {
+            return Err(rpc_error(id, INVALID_REQUEST, "Invalid Request: method"));
+        };
+        let name = match named(method) {
+            Some(member) => match object
+                .get("params")
+                .and_then(|p| p.get(member))
+                .and_then(Value::as_str)
+            {
+                Some(name) => Some(name),
+                None => {
+                    return Err(rpc_error(
+                        id,
+                        INVALID_REQUEST,
+                        "Invalid Request: params names no tool, prompt or resource",
+                    ));
+                }
+            },
+            None => None,
+        };
+        if batch {
+            // Mirrored headers describe one message; a batch has none to agree with.
+            if headers.contains_key("mcp-method") || headers.contains_key("mcp-name") {
+                return Err(rpc_error(id, HEADER_MISMATCH, "Header mismatch: a batch"));
+            }
+        } else {
+            check_headers(headers, Some(method), name, id.clone())?;
+        }
+        match policy.requirement(method, name) {
+            Ok(Some(requirement)) => {
+                needed = Some(match needed {
+                    Some(n) => n.and(requirement.clone()),
+                    None => requirement.clone(),
+                });
+            }
+            Ok(None) => {}
+            Err(()) => {
+                tracing::debug!(method, "MCP request refused: a tool without a rule");
+                return Err(AuthError::Forbidden {
+                    requirement: "a tool without a rule".to_owned(),
+                }
+                .into_http_response(None));
+            }
+        }
+    }
+    match needed.map(|n| n.check(claims)) {
+        Some(Err(error)) => {
+            tracing::debug!(%error, "MCP request refused");
+            Err(error.into_http_response(None))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `params` member naming what a method acts on, for the methods whose
+/// name the 2026-07-28 revision mirrors in `Mcp-Name`.
+fn named(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// `Mcp-Method` and `Mcp-Name`, where present, must say what the body says
+/// (each at most once; `Mcp-Name` decoded from `=?base64?…?=`).
+fn check_headers<B: Default + From<String>>(
+    headers: &HeaderMap,
+    method: Option<&str>,
+    name: Option<&str>,
+    id: Option<Value>,
+) -> Result<(), Response<B>> {
+    let mismatch = |what: &str| {
+        rpc_error(
+            id.clone(),
+            HEADER_MISMATCH,
+            &format!("Header mismatch: {what} does not match the body"),
+        )
+    };
+    if let Some(value) = single(headers, "mcp-method").map_err(|()| mismatch("Mcp-Method"))?
+        && Some(value.as_str()) != method
+    {
+        return Err(mismatch("Mcp-Method"));
+    }
+    if let Some(value) = single(headers, "mcp-name").map_err(|()| mismatch("Mcp-Name"))?
+        && Some(value.as_str()) != name
+    {
+        return Err(mismatch("Mcp-Name"));
+    }
+    Ok(())
+}
+
+/// A header's decoded value: `Ok(None)` when absent, `Err` when repeated or
+/// not decodable.
+fn single(headers: &HeaderMap, name: &str) -> Result<Option<String>, ()> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    let text = value.to_str().map_err(drop)?;
+    match text
+        .strip_prefix("=?base64?")
+        .and_then(|t| t.strip_suffix("?="))
+    {
+        Some(encoded) => {
+            let bytes = STANDARD.decode(encoded).map_err(drop)?;
+            String::from_utf8(bytes).map(Some).map_err(drop)
+        }
+        None => Ok(Some(text.to_owned())),
+    }
+}
+
+/// A `400` with a JSON-RPC error object (its `id` when known).
+fn rpc_error<B: From<String>>(id: Option<Value>, code: i64, message: &str) -> Response<B> {
+    let mut error = json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}});
+    if let (Some(id), Some(object)) = (id, error.as_object_mut()) {
+        object.insert("id".to_owned(), id);
+    }
+    let mut response = Response::new(B::from(error.to_string()));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// A response with only a status.
+fn plain<B: Default>(status: StatusCode) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+}
