@@ -57,6 +57,7 @@ use bearer_guard::{
     claims::RoleSource,
     dpop::DpopOptions,
     introspection::{ClientAuth, Introspection},
+    mcp::{McpPolicy, RequireToolLayer},
     metadata::ResourceMetadata,
     response::ProblemJson,
 };
@@ -145,6 +146,15 @@ OPTIONS:
     --redis-url URL     share the DPoP replay cache and the introspection
                         cache with the other replicas on this Redis
                         (build with --features redis)
+    --mcp-tool NAME=SCOPES
+                        serve an MCP endpoint at POST /mcp (it echoes the
+                        JSON-RPC body) whose `tools/call` of NAME needs
+                        SCOPES (comma-separated): 403 insufficient_scope
+                        without them, 400 -32020 when Mcp-Name disagrees
+                        with the body (repeatable; other tools refused)
+    --mcp-allow-unknown-tools
+                        with --mcp-tool: tools without a rule need only a
+                        valid token
     --public-url URL    the externally visible base URL (behind a proxy):
                         what DPoP proofs' `htu` is checked against, and the
                         `resource` of the metadata [default: http://ADDR]
@@ -198,6 +208,9 @@ struct Args {
     token_header: Option<String>,
     token_cookie: Option<String>,
     admin_roles: Vec<String>,
+    /// --mcp-tool NAME=SCOPES, in order.
+    mcp_tools: Vec<(String, Vec<String>)>,
+    mcp_allow_unknown_tools: bool,
     realm: Option<String>,
     token_cache_capacity: Option<u64>,
     demo: bool,
@@ -325,6 +338,19 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--dpop-nonce" => args.dpop_nonce = true,
             "--public-url" => args.public_url = Some(value("--public-url")?),
             "--redis-url" => args.redis_url = Some(value("--redis-url")?),
+            "--mcp-tool" => {
+                let spec = value("--mcp-tool")?;
+                let (name, scopes) = spec
+                    .split_once('=')
+                    .ok_or_else(|| format!("--mcp-tool: {spec:?} is not NAME=SCOPES"))?;
+                let scopes: Vec<String> = scopes
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                args.mcp_tools.push((name.to_owned(), scopes));
+            }
+            "--mcp-allow-unknown-tools" => args.mcp_allow_unknown_tools = true,
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
     }
@@ -543,7 +569,27 @@ fn app(
     if let Some(name) = &args.token_cookie {
         layer = layer.token_cookie(name.clone());
     }
+    // The MCP endpoint, when tools are named: the tool is read from the
+    // JSON-RPC body, inside the bearer layer.
+    let mut mcp = McpPolicy::new();
+    for (name, scopes) in &args.mcp_tools {
+        let requirement = Requirement::try_scopes_all(scopes.clone())
+            .map_err(|e| format!("--mcp-tool {name}: {e}"))?;
+        mcp = mcp.tool(name.clone(), requirement);
+    }
+    if args.mcp_allow_unknown_tools {
+        mcp = mcp.allow_unknown_tools();
+    }
+    let mcp = (!args.mcp_tools.is_empty()).then(|| RequireToolLayer::new(mcp));
     let routes = || -> Result<Router, Box<dyn std::error::Error>> {
+        // After the other routes: `route_layer` above covers only those.
+        let mcp_route = match &mcp {
+            Some(layer) => Router::new().route(
+                "/mcp",
+                post(|body: String| async move { body }).layer(layer.clone()),
+            ),
+            None => Router::new(),
+        };
         Ok(Router::new()
             .route("/charge", post(charge))
             .route_layer(RequireLayer::new(Requirement::scopes_all([
@@ -560,7 +606,8 @@ fn app(
                         args.admin_roles.clone()
                     },
                 ))),
-            ))
+            )
+            .merge(mcp_route))
     };
     // RFC 9457 problem documents as refusal bodies, or empty bodies.
     let protected = if args.problem_json {
