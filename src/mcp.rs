@@ -329,7 +329,12 @@ fn authorize<B: Default + From<String>>(
                 return Err(rpc_error(id, HEADER_MISMATCH, "Header mismatch: a batch"));
             }
         } else {
-            check_headers(headers, Some(method), name, id.clone())?;
+            let mirrored = name.or_else(|| {
+                mirrored(method)
+                    .and_then(|member| object.get("params").and_then(|p| p.get(member)))
+                    .and_then(Value::as_str)
+            });
+            check_headers(headers, Some(method), mirrored, id.clone())?;
         }
         match policy.requirement(method, name) {
             Ok(Some(requirement)) => {
@@ -364,6 +369,16 @@ fn named(method: &str) -> Option<&'static str> {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
         _ => None,
+    }
+}
+
+/// The `params` member that `Mcp-Name` mirrors beyond [`named`]: rmcp also
+/// sends and checks it for subscriptions (`uri`) and tasks (`taskId`).
+fn mirrored(method: &str) -> Option<&'static str> {
+    match method {
+        "resources/subscribe" | "resources/unsubscribe" => Some("uri"),
+        _ if method.starts_with("tasks/") => Some("taskId"),
+        _ => named(method),
     }
 }
 

@@ -284,3 +284,32 @@ async fn a_body_that_never_ends_is_answered_408_after_the_timeout() {
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
 }
+
+/// rmcp sends (and checks) `Mcp-Name` also for `resources/subscribe`,
+/// `resources/unsubscribe` (`params.uri`) and the tasks methods
+/// (`params.taskId`): such a request is legitimate, and must not be
+/// answered `-32020`; a disagreeing value still is.
+#[tokio::test]
+async fn mcp_name_of_a_subscription_or_a_task_is_compared_with_what_it_names() {
+    let app = app(policy());
+    let read = token("payments:read");
+    for (method, member, value) in [
+        ("resources/subscribe", "uri", "file:///ledger"),
+        ("resources/unsubscribe", "uri", "file:///ledger"),
+        ("tasks/get", "taskId", "task-1"),
+        ("tasks/cancel", "taskId", "task-1"),
+    ] {
+        let body = json!({"jsonrpc": "2.0", "id": 3, "method": method,
+                          "params": {member: value}})
+        .to_string();
+        let headers = [("mcp-method", method), ("mcp-name", value)];
+        let reply = send(&app, Some(&read), &headers, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{method}: {}", reply.body);
+        assert_eq!(reply.body, body);
+        let headers = [("mcp-method", method), ("mcp-name", "other")];
+        let reply = send(&app, Some(&read), &headers, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{method}");
+        let error: Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(error["error"]["code"], -32020, "{method}");
+    }
+}
