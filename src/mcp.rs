@@ -52,8 +52,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
-use http::header::CONTENT_TYPE;
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
@@ -71,16 +71,41 @@ const INVALID_REQUEST: i64 = -32600;
 /// MCP 2026-07-28: a mirrored header disagrees with the body.
 const HEADER_MISMATCH: i64 = -32020;
 
+/// What a tool without a rule gets.
+#[derive(Clone, Debug)]
+enum UnknownTools {
+    Deny,
+    Allow,
+    Require(Requirement),
+}
+
+/// What a message names: a tool, a prompt or a resource.
+#[derive(Clone, Copy, Debug)]
+enum Subject<'a> {
+    Tool(&'a str),
+    Prompt(&'a str),
+    Resource(&'a str),
+}
+
 /// The rules of an MCP endpoint: what each tool, prompt, resource or
-/// method needs of the token.
+/// method needs of the token. A message needs the rule of what it names
+/// (the tool of `tools/call`; the prompt of `prompts/get` and of a
+/// `completion/complete` about it; the resource of `resources/read`,
+/// `resources/subscribe`, `resources/unsubscribe` and of a
+/// `completion/complete` about it) and the rule of its method, both.
+///
+/// Prompts and resources without a rule need only the token (tools
+/// without one are refused): resources are matched by their exact URI, so
+/// guard a server that normalizes URIs (or serves templates) with a
+/// [`method`](Self::method) rule. Tasks (`tasks/*`) are named by an id,
+/// not a tool: the server must bind a task to the caller that started it.
 #[derive(Clone, Debug)]
 pub struct McpPolicy {
     tools: HashMap<String, Requirement>,
     prompts: HashMap<String, Requirement>,
     resources: HashMap<String, Requirement>,
     methods: HashMap<String, Requirement>,
-    unknown_tools: Option<Requirement>,
-    allow_unknown_tools: bool,
+    unknown_tools: UnknownTools,
     max_body: usize,
     body_timeout: Duration,
 }
@@ -100,8 +125,7 @@ impl McpPolicy {
             prompts: HashMap::new(),
             resources: HashMap::new(),
             methods: HashMap::new(),
-            unknown_tools: None,
-            allow_unknown_tools: false,
+            unknown_tools: UnknownTools::Deny,
             max_body: DEFAULT_MAX_MCP_BODY,
             body_timeout: DEFAULT_MCP_BODY_TIMEOUT,
         }
@@ -137,18 +161,21 @@ impl McpPolicy {
         self
     }
 
-    /// A tool without a rule needs `requirement` (instead of being refused).
+    /// A tool without a rule needs `requirement` (instead of being
+    /// refused). The last of this and
+    /// [`allow_unknown_tools`](Self::allow_unknown_tools) holds.
     #[must_use]
     pub fn unknown_tools(mut self, requirement: Requirement) -> Self {
-        self.unknown_tools = Some(requirement);
+        self.unknown_tools = UnknownTools::Require(requirement);
         self
     }
 
-    /// A tool without a rule needs only a valid token (instead of being
-    /// refused).
+    /// A tool without a rule needs only a valid token (and its method's
+    /// rule), instead of being refused. The last of this and
+    /// [`unknown_tools`](Self::unknown_tools) holds.
     #[must_use]
     pub fn allow_unknown_tools(mut self) -> Self {
-        self.allow_unknown_tools = true;
+        self.unknown_tools = UnknownTools::Allow;
         self
     }
 
@@ -170,20 +197,26 @@ impl McpPolicy {
         self
     }
 
-    /// What one JSON-RPC message needs: `Ok(None)` for a valid token only,
+    /// The rules one JSON-RPC message needs (none: a valid token only);
     /// `Err` for a tool refused outright.
-    fn requirement(&self, method: &str, name: Option<&str>) -> Result<Option<&Requirement>, ()> {
-        let by_method = self.methods.get(method);
-        match (method, name) {
-            ("tools/call", Some(tool)) => match self.tools.get(tool) {
-                Some(r) => Ok(Some(r)),
-                None if self.allow_unknown_tools => Ok(by_method),
-                None => self.unknown_tools.as_ref().map(Some).ok_or(()),
+    fn requirements(
+        &self,
+        method: &str,
+        subject: Option<Subject<'_>>,
+    ) -> Result<Vec<&Requirement>, ()> {
+        let mut rules = Vec::with_capacity(2);
+        match subject {
+            Some(Subject::Tool(tool)) => match (self.tools.get(tool), &self.unknown_tools) {
+                (Some(rule), _) | (None, UnknownTools::Require(rule)) => rules.push(rule),
+                (None, UnknownTools::Allow) => {}
+                (None, UnknownTools::Deny) => return Err(()),
             },
-            ("prompts/get", Some(prompt)) => Ok(self.prompts.get(prompt).or(by_method)),
-            ("resources/read", Some(uri)) => Ok(self.resources.get(uri).or(by_method)),
-            _ => Ok(by_method),
+            Some(Subject::Prompt(prompt)) => rules.extend(self.prompts.get(prompt)),
+            Some(Subject::Resource(uri)) => rules.extend(self.resources.get(uri)),
+            None => {}
         }
+        rules.extend(self.methods.get(method));
+        Ok(rules)
     }
 }
 
@@ -249,20 +282,30 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let policy = self.policy.clone();
         Box::pin(async move {
-            if req.method() != Method::POST {
+            // Requests without a body to read (an older revision's GET
+            // stream and DELETE): the token the enclosing layer checked.
+            if [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS].contains(req.method()) {
                 return inner.call(req).await;
             }
             let (parts, body) = req.into_parts();
             let Some(claims) = parts.extensions.get::<Claims>().cloned() else {
                 return Ok(AuthError::MissingToken.into_http_response(None));
             };
-            let limited = http_body_util::Limited::new(body, policy.max_body);
-            let bytes = match tokio::time::timeout(policy.body_timeout, limited.collect()).await {
-                Ok(Ok(collected)) => collected.to_bytes(),
-                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE));
-                }
-                Ok(Err(_)) => return Ok(plain(StatusCode::BAD_REQUEST)),
+            // The decision is taken on the bytes the server will read: an
+            // encoded body would be read differently after decoding.
+            if parts
+                .headers
+                .get_all(CONTENT_ENCODING)
+                .iter()
+                .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+            {
+                return Ok(plain(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+            }
+            let bytes = match tokio::time::timeout(policy.body_timeout, read(body, policy.max_body))
+                .await
+            {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(status)) => return Ok(plain(status)),
                 Err(_) => return Ok(plain(StatusCode::REQUEST_TIMEOUT)),
             };
             if let Err(refusal) = authorize(&policy, &claims, &parts.headers, &bytes) {
@@ -273,6 +316,26 @@ where
                 .await
         })
     }
+}
+
+/// The whole body in one buffer of at most `max` bytes (one allocation
+/// growing with the data, whatever the number of frames); `413` beyond it.
+async fn read<B>(body: B, max: usize) -> Result<Bytes, StatusCode>
+where
+    B: http_body::Body,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if let Ok(data) = frame.into_data() {
+            if buffer.len().saturating_add(data.remaining()) > max {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            buffer.put(data);
+        }
+    }
+    Ok(buffer.freeze())
 }
 
 /// Checks every message of the body; the refusal to send otherwise.
@@ -306,22 +369,13 @@ fn authorize<B: Default + From<String>>(
         let Some(method) = method.as_str() else {
             return Err(rpc_error(id, INVALID_REQUEST, "Invalid Request: method"));
         };
-        let name = match named(method) {
-            Some(member) => match object
-                .get("params")
-                .and_then(|p| p.get(member))
-                .and_then(Value::as_str)
-            {
-                Some(name) => Some(name),
-                None => {
-                    return Err(rpc_error(
-                        id,
-                        INVALID_REQUEST,
-                        "Invalid Request: params names no tool, prompt or resource",
-                    ));
-                }
-            },
-            None => None,
+        let params = object.get("params");
+        let Ok(subject) = subject(method, params) else {
+            return Err(rpc_error(
+                id,
+                INVALID_REQUEST,
+                "Invalid Request: params names no tool, prompt or resource",
+            ));
         };
         if batch {
             // Mirrored headers describe one message; a batch has none to agree with.
@@ -329,21 +383,20 @@ fn authorize<B: Default + From<String>>(
                 return Err(rpc_error(id, HEADER_MISMATCH, "Header mismatch: a batch"));
             }
         } else {
-            let mirrored = name.or_else(|| {
-                mirrored(method)
-                    .and_then(|member| object.get("params").and_then(|p| p.get(member)))
-                    .and_then(Value::as_str)
-            });
+            let mirrored = mirrored(method)
+                .and_then(|member| params.and_then(|p| p.get(member)))
+                .and_then(Value::as_str);
             check_headers(headers, Some(method), mirrored, id.clone())?;
         }
-        match policy.requirement(method, name) {
-            Ok(Some(requirement)) => {
-                needed = Some(match needed {
-                    Some(n) => n.and(requirement.clone()),
-                    None => requirement.clone(),
-                });
+        match policy.requirements(method, subject) {
+            Ok(rules) => {
+                for rule in rules {
+                    needed = Some(match needed {
+                        Some(n) => n.and(rule.clone()),
+                        None => rule.clone(),
+                    });
+                }
             }
-            Ok(None) => {}
             Err(()) => {
                 tracing::debug!(method, "MCP request refused: a tool without a rule");
                 return Err(AuthError::Forbidden {
@@ -360,6 +413,34 @@ fn authorize<B: Default + From<String>>(
         }
         _ => Ok(()),
     }
+}
+
+/// What a message names, from its `params`: `Ok(None)` for a method that
+/// names nothing, `Err` when the name it must carry is missing.
+fn subject<'a>(method: &str, params: Option<&'a Value>) -> Result<Option<Subject<'a>>, ()> {
+    let member = |name: &str| {
+        params
+            .and_then(|p| p.get(name))
+            .and_then(Value::as_str)
+            .ok_or(())
+    };
+    Ok(Some(match method {
+        "tools/call" => Subject::Tool(member("name")?),
+        "prompts/get" => Subject::Prompt(member("name")?),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            Subject::Resource(member("uri")?)
+        }
+        "completion/complete" => {
+            let reference = params.and_then(|p| p.get("ref")).ok_or(())?;
+            let field = |name: &str| reference.get(name).and_then(Value::as_str).ok_or(());
+            match field("type")? {
+                "ref/prompt" => Subject::Prompt(field("name")?),
+                "ref/resource" => Subject::Resource(field("uri")?),
+                _ => return Err(()),
+            }
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// The `params` member naming what a method acts on, for the methods whose

@@ -313,3 +313,101 @@ async fn mcp_name_of_a_subscription_or_a_task_is_compared_with_what_it_names() {
         assert_eq!(error["error"]["code"], -32020, "{method}");
     }
 }
+
+/// What a message names needs its rule wherever it is named, and its
+/// method's rule as well.
+#[tokio::test]
+async fn prompts_and_resources_are_guarded_wherever_they_are_named() {
+    let app = app(policy()
+        .prompt("payroll", Requirement::scopes_all(["hr"]))
+        .resource("file:///secrets", Requirement::scopes_all(["secrets"]))
+        .method("tools/call", Requirement::scopes_all(["mcp:tools"])));
+    let t = token("payments:read");
+    let message = |method: &str, params: Value| {
+        json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": params}).to_string()
+    };
+    for body in [
+        message("prompts/get", json!({"name": "payroll"})),
+        message(
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "payroll"}, "argument": {"name": "a", "value": "b"}}),
+        ),
+        message("resources/read", json!({"uri": "file:///secrets"})),
+        message("resources/subscribe", json!({"uri": "file:///secrets"})),
+        message(
+            "completion/complete",
+            json!({"ref": {"type": "ref/resource", "uri": "file:///secrets"}, "argument": {"name": "a", "value": "b"}}),
+        ),
+    ] {
+        let reply = send(&app, Some(&t), &[], body.clone()).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{body}");
+        assert!(reply.challenge.contains("insufficient_scope"), "{body}");
+    }
+    // The tool's rule and the method's rule, both.
+    let reply = send(&app, Some(&t), &[], call("get_balance").to_string()).await;
+    assert!(
+        reply
+            .challenge
+            .contains(r#"scope="payments:read mcp:tools""#),
+        "{}",
+        reply.challenge
+    );
+    let both = token("payments:read mcp:tools");
+    assert_eq!(
+        send(&app, Some(&both), &[], call("get_balance").to_string())
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn the_last_unknown_tool_setting_holds() {
+    let t = token("x");
+    let allowed = app(policy()
+        .unknown_tools(Requirement::scopes_all(["admin"]))
+        .allow_unknown_tools());
+    assert_eq!(
+        send(&allowed, Some(&t), &[], call("other").to_string())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let guarded = app(policy()
+        .allow_unknown_tools()
+        .unknown_tools(Requirement::scopes_all(["admin"])));
+    assert_eq!(
+        send(&guarded, Some(&t), &[], call("other").to_string())
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+/// The decision is taken on the bytes the server reads: an encoded body,
+/// or a body sent with another method, is not let through unread.
+#[tokio::test]
+async fn encoded_bodies_are_refused_and_every_method_with_a_body_is_read() {
+    let app = Router::new()
+        .route(
+            "/mcp",
+            axum::routing::any(|body: String| async move { body }),
+        )
+        .layer(RequireToolLayer::new(policy()))
+        .layer(BearerLayer::new(issuer().validator()));
+    let read = token("payments:read");
+    let gzip = send(
+        &app,
+        Some(&read),
+        &[("content-encoding", "gzip")],
+        call("get_balance").to_string(),
+    )
+    .await;
+    assert_eq!(gzip.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let request = Request::put("/mcp")
+        .header("authorization", format!("Bearer {read}"))
+        .body(Body::from(call("charge").to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
