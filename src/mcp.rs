@@ -353,7 +353,9 @@ fn authorize<B: Default + From<String>>(
         Value::Object(_) => (vec![&document], false),
         _ => return Err(rpc_error(None, INVALID_REQUEST, "Invalid Request")),
     };
-    let mut needed: Option<Requirement> = None;
+    // Each distinct rule once, however many messages need it (a batch of
+    // one tool called many times makes one challenge, not a huge one).
+    let mut needed: Vec<&Requirement> = Vec::new();
     for message in messages {
         let Value::Object(object) = message else {
             return Err(rpc_error(None, INVALID_REQUEST, "Invalid Request"));
@@ -391,10 +393,9 @@ fn authorize<B: Default + From<String>>(
         match policy.requirements(method, subject) {
             Ok(rules) => {
                 for rule in rules {
-                    needed = Some(match needed {
-                        Some(n) => n.and(rule.clone()),
-                        None => rule.clone(),
-                    });
+                    if !needed.iter().any(|r| std::ptr::eq(*r, rule)) {
+                        needed.push(rule);
+                    }
                 }
             }
             Err(()) => {
@@ -406,7 +407,8 @@ fn authorize<B: Default + From<String>>(
             }
         }
     }
-    match needed.map(|n| n.check(claims)) {
+    let all = needed.into_iter().cloned().reduce(Requirement::and);
+    match all.map(|n| n.check(claims)) {
         Some(Err(error)) => {
             tracing::debug!(%error, "MCP request refused");
             Err(error.into_http_response(None))

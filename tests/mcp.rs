@@ -411,3 +411,23 @@ async fn encoded_bodies_are_refused_and_every_method_with_a_body_is_read() {
     let response = app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+/// A batch that calls one tool many times is checked against that tool's
+/// rule, and the challenge names each scope once, whatever its length.
+#[tokio::test]
+async fn a_long_batch_makes_one_short_challenge() {
+    let app = app(policy().max_body(1024 * 1024));
+    let batch = Value::Array((0..5_000).map(|_| call("charge")).collect()).to_string();
+    let reply = send(&app, Some(&token("payments:read")), &[], batch).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(
+        reply.challenge.contains(r#"scope="payments:write""#),
+        "{}",
+        reply.challenge
+    );
+    assert!(
+        reply.challenge.len() < 200,
+        "{} bytes",
+        reply.challenge.len()
+    );
+}
