@@ -288,9 +288,10 @@ where
                 return inner.call(req).await;
             }
             let (parts, body) = req.into_parts();
-            let Some(claims) = parts.extensions.get::<Claims>().cloned() else {
-                return Ok(AuthError::MissingToken.into_http_response(None));
-            };
+            // `None` behind a layer that lets token-less requests through:
+            // the body is read (bounded as any) only to name the scopes
+            // the 401 asks for.
+            let claims = parts.extensions.get::<Claims>().cloned();
             // The decision is taken on the bytes the server will read: an
             // encoded body would be read differently after decoding.
             if parts
@@ -307,6 +308,9 @@ where
                 Ok(Ok(bytes)) => bytes,
                 Ok(Err(status)) => return Ok(plain(status)),
                 Err(_) => return Ok(plain(StatusCode::REQUEST_TIMEOUT)),
+            };
+            let Some(claims) = claims else {
+                return Ok(unauthenticated(&policy, &parts.headers, &bytes));
             };
             if let Err(refusal) = authorize(&policy, &claims, &parts.headers, &bytes) {
                 return Ok(refusal);
@@ -338,6 +342,22 @@ where
     Ok(buffer.freeze())
 }
 
+/// The 401 for a request without a token: `scope="…"` names what the
+/// body's tools, prompts or resources need, when the body is well-formed
+/// and every rule it needs is known (no other detail for a caller that
+/// has not authenticated).
+fn unauthenticated<B: Default + From<String>>(
+    policy: &McpPolicy,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response<B> {
+    let hint = needed::<B>(policy, headers, body)
+        .ok()
+        .and_then(|rules| rules.into_iter().cloned().reduce(Requirement::and))
+        .and_then(|all| all.scope_hint());
+    AuthError::MissingToken.into_hinted_response(None, hint)
+}
+
 /// Checks every message of the body; the refusal to send otherwise.
 fn authorize<B: Default + From<String>>(
     policy: &McpPolicy,
@@ -345,6 +365,27 @@ fn authorize<B: Default + From<String>>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Response<B>> {
+    let all = needed(policy, headers, body)?
+        .into_iter()
+        .cloned()
+        .reduce(Requirement::and);
+    match all.map(|n| n.check(claims)) {
+        Some(Err(error)) => {
+            tracing::debug!(%error, "MCP request refused");
+            Err(error.into_http_response(None))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The distinct rules every message of the body needs; the refusal to
+/// send when the body or its headers are not acceptable, or name a tool
+/// without a rule.
+fn needed<'p, B: Default + From<String>>(
+    policy: &'p McpPolicy,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<&'p Requirement>, Response<B>> {
     let Some(document) = crate::json::parse_strict(body) else {
         return Err(rpc_error(None, PARSE_ERROR, "Parse error: not strict JSON"));
     };
@@ -355,7 +396,7 @@ fn authorize<B: Default + From<String>>(
     };
     // Each distinct rule once, however many messages need it (a batch of
     // one tool called many times makes one challenge, not a huge one).
-    let mut needed: Vec<&Requirement> = Vec::new();
+    let mut rules: Vec<&'p Requirement> = Vec::new();
     for message in messages {
         let Value::Object(object) = message else {
             return Err(rpc_error(None, INVALID_REQUEST, "Invalid Request"));
@@ -366,7 +407,8 @@ fn authorize<B: Default + From<String>>(
             if batch {
                 continue;
             }
-            return check_headers(headers, None, None, id).map(drop);
+            check_headers(headers, None, None, id)?;
+            return Ok(Vec::new());
         };
         let Some(method) = method.as_str() else {
             return Err(rpc_error(id, INVALID_REQUEST, "Invalid Request: method"));
@@ -391,10 +433,10 @@ fn authorize<B: Default + From<String>>(
             check_headers(headers, Some(method), mirrored, id.clone())?;
         }
         match policy.requirements(method, subject) {
-            Ok(rules) => {
-                for rule in rules {
-                    if !needed.iter().any(|r| std::ptr::eq(*r, rule)) {
-                        needed.push(rule);
+            Ok(named) => {
+                for rule in named {
+                    if !rules.iter().any(|r| std::ptr::eq(*r, rule)) {
+                        rules.push(rule);
                     }
                 }
             }
@@ -407,14 +449,7 @@ fn authorize<B: Default + From<String>>(
             }
         }
     }
-    let all = needed.into_iter().cloned().reduce(Requirement::and);
-    match all.map(|n| n.check(claims)) {
-        Some(Err(error)) => {
-            tracing::debug!(%error, "MCP request refused");
-            Err(error.into_http_response(None))
-        }
-        _ => Ok(()),
-    }
+    Ok(rules)
 }
 
 /// What a message names, from its `params`: `Ok(None)` for a method that

@@ -319,13 +319,50 @@ async fn anonymous_mode_lets_missing_tokens_through_but_not_bad_ones() {
     let r = get_with(addr, "/maybe", &["Bearer"]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    // A handler that needs claims, or a scope, answers 401 to anonymous.
+    // A handler that needs claims, or a scope, answers 401 to anonymous;
+    // a route requirement names the scopes to ask for (the MCP
+    // specification's scope selection strategy reads them).
     let r = get_with(addr, "/me", &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.challenge.as_deref(), Some(BARE));
     let r = send(addr, reqwest::Method::POST, "/charge", &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(r.challenge.as_deref(), Some(BARE));
+    assert_eq!(
+        r.challenge.as_deref(),
+        Some(r#"Bearer realm="payments", scope="charge:customer""#)
+    );
+}
+
+/// The scopes a route's 401 names: all of an "all" list, the first of an
+/// "any" list or of alternatives, each once; none for a role.
+#[tokio::test]
+async fn a_route_requirement_names_the_scopes_a_token_less_request_needs() {
+    let cases = [
+        (
+            Requirement::scopes_all(["a", "b"]).and(Requirement::scopes_all(["b", "c"])),
+            Some("a b c"),
+        ),
+        (Requirement::scopes_any(["x", "y"]), Some("x")),
+        (
+            Requirement::roles_any(["admin"]).or(Requirement::scopes_all(["ops"])),
+            Some("ops"),
+        ),
+        (Requirement::roles_any(["admin"]), None),
+    ];
+    for (requirement, scope) in cases {
+        let router = Router::new()
+            .route("/r", get(|| async { "ok" }))
+            .route_layer(RequireLayer::new(requirement))
+            .layer(layer().allow_anonymous());
+        let addr = serve(router).await;
+        let r = get_with(addr, "/r", &[]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let expected = match scope {
+            Some(s) => format!(r#"Bearer realm="payments", scope="{s}""#),
+            None => BARE.to_owned(),
+        };
+        assert_eq!(r.challenge.as_deref(), Some(expected.as_str()));
+    }
 }
 
 #[tokio::test]

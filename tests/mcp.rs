@@ -431,3 +431,72 @@ async fn a_long_batch_makes_one_short_challenge() {
         reply.challenge.len()
     );
 }
+
+/// MCP's scope selection strategy: a 401 names the scopes to ask for. The
+/// tool a token-less call names decides them (behind a layer that lets
+/// such requests through); otherwise the resource's `scopes_supported`,
+/// without `offline_access`.
+#[tokio::test]
+async fn a_401_names_the_scopes_the_called_tool_or_the_resource_needs() {
+    use bearer_guard::metadata::ResourceMetadata;
+    let validator = issuer().validator();
+    let metadata = ResourceMetadata::new("https://mcp.example.com/mcp", &validator)
+        .scopes_supported(["payments:read", "offline_access"]);
+    let url = metadata.url();
+    let layer = BearerLayer::new(validator).resource_metadata(&metadata);
+    let anonymous = Router::new()
+        .route("/mcp", post(|body: String| async move { body }))
+        .layer(RequireToolLayer::new(policy()))
+        .layer(layer.clone().allow_anonymous());
+    let r = send(&anonymous, None, &[], call("refund").to_string()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.challenge,
+        format!(r#"Bearer scope="payments:write refunds", resource_metadata="{url}""#)
+    );
+    // A batch: the union of what its tools need, each scope once.
+    let batch = json!([call("get_balance"), call("refund"), call("charge")]).to_string();
+    let r = send(&anonymous, None, &[], batch).await;
+    assert!(
+        r.challenge
+            .contains(r#"scope="payments:read payments:write refunds""#),
+        "{}",
+        r.challenge
+    );
+    // A method that names no tool, or a body that cannot be read: the
+    // resource's scopes, and no detail about the body.
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    for body in [list, "{not json".to_owned(), call("drop_tables").to_string()] {
+        let r = send(&anonymous, None, &[], body).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.challenge,
+            format!(r#"Bearer scope="payments:read", resource_metadata="{url}""#)
+        );
+        assert_eq!(r.body, "");
+    }
+    // Without anonymous requests the layer answers before any body is
+    // read: the resource's scopes; an invalid token too.
+    let guarded = Router::new()
+        .route("/mcp", post(|body: String| async move { body }))
+        .layer(RequireToolLayer::new(policy()))
+        .layer(layer);
+    let r = send(&guarded, None, &[], call("refund").to_string()).await;
+    assert_eq!(
+        r.challenge,
+        format!(r#"Bearer scope="payments:read", resource_metadata="{url}""#)
+    );
+    let r = send(&guarded, Some("not.a.token"), &[], call("refund").to_string()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.challenge.starts_with(r#"Bearer error="invalid_token""#)
+            && r.challenge.contains(r#"scope="payments:read""#),
+        "{}",
+        r.challenge
+    );
+    // A 403 names what the tool needs, never the hint.
+    let r = send(&guarded, Some(&token("payments:read")), &[], call("charge").to_string()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.challenge.contains(r#"scope="payments:write""#), "{}", r.challenge);
+    assert!(!r.challenge.contains("payments:read"), "{}", r.challenge);
+}

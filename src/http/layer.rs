@@ -140,6 +140,7 @@ impl BearerLayer {
                     .join(" ")
             }),
             resource_metadata: None,
+            scope: None,
         };
         BearerLayer {
             shared: Arc::new(Shared {
@@ -264,14 +265,22 @@ impl<R> BearerLayer<R> {
     }
 
     /// Points every challenge to the resource's metadata (RFC 9728 §5.1:
-    /// `resource_metadata="…"`).
+    /// `resource_metadata="…"`), and makes a 401 name the metadata's
+    /// `scopes_supported` (`scope="…"`, RFC 6750 §3), the scopes a client
+    /// asks for first under the MCP specification's scope selection
+    /// strategy (`offline_access` left out, as it asks). A route or tool
+    /// that refuses a token-less request with its own scopes
+    /// ([`RequireLayer`](crate::RequireLayer) behind
+    /// [`allow_anonymous`](Self::allow_anonymous)) names those instead.
     ///
     /// The document itself is public: serve it at
     /// [`ResourceMetadata::paths`] outside this layer (with axum, add the
     /// routes after `.layer(..)`, or merge a router without the layer).
     /// The layer never lets a request through without a token.
     pub fn resource_metadata(mut self, metadata: &ResourceMetadata) -> Self {
-        self.config_mut().challenges.resource_metadata = Some(metadata.url().into());
+        let challenges = &mut self.config_mut().challenges;
+        challenges.resource_metadata = Some(metadata.url().into());
+        challenges.scope = metadata.scope_hint().map(Into::into);
         self
     }
 

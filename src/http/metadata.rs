@@ -199,6 +199,20 @@ impl ResourceMetadata {
         paths
     }
 
+    /// The `scope` a 401 names: `scopes_supported` without
+    /// `offline_access` (MCP, Refresh Tokens: servers "SHOULD NOT include
+    /// `offline_access` in `WWW-Authenticate` scope") and without values
+    /// that are not RFC 6749 scope tokens.
+    pub(crate) fn scope_hint(&self) -> Option<String> {
+        let scopes: Vec<&str> = self
+            .scopes_supported
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "offline_access" && super::scope::is_scope_token(s))
+            .collect();
+        (!scopes.is_empty()).then(|| scopes.join(" "))
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("{}"))

@@ -156,6 +156,34 @@ fn has(set: &Roles, names: &[String], all: bool) -> bool {
 }
 
 impl Node {
+    /// The scopes a client should ask for to meet this node, into `out`
+    /// (deduplicated): all of an "all" list, the first of an "any" list or
+    /// of the alternatives of [`or`](Requirement::or) that names any.
+    fn scope_hint<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Node::Scopes(scopes) => {
+                let listed = scopes.scopes();
+                let take = if scopes.needs_all() { listed.len() } else { 1 };
+                for s in listed.iter().take(take) {
+                    if !out.contains(&s.as_str()) {
+                        out.push(s);
+                    }
+                }
+            }
+            Node::All(nodes) => nodes.iter().for_each(|n| n.scope_hint(out)),
+            Node::Any(nodes) => {
+                for n in nodes {
+                    let before = out.len();
+                    n.scope_hint(out);
+                    if out.len() > before {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn check(&self, claims: &Claims) -> Result<(), Unmet> {
         let quantifier = |all: bool| if all { "all of" } else { "one of" };
         match self {
@@ -732,6 +760,15 @@ impl Requirement {
         })
     }
 
+    /// The scopes a client should ask for to meet this requirement,
+    /// space-separated (`None` when it names none): what a 401 from a
+    /// route or tool with this requirement names in `scope="…"`.
+    pub(crate) fn scope_hint(&self) -> Option<Arc<str>> {
+        let mut out = Vec::new();
+        self.0.scope_hint(&mut out);
+        (!out.is_empty()).then(|| out.join(" ").into())
+    }
+
     /// Checks `claims`, for use inside a handler: 403 `insufficient_scope`
     /// (with the `scope` attribute) when scopes are missing, a plain 403
     /// for anything else.
@@ -755,19 +792,23 @@ impl Requirement {
 /// [`Claims`] meet a [`Requirement`]. Put it inside the
 /// [`BearerLayer`](crate::BearerLayer) (axum: `route_layer`).
 ///
-/// - no claims in the request (no token, anonymous): 401 with a bare challenge;
+/// - no claims in the request (no token, anonymous): 401 whose challenge
+///   names the scopes the requirement needs (`scope="…"`, the hint MCP
+///   clients follow), if it names any;
 /// - scopes missing: 403 `insufficient_scope` with `scope="…"`;
 /// - a role, permission or predicate not met: a plain 403.
 #[derive(Clone, Debug)]
 pub struct RequireLayer {
     requirement: Arc<Requirement>,
     realm: Option<Arc<str>>,
+    scope_hint: Option<Arc<str>>,
 }
 
 impl RequireLayer {
     /// A layer enforcing `requirement`.
     pub fn new(requirement: Requirement) -> Self {
         RequireLayer {
+            scope_hint: requirement.scope_hint(),
             requirement: Arc::new(requirement),
             realm: None,
         }
@@ -804,6 +845,7 @@ impl<S> Layer<S> for RequireLayer {
             inner,
             requirement: self.requirement.clone(),
             realm: self.realm.clone(),
+            scope_hint: self.scope_hint.clone(),
         }
     }
 }
@@ -814,6 +856,7 @@ pub struct Require<S> {
     inner: S,
     requirement: Arc<Requirement>,
     realm: Option<Arc<str>>,
+    scope_hint: Option<Arc<str>>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Require<S>
@@ -843,7 +886,9 @@ where
                 // Without a realm of its own, the enclosing BearerLayer adds
                 // its realm on the way out.
                 RequireState::Rejected {
-                    response: Some(error.into_http_response(self.realm.as_deref())),
+                    response: Some(
+                        error.into_hinted_response(self.realm.clone(), self.scope_hint.clone()),
+                    ),
                 }
             }
         };

@@ -324,6 +324,9 @@ impl AuthError {
             }
             if scheme == on {
                 self.error_params(&mut params);
+                if let Some(scope) = config.scope.as_deref().filter(|_| self.hints_scope()) {
+                    params.push(("scope", scope.to_owned()));
+                }
             }
             if scheme == Scheme::Dpop
                 && let Some(algs) = &config.dpop_algs
@@ -363,6 +366,7 @@ impl AuthError {
         }
         response.extensions_mut().insert(Rendered {
             realm: config.realm.clone(),
+            scope: None,
         });
         response.extensions_mut().insert(self);
         response
@@ -377,18 +381,41 @@ impl AuthError {
     /// its realm (when `realm` is `None`, an error returned by a handler),
     /// its DPoP challenge and its `resource_metadata`.
     pub fn into_http_response<B: Default>(self, realm: Option<&str>) -> Response<B> {
+        self.into_hinted_response(realm.map(Arc::from), None)
+    }
+
+    /// [`into_http_response`](Self::into_http_response) from a route or
+    /// tool that needs `scope`: a 401 names it (`scope="…"`), here and
+    /// when an enclosing layer renders the challenges again.
+    pub(crate) fn into_hinted_response<B: Default>(
+        self,
+        realm: Option<Arc<str>>,
+        scope: Option<Arc<str>>,
+    ) -> Response<B> {
         let mut response = Response::new(B::default());
         *response.status_mut() = self.status();
         if self.has_challenge() {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, self.www_authenticate(realm));
+            let config = Challenges {
+                realm: realm.clone(),
+                bearer: true,
+                dpop_algs: None,
+                resource_metadata: None,
+                scope: scope.clone(),
+            };
+            if let Some(value) = self.challenges(&config, Scheme::Bearer).pop() {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
         }
-        response.extensions_mut().insert(Rendered {
-            realm: realm.map(Arc::from),
-        });
+        response.extensions_mut().insert(Rendered { realm, scope });
         response.extensions_mut().insert(self);
         response
+    }
+
+    /// Whether a 401 for this error names the scopes to ask for: a missing
+    /// or refused token (not a step-up of the user's authentication, which
+    /// names its own attributes).
+    fn hints_scope(&self) -> bool {
+        matches!(self, AuthError::MissingToken | AuthError::InvalidToken(_))
     }
 
     /// Whether the response carries a challenge (all but 503).
@@ -412,6 +439,9 @@ impl AuthError {
 #[derive(Debug, Clone)]
 pub(crate) struct Rendered {
     realm: Option<Arc<str>>,
+    /// The scopes the refusing route or tool needs, for the `scope` hint
+    /// of a 401 (MCP's scope selection strategy); wins over the layer's.
+    scope: Option<Arc<str>>,
 }
 
 /// The `DPoP-Nonce` response header (RFC 9449 §8.1).
@@ -438,13 +468,20 @@ pub(crate) struct Challenges {
     pub(crate) dpop_algs: Option<String>,
     /// The URL of the resource's metadata (RFC 9728 §5.1).
     pub(crate) resource_metadata: Option<Arc<str>>,
+    /// The `scope` a 401 names (RFC 6750 §3; the MCP specification's scope
+    /// selection strategy): the resource's `scopes_supported`, or what the
+    /// refusing route needs.
+    pub(crate) scope: Option<Arc<str>>,
 }
 
 impl Challenges {
     /// Whether a refusal rendered inside the layer (a requirement, a
     /// handler) must be rendered again with this configuration.
     pub(crate) fn renders_inner(&self) -> bool {
-        self.realm.is_some() || self.dpop_algs.is_some() || self.resource_metadata.is_some()
+        self.realm.is_some()
+            || self.dpop_algs.is_some()
+            || self.resource_metadata.is_some()
+            || self.scope.is_some()
     }
 }
 
@@ -461,16 +498,18 @@ pub(crate) fn apply_challenges<B>(response: &mut Response<B>, config: &Challenge
     if !error.has_challenge() {
         return;
     }
-    let inner_realm = extensions.get::<Rendered>().and_then(|r| r.realm.clone());
-    let values = match inner_realm {
-        Some(realm) => {
-            let config = Challenges {
-                realm: Some(realm),
-                ..config.clone()
-            };
-            error.challenges(&config, scheme)
-        }
-        None => error.challenges(config, scheme),
+    let rendered = extensions.get::<Rendered>();
+    let inner_realm = rendered.and_then(|r| r.realm.clone());
+    let inner_scope = rendered.and_then(|r| r.scope.clone());
+    let values = if inner_realm.is_some() || inner_scope.is_some() {
+        let config = Challenges {
+            realm: inner_realm.or_else(|| config.realm.clone()),
+            scope: inner_scope.or_else(|| config.scope.clone()),
+            ..config.clone()
+        };
+        error.challenges(&config, scheme)
+    } else {
+        error.challenges(config, scheme)
     };
     let headers = response.headers_mut();
     headers.remove(header::WWW_AUTHENTICATE);
