@@ -156,6 +156,33 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// audience) then costs one token request per 10 s, not one per request.
 pub const FORCED_RENEWAL_INTERVAL: Duration = Duration::from_secs(10);
 
+// From client/challenge and client/resource.
+
+#[cfg(feature = "client")]
+/// Most challenges read from one response's `WWW-Authenticate` headers: 16
+/// (the rest are ignored).
+pub const MAX_CHALLENGES: usize = 16;
+
+#[cfg(feature = "client")]
+/// Most parameters read from one challenge: 32 (the rest are ignored).
+pub const MAX_CHALLENGE_PARAMS: usize = 32;
+
+#[cfg(feature = "client")]
+/// Most scopes a [`ResourceClient`](crate::client::ResourceClient) asks
+/// for, its step-ups included: 64. A resource that keeps asking for new
+/// scopes gets an error, not an endless series of token requests.
+pub const MAX_REQUESTED_SCOPES: usize = 64;
+
+#[cfg(feature = "client")]
+/// How many times a request refused with a 401 or 403 is sent again after
+/// [`ResourceClient::challenged`](crate::client::ResourceClient::challenged)
+/// (the MCP specification: "no more than a few times"): 2.
+pub const MAX_AUTHORIZATION_RETRIES: usize = 2;
+
+#[cfg(feature = "client")]
+/// Largest protected resource metadata document read (RFC 9728): 64 KiB.
+pub const DEFAULT_MAX_RESOURCE_METADATA_SIZE: usize = 64 * 1024;
+
 // From mcp.
 
 /// Default largest MCP request body read by

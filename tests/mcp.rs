@@ -466,7 +466,11 @@ async fn a_401_names_the_scopes_the_called_tool_or_the_resource_needs() {
     // A method that names no tool, or a body that cannot be read: the
     // resource's scopes, and no detail about the body.
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
-    for body in [list, "{not json".to_owned(), call("drop_tables").to_string()] {
+    for body in [
+        list,
+        "{not json".to_owned(),
+        call("drop_tables").to_string(),
+    ] {
         let r = send(&anonymous, None, &[], body).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(
@@ -486,7 +490,13 @@ async fn a_401_names_the_scopes_the_called_tool_or_the_resource_needs() {
         r.challenge,
         format!(r#"Bearer scope="payments:read", resource_metadata="{url}""#)
     );
-    let r = send(&guarded, Some("not.a.token"), &[], call("refund").to_string()).await;
+    let r = send(
+        &guarded,
+        Some("not.a.token"),
+        &[],
+        call("refund").to_string(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(
         r.challenge.starts_with(r#"Bearer error="invalid_token""#)
@@ -495,8 +505,18 @@ async fn a_401_names_the_scopes_the_called_tool_or_the_resource_needs() {
         r.challenge
     );
     // A 403 names what the tool needs, never the hint.
-    let r = send(&guarded, Some(&token("payments:read")), &[], call("charge").to_string()).await;
+    let r = send(
+        &guarded,
+        Some(&token("payments:read")),
+        &[],
+        call("charge").to_string(),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert!(r.challenge.contains(r#"scope="payments:write""#), "{}", r.challenge);
+    assert!(
+        r.challenge.contains(r#"scope="payments:write""#),
+        "{}",
+        r.challenge
+    );
     assert!(!r.challenge.contains("payments:read"), "{}", r.challenge);
 }

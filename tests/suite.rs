@@ -27,6 +27,7 @@ mod providers;
 mod redis;
 mod remote;
 mod report;
+mod resource_client;
 mod routes;
 mod service;
 mod stacks;

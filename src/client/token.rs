@@ -694,14 +694,18 @@ impl TokenSourceBuilder {
         }
     }
 
-    /// The token endpoint.
+    /// The token endpoint. With [`issuer`](Self::issuer) too, this URL is
+    /// used as given (no discovery) and the issuer is the audience of a
+    /// `private_key_jwt` assertion (RFC 7523bis: the issuer alone).
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
         self.token_url = Some(url.into());
         self
     }
 
     /// Finds the token endpoint in `issuer`'s metadata (OpenID Connect
-    /// Discovery, then RFC 8414), on the first request.
+    /// Discovery, then RFC 8414), on the first request, unless a
+    /// [`token_url`](Self::token_url) is given too. A `private_key_jwt`
+    /// assertion names the issuer as its audience.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
@@ -784,8 +788,8 @@ impl TokenSourceBuilder {
     ///
     /// # Errors
     ///
-    /// [`TokenError::NoEndpoint`] without a token URL or issuer (or with
-    /// both), or with one that is not an allowed URL.
+    /// [`TokenError::NoEndpoint`] without a token URL or issuer, or with
+    /// one that is not an allowed URL.
     pub fn build(self) -> Result<TokenSource, TokenError> {
         let client = self
             .http_client
@@ -800,18 +804,23 @@ impl TokenSourceBuilder {
                     .url(&url)
                     .map_err(|e| TokenError::NoEndpoint(e.to_string()))?,
             ),
-            (None, Some(issuer)) => {
+            (url, Some(issuer)) => {
                 fetcher
                     .url(&issuer)
                     .map_err(|e| TokenError::NoEndpoint(e.to_string()))?;
-                EndpointSpec::Discover {
-                    issuer,
-                    found: tokio::sync::OnceCell::new(),
-                }
+                let found = match url {
+                    Some(url) => tokio::sync::OnceCell::new_with(Some(
+                        fetcher
+                            .url(&url)
+                            .map_err(|e| TokenError::NoEndpoint(e.to_string()))?,
+                    )),
+                    None => tokio::sync::OnceCell::new(),
+                };
+                EndpointSpec::Discover { issuer, found }
             }
-            _ => {
+            (None, None) => {
                 return Err(TokenError::NoEndpoint(
-                    "give exactly one of token_url and issuer".into(),
+                    "give a token_url or an issuer".into(),
                 ));
             }
         };

@@ -403,7 +403,9 @@ impl AuthError {
                 scope: scope.clone(),
             };
             if let Some(value) = self.challenges(&config, Scheme::Bearer).pop() {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
             }
         }
         response.extensions_mut().insert(Rendered { realm, scope });

@@ -83,7 +83,11 @@ pub(crate) async fn discover(
     })
 }
 
-fn check(issuer: &str, url: &str, body: &[u8]) -> Result<IssuerMetadata, DiscoveryError> {
+pub(crate) fn check(
+    issuer: &str,
+    url: &str,
+    body: &[u8],
+) -> Result<IssuerMetadata, DiscoveryError> {
     let invalid = |reason| DiscoveryError::Invalid {
         url: url.into(),
         reason,
