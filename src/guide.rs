@@ -13,7 +13,10 @@
 //! - [`operations`]: metrics, traces, health, configuration files, the
 //!   diagnostic command;
 //! - [`policy`]: which configured rule applies on which path (a JWT, a
-//!   cache hit, an introspection answer, a bound token, a tenant).
+//!   cache hit, an introspection answer, a bound token, a tenant);
+//! - [`mcp`]: an MCP server as an OAuth resource server (per-tool
+//!   scopes, what the MCP specification requires and where the crate does
+//!   it), and an MCP client that finds its own way in.
 
 pub mod axum {
     //! # axum
@@ -478,4 +481,120 @@ pub mod policy {
     //! themselves; the default refuses an answer that lacks what a JWT
     //! would need, since an answer without `aud` may be about a token
     //! issued for another resource of the same server.
+}
+
+#[cfg(all(feature = "mcp", feature = "client"))]
+pub mod mcp {
+    //! # MCP servers and clients
+    //!
+    //! An MCP server reached over Streamable HTTP is an OAuth 2.1 resource
+    //! server (MCP specification, "Authorization", revisions 2025-11-25
+    //! and 2026-07-28). The runnable versions of this page are
+    //! `examples/mcp_server.rs` (rmcp behind the layers below) and
+    //! `examples/mcp_client.rs` (rmcp's client finding its own way in);
+    //! `docs/mcp.md` digests the specification's text.
+    //!
+    //! ## What the specification asks of a server, and where it is done
+    //!
+    //! | the specification | bearer-guard |
+    //! |---|---|
+    //! | 401 with `WWW-Authenticate: Bearer resource_metadata="…"` | [`BearerLayer::resource_metadata`](crate::BearerLayer::resource_metadata) |
+    //! | the 401's `scope="…"` (scope selection strategy) | the metadata's `scopes_supported` (without `offline_access`); a token-less `tools/call` behind [`allow_anonymous`](crate::BearerLayer::allow_anonymous): the tool's scopes |
+    //! | RFC 9728 metadata at the path-suffixed and root well-known URLs, without a token, naming at least one authorization server | [`ResourceMetadata`](crate::metadata::ResourceMetadata) and its [`paths`](crate::metadata::ResourceMetadata::paths), served outside the layer |
+    //! | tokens only for this server: `aud` is its canonical URI (RFC 8707) | [`ValidatorBuilder::audience`](crate::ValidatorBuilder::audience) with the URL published as `resource` |
+    //! | 403 `insufficient_scope` with every scope the operation needs, in one challenge | [`RequireToolLayer`](crate::mcp::RequireToolLayer) and [`McpPolicy`](crate::mcp::McpPolicy): the tool is read from the JSON-RPC body |
+    //! | `Mcp-Method` / `Mcp-Name` that disagree with the body: 400 `-32020` | [`RequireToolLayer`](crate::mcp::RequireToolLayer), deciding on the body always |
+    //! | no token passthrough: upstream APIs get a token of their own | [`TokenSource`](crate::client::TokenSource) for the upstream API; the layer never forwards `Authorization` |
+    //! | `Origin` checked, allowed hosts | rmcp's `StreamableHttpServerConfig` (`with_allowed_hosts`: add the public host) |
+    //!
+    //! ## Protecting an rmcp server
+    //!
+    //! The MCP service (rmcp's `StreamableHttpService`, a tower service)
+    //! is mounted at `/mcp`; [`RequireToolLayer`](crate::mcp::RequireToolLayer)
+    //! goes inside [`BearerLayer`](crate::BearerLayer); the metadata is
+    //! served after the layer, so it needs no token. Here an echo stands
+    //! in for rmcp:
+    //!
+    //! ```
+    //! use axum::{Router, routing::post};
+    //! use bearer_guard::mcp::{McpPolicy, RequireToolLayer};
+    //! use bearer_guard::metadata::ResourceMetadata;
+    //! use bearer_guard::{BearerLayer, Requirement, Validator};
+    //!
+    //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    //! let resource = "https://mcp.example.com/mcp";        // the canonical URI
+    //! let validator = Validator::builder()
+    //!     .issuer("https://auth.example.com")               // the authorization server
+    //!     .audience(resource)                               // tokens for this server only
+    //! #   .jwks_json(bearer_guard::testing::TestIssuer::new().jwks_json())
+    //!     .build()?;
+    //! let metadata = ResourceMetadata::new(resource, &validator)
+    //!     .scopes_supported(["payments:read"]);             // what a client asks for first
+    //! let policy = McpPolicy::new()
+    //!     .tool("get_balance", Requirement::scopes_all(["payments:read"]))
+    //!     .tool("charge", Requirement::scopes_all(["payments:write"]));
+    //! let mut app = Router::new()
+    //!     .route("/mcp", post(|body: String| async move { body })) // rmcp: .nest_service("/mcp", service)
+    //!     .layer(RequireToolLayer::new(policy))
+    //!     .layer(BearerLayer::new(validator).resource_metadata(&metadata));
+    //! for path in metadata.paths() {
+    //!     let document = metadata.clone();
+    //!     app = app.route(&path, axum::routing::get(move || async move { document }));
+    //! }
+    //! # let _: Router = app;
+    //! # Ok(()) }
+    //! ```
+    //!
+    //! A tool handler reads the verified claims from the request parts
+    //! rmcp hands it: `Extension(parts): Extension<http::request::Parts>`,
+    //! then `parts.extensions.get::<bearer_guard::Claims>()`.
+    //!
+    //! ## Per-tool scopes
+    //!
+    //! A tool, prompt or resource is named in the body (`tools/call`
+    //! `params.name`, `prompts/get`, `resources/read` `params.uri`, and
+    //! where `completion/complete` and subscriptions name them), so a route
+    //! requirement cannot see it. The policy maps each to a
+    //! [`Requirement`](crate::Requirement) (scopes, roles, predicates,
+    //! trees of them); a method rule (`tools/list`, say) applies beside.
+    //! A call without its scopes answers `403` with
+    //! `error="insufficient_scope", scope="…"` naming every scope the call
+    //! needs (for a batch of an older revision, every message's): the
+    //! client asks for the union of what it had and that, and sends again.
+    //! Scope hierarchies ("a broader scope implies narrower ones", which the
+    //! 2026-07-28 revision requires servers to honour) are written as
+    //! alternatives: `Requirement::scopes_any(["files:write", "files:admin"])`.
+    //! Tools without a rule are refused (plain `403`) unless
+    //! [`allow_unknown_tools`](crate::mcp::McpPolicy::allow_unknown_tools).
+    //!
+    //! The body is read once, bounded ([`max_body`](crate::mcp::McpPolicy::max_body),
+    //! 4 MiB: `413`; [`body_timeout`](crate::mcp::McpPolicy::body_timeout),
+    //! 10 s: `408`), must be strict JSON (a member twice is `400` `-32700`:
+    //! two parsers could read it differently), and reaches the server
+    //! unchanged. The decision is taken on the body: the mirrored headers
+    //! of 2026-07-28 can refuse a request, never grant one.
+    //!
+    //! ## The client side
+    //!
+    //! [`ResourceClient`](crate::client::ResourceClient) is an MCP client
+    //! acting on its own behalf (client credentials, the MCP extension
+    //! SEP-1046), knowing only the server's URL and its credentials:
+    //!
+    //! 1. a 401's `resource_metadata` (or the well-known URLs: with the
+    //!    endpoint's path, then the root) gives the resource's metadata; its
+    //!    `resource` must be the URL called (RFC 9728 §3.3), whoever served
+    //!    it, or nothing in it is used;
+    //! 2. the authorization server is the one the credentials belong to
+    //!    ([`issuer`](crate::client::ResourceClientBuilder::issuer), which
+    //!    must be listed) or the first listed; its metadata is read at the
+    //!    URLs MCP lists, in MCP's order, and its `issuer` must match;
+    //! 3. the token request names the resource (RFC 8707) and the scopes of
+    //!    the 401 (or `scopes_supported`), within what the client may ask
+    //!    for; a `private_key_jwt` assertion names the server's issuer;
+    //! 4. after a 403 `insufficient_scope`, [`challenged`](crate::client::ResourceClient::challenged)
+    //!    asks for the union; a refused fresh token, or a step-up that
+    //!    changes nothing, is an error rather than a loop.
+    //!
+    //! `examples/mcp_client.rs` plugs it into rmcp's `StreamableHttpClient`
+    //! and passes the MCP conformance suite's client-credentials scenarios.
 }
