@@ -34,8 +34,9 @@
 //! connections.
 //!
 //! The example lives in the `bearer-guard-mcp` package (`mcp/`), so that
-//! rmcp is built only when it is; `mcp/tests` run it against a real rmcp
-//! client and against oidc-provider.
+//! rmcp is built only when it is. `mcp/tests` compile this file as a module
+//! (hence the `pub` items) and run it against rmcp's client, with tokens
+//! from the demo issuer and from oidc-provider.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
