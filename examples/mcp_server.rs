@@ -231,8 +231,9 @@ pub fn app(validator: Validator, resource: &str) -> Result<Router, bearer_guard:
         .route_service(MCP_PATH, mcp_service(public_host.as_deref()))
         // Inner: the tool's scopes, read from the JSON-RPC body.
         .route_layer(RequireToolLayer::new(policy))
-        // Outer: a valid token for this resource; every 401 and 403 (the
-        // inner layer's too) points to the metadata.
+        // Outer: a valid token for this resource; every challenge (the
+        // inner layer's 403 insufficient_scope too) points to the metadata.
+        // A tool without a rule gets a plain 403: no scope would help.
         .route_layer(BearerLayer::new(validator).resource_metadata(&metadata));
     // The metadata needs no token: outside the layers.
     let mut app = Router::new();
