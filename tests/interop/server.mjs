@@ -21,6 +21,11 @@
 // Resources (RFC 8707):
 //   https://rs.example.test/jwt     JWT access tokens (the default resource)
 //   https://rs.example.test/opaque  opaque access tokens
+//   any other absolute URI          JWT access tokens for it (the MCP
+//                                   server of mcp/tests: its URL on
+//                                   127.0.0.1, known only once it runs)
+// Scopes, for every resource: charge:customer orders:read (tests/interop.rs),
+// payments:read payments:write (the MCP example's tools).
 
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -151,7 +156,7 @@ function configuration() {
         defaultResource: () => JWT_RESOURCE,
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resourceIndicator) => ({
-          scope: 'charge:customer orders:read',
+          scope: 'charge:customer orders:read payments:read payments:write',
           audience: resourceIndicator,
           accessTokenTTL: 300,
           accessTokenFormat: resourceIndicator === OPAQUE_RESOURCE ? 'opaque' : 'jwt',
