@@ -44,9 +44,15 @@ fn main() -> ExitCode {
     // The fixture's token carries no scope: the rule is one the claims
     // meet (a role-free predicate), so that the whole check runs.
     let policy = McpPolicy::new()
-        .tool("get_balance", Requirement::predicate("has a subject", |c| c.subject().is_some()))
+        .tool(
+            "get_balance",
+            Requirement::predicate("has a subject", |c| c.subject().is_some()),
+        )
         .tool("charge", Requirement::scopes_all(["payments:write"]))
-        .tool("refund", Requirement::scopes_all(["payments:write", "refunds"]));
+        .tool(
+            "refund",
+            Requirement::scopes_all(["payments:write", "refunds"]),
+        );
     let warm = f.warm();
     let bearer = axum::Router::new()
         .route("/mcp", post(server))
@@ -76,7 +82,10 @@ fn main() -> ExitCode {
         println!("mcp: not measured in this run");
         return ExitCode::SUCCESS;
     };
-    println!("\nA tools/call ({} B body), cached token; ratios measured in this run", CALL.len());
+    println!(
+        "\nA tools/call ({} B body), cached token; ratios measured in this run",
+        CALL.len()
+    );
     println!("{:<34} {:>10.2} us", "bearer layer only", plain / 1e3);
     println!(
         "{:<34} {:>10.2} us   {:.2}x, +{:.2} us for the tool rule",

@@ -85,12 +85,15 @@ Without --demo, --issuer and one of --jwks-file, --jwks-url, --discover are
 required.
 ";
 
-/// The tools and the scope each needs: the one table the policy, the
-/// metadata's `scopes_supported` and the tools' descriptions agree with.
+/// The tools and the scope each needs: the one table the policy and the
+/// tools' descriptions agree with.
 pub const TOOL_SCOPES: [(&str, &str); 2] = [
     ("get_balance", "payments:read"),
     ("charge", "payments:write"),
 ];
+
+/// What a client needs for basic functionality: reading.
+pub const BASIC_SCOPE: &str = "payments:read";
 
 /// The path of the MCP endpoint.
 const MCP_PATH: &str = "/mcp";
@@ -216,7 +219,11 @@ fn mcp_service(public_host: Option<&str>) -> StreamableHttpService<Payments, Nev
 /// fragment.
 pub fn app(validator: Validator, resource: &str) -> Result<Router, bearer_guard::BuildError> {
     let metadata = ResourceMetadata::try_new(resource, &validator)?
-        .scopes_supported(TOOL_SCOPES.map(|(_, scope)| scope))
+        // MCP: `scopes_supported` is "the minimal set of scopes necessary
+        // for basic functionality", what a client asks for first (every 401
+        // names it); `charge` then answers 403 insufficient_scope with the
+        // scope to step up to.
+        .scopes_supported([BASIC_SCOPE])
         .resource_name("bearer-guard MCP example");
     let policy = TOOL_SCOPES
         .into_iter()

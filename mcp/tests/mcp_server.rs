@@ -394,8 +394,15 @@ async fn no_token_is_401_pointing_to_the_resource_metadata() {
     let error = connect(&server.endpoint, None).await.expect_err("no token");
     let (status, challenge) = handshake_refusal(&error);
     assert_eq!(status, 401);
-    // RFC 6750 §3.1: no error code for a request without credentials.
-    assert_eq!(challenge, format!("Bearer {}", server.resource_metadata()));
+    // RFC 6750 §3.1: no error code for a request without credentials;
+    // the scope to ask for first (MCP's scope selection strategy).
+    assert_eq!(
+        challenge,
+        format!(
+            r#"Bearer scope="payments:read", {}"#,
+            server.resource_metadata()
+        )
+    );
 
     // The same seen on the wire, without rmcp.
     let response = raw_initialize(server.addr, None, None).await;
@@ -410,7 +417,7 @@ async fn the_metadata_is_public_at_the_path_suffixed_and_at_the_root_well_known_
     let expected = json!({
         "resource": format!("http://{}/mcp", server.addr),
         "authorization_servers": [issuer],
-        "scopes_supported": ["payments:read", "payments:write"],
+        "scopes_supported": ["payments:read"],
         "bearer_methods_supported": ["header"],
         "resource_name": "bearer-guard MCP example",
     });
@@ -471,7 +478,7 @@ async fn a_public_url_is_the_resource_and_its_host_the_only_other_one_rmcp_lets_
     let response = raw_initialize(server.addr, Some("mcp.example.test"), None).await;
     assert_eq!(
         www_authenticate(&response),
-        r#"Bearer resource_metadata="https://mcp.example.test/.well-known/oauth-protected-resource/mcp""#
+        r#"Bearer scope="payments:read", resource_metadata="https://mcp.example.test/.well-known/oauth-protected-resource/mcp""#
     );
     let (_, document) = get(&format!(
         "http://{}/.well-known/oauth-protected-resource/mcp",
