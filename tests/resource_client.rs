@@ -435,3 +435,32 @@ fn challenges_read_as_real_servers_send_them() {
     assert!(all[1].is("dpop"));
     assert_eq!(all[1].param("algs"), Some("ES256 EdDSA"));
 }
+
+/// The URL called may carry a secret (an API key in its query, user
+/// information): errors show it redacted, as every URL in this crate.
+#[tokio::test]
+async fn resource_errors_never_show_the_secrets_of_the_url_called() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let document = json!({
+        "resource": "https://evil.example/mcp?api_key=hunter2",
+        "authorization_servers": ["https://as.example"],
+    });
+    let app = Router::new().route(
+        "/.well-known/oauth-protected-resource/mcp",
+        get(move || async move { axum::Json(document.clone()) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{addr}/mcp?api_key=hunter2");
+    let e = ResourceClient::builder(&url, ClientAuth::basic("a", "b"))
+        .allow_insecure_http()
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ResourceError::ResourceMismatch { .. }), "{e:?}");
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -98,9 +98,10 @@ pub enum ResourceError {
     ResourceMismatch {
         /// Where it was read.
         url: EndpointUrl,
-        /// The URL the client called.
+        /// The URL the client called (redacted as
+        /// [`EndpointUrl`] shows it: it may carry a secret).
         expected: String,
-        /// The document's `resource`.
+        /// The document's `resource`, redacted the same way.
         found: String,
     },
     /// The authorization server the credentials belong to
@@ -555,8 +556,8 @@ impl ResourceClient {
         if !same(resource) && !root_origin {
             return Err(ResourceError::ResourceMismatch {
                 url: at,
-                expected: self.inner.url.to_string(),
-                found: resource.clone(),
+                expected: EndpointUrl::new(self.inner.url.as_str()).redacted(),
+                found: EndpointUrl::new(resource.as_str()).redacted(),
             });
         }
         let strings = |name: &'static str| -> Result<Vec<String>, ResourceError> {
