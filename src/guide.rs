@@ -586,7 +586,8 @@ pub mod mcp {
     //!    it, or nothing in it is used;
     //! 2. the authorization server is the one the credentials belong to
     //!    ([`issuer`](crate::client::ResourceClientBuilder::issuer), which
-    //!    must be listed) or the first listed; its metadata is read at the
+    //!    must be listed) or the first listed, to which the credentials then
+    //!    stay bound; its metadata is read at the
     //!    URLs MCP lists, in MCP's order, and its `issuer` must match;
     //! 3. the token request names the resource (RFC 8707) and the scopes of
     //!    the 401 (or `scopes_supported`), within what the client may ask

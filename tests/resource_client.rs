@@ -436,6 +436,68 @@ fn challenges_read_as_real_servers_send_them() {
     assert_eq!(all[1].param("algs"), Some("ES256 EdDSA"));
 }
 
+/// A router on 127.0.0.1 serving `document` at `/pm` (a metadata document
+/// a 401 can point to); its URL.
+async fn document_at(document: serde_json::Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/pm", listener.local_addr().unwrap());
+    let app = Router::new().route(
+        "/pm",
+        get(move || async move { axum::Json(document.clone()) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn challenge(value: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("www-authenticate", HeaderValue::from_str(value).unwrap());
+    headers
+}
+
+/// Without a configured issuer, the first authorization server found is
+/// the one the credentials are bound to (MCP: re-discovery must not reuse
+/// credentials with a server no longer listed): a 401 pointing to a
+/// document that names another server does not move them there.
+#[tokio::test]
+async fn a_401_pointer_cannot_move_the_credentials_to_another_authorization_server() {
+    let server = authorization_server().await;
+    let evil = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = ResourceClient::builder(&url, ClientAuth::basic("orders", "s3cret"))
+        .scopes([READ, WRITE])
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    let used = client.token().await.unwrap();
+    assert_eq!(
+        client.authorization_server().unwrap().issuer,
+        server.issuer()
+    );
+    let pointer = document_at(json!({
+        "resource": url,
+        "authorization_servers": [evil.issuer()],
+    }))
+    .await;
+    let headers = challenge(&format!(
+        r#"Bearer error="invalid_token", resource_metadata="{pointer}""#
+    ));
+    let outcome = client
+        .challenged(StatusCode::UNAUTHORIZED, &headers, Some(&used))
+        .await;
+    let _ = client.token().await;
+    assert_eq!(
+        evil.requests(Endpoint::Token),
+        0,
+        "the client secret went to {}",
+        evil.issuer()
+    );
+    assert!(
+        matches!(outcome, Err(ResourceError::IssuerNotListed { .. })),
+        "{outcome:?}"
+    );
+}
+
 /// The URL called may carry a secret (an API key in its query, user
 /// information): errors show it redacted, as every URL in this crate.
 #[tokio::test]

@@ -433,7 +433,7 @@ impl ResourceClient {
     ) -> Result<(), ResourceError> {
         let _one = self.inner.flight.lock().await;
         // Done by another caller meanwhile.
-        {
+        let bound = {
             let state = lock(&self.inner.state);
             if let Some(known) = &state.resource
                 && state.source.is_some()
@@ -441,12 +441,19 @@ impl ResourceClient {
             {
                 return Ok(());
             }
-        }
+            // The credentials are bound to the configured issuer, else to
+            // the first one they were used with (MCP: not reused with a
+            // server the resource no longer lists).
+            self.inner
+                .issuer
+                .clone()
+                .or_else(|| state.server.as_ref().map(|s| s.issuer.clone()))
+        };
         let resource = match pointer {
             Some(url) => self.fetch_resource(url, false).await?,
             None => self.well_known().await?,
         };
-        let issuer = match &self.inner.issuer {
+        let issuer = match &bound {
             Some(issuer) => {
                 if !resource.authorization_servers.contains(issuer) {
                     return Err(ResourceError::IssuerNotListed {
@@ -731,9 +738,10 @@ impl ResourceClientBuilder {
     /// The authorization server the credentials belong to (its `issuer`).
     /// The resource must list it; otherwise no request is sent
     /// ([`ResourceError::IssuerNotListed`]). Without it, the first listed
-    /// server is used: give it whenever the credentials were registered
-    /// with one server (the MCP specification binds credentials to their
-    /// issuer).
+    /// server is used, and the credentials stay bound to it: a 401 that
+    /// leads to metadata no longer listing it fails the same way. Give it
+    /// whenever the credentials were registered with one server (the MCP
+    /// specification binds credentials to their issuer).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
