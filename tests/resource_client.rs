@@ -455,6 +455,46 @@ fn challenge(value: &str) -> HeaderMap {
     headers
 }
 
+/// A resource whose 401s alternate between two spellings of its metadata
+/// URL (both valid, both describing it) must not cost a token request and
+/// a metadata fetch at the authorization server per challenge: the
+/// forced-renewal interval holds across re-discoveries that change
+/// nothing.
+#[tokio::test]
+async fn a_resource_alternating_its_metadata_url_costs_no_token_request_per_challenge() {
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = client(&url, &server);
+    client.token().await.unwrap();
+    let origin = url.trim_end_matches("/mcp");
+    let pointers = [
+        format!("{origin}/.well-known/oauth-protected-resource"),
+        format!("{origin}/.well-known/oauth-protected-resource/mcp"),
+    ];
+    let (tokens, discoveries) = (
+        server.requests(Endpoint::Token),
+        server.requests(Endpoint::Discovery),
+    );
+    for i in 0..8 {
+        let used = client.token().await.unwrap();
+        let headers = challenge(&format!(
+            r#"Bearer error="invalid_token", resource_metadata="{}""#,
+            pointers[i % 2]
+        ));
+        let _ = client
+            .challenged(StatusCode::UNAUTHORIZED, &headers, Some(&used))
+            .await;
+    }
+    // One forced renewal (FORCED_RENEWAL_INTERVAL), no more; the issuer's
+    // metadata is not fetched again for the same issuer.
+    assert!(
+        server.requests(Endpoint::Token) <= tokens + 1,
+        "{} token requests for 8 challenges",
+        server.requests(Endpoint::Token) - tokens
+    );
+    assert_eq!(server.requests(Endpoint::Discovery), discoveries);
+}
+
 /// Without a configured issuer, the first authorization server found is
 /// the one the credentials are bound to (MCP: re-discovery must not reuse
 /// credentials with a server no longer listed): a 401 pointing to a

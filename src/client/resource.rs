@@ -303,6 +303,10 @@ impl ResourceClient {
     ///   [`scopes`](ResourceClientBuilder::scopes); the same scopes again
     ///   are [`ResourceError::Refused`].
     ///
+    /// A re-discovery that finds the same resource at the same
+    /// authorization server keeps the token held, its scopes and its
+    /// renewal limits.
+    ///
     /// `Ok(())` means: send the request again, with [`token`](Self::token).
     ///
     /// # Errors
@@ -333,8 +337,14 @@ impl ResourceClient {
         let moved = pointer.is_some_and(|p| known.as_deref() != Some(p));
         if known.is_none() || moved {
             let initial = (status == StatusCode::UNAUTHORIZED).then_some(asked.clone());
-            self.discover(pointer, initial).await?;
-            if status != StatusCode::FORBIDDEN {
+            // A re-discovery that finds the same resource at the same
+            // authorization server keeps the token source (its scopes, its
+            // forced-renewal interval): the answer is then handled as if
+            // the pointer had not moved, so that a resource re-pointing
+            // its metadata on every answer cannot cost a token request
+            // (and a metadata fetch at the authorization server) each.
+            let replaced = self.discover(pointer, initial).await?;
+            if replaced && status != StatusCode::FORBIDDEN {
                 return Ok(());
             }
         }
@@ -425,12 +435,15 @@ impl ResourceClient {
     }
 
     /// Discovery from `pointer` (a 401's `resource_metadata`) or the
-    /// well-known URLs; `asked`, the scopes a 401 named.
+    /// well-known URLs; `asked`, the scopes a 401 named. Whether it set up
+    /// a new token source: not when another caller did meanwhile, nor when
+    /// it found the same resource at the same authorization server (the
+    /// known metadata URL is updated, the rest kept).
     async fn discover(
         &self,
         pointer: Option<&str>,
         asked: Option<Vec<String>>,
-    ) -> Result<(), ResourceError> {
+    ) -> Result<bool, ResourceError> {
         let _one = self.inner.flight.lock().await;
         // Done by another caller meanwhile.
         let bound = {
@@ -439,7 +452,7 @@ impl ResourceClient {
                 && state.source.is_some()
                 && pointer.is_none_or(|p| known.metadata_url.expose() == p)
             {
-                return Ok(());
+                return Ok(false);
             }
             // The credentials are bound to the configured issuer, else to
             // the first one they were used with (MCP: not reused with a
@@ -472,6 +485,19 @@ impl ResourceClient {
                     reason: "no authorization_servers",
                 })?,
         };
+        {
+            let mut state = lock(&self.inner.state);
+            if state.source.is_some()
+                && state.server.as_ref().is_some_and(|s| s.issuer == issuer)
+                && state
+                    .resource
+                    .as_ref()
+                    .is_some_and(|known| same_url(&known.resource, &resource.resource))
+            {
+                state.resource = Some(Arc::new(resource));
+                return Ok(false);
+            }
+        }
         let server = self.fetch_server(&issuer).await?;
         self.check_server(&server)?;
         // MCP's scope selection strategy: the 401's scope, else all of
@@ -490,7 +516,7 @@ impl ResourceClient {
         state.server = Some(Arc::new(server));
         state.scopes = scopes;
         state.source = Some(source);
-        Ok(())
+        Ok(true)
     }
 
     /// The path-suffixed well-known URL, then the root one (RFC 9728
@@ -718,6 +744,11 @@ fn origin(url: &Url) -> String {
         out.push_str(&format!(":{port}"));
     }
     out
+}
+
+/// Whether `a` and `b` are the same URL once parsed.
+fn same_url(a: &str, b: &str) -> bool {
+    matches!((Url::parse(a), Url::parse(b)), (Ok(a), Ok(b)) if a == b)
 }
 
 fn split_scopes(s: &str) -> Vec<String> {
