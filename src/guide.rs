@@ -593,8 +593,10 @@ pub mod mcp {
     //!    the 401 (or `scopes_supported`), within what the client may ask
     //!    for; a `private_key_jwt` assertion names the server's issuer;
     //! 4. after a 403 `insufficient_scope`, [`challenged`](crate::client::ResourceClient::challenged)
-    //!    asks for the union; a refused fresh token, or a step-up that
-    //!    changes nothing, is an error rather than a loop.
+    //!    asks for the union (of the scopes it may ask for); a refused fresh
+    //!    token, or a step-up that changes nothing, is an error rather than
+    //!    a loop; a 401 that re-points to metadata of the same resource and
+    //!    server keeps the token source and its renewal limits.
     //!
     //! `examples/mcp_client.rs` plugs it into rmcp's `StreamableHttpClient`
     //! and passes the MCP conformance suite's client-credentials scenarios.

@@ -29,7 +29,8 @@ async fn authorization_server() -> TestAuthorizationServer {
 }
 
 /// An MCP endpoint at `/mcp` whose metadata names `server`; `get_balance`
-/// needs `payments:read`, `charge` `payments:write`, `wipe` `admin`.
+/// needs `payments:read`, `charge` `payments:write`, `wipe` `admin` and
+/// `wipe:all`, `refund` either `payments:write` or `admin`.
 /// `document` changes what the metadata says (an attacker's server).
 async fn mcp_server(
     server: &TestAuthorizationServer,
@@ -47,7 +48,8 @@ async fn mcp_server(
     let policy = McpPolicy::new()
         .tool("get_balance", Requirement::scopes_all([READ]))
         .tool("charge", Requirement::scopes_all([WRITE]))
-        .tool("wipe", Requirement::scopes_all(["admin", "wipe:all"]));
+        .tool("wipe", Requirement::scopes_all(["admin", "wipe:all"]))
+        .tool("refund", Requirement::scopes_any([WRITE, "admin"]));
     let served = serde_json::to_value(&metadata).unwrap();
     let served = Arc::new(document(served));
     let mut app = Router::new()
@@ -535,6 +537,65 @@ async fn a_401_pointer_cannot_move_the_credentials_to_another_authorization_serv
     assert!(
         matches!(outcome, Err(ResourceError::IssuerNotListed { .. })),
         "{outcome:?}"
+    );
+}
+
+/// Two requests sent with the same token both get 403
+/// `insufficient_scope`: the first steps up, the second must be told to
+/// send again (its token predates the step-up), not that the resource
+/// refuses for good.
+#[tokio::test]
+async fn a_second_403_for_a_token_older_than_the_step_up_sends_again() {
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = client(&url, &server);
+    send(&client, &url, &call("get_balance")).await.unwrap();
+    let old = client.token().await.unwrap();
+    let headers = challenge(r#"Bearer error="insufficient_scope", scope="payments:write""#);
+    client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&old))
+        .await
+        .unwrap();
+    // The other request in flight with `old`.
+    client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&old))
+        .await
+        .unwrap();
+    let new = client.token().await.unwrap();
+    assert_ne!(new.secret(), old.secret());
+    // The new token refused the same way: now it is for good.
+    let e = client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&new))
+        .await
+        .unwrap_err();
+    assert_eq!(e, ResourceError::Refused { status: 403 });
+}
+
+/// A tool that accepts any of several scopes: its 403 names them all (the
+/// 401 hint names the first). A client that may ask for one of them steps
+/// up with that one, instead of giving up because it may not ask for the
+/// others.
+#[tokio::test]
+async fn a_step_up_for_alternative_scopes_asks_for_those_the_client_may_request() {
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = client(&url, &server);
+    send(&client, &url, &call("get_balance")).await.unwrap();
+    let out = send(&client, &url, &call("refund")).await;
+    assert_eq!(out, Ok(call("refund")));
+    assert_eq!(client.scope(), format!("{READ} {WRITE}"));
+    // None of them allowed: refused, naming them.
+    let token = client.token().await.unwrap();
+    let headers = challenge(r#"Bearer error="insufficient_scope", scope="admin wipe:all""#);
+    let e = client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ResourceError::ScopeNotAllowed {
+            scope: "admin wipe:all".into()
+        }
     );
 }
 

@@ -300,8 +300,11 @@ impl ResourceClient {
     ///   discovery from the challenge, asking for the `scope` it names;
     /// - `403` `insufficient_scope`: a new token for the scopes asked
     ///   before and those the challenge names (MCP: their union), within
-    ///   [`scopes`](ResourceClientBuilder::scopes); the same scopes again
-    ///   are [`ResourceError::Refused`].
+    ///   [`scopes`](ResourceClientBuilder::scopes) (the challenge may name
+    ///   alternatives: the allowed ones are asked for); nothing new to ask
+    ///   for is [`ResourceError::Refused`] (or
+    ///   [`ResourceError::ScopeNotAllowed`]), unless `used` predates the
+    ///   last step-up (then: send again with the new token).
     ///
     /// A re-discovery that finds the same resource at the same
     /// authorization server keeps the token held, its scopes and its
@@ -365,7 +368,7 @@ impl ResourceClient {
             StatusCode::FORBIDDEN
                 if bearer.and_then(|c| c.param("error")) == Some("insufficient_scope") =>
             {
-                self.step_up(&asked)
+                self.step_up(&asked, used)
             }
             _ => Err(ResourceError::Refused {
                 status: status.as_u16(),
@@ -393,44 +396,58 @@ impl ResourceClient {
     }
 
     /// A new token source for the union of the scopes asked so far and
-    /// `asked`.
-    fn step_up(&self, asked: &[String]) -> Result<(), ResourceError> {
+    /// those of `asked` the client may ask for, after a 403 to a request
+    /// made with `used`.
+    ///
+    /// The challenge may name alternatives (a tool that takes any of
+    /// several scopes): the step-up asks for the allowed ones, and fails
+    /// only when none is new. When nothing new can be asked, a `used`
+    /// token older than the current token source (another request stepped
+    /// up meanwhile) is sent again with the new one rather than refused.
+    fn step_up(&self, asked: &[String], used: Option<&AccessToken>) -> Result<(), ResourceError> {
         let mut state = lock(&self.inner.state);
-        let mut scopes = state.scopes.clone();
+        let mut new: Vec<String> = Vec::new();
+        let mut refused: Vec<&str> = Vec::new();
         for s in asked {
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
+            if state.scopes.contains(s) || new.contains(s) || refused.contains(&s.as_str()) {
+                continue;
+            }
+            if self.inner.allowed.as_ref().is_none_or(|a| a.contains(s)) {
+                new.push(s.clone());
+            } else {
+                refused.push(s);
             }
         }
-        if scopes == state.scopes {
+        if new.is_empty() {
+            let stale = used.is_some_and(|used| {
+                state.source.as_ref().is_some_and(|source| {
+                    source
+                        .cached()
+                        .is_none_or(|held| held.secret() != used.secret())
+                })
+            });
+            if stale {
+                return Ok(());
+            }
+            if !refused.is_empty() {
+                return Err(ResourceError::ScopeNotAllowed {
+                    scope: refused.join(" "),
+                });
+            }
             return Err(ResourceError::Refused { status: 403 });
         }
-        self.check_allowed(&scopes)?;
+        let mut scopes = state.scopes.clone();
+        scopes.extend(new);
+        if scopes.len() > MAX_REQUESTED_SCOPES {
+            return Err(ResourceError::ScopeNotAllowed {
+                scope: format!("more than {MAX_REQUESTED_SCOPES} scopes"),
+            });
+        }
         let (Some(resource), Some(server)) = (state.resource.clone(), state.server.clone()) else {
             return Err(ResourceError::Refused { status: 403 });
         };
         state.source = Some(self.token_source(&resource, &server, &scopes)?);
         state.scopes = scopes;
-        Ok(())
-    }
-
-    fn check_allowed(&self, scopes: &[String]) -> Result<(), ResourceError> {
-        let refused: Vec<&str> = match &self.inner.allowed {
-            Some(allowed) => scopes
-                .iter()
-                .filter(|s| !allowed.contains(s))
-                .map(String::as_str)
-                .collect(),
-            None => Vec::new(),
-        };
-        if !refused.is_empty() || scopes.len() > MAX_REQUESTED_SCOPES {
-            let scope = if refused.is_empty() {
-                format!("more than {MAX_REQUESTED_SCOPES} scopes")
-            } else {
-                refused.join(" ")
-            };
-            return Err(ResourceError::ScopeNotAllowed { scope });
-        }
         Ok(())
     }
 

@@ -353,6 +353,11 @@ impl TokenSource {
             .cloned()
     }
 
+    /// The token held now, if any (usable or not), without a request.
+    pub(crate) fn cached(&self) -> Option<AccessToken> {
+        lock(&self.inner.state).token.clone()
+    }
+
     /// Seconds on the monotonic clock (the configured clock's, for tests):
     /// what renewals, backoff and the forced-renewal interval are timed by.
     fn tick(&self) -> i64 {
