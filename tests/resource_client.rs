@@ -627,3 +627,38 @@ async fn resource_errors_never_show_the_secrets_of_the_url_called() {
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 }
+
+/// While the authorization server's metadata cannot be had (an outage, a
+/// document refused), each `token()` must not fetch it again: discovery
+/// backs off as the token request does, so that every client of an
+/// unreachable server does not call it once per request of its own.
+#[tokio::test]
+async fn an_unreachable_authorization_server_is_not_asked_once_per_request() {
+    use bearer_guard::testing::{Failure, ManualClock};
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let clock = ManualClock::new(1_700_000_000);
+    let client = ResourceClient::builder(&url, ClientAuth::basic("orders", "s3cret"))
+        .issuer(server.issuer())
+        .scopes([READ, WRITE])
+        .allow_insecure_http()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    server.fail(Endpoint::Discovery, Failure::Status(503));
+    let before = server.requests(Endpoint::Discovery);
+    for _ in 0..10 {
+        let e = client.token().await.unwrap_err();
+        assert!(
+            matches!(&e, ResourceError::Fetch(r) if r.status() == Some(503)),
+            "{e:?}"
+        );
+    }
+    let asked = server.requests(Endpoint::Discovery) - before;
+    // One discovery: the two metadata URLs of an issuer without a path.
+    assert!(asked <= 2, "{asked} metadata requests for 10 token() calls");
+    // Back again, and the back-off over: found.
+    server.recover(Endpoint::Discovery);
+    clock.advance(120);
+    client.token().await.unwrap();
+}

@@ -16,7 +16,7 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::challenge::Challenge;
-use super::token::{AccessToken, TokenError, TokenSource};
+use super::token::{AccessToken, BACKOFF_MAX, BACKOFF_START, TokenError, TokenSource};
 use crate::clock::Clock;
 use crate::introspection::ClientAuth;
 use crate::json::{self, ObjectError};
@@ -221,6 +221,18 @@ struct State {
     server: Option<Arc<IssuerMetadata>>,
     scopes: Vec<String>,
     source: Option<TokenSource>,
+    /// The last failure to have an authorization server's metadata
+    /// accepted, while it is backed off.
+    server_failure: Option<ServerFailure>,
+}
+
+/// No new request for `issuer`'s metadata before `until` (a tick, as
+/// [`TokenSource`] counts them): `error` again instead.
+struct ServerFailure {
+    issuer: String,
+    until: i64,
+    failures: u32,
+    error: ResourceError,
 }
 
 impl fmt::Debug for ResourceClient {
@@ -277,7 +289,10 @@ impl ResourceClient {
     ///
     /// # Errors
     ///
-    /// What discovery or the token request met ([`ResourceError`]).
+    /// What discovery or the token request met ([`ResourceError`]). After
+    /// a failure to have the authorization server's metadata, the same
+    /// error comes back without a request for a while (1 s doubling to
+    /// 60 s).
     pub async fn token(&self) -> Result<AccessToken, ResourceError> {
         let source = match self.source() {
             Some(source) => source,
@@ -515,8 +530,7 @@ impl ResourceClient {
                 return Ok(false);
             }
         }
-        let server = self.fetch_server(&issuer).await?;
-        self.check_server(&server)?;
+        let server = self.server_metadata(&issuer).await?;
         // MCP's scope selection strategy: the 401's scope, else all of
         // scopes_supported; within what the client may ask for.
         let mut scopes = match asked.filter(|a| !a.is_empty()) {
@@ -633,6 +647,52 @@ impl ResourceClient {
             scopes_supported,
             document,
         })
+    }
+
+    /// `issuer`'s metadata, fetched and checked, unless backing off after
+    /// a failure (1 s doubling to 60 s, as the token request): an
+    /// unreachable or refused server is then not asked again on every
+    /// call, by every client.
+    async fn server_metadata(&self, issuer: &str) -> Result<IssuerMetadata, ResourceError> {
+        {
+            let state = lock(&self.inner.state);
+            if let Some(failure) = &state.server_failure
+                && failure.issuer == issuer
+                && self.tick() < failure.until
+            {
+                return Err(failure.error.clone());
+            }
+        }
+        let result = match self.fetch_server(issuer).await {
+            Ok(server) => self.check_server(&server).map(|()| server),
+            Err(e) => Err(e),
+        };
+        let now = self.tick();
+        let mut state = lock(&self.inner.state);
+        match &result {
+            Ok(_) => state.server_failure = None,
+            Err(error) => {
+                let failures = state
+                    .server_failure
+                    .as_ref()
+                    .filter(|f| f.issuer == issuer)
+                    .map_or(1, |f| f.failures.saturating_add(1));
+                let shift = failures.saturating_sub(1).min(6);
+                let delay = BACKOFF_START.saturating_mul(1i64 << shift).min(BACKOFF_MAX);
+                state.server_failure = Some(ServerFailure {
+                    issuer: issuer.to_owned(),
+                    until: now.saturating_add(delay),
+                    failures,
+                    error: error.clone(),
+                });
+            }
+        }
+        result
+    }
+
+    /// Seconds on the monotonic clock (the configured clock's, for tests).
+    fn tick(&self) -> i64 {
+        i64::try_from(self.inner.clock.mono_ms() / 1000).unwrap_or(i64::MAX)
     }
 
     /// The authorization server's metadata, at the URLs the MCP
