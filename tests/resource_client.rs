@@ -662,3 +662,27 @@ async fn an_unreachable_authorization_server_is_not_asked_once_per_request() {
     clock.advance(120);
     client.token().await.unwrap();
 }
+
+/// The metadata of a resource whose URL carries a secret names that URL:
+/// its `Debug` (what a `{:?}` in a log line shows) redacts it too.
+#[tokio::test]
+async fn the_protected_resource_debug_never_shows_the_secrets_of_its_url() {
+    let server = authorization_server().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/mcp?api_key=hunter2",
+        listener.local_addr().unwrap()
+    );
+    let document = json!({"resource": url, "authorization_servers": [server.issuer()]});
+    let app = Router::new().route(
+        "/.well-known/oauth-protected-resource/mcp",
+        get(move || async move { axum::Json(document.clone()) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = client(&url, &server);
+    client.token().await.unwrap();
+    let resource = client.protected_resource().unwrap();
+    assert_eq!(resource.resource(), url);
+    let shown = format!("{resource:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}

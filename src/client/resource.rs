@@ -34,14 +34,26 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// A protected resource's metadata (RFC 9728 §2), checked: its `resource`
 /// is the URL the client called (§3.3) and it names at least one
-/// authorization server.
-#[derive(Debug, Clone, PartialEq)]
+/// authorization server. Its `Debug` shows the URLs redacted (the URL
+/// called may carry a secret) and not the whole document.
+#[derive(Clone, PartialEq)]
 pub struct ProtectedResource {
     resource: String,
     metadata_url: EndpointUrl,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
     document: Map<String, Value>,
+}
+
+impl fmt::Debug for ProtectedResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtectedResource")
+            .field("resource", &EndpointUrl::new(self.resource.as_str()))
+            .field("metadata_url", &self.metadata_url)
+            .field("authorization_servers", &self.authorization_servers)
+            .field("scopes_supported", &self.scopes_supported)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProtectedResource {
