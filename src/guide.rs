@@ -586,14 +586,17 @@ pub mod mcp {
     //!    it, or nothing in it is used;
     //! 2. the authorization server is the one the credentials belong to
     //!    ([`issuer`](crate::client::ResourceClientBuilder::issuer), which
-    //!    must be listed) or the first listed; its metadata is read at the
+    //!    must be listed) or the first listed, to which the credentials then
+    //!    stay bound; its metadata is read at the
     //!    URLs MCP lists, in MCP's order, and its `issuer` must match;
     //! 3. the token request names the resource (RFC 8707) and the scopes of
     //!    the 401 (or `scopes_supported`), within what the client may ask
     //!    for; a `private_key_jwt` assertion names the server's issuer;
     //! 4. after a 403 `insufficient_scope`, [`challenged`](crate::client::ResourceClient::challenged)
-    //!    asks for the union; a refused fresh token, or a step-up that
-    //!    changes nothing, is an error rather than a loop.
+    //!    asks for the union (of the scopes it may ask for); a refused fresh
+    //!    token, or a step-up that changes nothing, is an error rather than
+    //!    a loop; a 401 that re-points to metadata of the same resource and
+    //!    server keeps the token source and its renewal limits.
     //!
     //! `examples/mcp_client.rs` plugs it into rmcp's `StreamableHttpClient`
     //! and passes the MCP conformance suite's client-credentials scenarios.

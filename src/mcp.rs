@@ -21,7 +21,11 @@
 //! - a body that is not strict JSON (a member name twice at any depth, which
 //!   two parsers could read differently): `400` with `-32700`; a body over
 //!   [`McpPolicy::max_body`]: `413`; one slower than
-//!   [`McpPolicy::body_timeout`]: `408`.
+//!   [`McpPolicy::body_timeout`]: `408`;
+//! - no token (behind [`allow_anonymous`](crate::BearerLayer::allow_anonymous)):
+//!   `401`, whose `scope="…"` names what the body's tools need when the
+//!   body can be read (a body that cannot gets the plain `401`, never the
+//!   statuses above).
 //!
 //! Other methods (`GET` and `DELETE` of older revisions, `tools/list`,
 //! `initialize`, responses to server requests) need only the valid token
@@ -292,6 +296,13 @@ where
             // the body is read (bounded as any) only to name the scopes
             // the 401 asks for.
             let claims = parts.extensions.get::<Claims>().cloned();
+            // A body that cannot be read: its status for a request with a
+            // token; for one without, the 401 it would get anyway (the
+            // challenge that starts a client's discovery), without a hint.
+            let unreadable = |status| match claims {
+                Some(_) => plain(status),
+                None => AuthError::MissingToken.into_http_response(None),
+            };
             // The decision is taken on the bytes the server will read: an
             // encoded body would be read differently after decoding.
             if parts
@@ -300,14 +311,14 @@ where
                 .iter()
                 .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
             {
-                return Ok(plain(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+                return Ok(unreadable(StatusCode::UNSUPPORTED_MEDIA_TYPE));
             }
             let bytes = match tokio::time::timeout(policy.body_timeout, read(body, policy.max_body))
                 .await
             {
                 Ok(Ok(bytes)) => bytes,
-                Ok(Err(status)) => return Ok(plain(status)),
-                Err(_) => return Ok(plain(StatusCode::REQUEST_TIMEOUT)),
+                Ok(Err(status)) => return Ok(unreadable(status)),
+                Err(_) => return Ok(unreadable(StatusCode::REQUEST_TIMEOUT)),
             };
             let Some(claims) = claims else {
                 return Ok(unauthenticated(&policy, &parts.headers, &bytes));

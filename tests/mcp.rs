@@ -520,3 +520,33 @@ async fn a_401_names_the_scopes_the_called_tool_or_the_resource_needs() {
     );
     assert!(!r.challenge.contains("payments:read"), "{}", r.challenge);
 }
+
+/// Behind a layer that lets token-less requests through, such a request is
+/// answered 401 (the challenge that starts an MCP client's discovery)
+/// whatever its body: one that cannot be read for a scope hint gets the
+/// resource's challenge, not 413, 415 or 408 (what a request with a token
+/// would get), as it did before the body was read for the hint.
+#[tokio::test(start_paused = true)]
+async fn a_token_less_request_is_answered_401_whatever_its_body() {
+    let anonymous = Router::new()
+        .route("/mcp", post(|body: String| async move { body }))
+        .layer(RequireToolLayer::new(
+            policy().body_timeout(Duration::from_secs(3)),
+        ))
+        .layer(BearerLayer::new(issuer().validator()).allow_anonymous());
+    let encoded = send(
+        &anonymous,
+        None,
+        &[("content-encoding", "gzip")],
+        call("charge").to_string(),
+    )
+    .await;
+    let large = send(&anonymous, None, &[], "x".repeat(100 * 1024)).await;
+    let request = Request::post("/mcp").body(Body::new(Trickle)).unwrap();
+    let slow = anonymous.clone().oneshot(request).await.unwrap();
+    let statuses = [encoded.status, large.status, slow.status()];
+    assert_eq!(statuses, [StatusCode::UNAUTHORIZED; 3]);
+    for challenge in [&encoded.challenge, &large.challenge] {
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
+}

@@ -29,7 +29,8 @@ async fn authorization_server() -> TestAuthorizationServer {
 }
 
 /// An MCP endpoint at `/mcp` whose metadata names `server`; `get_balance`
-/// needs `payments:read`, `charge` `payments:write`, `wipe` `admin`.
+/// needs `payments:read`, `charge` `payments:write`, `wipe` `admin` and
+/// `wipe:all`, `refund` either `payments:write` or `admin`.
 /// `document` changes what the metadata says (an attacker's server).
 async fn mcp_server(
     server: &TestAuthorizationServer,
@@ -47,7 +48,8 @@ async fn mcp_server(
     let policy = McpPolicy::new()
         .tool("get_balance", Requirement::scopes_all([READ]))
         .tool("charge", Requirement::scopes_all([WRITE]))
-        .tool("wipe", Requirement::scopes_all(["admin", "wipe:all"]));
+        .tool("wipe", Requirement::scopes_all(["admin", "wipe:all"]))
+        .tool("refund", Requirement::scopes_any([WRITE, "admin"]));
     let served = serde_json::to_value(&metadata).unwrap();
     let served = Arc::new(document(served));
     let mut app = Router::new()
@@ -434,4 +436,253 @@ fn challenges_read_as_real_servers_send_them() {
     );
     assert!(all[1].is("dpop"));
     assert_eq!(all[1].param("algs"), Some("ES256 EdDSA"));
+}
+
+/// A router on 127.0.0.1 serving `document` at `/pm` (a metadata document
+/// a 401 can point to); its URL.
+async fn document_at(document: serde_json::Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/pm", listener.local_addr().unwrap());
+    let app = Router::new().route(
+        "/pm",
+        get(move || async move { axum::Json(document.clone()) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn challenge(value: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("www-authenticate", HeaderValue::from_str(value).unwrap());
+    headers
+}
+
+/// A resource whose 401s alternate between two spellings of its metadata
+/// URL (both valid, both describing it) must not cost a token request and
+/// a metadata fetch at the authorization server per challenge: the
+/// forced-renewal interval holds across re-discoveries that change
+/// nothing.
+#[tokio::test]
+async fn a_resource_alternating_its_metadata_url_costs_no_token_request_per_challenge() {
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = client(&url, &server);
+    client.token().await.unwrap();
+    let origin = url.trim_end_matches("/mcp");
+    let pointers = [
+        format!("{origin}/.well-known/oauth-protected-resource"),
+        format!("{origin}/.well-known/oauth-protected-resource/mcp"),
+    ];
+    let (tokens, discoveries) = (
+        server.requests(Endpoint::Token),
+        server.requests(Endpoint::Discovery),
+    );
+    for i in 0..8 {
+        let used = client.token().await.unwrap();
+        let headers = challenge(&format!(
+            r#"Bearer error="invalid_token", resource_metadata="{}""#,
+            pointers[i % 2]
+        ));
+        let _ = client
+            .challenged(StatusCode::UNAUTHORIZED, &headers, Some(&used))
+            .await;
+    }
+    // One forced renewal (FORCED_RENEWAL_INTERVAL), no more; the issuer's
+    // metadata is not fetched again for the same issuer.
+    assert!(
+        server.requests(Endpoint::Token) <= tokens + 1,
+        "{} token requests for 8 challenges",
+        server.requests(Endpoint::Token) - tokens
+    );
+    assert_eq!(server.requests(Endpoint::Discovery), discoveries);
+}
+
+/// Without a configured issuer, the first authorization server found is
+/// the one the credentials are bound to (MCP: re-discovery must not reuse
+/// credentials with a server no longer listed): a 401 pointing to a
+/// document that names another server does not move them there.
+#[tokio::test]
+async fn a_401_pointer_cannot_move_the_credentials_to_another_authorization_server() {
+    let server = authorization_server().await;
+    let evil = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = ResourceClient::builder(&url, ClientAuth::basic("orders", "s3cret"))
+        .scopes([READ, WRITE])
+        .allow_insecure_http()
+        .build()
+        .unwrap();
+    let used = client.token().await.unwrap();
+    assert_eq!(
+        client.authorization_server().unwrap().issuer,
+        server.issuer()
+    );
+    let pointer = document_at(json!({
+        "resource": url,
+        "authorization_servers": [evil.issuer()],
+    }))
+    .await;
+    let headers = challenge(&format!(
+        r#"Bearer error="invalid_token", resource_metadata="{pointer}""#
+    ));
+    let outcome = client
+        .challenged(StatusCode::UNAUTHORIZED, &headers, Some(&used))
+        .await;
+    let _ = client.token().await;
+    assert_eq!(
+        evil.requests(Endpoint::Token),
+        0,
+        "the client secret went to {}",
+        evil.issuer()
+    );
+    assert!(
+        matches!(outcome, Err(ResourceError::IssuerNotListed { .. })),
+        "{outcome:?}"
+    );
+}
+
+/// Two requests sent with the same token both get 403
+/// `insufficient_scope`: the first steps up, the second must be told to
+/// send again (its token predates the step-up), not that the resource
+/// refuses for good.
+#[tokio::test]
+async fn a_second_403_for_a_token_older_than_the_step_up_sends_again() {
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = client(&url, &server);
+    send(&client, &url, &call("get_balance")).await.unwrap();
+    let old = client.token().await.unwrap();
+    let headers = challenge(r#"Bearer error="insufficient_scope", scope="payments:write""#);
+    client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&old))
+        .await
+        .unwrap();
+    // The other request in flight with `old`.
+    client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&old))
+        .await
+        .unwrap();
+    let new = client.token().await.unwrap();
+    assert_ne!(new.secret(), old.secret());
+    // The new token refused the same way: now it is for good.
+    let e = client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&new))
+        .await
+        .unwrap_err();
+    assert_eq!(e, ResourceError::Refused { status: 403 });
+}
+
+/// A tool that accepts any of several scopes: its 403 names them all (the
+/// 401 hint names the first). A client that may ask for one of them steps
+/// up with that one, instead of giving up because it may not ask for the
+/// others.
+#[tokio::test]
+async fn a_step_up_for_alternative_scopes_asks_for_those_the_client_may_request() {
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let client = client(&url, &server);
+    send(&client, &url, &call("get_balance")).await.unwrap();
+    let out = send(&client, &url, &call("refund")).await;
+    assert_eq!(out, Ok(call("refund")));
+    assert_eq!(client.scope(), format!("{READ} {WRITE}"));
+    // None of them allowed: refused, naming them.
+    let token = client.token().await.unwrap();
+    let headers = challenge(r#"Bearer error="insufficient_scope", scope="admin wipe:all""#);
+    let e = client
+        .challenged(StatusCode::FORBIDDEN, &headers, Some(&token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ResourceError::ScopeNotAllowed {
+            scope: "admin wipe:all".into()
+        }
+    );
+}
+
+/// The URL called may carry a secret (an API key in its query, user
+/// information): errors show it redacted, as every URL in this crate.
+#[tokio::test]
+async fn resource_errors_never_show_the_secrets_of_the_url_called() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let document = json!({
+        "resource": "https://evil.example/mcp?api_key=hunter2",
+        "authorization_servers": ["https://as.example"],
+    });
+    let app = Router::new().route(
+        "/.well-known/oauth-protected-resource/mcp",
+        get(move || async move { axum::Json(document.clone()) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{addr}/mcp?api_key=hunter2");
+    let e = ResourceClient::builder(&url, ClientAuth::basic("a", "b"))
+        .allow_insecure_http()
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ResourceError::ResourceMismatch { .. }), "{e:?}");
+    for shown in [e.to_string(), format!("{e:?}")] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
+
+/// While the authorization server's metadata cannot be had (an outage, a
+/// document refused), each `token()` must not fetch it again: discovery
+/// backs off as the token request does, so that every client of an
+/// unreachable server does not call it once per request of its own.
+#[tokio::test]
+async fn an_unreachable_authorization_server_is_not_asked_once_per_request() {
+    use bearer_guard::testing::{Failure, ManualClock};
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |d| d).await;
+    let clock = ManualClock::new(1_700_000_000);
+    let client = ResourceClient::builder(&url, ClientAuth::basic("orders", "s3cret"))
+        .issuer(server.issuer())
+        .scopes([READ, WRITE])
+        .allow_insecure_http()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    server.fail(Endpoint::Discovery, Failure::Status(503));
+    let before = server.requests(Endpoint::Discovery);
+    for _ in 0..10 {
+        let e = client.token().await.unwrap_err();
+        assert!(
+            matches!(&e, ResourceError::Fetch(r) if r.status() == Some(503)),
+            "{e:?}"
+        );
+    }
+    let asked = server.requests(Endpoint::Discovery) - before;
+    // One discovery: the two metadata URLs of an issuer without a path.
+    assert!(asked <= 2, "{asked} metadata requests for 10 token() calls");
+    // Back again, and the back-off over: found.
+    server.recover(Endpoint::Discovery);
+    clock.advance(120);
+    client.token().await.unwrap();
+}
+
+/// The metadata of a resource whose URL carries a secret names that URL:
+/// its `Debug` (what a `{:?}` in a log line shows) redacts it too.
+#[tokio::test]
+async fn the_protected_resource_debug_never_shows_the_secrets_of_its_url() {
+    let server = authorization_server().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/mcp?api_key=hunter2",
+        listener.local_addr().unwrap()
+    );
+    let document = json!({"resource": url, "authorization_servers": [server.issuer()]});
+    let app = Router::new().route(
+        "/.well-known/oauth-protected-resource/mcp",
+        get(move || async move { axum::Json(document.clone()) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = client(&url, &server);
+    client.token().await.unwrap();
+    let resource = client.protected_resource().unwrap();
+    assert_eq!(resource.resource(), url);
+    let shown = format!("{resource:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
 }

@@ -16,7 +16,7 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::challenge::Challenge;
-use super::token::{AccessToken, TokenError, TokenSource};
+use super::token::{AccessToken, BACKOFF_MAX, BACKOFF_START, TokenError, TokenSource};
 use crate::clock::Clock;
 use crate::introspection::ClientAuth;
 use crate::json::{self, ObjectError};
@@ -34,14 +34,26 @@ const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// A protected resource's metadata (RFC 9728 §2), checked: its `resource`
 /// is the URL the client called (§3.3) and it names at least one
-/// authorization server.
-#[derive(Debug, Clone, PartialEq)]
+/// authorization server. Its `Debug` shows the URLs redacted (the URL
+/// called may carry a secret) and not the whole document.
+#[derive(Clone, PartialEq)]
 pub struct ProtectedResource {
     resource: String,
     metadata_url: EndpointUrl,
     authorization_servers: Vec<String>,
     scopes_supported: Vec<String>,
     document: Map<String, Value>,
+}
+
+impl fmt::Debug for ProtectedResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtectedResource")
+            .field("resource", &EndpointUrl::new(self.resource.as_str()))
+            .field("metadata_url", &self.metadata_url)
+            .field("authorization_servers", &self.authorization_servers)
+            .field("scopes_supported", &self.scopes_supported)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProtectedResource {
@@ -98,9 +110,10 @@ pub enum ResourceError {
     ResourceMismatch {
         /// Where it was read.
         url: EndpointUrl,
-        /// The URL the client called.
+        /// The URL the client called (redacted as
+        /// [`EndpointUrl`] shows it: it may carry a secret).
         expected: String,
-        /// The document's `resource`.
+        /// The document's `resource`, redacted the same way.
         found: String,
     },
     /// The authorization server the credentials belong to
@@ -220,6 +233,18 @@ struct State {
     server: Option<Arc<IssuerMetadata>>,
     scopes: Vec<String>,
     source: Option<TokenSource>,
+    /// The last failure to have an authorization server's metadata
+    /// accepted, while it is backed off.
+    server_failure: Option<ServerFailure>,
+}
+
+/// No new request for `issuer`'s metadata before `until` (a tick, as
+/// [`TokenSource`] counts them): `error` again instead.
+struct ServerFailure {
+    issuer: String,
+    until: i64,
+    failures: u32,
+    error: ResourceError,
 }
 
 impl fmt::Debug for ResourceClient {
@@ -276,7 +301,10 @@ impl ResourceClient {
     ///
     /// # Errors
     ///
-    /// What discovery or the token request met ([`ResourceError`]).
+    /// What discovery or the token request met ([`ResourceError`]). After
+    /// a failure to have the authorization server's metadata, the same
+    /// error comes back without a request for a while (1 s doubling to
+    /// 60 s).
     pub async fn token(&self) -> Result<AccessToken, ResourceError> {
         let source = match self.source() {
             Some(source) => source,
@@ -299,8 +327,15 @@ impl ResourceClient {
     ///   discovery from the challenge, asking for the `scope` it names;
     /// - `403` `insufficient_scope`: a new token for the scopes asked
     ///   before and those the challenge names (MCP: their union), within
-    ///   [`scopes`](ResourceClientBuilder::scopes); the same scopes again
-    ///   are [`ResourceError::Refused`].
+    ///   [`scopes`](ResourceClientBuilder::scopes) (the challenge may name
+    ///   alternatives: the allowed ones are asked for); nothing new to ask
+    ///   for is [`ResourceError::Refused`] (or
+    ///   [`ResourceError::ScopeNotAllowed`]), unless `used` predates the
+    ///   last step-up (then: send again with the new token).
+    ///
+    /// A re-discovery that finds the same resource at the same
+    /// authorization server keeps the token held, its scopes and its
+    /// renewal limits.
     ///
     /// `Ok(())` means: send the request again, with [`token`](Self::token).
     ///
@@ -332,8 +367,14 @@ impl ResourceClient {
         let moved = pointer.is_some_and(|p| known.as_deref() != Some(p));
         if known.is_none() || moved {
             let initial = (status == StatusCode::UNAUTHORIZED).then_some(asked.clone());
-            self.discover(pointer, initial).await?;
-            if status != StatusCode::FORBIDDEN {
+            // A re-discovery that finds the same resource at the same
+            // authorization server keeps the token source (its scopes, its
+            // forced-renewal interval): the answer is then handled as if
+            // the pointer had not moved, so that a resource re-pointing
+            // its metadata on every answer cannot cost a token request
+            // (and a metadata fetch at the authorization server) each.
+            let replaced = self.discover(pointer, initial).await?;
+            if replaced && status != StatusCode::FORBIDDEN {
                 return Ok(());
             }
         }
@@ -354,7 +395,7 @@ impl ResourceClient {
             StatusCode::FORBIDDEN
                 if bearer.and_then(|c| c.param("error")) == Some("insufficient_scope") =>
             {
-                self.step_up(&asked)
+                self.step_up(&asked, used)
             }
             _ => Err(ResourceError::Refused {
                 status: status.as_u16(),
@@ -382,19 +423,53 @@ impl ResourceClient {
     }
 
     /// A new token source for the union of the scopes asked so far and
-    /// `asked`.
-    fn step_up(&self, asked: &[String]) -> Result<(), ResourceError> {
+    /// those of `asked` the client may ask for, after a 403 to a request
+    /// made with `used`.
+    ///
+    /// The challenge may name alternatives (a tool that takes any of
+    /// several scopes): the step-up asks for the allowed ones, and fails
+    /// only when none is new. When nothing new can be asked, a `used`
+    /// token older than the current token source (another request stepped
+    /// up meanwhile) is sent again with the new one rather than refused.
+    fn step_up(&self, asked: &[String], used: Option<&AccessToken>) -> Result<(), ResourceError> {
         let mut state = lock(&self.inner.state);
-        let mut scopes = state.scopes.clone();
+        let mut new: Vec<String> = Vec::new();
+        let mut refused: Vec<&str> = Vec::new();
         for s in asked {
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
+            if state.scopes.contains(s) || new.contains(s) || refused.contains(&s.as_str()) {
+                continue;
+            }
+            if self.inner.allowed.as_ref().is_none_or(|a| a.contains(s)) {
+                new.push(s.clone());
+            } else {
+                refused.push(s);
             }
         }
-        if scopes == state.scopes {
+        if new.is_empty() {
+            let stale = used.is_some_and(|used| {
+                state.source.as_ref().is_some_and(|source| {
+                    source
+                        .cached()
+                        .is_none_or(|held| held.secret() != used.secret())
+                })
+            });
+            if stale {
+                return Ok(());
+            }
+            if !refused.is_empty() {
+                return Err(ResourceError::ScopeNotAllowed {
+                    scope: refused.join(" "),
+                });
+            }
             return Err(ResourceError::Refused { status: 403 });
         }
-        self.check_allowed(&scopes)?;
+        let mut scopes = state.scopes.clone();
+        scopes.extend(new);
+        if scopes.len() > MAX_REQUESTED_SCOPES {
+            return Err(ResourceError::ScopeNotAllowed {
+                scope: format!("more than {MAX_REQUESTED_SCOPES} scopes"),
+            });
+        }
         let (Some(resource), Some(server)) = (state.resource.clone(), state.server.clone()) else {
             return Err(ResourceError::Refused { status: 403 });
         };
@@ -403,49 +478,39 @@ impl ResourceClient {
         Ok(())
     }
 
-    fn check_allowed(&self, scopes: &[String]) -> Result<(), ResourceError> {
-        let refused: Vec<&str> = match &self.inner.allowed {
-            Some(allowed) => scopes
-                .iter()
-                .filter(|s| !allowed.contains(s))
-                .map(String::as_str)
-                .collect(),
-            None => Vec::new(),
-        };
-        if !refused.is_empty() || scopes.len() > MAX_REQUESTED_SCOPES {
-            let scope = if refused.is_empty() {
-                format!("more than {MAX_REQUESTED_SCOPES} scopes")
-            } else {
-                refused.join(" ")
-            };
-            return Err(ResourceError::ScopeNotAllowed { scope });
-        }
-        Ok(())
-    }
-
     /// Discovery from `pointer` (a 401's `resource_metadata`) or the
-    /// well-known URLs; `asked`, the scopes a 401 named.
+    /// well-known URLs; `asked`, the scopes a 401 named. Whether it set up
+    /// a new token source: not when another caller did meanwhile, nor when
+    /// it found the same resource at the same authorization server (the
+    /// known metadata URL is updated, the rest kept).
     async fn discover(
         &self,
         pointer: Option<&str>,
         asked: Option<Vec<String>>,
-    ) -> Result<(), ResourceError> {
+    ) -> Result<bool, ResourceError> {
         let _one = self.inner.flight.lock().await;
         // Done by another caller meanwhile.
-        {
+        let bound = {
             let state = lock(&self.inner.state);
             if let Some(known) = &state.resource
                 && state.source.is_some()
                 && pointer.is_none_or(|p| known.metadata_url.expose() == p)
             {
-                return Ok(());
+                return Ok(false);
             }
-        }
+            // The credentials are bound to the configured issuer, else to
+            // the first one they were used with (MCP: not reused with a
+            // server the resource no longer lists).
+            self.inner
+                .issuer
+                .clone()
+                .or_else(|| state.server.as_ref().map(|s| s.issuer.clone()))
+        };
         let resource = match pointer {
             Some(url) => self.fetch_resource(url, false).await?,
             None => self.well_known().await?,
         };
-        let issuer = match &self.inner.issuer {
+        let issuer = match &bound {
             Some(issuer) => {
                 if !resource.authorization_servers.contains(issuer) {
                     return Err(ResourceError::IssuerNotListed {
@@ -464,8 +529,20 @@ impl ResourceClient {
                     reason: "no authorization_servers",
                 })?,
         };
-        let server = self.fetch_server(&issuer).await?;
-        self.check_server(&server)?;
+        {
+            let mut state = lock(&self.inner.state);
+            if state.source.is_some()
+                && state.server.as_ref().is_some_and(|s| s.issuer == issuer)
+                && state
+                    .resource
+                    .as_ref()
+                    .is_some_and(|known| same_url(&known.resource, &resource.resource))
+            {
+                state.resource = Some(Arc::new(resource));
+                return Ok(false);
+            }
+        }
+        let server = self.server_metadata(&issuer).await?;
         // MCP's scope selection strategy: the 401's scope, else all of
         // scopes_supported; within what the client may ask for.
         let mut scopes = match asked.filter(|a| !a.is_empty()) {
@@ -482,7 +559,7 @@ impl ResourceClient {
         state.server = Some(Arc::new(server));
         state.scopes = scopes;
         state.source = Some(source);
-        Ok(())
+        Ok(true)
     }
 
     /// The path-suffixed well-known URL, then the root one (RFC 9728
@@ -555,8 +632,8 @@ impl ResourceClient {
         if !same(resource) && !root_origin {
             return Err(ResourceError::ResourceMismatch {
                 url: at,
-                expected: self.inner.url.to_string(),
-                found: resource.clone(),
+                expected: EndpointUrl::new(self.inner.url.as_str()).redacted(),
+                found: EndpointUrl::new(resource.as_str()).redacted(),
             });
         }
         let strings = |name: &'static str| -> Result<Vec<String>, ResourceError> {
@@ -582,6 +659,52 @@ impl ResourceClient {
             scopes_supported,
             document,
         })
+    }
+
+    /// `issuer`'s metadata, fetched and checked, unless backing off after
+    /// a failure (1 s doubling to 60 s, as the token request): an
+    /// unreachable or refused server is then not asked again on every
+    /// call, by every client.
+    async fn server_metadata(&self, issuer: &str) -> Result<IssuerMetadata, ResourceError> {
+        {
+            let state = lock(&self.inner.state);
+            if let Some(failure) = &state.server_failure
+                && failure.issuer == issuer
+                && self.tick() < failure.until
+            {
+                return Err(failure.error.clone());
+            }
+        }
+        let result = match self.fetch_server(issuer).await {
+            Ok(server) => self.check_server(&server).map(|()| server),
+            Err(e) => Err(e),
+        };
+        let now = self.tick();
+        let mut state = lock(&self.inner.state);
+        match &result {
+            Ok(_) => state.server_failure = None,
+            Err(error) => {
+                let failures = state
+                    .server_failure
+                    .as_ref()
+                    .filter(|f| f.issuer == issuer)
+                    .map_or(1, |f| f.failures.saturating_add(1));
+                let shift = failures.saturating_sub(1).min(6);
+                let delay = BACKOFF_START.saturating_mul(1i64 << shift).min(BACKOFF_MAX);
+                state.server_failure = Some(ServerFailure {
+                    issuer: issuer.to_owned(),
+                    until: now.saturating_add(delay),
+                    failures,
+                    error: error.clone(),
+                });
+            }
+        }
+        result
+    }
+
+    /// Seconds on the monotonic clock (the configured clock's, for tests).
+    fn tick(&self) -> i64 {
+        i64::try_from(self.inner.clock.mono_ms() / 1000).unwrap_or(i64::MAX)
     }
 
     /// The authorization server's metadata, at the URLs the MCP
@@ -712,6 +835,11 @@ fn origin(url: &Url) -> String {
     out
 }
 
+/// Whether `a` and `b` are the same URL once parsed.
+fn same_url(a: &str, b: &str) -> bool {
+    matches!((Url::parse(a), Url::parse(b)), (Ok(a), Ok(b)) if a == b)
+}
+
 fn split_scopes(s: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for scope in s.split(' ').filter(|s| !s.is_empty()) {
@@ -730,9 +858,10 @@ impl ResourceClientBuilder {
     /// The authorization server the credentials belong to (its `issuer`).
     /// The resource must list it; otherwise no request is sent
     /// ([`ResourceError::IssuerNotListed`]). Without it, the first listed
-    /// server is used: give it whenever the credentials were registered
-    /// with one server (the MCP specification binds credentials to their
-    /// issuer).
+    /// server is used, and the credentials stay bound to it: a 401 that
+    /// leads to metadata no longer listing it fails the same way. Give it
+    /// whenever the credentials were registered with one server (the MCP
+    /// specification binds credentials to their issuer).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self

@@ -29,8 +29,8 @@ const ASSUMED_LIFETIME: i64 = 300;
 const MAX_ERROR_TEXT: usize = 256;
 
 /// Backoff after failed requests: 1 s doubling to 60 s.
-const BACKOFF_START: i64 = 1;
-const BACKOFF_MAX: i64 = 60;
+pub(crate) const BACKOFF_START: i64 = 1;
+pub(crate) const BACKOFF_MAX: i64 = 60;
 
 /// An access token from the token endpoint. Its value never appears in
 /// `Debug` output.
@@ -351,6 +351,11 @@ impl TokenSource {
             .as_ref()
             .filter(|t| t.value != current.value && now < t.usable_until)
             .cloned()
+    }
+
+    /// The token held now, if any (usable or not), without a request.
+    pub(crate) fn cached(&self) -> Option<AccessToken> {
+        lock(&self.inner.state).token.clone()
     }
 
     /// Seconds on the monotonic clock (the configured clock's, for tests):
