@@ -686,3 +686,52 @@ async fn the_protected_resource_debug_never_shows_the_secrets_of_its_url() {
     let shown = format!("{resource:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+/// `allow_insecure_http` is for loopback set-ups: an `http` URL to any
+/// other host stays refused, wherever it comes from.
+#[tokio::test]
+async fn plain_http_is_allowed_only_to_loopback_hosts() {
+    for url in [
+        "http://mcp.example.com/mcp",
+        "http://10.0.0.1/mcp",
+        "http://[fe80::1]/mcp",
+    ] {
+        let e = ResourceClient::builder(url, ClientAuth::basic("a", "b"))
+            .allow_insecure_http()
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(&e, ResourceError::Fetch(r) if r.is_insecure_url()),
+            "{url}: {e:?}"
+        );
+    }
+    for url in [
+        "http://127.0.0.1:1/mcp",
+        "http://localhost:1/mcp",
+        "http://[::1]:1/mcp",
+    ] {
+        ResourceClient::builder(url, ClientAuth::basic("a", "b"))
+            .allow_insecure_http()
+            .build()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    // A loopback server whose metadata sends the client to an http
+    // authorization server elsewhere: nothing is sent there.
+    let server = authorization_server().await;
+    let url = mcp_server(&server, |mut d| {
+        d["authorization_servers"] = json!(["http://as.example.com"]);
+        d
+    })
+    .await;
+    let e = ResourceClient::builder(&url, ClientAuth::basic("orders", "s3cret"))
+        .allow_insecure_http()
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ResourceError::Fetch(r) if r.is_insecure_url() || r.is_discovery()),
+        "{e:?}"
+    );
+}

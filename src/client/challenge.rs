@@ -236,7 +236,11 @@ impl<'a> Parser<'a> {
             let value = if self.peek() == Some(b'"') {
                 self.quoted()
             } else {
-                self.token().map(str::to_owned)
+                // A token ends at a delimiter: `a=https://x` (a URL left
+                // unquoted) is not `a=https`, it is not a parameter.
+                self.token()
+                    .map(str::to_owned)
+                    .filter(|_| self.peek().is_none_or(|b| b == b',' || is_space(b)))
             };
             let Some(value) = value else {
                 self.skip(|b| b != b',');
@@ -294,6 +298,13 @@ mod tests {
         assert_eq!(all[1].param("realm"), Some("x"));
         let c = one("Bearer");
         assert_eq!((c.token68(), c.params().count()), (None, 0));
+    }
+
+    #[test]
+    fn an_unquoted_url_is_not_read_as_its_scheme() {
+        let c = one("Bearer resource_metadata=https://h/x, error=invalid_token");
+        assert_eq!(c.param("resource_metadata"), None);
+        assert_eq!(c.param("error"), Some("invalid_token"));
     }
 
     #[test]

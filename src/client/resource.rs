@@ -597,11 +597,8 @@ impl ResourceClient {
         url: &str,
         at_root: bool,
     ) -> Result<ProtectedResource, ResourceError> {
-        let parsed = self
-            .inner
-            .fetcher
-            .url(url)
-            .map_err(|e| ResourceError::Fetch(e.into()))?;
+        let parsed =
+            checked_url(&self.inner.fetcher, url).map_err(|e| ResourceError::Fetch(e.into()))?;
         let fetched = self
             .inner
             .fetcher
@@ -713,10 +710,7 @@ impl ResourceClient {
     /// appended (the last two only for an issuer with a path). Its
     /// `issuer` must be `issuer` exactly (RFC 8414 §3.3).
     async fn fetch_server(&self, issuer: &str) -> Result<IssuerMetadata, ResourceError> {
-        let parsed = self
-            .inner
-            .fetcher
-            .url(issuer)
+        let parsed = checked_url(&self.inner.fetcher, issuer)
             .map_err(|_| DiscoveryError::InvalidIssuer(issuer.to_owned()))?;
         let origin = origin(&parsed);
         let path = parsed.path().trim_end_matches('/');
@@ -770,8 +764,12 @@ impl ResourceClient {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
         };
-        if server.token_endpoint.is_none() {
-            return Err(unsupported("has no token_endpoint".into()));
+        match &server.token_endpoint {
+            None => return Err(unsupported("has no token_endpoint".into())),
+            Some(endpoint) => {
+                checked_url(&self.inner.fetcher, endpoint)
+                    .map_err(|e| ResourceError::Fetch(e.into()))?;
+            }
         }
         if let Some(grants) = listed("grant_types_supported")
             && !grants.contains(&"client_credentials")
@@ -824,6 +822,28 @@ impl ResourceClient {
         }
         Ok(builder.build()?)
     }
+}
+
+/// `url` parsed and allowed by `fetcher` (`https`, or `http` when
+/// allowed), an `http` one only to a loopback host.
+fn checked_url(fetcher: &Fetcher, url: &str) -> Result<Url, FetchError> {
+    let parsed = fetcher.url(url)?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => {
+            host.eq_ignore_ascii_case("localhost")
+                || host.to_ascii_lowercase().ends_with(".localhost")
+        }
+    };
+    if parsed.scheme() == "http" && !loopback {
+        return Err(FetchError::InsecureUrl(EndpointUrl::new(url)));
+    }
+    Ok(parsed)
 }
 
 /// `scheme://host[:port]`.
@@ -881,8 +901,11 @@ impl ResourceClientBuilder {
         self
     }
 
-    /// Allows `http://` URLs (loopback test set-ups only: the MCP
-    /// specification requires HTTPS for every authorization endpoint).
+    /// Allows `http://` URLs to loopback hosts (`127.0.0.0/8`, `::1`,
+    /// `localhost`), for test set-ups: the MCP specification requires
+    /// HTTPS for every authorization endpoint, and an `http` URL to any
+    /// other host stays refused, wherever it comes from (the resource's
+    /// URL, a 401's pointer, the metadata).
     pub fn allow_insecure_http(mut self) -> Self {
         self.allow_http = true;
         self
@@ -913,9 +936,7 @@ impl ResourceClientBuilder {
             build_client(None, self.timeout).map_err(|e| ResourceError::Fetch(e.into()))?;
         let fetcher = Fetcher::new(self.timeout, self.allow_http, Some(&client))
             .map_err(|e| ResourceError::Fetch(e.into()))?;
-        let url = fetcher
-            .url(&self.url)
-            .map_err(|e| ResourceError::Fetch(e.into()))?;
+        let url = checked_url(&fetcher, &self.url).map_err(|e| ResourceError::Fetch(e.into()))?;
         if url.fragment().is_some() || url.host_str().is_none() {
             return Err(ResourceError::Fetch(
                 FetchError::InsecureUrl(EndpointUrl::new(&self.url)).into(),
