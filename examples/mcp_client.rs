@@ -75,7 +75,7 @@ OPTIONS:
                             server names
     --call TOOL[=JSON]      call TOOL with these arguments (repeatable); by
                             default the first tool listed, without arguments
-    --allow-insecure-http   allow http:// URLs (loopback test set-ups only)
+    --allow-http            allow http:// URLs to loopback hosts (test set-ups)
     -h, --help              this text
 
 Without --client-id, the credentials come from MCP_CONFORMANCE_CONTEXT (the
@@ -127,7 +127,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
                 };
                 calls.push((name, arguments));
             }
-            "--allow-insecure-http" => insecure = true,
+            // `--allow-http` as the other examples spell it.
+            "--allow-http" | "--allow-insecure-http" => insecure = true,
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             other => url = Some(other.to_owned()),
         }

@@ -40,7 +40,7 @@ fn scenario(scenario: &str) -> String {
         .arg(scenario)
         .arg("--")
         .arg(client())
-        .arg("--allow-insecure-http")
+        .arg("--allow-http")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -10,6 +10,8 @@ mod mcp_client;
 #[allow(dead_code)]
 #[path = "../../examples/mcp_server.rs"]
 mod mcp_server;
+#[allow(dead_code)] // Some helpers serve tests/mcp_server.rs only.
+mod oidc_provider;
 
 use bearer_guard::testing::{Endpoint, TestAuthorizationServer};
 use mcp_server::{Args, DEMO_CLIENT_ID, Server};
@@ -33,7 +35,7 @@ fn options(url: &str, extra: &[&str]) -> mcp_client::Options {
         DEMO_CLIENT_ID,
         "--client-secret",
         mcp_server::DEMO_CLIENT_SECRET,
-        "--allow-insecure-http",
+        "--allow-http",
     ]
     .map(String::from)
     .to_vec();
@@ -135,4 +137,58 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     text
+}
+
+/// The same client and server with a real authorization server,
+/// oidc-provider (tests/interop's harness): the client is given the MCP
+/// URL and the credentials oidc-provider knows, follows the 401 to the
+/// metadata naming the provider, and steps up for `charge`.
+#[tokio::test]
+async fn against_oidc_provider_the_client_finds_its_way_in_and_steps_up() {
+    let op = oidc_provider::Provider::start();
+    let args = Args::parse(
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            &op.issuer,
+            "--discover",
+            "--allow-http",
+        ]
+        .map(String::from),
+    )
+    .expect("valid options")
+    .expect("not --help");
+    let server = Server::bind(&args).await.expect("the example starts");
+    let url = format!("http://{}/mcp", server.addr());
+    tokio::spawn(server.run());
+    let argv = [
+        "--client-id",
+        oidc_provider::CLIENT_ID,
+        "--client-secret",
+        oidc_provider::CLIENT_SECRET,
+        "--issuer",
+        &op.issuer,
+        "--allow-http",
+        "--scope",
+        "payments:read",
+        "--scope",
+        "payments:write",
+        "--call",
+        "get_balance",
+        "--call",
+        r#"charge={"amount_cents": 700}"#,
+        &url,
+    ]
+    .map(String::from);
+    let outcome = mcp_client::run(mcp_client::parse(argv).expect("valid options"))
+        .await
+        .expect("the client succeeds");
+    assert_eq!(outcome.issuer.as_deref(), Some(op.issuer.as_str()));
+    assert_eq!(outcome.scope, "payments:read payments:write");
+    let [(_, false, balance), (_, false, charged)] = outcome.calls.as_slice() else {
+        panic!("{:?}", outcome.calls)
+    };
+    assert!(balance.contains(oidc_provider::CLIENT_ID), "{balance}");
+    assert!(charged.contains("700"), "{charged}");
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// The client-credentials client the harness registers.
 pub const CLIENT_ID: &str = "order-service";
-const CLIENT_SECRET: &str = "order-secret";
+pub const CLIENT_SECRET: &str = "order-secret";
 
 fn harness_dir() -> String {
     format!("{}/../tests/interop", env!("CARGO_MANIFEST_DIR"))
