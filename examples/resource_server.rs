@@ -145,7 +145,20 @@ OPTIONS:
     --dpop-nonce        with --dpop: require server nonces (DPoP-Nonce)
     --redis-url URL     share the DPoP replay cache and the introspection
                         cache with the other replicas on this Redis
-                        (build with --features redis)
+                        (build with --features redis): redis://host:port
+                        or, over TLS, rediss://[:password@]host:port (the
+                        server's certificate checked against the system's
+                        roots, or --redis-ca)
+    --redis-cluster URLS
+                        the same on a Redis Cluster: some of its nodes,
+                        comma-separated (redis://10.0.0.1:6379,redis://
+                        10.0.0.2:6379, or rediss://... for TLS); the others
+                        are learned from them
+    --redis-ca FILE     trust only these PEM certificates for the Redis
+                        server's (a private or managed service's CA)
+    --redis-client-cert FILE --redis-client-key FILE
+                        present this client certificate (PEM) and key to
+                        a Redis that asks for one (tls-auth-clients yes)
     --mcp-tool NAME=SCOPES
                         serve an MCP endpoint at POST /mcp (it echoes the
                         JSON-RPC body) whose `tools/call` of NAME needs
@@ -220,6 +233,10 @@ struct Args {
     dpop_nonce: bool,
     public_url: Option<String>,
     redis_url: Option<String>,
+    redis_cluster: Option<String>,
+    redis_ca: Option<String>,
+    redis_client_cert: Option<String>,
+    redis_client_key: Option<String>,
 }
 
 impl Args {
@@ -338,6 +355,12 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--dpop-nonce" => args.dpop_nonce = true,
             "--public-url" => args.public_url = Some(value("--public-url")?),
             "--redis-url" => args.redis_url = Some(value("--redis-url")?),
+            "--redis-cluster" => args.redis_cluster = Some(value("--redis-cluster")?),
+            "--redis-ca" => args.redis_ca = Some(value("--redis-ca")?),
+            "--redis-client-cert" => {
+                args.redis_client_cert = Some(value("--redis-client-cert")?);
+            }
+            "--redis-client-key" => args.redis_client_key = Some(value("--redis-client-key")?),
             "--mcp-tool" => {
                 let spec = value("--mcp-tool")?;
                 let (name, scopes) = spec
@@ -683,6 +706,44 @@ fn health_status(health: &bearer_guard::health::Health) -> axum::http::StatusCod
         .unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE)
 }
 
+/// The fleet's shared store from `--redis-url` or `--redis-cluster`, with
+/// `--redis-ca` and the client certificate.
+#[cfg(feature = "redis")]
+fn redis_store(args: &Args) -> Result<bearer_guard::redis::RedisStore, String> {
+    use bearer_guard::redis::RedisStore;
+    let read =
+        |flag: &str, path: &str| std::fs::read(path).map_err(|e| format!("{flag} {path}: {e}"));
+    let mut store = match (&args.redis_url, &args.redis_cluster) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "give --redis-url (one node) or --redis-cluster (its nodes), not both".into(),
+            );
+        }
+        (Some(url), None) => RedisStore::new(url).map_err(|e| format!("--redis-url: {e}"))?,
+        (None, Some(nodes)) => RedisStore::cluster(nodes.split(',').map(str::trim))
+            .map_err(|e| format!("--redis-cluster: {e}"))?,
+        (None, None) => return Err("no Redis given".into()),
+    };
+    if let Some(path) = &args.redis_ca {
+        store = store
+            .tls_root_certificates(read("--redis-ca", path)?)
+            .map_err(|e| format!("--redis-ca: {e}"))?;
+    }
+    match (&args.redis_client_cert, &args.redis_client_key) {
+        (Some(cert), Some(key)) => {
+            store = store
+                .tls_client_certificate(
+                    read("--redis-client-cert", cert)?,
+                    read("--redis-client-key", key)?,
+                )
+                .map_err(|e| format!("--redis-client-cert: {e}"))?;
+        }
+        (None, None) => {}
+        _ => return Err("--redis-client-cert and --redis-client-key go together".into()),
+    }
+    Ok(store)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Key fetches, rotations and failures are reported through `tracing`.
@@ -798,19 +859,19 @@ async fn main() -> ExitCode {
     if let Some(n) = args.token_cache_capacity {
         builder = builder.token_cache_capacity(n);
     }
-    if let Some(url) = &args.redis_url {
+    if args.redis_url.is_some() || args.redis_cluster.is_some() {
         #[cfg(feature = "redis")]
-        match bearer_guard::redis::RedisStore::new(url) {
+        match redis_store(&args) {
             Ok(store) => builder = builder.shared_store(store),
             Err(e) => {
-                eprintln!("error: --redis-url: {e}");
+                eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         }
         #[cfg(not(feature = "redis"))]
         {
             eprintln!(
-                "error: --redis-url {url} needs the redis feature: cargo run --example resource_server --features redis"
+                "error: --redis-url and --redis-cluster need the redis feature: cargo run --example resource_server --features redis"
             );
             return ExitCode::from(2);
         }

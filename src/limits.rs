@@ -130,6 +130,16 @@ pub const DEFAULT_REDIS_NAMESPACE: &str = "bearer-guard";
 /// without trying again: 1 second.
 pub const REDIS_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+#[cfg(feature = "redis")]
+/// Most nodes given to [`RedisStore::cluster`](crate::redis::RedisStore::cluster): 64
+/// (a few are enough: the others are learned from the cluster).
+pub const MAX_REDIS_CLUSTER_NODES: usize = 64;
+
+#[cfg(feature = "redis")]
+/// How many times the cluster client retries a command (after a `MOVED`,
+/// `ASK`, `TRYAGAIN` or a lost connection), within the command timeout: 2.
+pub const REDIS_CLUSTER_RETRIES: u32 = 2;
+
 // From client/token.
 
 #[cfg(feature = "client")]

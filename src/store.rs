@@ -12,6 +12,17 @@
 //! "unavailable" at once for [`REDIS_RECONNECT_DELAY`], so a dead Redis
 //! costs one timeout per second, not one per request.
 //!
+//! Redis is one node ([`RedisStore::new`]) or a Redis Cluster
+//! ([`RedisStore::cluster`], through the `redis` crate's own cluster
+//! client: hash slots, `MOVED`/`ASK` redirections, a node lost and found
+//! again), in either case over TLS with a `rediss://` URL (rustls; the
+//! server's certificate checked against the system's roots or those given
+//! to [`RedisStore::tls_root_certificates`]; a client certificate with
+//! [`RedisStore::tls_client_certificate`]). Every operation reads or
+//! writes one key (a proof's replay entry, an introspection answer), so in
+//! a cluster each stays within one hash slot: no cross-slot command, no
+//! hash tag that would pile a fleet's keys onto one node.
+//!
 //! Redis is trusted as the caches in the process are: whoever can write to
 //! it can mark proofs as seen or plant introspection answers. With
 //! [`RedisStore::integrity_key`], every value is authenticated (HMAC-SHA256
@@ -26,6 +37,9 @@ pub(crate) use crate::limits::{
     DEFAULT_REDIS_NAMESPACE, DEFAULT_REDIS_TIMEOUT, REDIS_RECONNECT_DELAY,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 
 /// Why the shared store could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,17 +51,26 @@ pub enum StoreError {
     /// Redis could not be reached, or did not answer in time.
     #[error("Redis unavailable: {0}")]
     Unavailable(String),
+    /// The TLS settings were refused: a certificate or key that does not
+    /// parse, or TLS settings for a `redis://` (plain) URL.
+    #[error("Redis TLS settings refused: {0}")]
+    InvalidTls(String),
 }
 
 /// A Redis server shared by the replicas of a service (feature `redis`),
 /// given to [`ValidatorBuilder::shared_store`](crate::ValidatorBuilder::shared_store).
 ///
-/// Connects on first use and reconnects by itself.
+/// Connects on first use and reconnects by itself. One node or a
+/// cluster, plain or over TLS:
 ///
 /// ```
 /// use bearer_guard::redis::RedisStore;
 /// let store = RedisStore::new("redis://127.0.0.1:6379/")?.namespace("payments");
-/// # let _ = store;
+/// // A managed Redis over TLS, its certificate checked against the system's roots.
+/// let managed = RedisStore::new("rediss://:secret@cache.internal.example:6380/")?;
+/// // A Redis Cluster: any of its nodes (the others are found from them).
+/// let cluster = RedisStore::cluster(["rediss://10.0.0.1:6379", "rediss://10.0.0.2:6379"])?;
+/// # let _ = (store, managed, cluster);
 /// # Ok::<(), bearer_guard::redis::StoreError>(())
 /// ```
 #[derive(Clone)]
@@ -55,12 +78,82 @@ pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
+/// The nodes named by the user, and how to reach them.
+#[derive(Clone)]
+struct Target {
+    /// One node, or a cluster's initial nodes.
+    nodes: Vec<ConnectionInfo>,
+    cluster: bool,
+    /// Roots and client certificate for `rediss://` (`None`: the system's
+    /// roots, no client certificate).
+    tls: Option<TlsCertificates>,
+}
+
+/// A client for the target, built (and so checked) when it is set.
+#[derive(Clone)]
+enum Backend {
+    One(Box<redis::Client>),
+    Cluster(Box<ClusterClient>),
+}
+
+/// A live connection: a connection manager to one node, or the cluster
+/// client's connection (which routes each key to its slot's node).
+#[derive(Clone)]
+enum Connection {
+    One(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Target {
+    fn uses_tls(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.addr(), ConnectionAddr::TcpTls { .. }))
+    }
+
+    /// A client for the target (with `timeout` on connecting and on each
+    /// answer, for a cluster; a single node's manager takes it when it
+    /// connects).
+    fn backend(&self, timeout: Duration) -> Result<Backend, StoreError> {
+        let invalid = |e: redis::RedisError| StoreError::InvalidUrl(e.to_string());
+        let tls_refused = |e: redis::RedisError| StoreError::InvalidTls(e.to_string());
+        if self.cluster {
+            let mut b = ClusterClientBuilder::new(self.nodes.clone())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(crate::limits::REDIS_CLUSTER_RETRIES);
+            if let Some(tls) = &self.tls {
+                b = b.certs(tls.clone());
+            }
+            let client = b.build().map_err(|e| match self.tls {
+                Some(_) => tls_refused(e),
+                None => invalid(e),
+            })?;
+            return Ok(Backend::Cluster(Box::new(client)));
+        }
+        let node = self
+            .nodes
+            .first()
+            .cloned()
+            .ok_or_else(|| StoreError::InvalidUrl("no Redis node".into()))?;
+        match &self.tls {
+            Some(tls) => redis::Client::build_with_tls(node, tls.clone())
+                .map(|c| Backend::One(Box::new(c)))
+                .map_err(tls_refused),
+            None => redis::Client::open(node)
+                .map(|c| Backend::One(Box::new(c)))
+                .map_err(invalid),
+        }
+    }
+}
+
 struct Inner {
-    client: redis::Client,
+    target: Target,
+    backend: Backend,
     namespace: String,
     timeout: Duration,
     integrity: Option<Arc<aws_lc_rs::hmac::Key>>,
-    connection: tokio::sync::OnceCell<ConnectionManager>,
+    connection: tokio::sync::OnceCell<Connection>,
     /// Milliseconds since `epoch` before which no connection is tried.
     retry_after: AtomicU64,
     epoch: Instant,
@@ -72,9 +165,12 @@ struct Inner {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may hold a password: only where it points.
-        let info = self.inner.client.get_connection_info();
+        let t = &self.inner.target;
+        let addrs: Vec<String> = t.nodes.iter().map(|n| n.addr().to_string()).collect();
         f.debug_struct("RedisStore")
-            .field("addr", &info.addr().to_string())
+            .field("nodes", &addrs)
+            .field("cluster", &t.cluster)
+            .field("tls", &t.uses_tls())
             .field("namespace", &self.inner.namespace)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
@@ -82,18 +178,69 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// A store at `url` (`redis://[user:password@]host[:port][/db]`), with
-    /// the [`DEFAULT_REDIS_NAMESPACE`] and [`DEFAULT_REDIS_TIMEOUT`]. Does
-    /// not connect yet.
+    /// A store at `url`: `redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://…` for TLS (the server's certificate checked against the
+    /// system's roots, or those of [`tls_root_certificates`](Self::tls_root_certificates)),
+    /// with the [`DEFAULT_REDIS_NAMESPACE`] and [`DEFAULT_REDIS_TIMEOUT`].
+    /// Does not connect yet.
     ///
     /// # Errors
     ///
-    /// [`StoreError::InvalidUrl`] when `url` is not a Redis URL.
+    /// [`StoreError::InvalidUrl`] when `url` is not a Redis URL, or asks
+    /// for TLS without its checks (`rediss://…/#insecure`).
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        Self::at(Target {
+            nodes: vec![node(url)?],
+            cluster: false,
+            tls: None,
+        })
+    }
+
+    /// A store on a Redis Cluster, found from `nodes` (URLs as for
+    /// [`new`](Self::new), all `redis://` or all `rediss://`, with the
+    /// same credentials; one reachable node is enough, the others are
+    /// learned from it). Keys are routed to their hash slot's master;
+    /// `MOVED` and `ASK` redirections and a lost node are handled by the
+    /// `redis` crate's cluster client.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidUrl`] when a node is not a Redis URL, the list
+    /// is empty or longer than [`MAX_REDIS_CLUSTER_NODES`](crate::limits::MAX_REDIS_CLUSTER_NODES),
+    /// or the nodes mix TLS and plain connections, credentials or databases.
+    pub fn cluster<I>(nodes: I) -> Result<Self, StoreError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let mut list = Vec::new();
+        for n in nodes {
+            if list.len() >= crate::limits::MAX_REDIS_CLUSTER_NODES {
+                return Err(StoreError::InvalidUrl(format!(
+                    "more than {} cluster nodes",
+                    crate::limits::MAX_REDIS_CLUSTER_NODES
+                )));
+            }
+            list.push(node(n.as_ref())?);
+        }
+        if list.is_empty() {
+            return Err(StoreError::InvalidUrl(
+                "a cluster needs at least one node".into(),
+            ));
+        }
+        Self::at(Target {
+            nodes: list,
+            cluster: true,
+            tls: None,
+        })
+    }
+
+    fn at(target: Target) -> Result<Self, StoreError> {
+        let backend = target.backend(DEFAULT_REDIS_TIMEOUT)?;
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
+                target,
+                backend,
                 namespace: DEFAULT_REDIS_NAMESPACE.to_owned(),
                 timeout: DEFAULT_REDIS_TIMEOUT,
                 integrity: None,
@@ -105,12 +252,80 @@ impl RedisStore {
         })
     }
 
+    /// Trusts only the certificates in `pem` (one or more PEM
+    /// `CERTIFICATE` blocks: a private CA, a managed service's CA bundle)
+    /// for the server's certificate, instead of the system's roots.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidTls`] when `pem` holds no certificate, or the
+    /// store's URLs are `redis://` (plain: no certificate to check).
+    pub fn tls_root_certificates(self, pem: impl Into<Vec<u8>>) -> Result<Self, StoreError> {
+        let pem = pem.into();
+        let count = certificates_in(&pem)?;
+        if count == 0 {
+            return Err(StoreError::InvalidTls(
+                "no PEM CERTIFICATE block in the root certificates".into(),
+            ));
+        }
+        self.with_tls(|tls| tls.root_cert = Some(pem))
+    }
+
+    /// Presents a client certificate (`cert_pem`: the certificate and its
+    /// chain, PEM) with its private key (`key_pem`: PKCS#8, PKCS#1 or SEC1
+    /// PEM), for a Redis that asks for one (`tls-auth-clients yes`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidTls`] when the certificate or the key does not
+    /// parse, or the store's URLs are `redis://`.
+    pub fn tls_client_certificate(
+        self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Result<Self, StoreError> {
+        let client_cert = cert_pem.into();
+        if certificates_in(&client_cert)? == 0 {
+            return Err(StoreError::InvalidTls(
+                "no PEM CERTIFICATE block in the client certificate".into(),
+            ));
+        }
+        let client_key = key_pem.into();
+        self.with_tls(|tls| {
+            tls.client_tls = Some(redis::ClientTlsConfig {
+                client_cert,
+                client_key,
+            });
+        })
+    }
+
+    fn with_tls(self, change: impl FnOnce(&mut TlsCertificates)) -> Result<Self, StoreError> {
+        let mut target = self.inner.target.clone();
+        if !target.uses_tls() {
+            return Err(StoreError::InvalidTls(
+                "TLS settings need rediss:// URLs (these are redis://, plain TCP)".into(),
+            ));
+        }
+        let mut tls = target.tls.take().unwrap_or(TlsCertificates {
+            client_tls: None,
+            root_cert: None,
+        });
+        change(&mut tls);
+        target.tls = Some(tls);
+        let backend = target.backend(self.inner.timeout)?;
+        Ok(self.with(|inner| {
+            inner.target = target;
+            inner.backend = backend;
+        }))
+    }
+
     /// A store with the same server and settings, changed by `change`, and
     /// a connection of its own (clones made before keep theirs).
     fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
         let old = &self.inner;
         let mut inner = Inner {
-            client: old.client.clone(),
+            target: old.target.clone(),
+            backend: old.backend.clone(),
             namespace: old.namespace.clone(),
             timeout: old.timeout,
             integrity: old.integrity.clone(),
@@ -135,7 +350,15 @@ impl RedisStore {
     /// The bound on each command and on connecting
     /// ([`DEFAULT_REDIS_TIMEOUT`]).
     pub fn timeout(self, timeout: Duration) -> Self {
-        self.with(|inner| inner.timeout = timeout)
+        self.with(|inner| {
+            inner.timeout = timeout;
+            // The target was checked when it was set: building it again
+            // with another timeout does not fail (if it did, the old
+            // client, with the old timeout, stays).
+            if let Ok(backend) = inner.target.backend(timeout) {
+                inner.backend = backend;
+            }
+        })
     }
 
     /// Authenticates every value with HMAC-SHA256 under `key` (the same
@@ -219,7 +442,7 @@ impl RedisStore {
             .store(self.elapsed_ms().saturating_add(delay), Ordering::Relaxed);
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    async fn connection(&self) -> Result<Connection, StoreError> {
         if self.elapsed_ms() < self.inner.retry_after.load(Ordering::Relaxed) {
             return Err(StoreError::Unavailable(
                 "Redis failed within the last second; waiting before the next attempt".into(),
@@ -228,20 +451,35 @@ impl RedisStore {
         if let Some(c) = self.inner.connection.get() {
             return Ok(c.clone());
         }
+        if self.inner.target.uses_tls() {
+            install_crypto_provider();
+        }
         let timeout = self.inner.timeout;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let client = self.inner.client.clone();
+        let backend = self.inner.backend.clone();
         let connect = self.inner.connection.get_or_try_init(|| async move {
-            tokio::time::timeout(
-                timeout.saturating_mul(2),
-                ConnectionManager::new_with_config(client, config),
-            )
-            .await
-            .map_err(|_| StoreError::Unavailable("connection timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            let unavailable = |e: redis::RedisError| StoreError::Unavailable(e.to_string());
+            let connecting = async move {
+                match backend {
+                    Backend::One(client) => {
+                        let config = ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(timeout))
+                            .set_response_timeout(Some(timeout))
+                            .set_number_of_retries(1);
+                        ConnectionManager::new_with_config(*client, config)
+                            .await
+                            .map(Connection::One)
+                            .map_err(unavailable)
+                    }
+                    Backend::Cluster(client) => client
+                        .get_async_connection()
+                        .await
+                        .map(Connection::Cluster)
+                        .map_err(unavailable),
+                }
+            };
+            tokio::time::timeout(timeout.saturating_mul(2), connecting)
+                .await
+                .map_err(|_| StoreError::Unavailable("connection timed out".into()))?
         });
         match connect.await {
             Ok(c) => Ok(c.clone()),
@@ -253,34 +491,76 @@ impl RedisStore {
     }
 
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
-        let mut connection = self.connection().await?;
-        let result =
-            tokio::time::timeout(self.inner.timeout, cmd.query_async::<T>(&mut connection))
-                .await
-                .map_err(|_| StoreError::Unavailable("command timed out".into()))
-                .and_then(|r| r.map_err(|e| StoreError::Unavailable(e.to_string())));
+        self.run_with(|connection| async move {
+            match connection {
+                Connection::One(mut c) => cmd.query_async::<T>(&mut c).await,
+                Connection::Cluster(mut c) => cmd.query_async::<T>(&mut c).await,
+            }
+        })
+        .await
+    }
+
+    /// Runs `query` on a connection within the command timeout; backs off
+    /// when it fails.
+    async fn run_with<T, F, Fut>(&self, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        let result = tokio::time::timeout(self.inner.timeout, query(connection))
+            .await
+            .map_err(|_| StoreError::Unavailable("command timed out".into()))
+            .and_then(|r| r.map_err(|e| StoreError::Unavailable(e.to_string())));
         if result.is_err() {
             self.back_off();
         }
         result
     }
 
-    /// Sets `kind:id` for `ttl` seconds unless it exists: `true` when it
-    /// was set now (first sight), `false` when it was there.
+    /// Records the replay entry `kind:id` for `ttl` seconds unless it is
+    /// there already, and says how long the store has remembered entries
+    /// like it (see [`Once`]). One script on one hash slot: the entry and
+    /// its bucket's marker share a hash tag.
     pub(crate) async fn set_once(
         &self,
         kind: &str,
         id: &[u8],
         ttl: u64,
-    ) -> Result<bool, StoreError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(kind, id))
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl.max(1));
-        let set: Option<String> = self.run(cmd).await?;
-        Ok(set.is_some())
+    ) -> Result<Once, StoreError> {
+        let (entry, marker) = self.bucketed_keys(kind, id);
+        let mut invocation = REPLAY_SCRIPT.prepare_invoke();
+        invocation.key(entry).key(marker).arg(ttl.max(1));
+        let (first, memory): (i64, i64) = self
+            .run_with(|mut connection| async move {
+                match &mut connection {
+                    Connection::One(c) => invocation.invoke_async(c).await,
+                    Connection::Cluster(c) => invocation.invoke_async(c).await,
+                }
+            })
+            .await?;
+        Ok(if first == 1 {
+            Once::First {
+                memory: memory.max(0),
+            }
+        } else {
+            Once::Seen
+        })
+    }
+
+    /// The key of a replay entry (`NAMESPACE:KIND:{BUCKET}:HEX`) and of its
+    /// bucket's marker (`NAMESPACE:KIND-since:{BUCKET}`): the bucket, the
+    /// digest's first [`REPLAY_BUCKET_DIGITS`] hex digits, is their hash
+    /// tag, so a cluster keeps the two on one slot while the buckets spread
+    /// entries over 4,096 slots.
+    fn bucketed_keys(&self, kind: &str, id: &[u8]) -> (String, String) {
+        let hex = self.key(kind, id);
+        let digits = hex.len().saturating_sub(id.len().saturating_mul(2));
+        let (prefix, digest) = hex.split_at(digits);
+        let bucket = digest.get(..REPLAY_BUCKET_DIGITS).unwrap_or(digest);
+        let entry = format!("{prefix}{{{bucket}}}:{digest}");
+        let marker = format!("{}-since:{{{bucket}}}", prefix.trim_end_matches(':'));
+        (entry, marker)
     }
 
     /// The value of `kind:id`, if any.
@@ -317,5 +597,91 @@ impl RedisStore {
         cmd.arg(&key).arg(sealed).arg("EX").arg(ttl.max(1));
         let _: Option<String> = self.run(cmd).await?;
         Ok(())
+    }
+}
+
+/// What the store says of a replay entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Once {
+    /// Recorded now: first sight, as far as the store remembers. `memory`:
+    /// for how many seconds (by Redis's clock) the store has remembered
+    /// entries of this bucket. A node that restarted without its data
+    /// (no persistence, replaced, flushed) forgot what it saw before it
+    /// started, and says so: its markers are gone, and a new one dates the
+    /// memory from the node's start. A proof made before then may have
+    /// been accepted already and is not vouched for.
+    First { memory: i64 },
+    /// Already there: a replay.
+    Seen,
+}
+
+/// Hex digits of a replay entry's digest that name its bucket (and hash
+/// tag): 3, so 4,096 buckets, each with a marker of when its memory began.
+const REPLAY_BUCKET_DIGITS: usize = 3;
+
+/// Sets a replay entry unless it exists, and reads (or starts) its
+/// bucket's memory marker. KEYS[1]: the entry; KEYS[2]: the marker, on the
+/// same slot; ARGV[1]: the entry's TTL in seconds. Answers {1 if set now,
+/// else 0; seconds since the bucket's memory began}. Without a marker the
+/// memory began when the node started (`uptime_in_seconds` ago), or now
+/// when `INFO` is refused. The marker has no TTL: an eviction policy that
+/// evicts volatile keys only never drops it.
+static REPLAY_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.replicate_commands then redis.replicate_commands() end
+local now = tonumber(redis.call('TIME')[1])
+local marker = redis.call('GET', KEYS[2])
+local began = marker and tonumber(marker)
+if not began then
+  local uptime = 0
+  local info = redis.pcall('INFO', 'server')
+  if type(info) == 'string' then
+    uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
+  end
+  began = now - uptime
+  redis.call('SET', KEYS[2], began)
+end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return {1, now - began}
+end
+return {0, now - began}
+",
+    )
+});
+
+/// One node's URL, parsed, refusing TLS without its checks.
+fn node(url: &str) -> Result<ConnectionInfo, StoreError> {
+    let info = url
+        .into_connection_info()
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+    if let ConnectionAddr::TcpTls { insecure: true, .. } = info.addr() {
+        return Err(StoreError::InvalidUrl(
+            "rediss:// with #insecure turns certificate checks off; give the server's CA with tls_root_certificates instead".into(),
+        ));
+    }
+    Ok(info)
+}
+
+/// How many certificates `pem` holds; an error when a block is broken.
+fn certificates_in(pem: &[u8]) -> Result<usize, StoreError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut count = 0usize;
+    for c in CertificateDer::pem_slice_iter(pem) {
+        c.map_err(|e| StoreError::InvalidTls(format!("a PEM certificate does not parse: {e}")))?;
+        count = count.saturating_add(1);
+    }
+    Ok(count)
+}
+
+/// The `redis` crate builds its rustls configuration with the process's
+/// default crypto provider, which rustls cannot choose by itself when an
+/// application compiles in two (it would panic): aws-lc-rs, the one this
+/// crate uses for everything else, is installed unless the application
+/// installed one already.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err: another thread installed one first, which is as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }

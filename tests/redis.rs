@@ -31,7 +31,7 @@ fn replica(store: Option<RedisStore>) -> Validator {
     let mut b = issuer()
         .validator_builder()
         .audience(common::AUDIENCE)
-        .dpop(DpopOptions::new());
+        .dpop(DpopOptions::new().leeway(common::redis_server::FLEET_LEEWAY));
     if let Some(store) = store {
         b = b.shared_store(store);
     }
@@ -72,26 +72,80 @@ async fn a_proof_replayed_to_another_replica_is_refused() {
             .is_ok()
     );
 
-    // What Redis holds: a digest per proof under each namespace, with a TTL
-    // of the proof's remaining life (its iat + 60 s + 5 s) and one window
-    // more (60 s + 2 x 5 s + 1 s) for replicas whose clocks lag, and no
-    // token.
+    // What Redis holds: a digest per proof under each namespace, in a
+    // bucket named by the digest's first three hex digits (the hash tag
+    // that keeps the entry and its bucket's memory marker on one cluster
+    // slot), with a TTL of the proof's remaining life (its iat + 60 s +
+    // 1 s) and one window more (60 s + 2 x 1 s + 1 s) for replicas whose
+    // clocks lag; and the bucket's marker (when its memory began: no TTL).
+    // No token.
     let keys = redis.cli(&["--scan"]);
     let keys: Vec<&str> = keys.lines().collect();
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    for key in &keys {
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    let (markers, entries): (Vec<&str>, Vec<&str>) =
+        keys.iter().partition(|k| k.contains(":dpop-jti-since:"));
+    assert_eq!((markers.len(), entries.len()), (2, 2), "{keys:?}");
+    for key in &entries {
         let (prefix, hex) = key.rsplit_once(':').unwrap();
-        assert!(
-            prefix == "payments:dpop-jti" || prefix == "orders:dpop-jti",
-            "{key}"
-        );
+        let (namespace, bucket) = prefix.rsplit_once(":dpop-jti:").unwrap();
+        assert!(namespace == "payments" || namespace == "orders", "{key}");
+        assert_eq!(bucket, format!("{{{}}}", &hex[..3]), "{key}");
         assert!(
             hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
             "{key}"
         );
         let ttl: i64 = redis.cli(&["TTL", key]).trim().parse().unwrap();
-        assert!((66..=136).contains(&ttl), "{key}: {ttl}");
+        assert!((100..=124).contains(&ttl), "{key}: {ttl}");
+        let marker = format!("{namespace}:dpop-jti-since:{bucket}");
+        assert!(
+            markers.contains(&marker.as_str()),
+            "{marker} in {markers:?}"
+        );
     }
+    for marker in &markers {
+        let ttl: i64 = redis.cli(&["TTL", marker]).trim().parse().unwrap();
+        assert_eq!(ttl, -1, "{marker}");
+    }
+}
+
+/// A Redis that restarts without its data (no persistence) has forgotten
+/// the proofs it saw: a replica that never saw a proof must not take the
+/// empty store's word for it. Proofs made before the store's memory began
+/// are refused with 503 (fail closed); proofs made once it has run for
+/// the leeway and a second are accepted.
+#[tokio::test]
+async fn a_redis_restarted_without_its_data_does_not_vouch_for_proofs_made_before() {
+    let mut redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url())
+        .unwrap()
+        .timeout(Duration::from_millis(500));
+    let a = replica(Some(store.clone()));
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    let proof = client.proof("GET", URI, &token).sign();
+    assert!(a.validate_dpop(&token, &proof, "GET", URI).await.is_ok());
+
+    redis.restart();
+    // A replica that never saw the proof, on the store that forgot it.
+    let c = replica(Some(store));
+    let err = c
+        .validate_dpop(&token, &proof, "GET", URI)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::Dpop(DpopError::ReplayStoreUnavailable(_))
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_unavailable());
+    // Once the store has run longer than the leeway and a second, fresh
+    // proofs are vouched for again, and the old one is still refused.
+    redis.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
+    let fresh = client.proof("GET", URI, &token).sign();
+    assert!(c.validate_dpop(&token, &fresh, "GET", URI).await.is_ok());
+    assert!(c.validate_dpop(&token, &proof, "GET", URI).await.is_err());
 }
 
 #[tokio::test]

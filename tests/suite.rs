@@ -25,6 +25,7 @@ mod operations;
 mod policy;
 mod providers;
 mod redis;
+mod redis_fleet;
 mod remote;
 mod report;
 mod resource_client;

@@ -589,6 +589,22 @@ impl Dpop {
             .saturating_add(secs(self.options.leeway))
     }
 
+    /// Whether `proven`, checked at `now`, may have been made before the
+    /// fleet's store began to remember (`memory` seconds ago): then it may
+    /// have been accepted and forgotten (a Redis restarted without its
+    /// data), and the store cannot vouch for it. A proof accepted before
+    /// the memory began has an `iat` at most the leeway past that moment
+    /// (a client whose clock runs ahead); a second more covers the
+    /// rounding of the two clocks to whole seconds.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn made_before_memory(&self, proven: &Proven, now: i64, memory: i64) -> bool {
+        let began = now.saturating_sub(memory);
+        proven.issued_at
+            <= began
+                .saturating_add(secs(self.options.leeway))
+                .saturating_add(1)
+    }
+
     /// How long, in seconds, the fleet's store must remember a proof
     /// checked at `now`: until it expires, plus one window (the maximum
     /// age and twice the leeway) for the other replicas, whose clocks may

@@ -294,8 +294,19 @@ impl Validator {
             }
             let ttl = u64::try_from(dpop.replay_ttl(&proven, now)).unwrap_or(1);
             match store.set_once("dpop-jti", &proven.replay_id, ttl).await {
-                Ok(true) => {}
-                Ok(false) => return Err(DpopError::Replayed.into()),
+                Ok(crate::store::Once::First { memory }) => {
+                    if dpop.made_before_memory(&proven, now, memory) {
+                        tracing::warn!(
+                            memory_seconds = memory,
+                            "DPoP proof refused: the replay store's memory began after the proof was made (Redis restarted without its data, or is new): it cannot say the proof was not seen"
+                        );
+                        return Err(DpopError::ReplayStoreUnavailable(
+                            "the replay store's memory is younger than this proof".into(),
+                        )
+                        .into());
+                    }
+                }
+                Ok(crate::store::Once::Seen) => return Err(DpopError::Replayed.into()),
                 Err(e) => {
                     tracing::warn!(error = %e, "DPoP replay store unavailable: proof refused");
                     return Err(DpopError::ReplayStoreUnavailable(e.to_string()).into());
