@@ -97,6 +97,12 @@ OPTIONS:
     --jwks-url URL      verification keys from this JWKS URL, kept fresh
     --discover          find the JWKS through the issuer's metadata
                         (OpenID Connect Discovery, then RFC 8414)
+    --jwks-refresh SECS with --jwks-url or --discover: refresh the keys
+                        every SECS seconds, whatever the server's max-age
+                        says [default: max-age, clamped to 60 s - 24 h]
+    --jwks-cooldown SECS
+                        at most one refetch per SECS seconds for a token
+                        naming an unknown kid [default: 30]
     --client-id-allow ID
                         the client-id mode for tokens without `aud` (AWS
                         Cognito): `client_id` must be one of these
@@ -194,6 +200,8 @@ struct IssuerArgs {
     jwks_file: Option<String>,
     jwks_url: Option<String>,
     discover: bool,
+    jwks_refresh: Option<u64>,
+    jwks_cooldown: Option<u64>,
     client_ids: Vec<String>,
     token_use: Option<String>,
     roles_from: Vec<RoleSource>,
@@ -318,6 +326,19 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--audience" => args.current().audiences.push(value("--audience")?),
             "--jwks-file" => args.current().jwks_file = Some(value("--jwks-file")?),
             "--jwks-url" => args.current().jwks_url = Some(value("--jwks-url")?),
+            "--jwks-refresh" | "--jwks-cooldown" => {
+                let v = value(flag.as_str())?;
+                let secs: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("{flag}: {v:?} is not a number of seconds"))?;
+                if flag == "--jwks-refresh" {
+                    args.current().jwks_refresh = Some(secs);
+                } else {
+                    args.current().jwks_cooldown = Some(secs);
+                }
+            }
             "--discover" => args.current().discover = true,
             "--client-id-allow" => args.current().client_ids.push(value("--client-id-allow")?),
             "--token-use" => args.current().token_use = Some(value("--token-use")?),
@@ -453,6 +474,17 @@ fn issuer(a: &IssuerArgs) -> Result<Issuer, String> {
     }
     if a.discover {
         i = i.discover();
+    }
+    if a.jwks_refresh.is_some() || a.jwks_cooldown.is_some() {
+        let mut o = bearer_guard::jwks::JwksOptions::default();
+        if let Some(secs) = a.jwks_refresh {
+            let every = std::time::Duration::from_secs(secs);
+            o = o.refresh_bounds(every, every).default_refresh(every);
+        }
+        if let Some(secs) = a.jwks_cooldown {
+            o = o.cooldown(std::time::Duration::from_secs(secs));
+        }
+        i = i.jwks_options(o);
     }
     if a.rfc9068 {
         i = i.rfc9068_profile();
