@@ -341,7 +341,8 @@ impl RedisStore {
     }
 
     /// The key prefix, so that several services (or validators) can share
-    /// one Redis without sharing state.
+    /// one Redis without sharing state. Its `{`, `}` and `%` are
+    /// percent-encoded in keys, so that it never makes a hash tag.
     pub fn namespace(self, namespace: impl Into<String>) -> Self {
         let namespace = namespace.into();
         self.with(|inner| inner.namespace = namespace)
@@ -420,7 +421,7 @@ impl RedisStore {
                 .saturating_add(id.len().saturating_mul(2))
                 .saturating_add(2),
         );
-        key.push_str(&self.inner.namespace);
+        push_escaped(&mut key, &self.inner.namespace);
         key.push(':');
         key.push_str(kind);
         key.push(':');
@@ -649,6 +650,22 @@ return {0, now - began}
 ",
     )
 });
+
+/// Appends `namespace` with `{`, `}` (and `%`, their escape)
+/// percent-encoded: a brace in the namespace would make a hash tag of its
+/// own, taking the place of the replay bucket's (an entry and its marker
+/// on different slots: CROSSSLOT in a cluster), or piling every key onto
+/// one slot.
+fn push_escaped(key: &mut String, namespace: &str) {
+    for c in namespace.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            '{' => key.push_str("%7B"),
+            '}' => key.push_str("%7D"),
+            c => key.push(c),
+        }
+    }
+}
 
 /// One node's URL, parsed, refusing TLS without its checks.
 fn node(url: &str) -> Result<ConnectionInfo, StoreError> {

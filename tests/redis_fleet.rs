@@ -403,3 +403,95 @@ impl Fleet<'_> {
         }
     }
 }
+
+/// Review 23: the replay check's key layout and the store's memory.
+mod review23 {
+    use super::*;
+    use common::redis_server::TempDir;
+
+    /// A namespace holding `{` or `}` must not change the hash tags: the
+    /// replay entry and its bucket's marker stay on one slot (else the
+    /// script fails with CROSSSLOT and every proof is refused), and the
+    /// entries still spread over the masters.
+    #[tokio::test]
+    async fn in_a_cluster_a_namespace_with_braces_keeps_entry_and_marker_on_one_slot() {
+        let cluster = RedisCluster::start(3);
+        let urls = cluster.urls();
+        let caller = Caller::new();
+        for ns in ["svc{", "a}b{c", "{svc}"] {
+            let v = replica(RedisStore::cluster([&urls[0]]).unwrap().namespace(ns));
+            let proofs: Vec<String> = (0..48).map(|_| caller.proof()).collect();
+            for proof in &proofs {
+                assert_eq!(caller.present(&v, proof).await, Ok(()), "namespace {ns}");
+            }
+            let other = replica(RedisStore::cluster([&urls[1]]).unwrap().namespace(ns));
+            assert_eq!(
+                caller.present(&other, &proofs[0]).await,
+                Err(ValidationError::Dpop(DpopError::Replayed)),
+                "namespace {ns}"
+            );
+            let keys = cluster.keys_per_node("*dpop-jti:*");
+            assert!(keys.iter().all(|&k| k > 0), "namespace {ns}: {keys:?}");
+            for n in &cluster.nodes {
+                n.cli(&["FLUSHALL"]);
+            }
+        }
+    }
+
+    /// A Redis with RDB persistence that crashes comes back with its last
+    /// snapshot: the buckets' markers (no TTL, old) are back, the replay
+    /// entries written after the snapshot are not. The store must not
+    /// vouch for a proof accepted between the snapshot and the crash.
+    #[tokio::test]
+    #[ignore = "review-23: proven, not fixed (the marker dates a missing bucket from the node's start)"]
+    async fn a_redis_back_from_an_older_snapshot_does_not_vouch_for_a_proof_accepted_after_it() {
+        let dir = TempDir::new();
+        let mut server = RedisServer::start_in(dir.path());
+        // The store has run a while: every bucket has its marker (what
+        // the replay script writes: when the node started).
+        server.cli(&[
+            "EVAL",
+            "local now = tonumber(redis.call('TIME')[1]) \
+             local up = tonumber(string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)')) \
+             for i = 0, 4095 do \
+               redis.call('SET', string.format('bearer-guard:dpop-jti-since:{%03x}', i), now - up) \
+             end return 1",
+            "0",
+        ]);
+        assert!(server.cli(&["SAVE"]).contains("OK"));
+        let caller = Caller::new();
+        let proof = caller.proof();
+        let a = replica(RedisStore::new(&server.url()).unwrap());
+        assert_eq!(caller.present(&a, &proof).await, Ok(()));
+        // Crash and restart from the snapshot (made before the proof).
+        server.restart();
+        let b = replica(RedisStore::new(&server.url()).unwrap());
+        let replayed = caller.present(&b, &proof).await;
+        assert!(
+            matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
+                || replayed.as_ref().is_err_and(unavailable),
+            "a proof accepted after the snapshot was accepted again: {replayed:?}"
+        );
+    }
+
+    /// The store's documentation counts a flushed Redis among those that
+    /// forgot what they saw: after `FLUSHALL` (no restart), a proof
+    /// accepted before the flush must not be vouched for.
+    #[tokio::test]
+    #[ignore = "review-23: proven, not fixed (the marker dates a missing bucket from the node's start)"]
+    async fn a_flushed_redis_does_not_vouch_for_a_proof_accepted_before_the_flush() {
+        let server = RedisServer::start();
+        let caller = Caller::new();
+        let proof = caller.proof();
+        let a = replica(RedisStore::new(&server.url()).unwrap());
+        assert_eq!(caller.present(&a, &proof).await, Ok(()));
+        assert!(server.cli(&["FLUSHALL"]).contains("OK"));
+        let b = replica(RedisStore::new(&server.url()).unwrap());
+        let replayed = caller.present(&b, &proof).await;
+        assert!(
+            matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
+                || replayed.as_ref().is_err_and(unavailable),
+            "a proof accepted before FLUSHALL was accepted again: {replayed:?}"
+        );
+    }
+}

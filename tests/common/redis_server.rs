@@ -88,6 +88,22 @@ impl RedisServer {
         Self::spawn(port, vec!["--port".into(), port.to_string()], false)
     }
 
+    /// Starts a server on a free port keeping its snapshot (`SAVE`'s
+    /// `dump.rdb`) in `dir`, which it loads when started again, as a
+    /// Redis with RDB persistence does after a crash.
+    pub fn start_in(dir: &std::path::Path) -> RedisServer {
+        let port = free_port();
+        let args = vec![
+            "--port".into(),
+            port.to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ];
+        let server = Self::spawn(port, args, false);
+        server.wait_until_uptime(AGE_BEFORE_USE);
+        server
+    }
+
     /// Starts a TLS-only server on a free port with `pki`'s server
     /// certificate; `client_certificates`: whether it asks clients for a
     /// certificate signed by the test CA (`tls-auth-clients yes`).
