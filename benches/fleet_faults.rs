@@ -532,9 +532,9 @@ async fn main() -> ExitCode {
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    // The store vouches for proofs once it has run for the DPoP leeway
-    // (5 s) and a second.
-    while cluster.nodes.iter().any(|n| n.uptime() < 7) {
+    // The store vouches for proofs once it has run for twice the DPoP
+    // leeway (5 s) and a second.
+    while cluster.nodes.iter().any(|n| n.uptime() < 12) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 

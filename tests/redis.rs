@@ -112,7 +112,7 @@ async fn a_proof_replayed_to_another_replica_is_refused() {
 /// the proofs it saw: a replica that never saw a proof must not take the
 /// empty store's word for it. Proofs made before the store's memory began
 /// are refused with 503 (fail closed); proofs made once it has run for
-/// the leeway and a second are accepted.
+/// twice the leeway and a second are accepted.
 #[tokio::test]
 async fn a_redis_restarted_without_its_data_does_not_vouch_for_proofs_made_before() {
     let mut redis = RedisServer::start();
@@ -140,7 +140,7 @@ async fn a_redis_restarted_without_its_data_does_not_vouch_for_proofs_made_befor
         "{err:?}"
     );
     assert!(err.is_unavailable());
-    // Once the store has run longer than the leeway and a second, fresh
+    // Once the store has run longer than twice the leeway and a second, fresh
     // proofs are vouched for again, and the old one is still refused.
     redis.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
     let fresh = client.proof("GET", URI, &token).sign();

@@ -494,4 +494,59 @@ mod review23 {
             "a proof accepted before FLUSHALL was accepted again: {replayed:?}"
         );
     }
+
+    fn unix_now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    /// Replicas' clocks may differ by up to the leeway (a proof within it
+    /// is accepted by each). A proof accepted by a replica whose clock
+    /// runs ahead, just before Redis restarted without its data, must not
+    /// be vouched for by a replica whose clock runs behind (by 3 s, the
+    /// leeway being 5 s) once the store's memory has begun again.
+    #[tokio::test]
+    async fn a_replica_whose_clock_runs_behind_does_not_vouch_for_a_proof_made_before_the_memory() {
+        use bearer_guard::testing::ManualClock;
+        let leeway = Duration::from_secs(5);
+        let replica_at = |store: RedisStore, clock: &ManualClock| {
+            issuer()
+                .validator_builder()
+                .audience(common::AUDIENCE)
+                .leeway(Duration::from_secs(60))
+                .clock(clock.clone())
+                .dpop(DpopOptions::new().leeway(leeway))
+                .shared_store(store)
+                .build()
+                .unwrap()
+        };
+        let mut server = RedisServer::start();
+        // Old enough to vouch for fresh proofs (twice the leeway and a second).
+        server.wait_until_uptime(12);
+        let ahead = ManualClock::new(unix_now());
+        let behind = ManualClock::new(unix_now() - 3);
+        let a = replica_at(RedisStore::new(&server.url()).unwrap(), &ahead);
+        let caller = Caller::new();
+        // The client's clock runs as far ahead as the leeway allows.
+        let t = unix_now();
+        ahead.set(t);
+        let proof = caller
+            .key
+            .proof("GET", URI, &caller.token)
+            .issued_at(t + 5)
+            .sign();
+        assert_eq!(caller.present(&a, &proof).await, Ok(()));
+        server.restart();
+        server.wait_until_uptime(3);
+        let b = replica_at(RedisStore::new(&server.url()).unwrap(), &behind);
+        behind.set(unix_now() - 3);
+        let replayed = caller.present(&b, &proof).await;
+        assert!(
+            matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
+                || replayed.as_ref().is_err_and(unavailable),
+            "a proof accepted before the restart was vouched for: {replayed:?}"
+        );
+    }
 }

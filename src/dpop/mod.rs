@@ -594,14 +594,18 @@ impl Dpop {
     /// have been accepted and forgotten (a Redis restarted without its
     /// data), and the store cannot vouch for it. A proof accepted before
     /// the memory began has an `iat` at most the leeway past that moment
-    /// (a client whose clock runs ahead); a second more covers the
-    /// rounding of the two clocks to whole seconds.
+    /// by the clock of the replica that accepted it (a client whose clock
+    /// runs ahead), and that replica's clock may run ahead of this one's
+    /// by up to the leeway too: twice the leeway, and a second more for
+    /// the rounding of the clocks to whole seconds.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn made_before_memory(&self, proven: &Proven, now: i64, memory: i64) -> bool {
         let began = now.saturating_sub(memory);
+        let leeway = secs(self.options.leeway);
         proven.issued_at
             <= began
-                .saturating_add(secs(self.options.leeway))
+                .saturating_add(leeway)
+                .saturating_add(leeway)
                 .saturating_add(1)
     }
 

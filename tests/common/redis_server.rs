@@ -66,11 +66,11 @@ pub struct RedisServer {
 }
 
 /// How old a test Redis is before it is handed over. The DPoP replay
-/// check refuses proofs made before the store's memory began (plus the
-/// leeway and a second): a server that has just started cannot vouch for
-/// them. The fleet tests run with a DPoP leeway of 1 s, so a server 3 s
-/// old vouches for proofs made from then on.
-pub const AGE_BEFORE_USE: u64 = 3;
+/// check refuses proofs made before the store's memory began (plus twice
+/// the leeway and a second): a server that has just started cannot vouch
+/// for them. The fleet tests run with a DPoP leeway of 1 s, so a server
+/// 4 s old vouches for proofs made from then on.
+pub const AGE_BEFORE_USE: u64 = 4;
 /// The DPoP leeway the fleet tests run with (see [`AGE_BEFORE_USE`]).
 pub const FLEET_LEEWAY: std::time::Duration = std::time::Duration::from_secs(1);
 
