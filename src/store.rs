@@ -625,8 +625,11 @@ const REPLAY_BUCKET_DIGITS: usize = 3;
 /// same slot; ARGV[1]: the entry's TTL in seconds. Answers {1 if set now,
 /// else 0; seconds since the bucket's memory began}. Without a marker the
 /// memory began when the node started (`uptime_in_seconds` ago), or now
-/// when `INFO` is refused. The marker has no TTL: an eviction policy that
-/// evicts volatile keys only never drops it.
+/// when `INFO` is refused. A marker in the future (Redis's clock stepped
+/// back since it was written) is dated again the same way: kept, it would
+/// refuse every proof of its bucket until the clock caught up with it.
+/// The marker has no TTL: an eviction policy that evicts volatile keys
+/// only never drops it.
 static REPLAY_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -634,6 +637,9 @@ if redis.replicate_commands then redis.replicate_commands() end
 local now = tonumber(redis.call('TIME')[1])
 local marker = redis.call('GET', KEYS[2])
 local began = marker and tonumber(marker)
+if began and began > now then
+  began = nil
+end
 if not began then
   local uptime = 0
   local info = redis.pcall('INFO', 'server')

@@ -549,4 +549,35 @@ mod review23 {
             "a proof accepted before the restart was vouched for: {replayed:?}"
         );
     }
+
+    /// Redis's clock steps back (an NTP correction of an hour) after the
+    /// buckets' markers were written: they now lie in the future. Failing
+    /// closed for a moment is right, but the store must vouch for fresh
+    /// proofs again within seconds, not once Redis's clock has caught up
+    /// with the markers an hour later.
+    #[tokio::test]
+    async fn after_redis_clock_steps_back_fresh_proofs_are_accepted_again_within_seconds() {
+        let server = RedisServer::start();
+        // Every bucket's marker an hour ahead of Redis's clock.
+        server.cli(&[
+            "EVAL",
+            "local now = tonumber(redis.call('TIME')[1]) \
+             for i = 0, 4095 do \
+               redis.call('SET', string.format('bearer-guard:dpop-jti-since:{%03x}', i), now + 3600) \
+             end return 1",
+            "0",
+        ]);
+        let v = replica(RedisStore::new(&server.url()).unwrap());
+        let caller = Caller::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match caller.present(&v, &caller.proof()).await {
+                Ok(()) => break,
+                Err(e) if unavailable(&e) && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("fresh proofs still refused after the clock stepped back: {e:?}"),
+            }
+        }
+    }
 }
