@@ -520,18 +520,16 @@ impl RedisStore {
     }
 
     /// Records the replay entry `kind:id` for `ttl` seconds unless it is
-    /// there already, and says how long the store has remembered entries
-    /// like it (see [`Once`]). One script on one hash slot: the entry and
-    /// its bucket's marker share a hash tag.
+    /// there already, and says for how long the node holding it has
+    /// remembered (see [`Once`]). One script on one key: one slot.
     pub(crate) async fn set_once(
         &self,
         kind: &str,
         id: &[u8],
         ttl: u64,
     ) -> Result<Once, StoreError> {
-        let (entry, marker) = self.bucketed_keys(kind, id);
         let mut invocation = REPLAY_SCRIPT.prepare_invoke();
-        invocation.key(entry).key(marker).arg(ttl.max(1));
+        invocation.key(self.key(kind, id)).arg(ttl.max(1));
         let (first, memory): (i64, i64) = self
             .run_with(|mut connection| async move {
                 match &mut connection {
@@ -547,21 +545,6 @@ impl RedisStore {
         } else {
             Once::Seen
         })
-    }
-
-    /// The key of a replay entry (`NAMESPACE:KIND:{BUCKET}:HEX`) and of its
-    /// bucket's marker (`NAMESPACE:KIND-since:{BUCKET}`): the bucket, the
-    /// digest's first [`REPLAY_BUCKET_DIGITS`] hex digits, is their hash
-    /// tag, so a cluster keeps the two on one slot while the buckets spread
-    /// entries over 4,096 slots.
-    fn bucketed_keys(&self, kind: &str, id: &[u8]) -> (String, String) {
-        let hex = self.key(kind, id);
-        let digits = hex.len().saturating_sub(id.len().saturating_mul(2));
-        let (prefix, digest) = hex.split_at(digits);
-        let bucket = digest.get(..REPLAY_BUCKET_DIGITS).unwrap_or(digest);
-        let entry = format!("{prefix}{{{bucket}}}:{digest}");
-        let marker = format!("{}-since:{{{bucket}}}", prefix.trim_end_matches(':'));
-        (entry, marker)
     }
 
     /// The value of `kind:id`, if any.
@@ -605,63 +588,43 @@ impl RedisStore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Once {
     /// Recorded now: first sight, as far as the store remembers. `memory`:
-    /// for how many seconds (by Redis's clock) the store has remembered
-    /// entries of this bucket. A node that restarted without its data
-    /// (no persistence, replaced, flushed) forgot what it saw before it
-    /// started, and says so: its markers are gone, and a new one dates the
-    /// memory from the node's start. A proof made before then may have
-    /// been accepted already and is not vouched for.
+    /// for how many seconds the node holding the entry has run (its
+    /// `uptime_in_seconds`; 0 when it will not say). Whatever it held
+    /// before it started may be lost (no persistence, or back from an
+    /// older snapshot), so a proof made before then may have been accepted
+    /// already and is not vouched for.
     First { memory: i64 },
     /// Already there: a replay.
     Seen,
 }
 
-/// Hex digits of a replay entry's digest that name its bucket (and hash
-/// tag): 3, so 4,096 buckets, each with a marker of when its memory began.
-const REPLAY_BUCKET_DIGITS: usize = 3;
-
-/// Sets a replay entry unless it exists, and reads (or starts) its
-/// bucket's memory marker. KEYS[1]: the entry; KEYS[2]: the marker, on the
-/// same slot; ARGV[1]: the entry's TTL in seconds. Answers {1 if set now,
-/// else 0; seconds since the bucket's memory began}. Without a marker the
-/// memory began when the node started (`uptime_in_seconds` ago), or now
-/// when `INFO` is refused. A marker in the future (Redis's clock stepped
-/// back since it was written) is dated again the same way: kept, it would
-/// refuse every proof of its bucket until the clock caught up with it.
-/// The marker has no TTL: an eviction policy that evicts volatile keys
-/// only never drops it.
+/// Sets a replay entry unless it exists, and says how long its node has
+/// run. KEYS[1]: the entry; ARGV[1]: its TTL in seconds. Answers {1 if set
+/// now, else 0; the node's uptime in seconds}. The uptime is read on every
+/// call (INFO in a script costs no measurable throughput): a node that
+/// restarted, empty or from a snapshot older than its last writes, is
+/// caught on the first proof after it. An uptime that is not a whole
+/// number of seconds, or negative (Redis's clock stepped back past its
+/// start), counts as 0: the store vouches for nothing made before now.
 static REPLAY_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
-if redis.replicate_commands then redis.replicate_commands() end
-local now = tonumber(redis.call('TIME')[1])
-local marker = redis.call('GET', KEYS[2])
-local began = marker and tonumber(marker)
-if began and began > now then
-  began = nil
-end
-if not began then
-  local uptime = 0
-  local info = redis.pcall('INFO', 'server')
-  if type(info) == 'string' then
-    uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
-  end
-  began = now - uptime
-  redis.call('SET', KEYS[2], began)
+local uptime = 0
+local info = redis.pcall('INFO', 'server')
+if type(info) == 'string' then
+  uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
 end
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return {1, now - began}
+  return {1, uptime}
 end
-return {0, now - began}
+return {0, uptime}
 ",
     )
 });
 
 /// Appends `namespace` with `{`, `}` (and `%`, their escape)
 /// percent-encoded: a brace in the namespace would make a hash tag of its
-/// own, taking the place of the replay bucket's (an entry and its marker
-/// on different slots: CROSSSLOT in a cluster), or piling every key onto
-/// one slot.
+/// own, piling every key of the namespace onto one cluster slot.
 fn push_escaped(key: &mut String, namespace: &str) {
     for c in namespace.chars() {
         match c {
