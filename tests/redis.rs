@@ -74,8 +74,8 @@ async fn a_proof_replayed_to_another_replica_is_refused() {
 
     // What Redis holds: a digest per proof under each namespace (one key
     // each, so one cluster slot, spread over all of them), with a TTL of
-    // the proof's remaining life (its iat + 60 s + 1 s) and one window
-    // more (60 s + 2 x 1 s + 1 s) for replicas whose clocks lag. No token.
+    // the proof's remaining life (its iat + 60 s, no leeway here) and one
+    // window more (60 s + 1 s) for replicas whose clocks lag. No token.
     let keys = redis.cli(&["--scan"]);
     let keys: Vec<&str> = keys.lines().collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
