@@ -39,8 +39,9 @@ fn resident_bytes() -> Option<u64> {
 }
 
 /// Memory per cached token: RSS growth while the cache fills, per entry.
-/// (An entry holds a SHA-256 of the token and its parsed claims, not the
-/// token; ES256 keeps the minting of 20,000 tokens fast.)
+/// (An entry holds the token, what the validator reads on every hit, and
+/// no parsed claims until a handler reads one; ES256 keeps the minting of
+/// 20,000 tokens fast.)
 fn memory_per_entry(f: &Fixture) -> Option<(f64, usize)> {
     const N: usize = 20_000;
     let tokens: Vec<String> = (0..N)

@@ -1,8 +1,16 @@
-//! SHA-256 of tokens, for cache keys: the token itself is never kept. A leaf
-//! module.
+//! SHA-256 of tokens: introspection answers are cached by it (the token
+//! itself is never kept there), DPoP's `ath` is one. A leaf module.
+
+#[cfg(test)]
+thread_local! {
+    /// SHA-256s computed on this thread, for tests that count them.
+    pub(crate) static COMPUTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// The SHA-256 digest of `data`.
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    #[cfg(test)]
+    COMPUTED.with(|n| n.set(n.get() + 1));
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
     let mut out = [0u8; 32];
     for (o, i) in out.iter_mut().zip(digest.as_ref()) {

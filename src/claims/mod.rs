@@ -10,7 +10,7 @@ pub(crate) mod rules;
 
 use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -57,20 +57,37 @@ pub(crate) use rules::{ClaimError, ClaimRules, Source};
 pub struct Claims(Arc<Inner>);
 
 struct Inner {
-    all: Value,
+    /// Every claim. For a token the verified-token cache keeps
+    /// ([`Claims::into_cached`]), parsed again from `token` when a handler
+    /// first reads a claim by name.
+    all: OnceLock<Box<Value>>,
+    /// The token, when the verified-token cache keeps these claims: a hit
+    /// is compared with it byte for byte, and `all` is parsed from it by
+    /// the function beside it (the one that parsed it when it was
+    /// verified).
+    token: Option<(Box<str>, Reparse)>,
     times: Times,
     scopes: Scopes,
     roles: Roles,
     permissions: Roles,
-    confirmation: Confirmation,
+    /// `None` for a token bound to nothing (most are): eight bytes, not
+    /// fifty-six, in every cached token's claims.
+    confirmation: Option<Box<Confirmation>>,
     /// The validator's clock and leeway, for checks made after validation
     /// (a route's `max_auth_age`): the same time as the token's. Shared by
     /// every set of claims of the validator (one pointer each).
     time: Arc<(Clock, Leeway)>,
     /// Your own claims types, each deserialized once per token
     /// ([`Claims::typed`]); as many entries as the program has types.
-    typed: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+    /// Allocated by the first typed read only.
+    typed: Mutex<Option<Box<TypedList>>>,
 }
+
+type TypedList = Vec<(TypeId, Arc<dyn Any + Send + Sync>)>;
+
+/// Parses the claims of a token that passed every check, as they were
+/// parsed then.
+pub(crate) type Reparse = fn(&str) -> Option<Map<String, Value>>;
 
 /// What a token is bound to (RFC 7800 `cnf`), read once: the key of a
 /// DPoP proof (RFC 9449 §6) or a client certificate (RFC 8705 §3).
@@ -159,15 +176,60 @@ impl Claims {
         time: Arc<(Clock, Leeway)>,
     ) -> Self {
         Claims(Arc::new(Inner {
-            all: Value::Object(claims),
+            all: OnceLock::from(Box::new(Value::Object(claims))),
+            token: None,
             times,
             scopes,
             roles,
             permissions,
-            confirmation,
+            confirmation: confirmation.is_bound().then(|| Box::new(confirmation)),
             time,
-            typed: Mutex::new(Vec::new()),
+            typed: Mutex::new(None),
         }))
+    }
+
+    /// These claims (verified from `token`) as the verified-token cache
+    /// keeps them, and as every request with the token gets them: the
+    /// token instead of the parsed claims, which take two to three times
+    /// its size. What the validator reads on every request (the time
+    /// claims, scopes, roles, permissions, the binding) stays as it is;
+    /// the claims a handler reads by name are parsed again from the token
+    /// by `reparse`, once, when first read.
+    pub(crate) fn into_cached(self, token: &str, reparse: Reparse) -> Claims {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
+            all: OnceLock::new(),
+            token: None,
+            times: shared.times,
+            scopes: shared.scopes.clone(),
+            roles: shared.roles.clone(),
+            permissions: shared.permissions.clone(),
+            confirmation: shared.confirmation.clone(),
+            time: shared.time.clone(),
+            typed: Mutex::new(None),
+        });
+        Claims(Arc::new(Inner {
+            all: OnceLock::new(),
+            token: Some((token.into(), reparse)),
+            ..inner
+        }))
+    }
+
+    /// Whether these are the cached claims of `token`, byte for byte.
+    pub(crate) fn is_of(&self, token: &[u8]) -> bool {
+        self.0
+            .token
+            .as_ref()
+            .is_some_and(|(kept, _)| kept.as_bytes() == token)
+    }
+
+    /// Every claim (parsed from the kept token if not yet).
+    fn all(&self) -> &Value {
+        self.0.all.get_or_init(|| {
+            // The token passed every check when it was cached, so it
+            // parses as it did then; an empty object is unreachable.
+            let claims = self.0.token.as_ref().and_then(|(t, reparse)| reparse(t));
+            Box::new(Value::Object(claims.unwrap_or_default()))
+        })
     }
 
     /// Now, by the clock of the validator these claims came from.
@@ -190,7 +252,7 @@ impl Claims {
             })
         };
         FIXED
-            .saturating_add(json_memory(&self.0.all))
+            .saturating_add(json_memory(self.all()))
             .saturating_add(self.0.scopes.0.len())
             .saturating_add(strings(&mut self.0.roles.iter()))
             .saturating_add(strings(&mut self.0.permissions.iter()))
@@ -205,7 +267,7 @@ impl Claims {
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
-        self.0.all.get(name).and_then(Value::as_str)
+        self.all().get(name).and_then(Value::as_str)
     }
 
     /// `iss`: the issuer, one of the validator's configured issuers. Always
@@ -221,7 +283,7 @@ impl Claims {
 
     /// `aud`: the audiences, whether the token carried a string or an array.
     pub fn audiences(&self) -> impl Iterator<Item = &str> {
-        let (one, many) = match self.0.all.get("aud") {
+        let (one, many) = match self.all().get("aud") {
             Some(Value::String(s)) => (Some(s.as_str()), None),
             Some(Value::Array(a)) => (None, Some(a.iter().filter_map(Value::as_str))),
             _ => (None, None),
@@ -249,7 +311,7 @@ impl Claims {
     /// authenticated, in seconds since the Unix epoch; a fractional
     /// NumericDate is rounded down, anything but a finite number is `None`.
     pub fn auth_time(&self) -> Option<i64> {
-        match self.0.all.get("auth_time")? {
+        match self.all().get("auth_time")? {
             Value::Number(n) => n.as_i64().or_else(|| {
                 n.as_f64()
                     .filter(|f| f.is_finite())
@@ -278,23 +340,28 @@ impl Claims {
     /// RFC 9449 §6), if any. A bound token is only accepted with a proof
     /// signed by that key.
     pub fn dpop_thumbprint(&self) -> Option<&str> {
-        self.0.confirmation.jkt.as_deref()
+        self.confirmation().jkt.as_deref()
     }
 
     /// The SHA-256 thumbprint (base64url) of the client certificate the
     /// token is bound to (`cnf.x5t#S256`, RFC 8705 §3), if any.
     pub fn certificate_thumbprint(&self) -> Option<&str> {
-        self.0.confirmation.x5t_s256.as_deref()
+        self.confirmation().x5t_s256.as_deref()
     }
 
     /// Whether the token is sender-constrained (carries a `cnf`): it was
     /// accepted only because its holder proved possession of the key.
     pub fn is_sender_constrained(&self) -> bool {
-        self.0.confirmation.is_bound()
+        self.0.confirmation.is_some()
     }
 
     pub(crate) fn confirmation(&self) -> &Confirmation {
-        &self.0.confirmation
+        static UNBOUND: Confirmation = Confirmation {
+            jkt: None,
+            x5t_s256: None,
+            unknown: false,
+        };
+        self.0.confirmation.as_deref().unwrap_or(&UNBOUND)
     }
 
     /// The granted scopes, from `scope` (RFC 9068 §2.2.3, space-separated) or,
@@ -341,9 +408,10 @@ impl Claims {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let id = TypeId::of::<T>();
-        let find = |typed: &[(TypeId, Arc<dyn Any + Send + Sync>)]| {
+        let find = |typed: &Option<Box<TypedList>>| {
             typed
                 .iter()
+                .flat_map(|list| list.iter())
                 .find(|(t, _)| *t == id)
                 .and_then(|(_, v)| v.clone().downcast::<T>().ok())
         };
@@ -353,23 +421,23 @@ impl Claims {
         if let Some(hit) = find(&lock()) {
             return Ok(hit);
         }
-        let value = Arc::new(T::deserialize(&self.0.all)?);
+        let value = Arc::new(T::deserialize(self.all())?);
         let mut typed = lock();
         if let Some(raced) = find(&typed) {
             return Ok(raced);
         }
-        typed.push((id, value.clone()));
+        typed.get_or_insert_default().push((id, value.clone()));
         Ok(value)
     }
 
     /// Any claim by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.all.get(name)
+        self.all().get(name)
     }
 
     /// Every claim, as the JSON object the token carried.
     pub fn as_json(&self) -> &Map<String, Value> {
-        match &self.0.all {
+        match self.all() {
             Value::Object(map) => map,
             // Claims are always built from an object.
             _ => unreachable_map(),
@@ -378,12 +446,12 @@ impl Claims {
 
     /// Deserializes all claims into your own type.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.0.all)
+        T::deserialize(self.all())
     }
 }
 
 fn unreachable_map() -> &'static Map<String, Value> {
-    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    static EMPTY: OnceLock<Map<String, Value>> = OnceLock::new();
     EMPTY.get_or_init(Map::new)
 }
 
@@ -404,7 +472,7 @@ impl fmt::Debug for Claims {
 impl Serialize for Claims {
     /// Serializes every claim, as the token carried them.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.all.serialize(serializer)
+        self.all().serialize(serializer)
     }
 }
 

@@ -29,6 +29,8 @@
 //! # });
 //! ```
 
+#[cfg(test)]
+mod cache_tests;
 mod issuer;
 mod oauth;
 mod server;

@@ -170,8 +170,9 @@ impl ValidatorBuilder {
     ///
     /// A token seen before is answered from the cache without checking its
     /// signature again: its `exp` and `nbf` are re-checked against the clock
-    /// on every hit, entries are keyed by the SHA-256 of the whole token (no
-    /// two tokens share an entry), only tokens that passed every check are
+    /// on every hit, an entry keeps its token and counts only for that very
+    /// token (compared byte for byte; it is found by a keyed hash of the
+    /// token, so a hit costs no SHA-256), only tokens that passed every check are
     /// stored, and a hit counts only while the key that verified the token
     /// (its RFC 7638 thumbprint and algorithm) is in its issuer's current
     /// key set. The cached answer is the signing key's: a key renamed at

@@ -111,8 +111,9 @@ pub(crate) enum Attempt {
     Pending(Box<Pending>),
 }
 
-/// A cache miss, with what the lookup learned: the token's digest (when the
-/// validator keys anything by it).
+/// A cache miss, with what the lookup was given: the token's SHA-256, when
+/// the caller had it (the DPoP path, for `ath`). Otherwise it is computed
+/// only where needed (introspection, a validation's span), once.
 pub(crate) struct Miss {
     digest: Option<[u8; 32]>,
 }
@@ -332,12 +333,7 @@ impl Validator {
         token: &str,
         digest: [u8; 32],
     ) -> Result<Claims, ValidationError> {
-        let looked_up = if token.len() > self.inner.max_token_size || !self.needs_digest() {
-            Err(Miss { digest: None })
-        } else {
-            self.lookup_digest(digest)
-        };
-        let attempt = match looked_up {
+        let attempt = match self.lookup_with(token.as_bytes(), Some(digest)) {
             Ok(result) => return result,
             Err(miss) => self.attempt_after(token, miss),
         };
@@ -417,7 +413,7 @@ impl Validator {
     }
 
     /// Everything validation can do without waiting: one size check, one
-    /// digest, one cache lookup, one parse, one signature check. Hands over
+    /// cache lookup, one parse, one signature check. Hands over
     /// what it learned when the network must be awaited.
     pub(crate) fn attempt(&self, token: &str) -> Attempt {
         match self.lookup(token.as_bytes()) {
@@ -432,25 +428,29 @@ impl Validator {
     /// Takes bytes: a token found here is byte for byte one that passed
     /// every check, so the caller may check the syntax of misses only.
     pub(crate) fn lookup(&self, token: &[u8]) -> Result<Result<Claims, ValidationError>, Miss> {
-        let inner = &*self.inner;
-        if token.len() > inner.max_token_size || token.is_empty() || !self.needs_digest() {
-            return Err(Miss { digest: None });
-        }
-        self.lookup_digest(sha256(token))
+        self.lookup_with(token, None)
     }
 
-    /// [`lookup`](Self::lookup) with the token's digest already computed
-    /// (the DPoP path needs it for `ath` too).
-    fn lookup_digest(&self, digest: [u8; 32]) -> Result<Result<Claims, ValidationError>, Miss> {
+    /// [`lookup`](Self::lookup) with the token's SHA-256 when the caller
+    /// has it (the DPoP path needs it for `ath`): handed on with a miss.
+    fn lookup_with(
+        &self,
+        token: &[u8],
+        digest: Option<[u8; 32]>,
+    ) -> Result<Result<Claims, ValidationError>, Miss> {
         let inner = &*self.inner;
-        if let Some(cache) = &inner.cache
-            && let Some(hit) = cache.get(&digest)
-        {
+        let Some(cache) = &inner.cache else {
+            return Err(Miss { digest });
+        };
+        if token.len() > inner.max_token_size || token.is_empty() {
+            return Err(Miss { digest });
+        }
+        if let Some((key, hit)) = cache.get(token) {
             let trusted = inner.issuers.get(&hit.owner);
             if trusted.is_some_and(|t| t.keys.still_trusts(&hit.key)) {
                 let checked = hit.claims.check_time(inner.clock.now(), inner.leeway);
                 if checked.is_err() {
-                    cache.remove(&digest);
+                    cache.remove(key);
                 }
                 let result = checked.map(|()| hit.claims).map_err(ValidationError::from);
                 telemetry::token_cache(true);
@@ -458,19 +458,19 @@ impl Validator {
                     .as_ref()
                     .map_or_else(ValidationError::kind, |_| "valid");
                 telemetry::validation("cache", kind, None);
-                tracing::trace!(token = %ShortHash::of(&digest), outcome = kind, "cached token");
+                // The short hash costs a SHA-256: only when it is written.
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let digest = digest.unwrap_or_else(|| sha256(token));
+                    tracing::trace!(token = %ShortHash::of(&digest), outcome = kind, "cached token");
+                }
                 return Ok(result);
             }
             // The key that verified it is gone: verify again (which fails
             // unless another trusted key signed the very same token).
-            cache.remove(&digest);
+            cache.remove(key);
         }
-        if inner.cache.is_some() {
-            telemetry::token_cache(false);
-        }
-        Err(Miss {
-            digest: Some(digest),
-        })
+        telemetry::token_cache(false);
+        Err(Miss { digest })
     }
 
     /// Validation after a cache miss.
@@ -487,7 +487,7 @@ impl Validator {
             telemetry::validation("jwt", "malformed", None);
             return Attempt::Done(Err(Malformed::Empty.into()));
         }
-        let digest = miss.digest;
+        let mut digest = miss.digest;
         let started = Stopwatch::start();
         // Debug level: quiet in production logs, one line per validation
         // when asked for. The token appears as a short hash only.
@@ -499,20 +499,22 @@ impl Validator {
             outcome = Empty,
         );
         if !span.is_disabled() {
-            let digest = digest.unwrap_or_else(|| sha256(token.as_bytes()));
-            span.record("token", display(ShortHash::of(&digest)));
+            let digest = digest.get_or_insert_with(|| sha256(token.as_bytes()));
+            span.record("token", display(ShortHash::of(digest)));
         }
         #[cfg(feature = "remote")]
         if self.introspects(token) {
+            // Introspection answers are cached by the token's SHA-256.
+            let digest = digest.unwrap_or_else(|| sha256(token.as_bytes()));
             return Attempt::Pending(Box::new(Pending {
                 token: token.into(),
-                digest,
+                digest: Some(digest),
                 kind: PendingKind::Introspection,
                 span,
                 started,
             }));
         }
-        let now = span.in_scope(|| self.verify_now(token, digest));
+        let now = span.in_scope(|| self.verify_now(token));
         match now {
             Ok(result) => {
                 observe("jwt", &span, started, &result);
@@ -533,11 +535,7 @@ impl Validator {
     /// issuer's header checks; the signature with the issuer's keys; then
     /// the claims. `Err` with what must be awaited when a key fetch may
     /// bring the key.
-    fn verify_now(
-        &self,
-        token: &str,
-        digest: Option<[u8; 32]>,
-    ) -> Result<Result<Claims, ValidationError>, Box<PendingKind>> {
+    fn verify_now(&self, token: &str) -> Result<Result<Claims, ValidationError>, Box<PendingKind>> {
         let issuers = &self.inner.issuers;
         let chosen = Jws::parse(token)
             .map_err(ValidationError::from)
@@ -567,7 +565,7 @@ impl Validator {
             Err(e) => return Ok(Err(e.into())),
         };
         match trusted.keys.verify(&jws, alg, token, true) {
-            Ok(key) => Ok(self.accept(&jws, token, key, digest, owner, claims)),
+            Ok(key) => Ok(self.accept(&jws, token, key, owner, claims)),
             Err(Step::Fail(e)) => Ok(Err(e)),
             Err(Step::Wait) => Err(Box::new(PendingKind::KeyFetch {
                 jws,
@@ -621,7 +619,7 @@ impl Validator {
                 #[cfg(feature = "remote")]
                 trusted.keys.refresh_and_wait().await;
                 match trusted.keys.verify(&jws, alg, &token, false) {
-                    Ok(key) => self.accept(&jws, &token, key, digest, owner, claims),
+                    Ok(key) => self.accept(&jws, &token, key, owner, claims),
                     Err(Step::Fail(e)) => Err(e),
                     Err(Step::Wait) => Err(ValidationError::KeysUnavailable),
                 }
@@ -649,7 +647,6 @@ impl Validator {
         jws: &Jws,
         token: &str,
         key: KeyBinding,
-        digest: Option<[u8; 32]>,
         owner: Owner,
         claims: Option<Map<String, Value>>,
     ) -> Result<Claims, ValidationError> {
@@ -673,27 +670,32 @@ impl Validator {
             .check(claims, inner.clock.now(), ClaimSource::Jwt)?;
         // A tenant seen for the first time is remembered only now.
         let owner = inner.issuers.admit(owner)?;
-        if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
-            cache.insert(
-                digest,
-                Verified {
-                    claims: claims.clone(),
-                    key,
-                    owner,
-                    units: Verified::units(token.len(), claims.memory_estimate()),
-                },
-            );
-        }
+        let Some(cache) = &inner.cache else {
+            return Ok(claims);
+        };
+        // The entry keeps the token, and may parse its claims again: it
+        // weighs what it holds once they are.
+        let memory = claims
+            .memory_estimate()
+            .saturating_add(token.len())
+            .saturating_add(16);
+        let claims = claims.into_cached(token, crate::jwt::claims_of);
+        cache.insert(
+            token.as_bytes(),
+            Verified {
+                claims: claims.clone(),
+                key,
+                owner,
+                units: Verified::units(token.len(), memory),
+            },
+        );
         Ok(claims)
     }
 
-    /// Whether this validator keys anything by the token's digest.
-    fn needs_digest(&self) -> bool {
-        #[cfg(feature = "remote")]
-        if self.inner.introspection.is_some() {
-            return true;
-        }
-        self.inner.cache.is_some()
+    /// The verified-token cache, for tests that reach into it.
+    #[cfg(test)]
+    pub(crate) fn token_cache(&self) -> Option<&TokenCache> {
+        self.inner.cache.as_ref()
     }
 
     /// Whether `token` goes to introspection.
