@@ -8,6 +8,7 @@ mod common;
 
 mod adversarial;
 mod architecture;
+mod cached_claims;
 mod client;
 mod config;
 mod dpop;

@@ -31,6 +31,13 @@ pub(crate) use rules::{ClaimError, ClaimRules, Source};
 /// token was genuine, meant for this API and valid when it was checked.
 /// Cloning is cheap (a reference count).
 ///
+/// With the verified-token cache on (the default), every request with the
+/// same token gets the same `Claims`, which keep the token itself (for the
+/// cache's exact comparison; never shown by `Debug` or serialized): the
+/// claims you read by name are parsed from it the first time one is read.
+/// Like the token, a `Claims` you keep beyond the request is a credential
+/// in memory.
+///
 /// ```
 /// # use bearer_guard::testing::TestIssuer;
 /// # tokio_test_block_on(async {

@@ -36,12 +36,13 @@ pub(crate) struct Verified {
 /// token, and the cache's memory is bounded by bytes, not by entries.
 pub(crate) const UNIT: usize = 1024;
 
-/// The estimated memory one unit may hold: 2 KiB. Ordinary claims take
-/// about 1.7 bytes of memory per byte of token and stay within their
-/// token's units; claims that expand more (thousands of tiny array
-/// elements, a long role string split into thousands of roles) weigh by
-/// their memory instead.
-pub(crate) const MEMORY_PER_UNIT: usize = 2 * UNIT;
+/// The estimated memory one unit may hold: 3 KiB. An entry keeps its
+/// token, and its claims once a handler reads them by name take about 1.7
+/// bytes of memory per byte of token: ordinary entries stay within their
+/// token's units (a token of up to 1 KiB counts once). Claims that expand
+/// more (thousands of tiny array elements, a long role string split into
+/// thousands of roles) weigh by their memory instead.
+pub(crate) const MEMORY_PER_UNIT: usize = 3 * UNIT;
 
 impl Verified {
     /// The weight of a token of `len` bytes whose claims hold about
@@ -80,7 +81,7 @@ const ESTIMATED_ENTRIES: u64 = 16 * 1024;
 /// one verified evicts the other). The hash need not resist anyone who
 /// knows the seed: a token found here must equal one that passed every
 /// check. What it costs is memory: an entry keeps its token (and no parsed
-/// claims until a handler reads one: see `Claims::for_cache`).
+/// claims until a handler reads one: see `Claims::into_cached`).
 pub(crate) struct TokenCache {
     map: Cache<u64, Verified, ByUnits, PassThrough>,
     hasher: SeedableRandomState,
@@ -118,7 +119,7 @@ impl TokenCache {
             .map(|hit| (key, hit))
     }
 
-    /// Caches `verified`, whose claims keep `token` (`Claims::for_cache`).
+    /// Caches `verified`, whose claims keep `token` (`Claims::into_cached`).
     pub(crate) fn insert(&self, token: &[u8], verified: Verified) {
         self.map.insert(self.key(token), verified);
     }
@@ -187,10 +188,10 @@ mod tests {
     fn an_entry_weighs_its_kib_or_its_memory_whichever_is_more() {
         assert_eq!(Verified::units(0, 0), 1);
         assert_eq!(Verified::units(400, 1400), 1);
-        assert_eq!(Verified::units(1024, 2048), 1);
-        assert_eq!(Verified::units(1025, 2048), 2);
-        assert_eq!(Verified::units(1000, 2049), 2);
-        assert_eq!(Verified::units(4000, 48_000), 24);
+        assert_eq!(Verified::units(1024, 3072), 1);
+        assert_eq!(Verified::units(1025, 3072), 2);
+        assert_eq!(Verified::units(1000, 3073), 2);
+        assert_eq!(Verified::units(4000, 48_000), 16);
         assert_eq!(Verified::units(usize::MAX, usize::MAX), u32::MAX);
     }
 }
