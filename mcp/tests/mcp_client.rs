@@ -29,6 +29,23 @@ async fn server() -> (String, TestAuthorizationServer) {
     (url, demo)
 }
 
+/// Both scopes allowed, and a call to each tool: the charge needs a step-up.
+fn read_then_charge(amount_cents: u32) -> Vec<String> {
+    let charge = format!(r#"charge={{"amount_cents": {amount_cents}}}"#);
+    [
+        "--scope",
+        "payments:read",
+        "--scope",
+        "payments:write",
+        "--call",
+        "get_balance",
+        "--call",
+        &charge,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn options(url: &str, extra: &[&str]) -> mcp_client::Options {
     let mut argv: Vec<String> = [
         "--client-id",
@@ -47,21 +64,11 @@ fn options(url: &str, extra: &[&str]) -> mcp_client::Options {
 #[tokio::test]
 async fn the_client_finds_its_way_in_and_steps_up_for_the_tool_that_needs_more() {
     let (url, authorization) = server().await;
-    let outcome = mcp_client::run(options(
-        &url,
-        &[
-            "--scope",
-            "payments:read",
-            "--scope",
-            "payments:write",
-            "--call",
-            "get_balance",
-            "--call",
-            r#"charge={"amount_cents": 500}"#,
-        ],
-    ))
-    .await
-    .expect("the client succeeds");
+    let steps = read_then_charge(500);
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let outcome = mcp_client::run(options(&url, &steps))
+        .await
+        .expect("the client succeeds");
     assert_eq!(outcome.resource.as_deref(), Some(url.as_str()));
     assert_eq!(outcome.issuer.as_deref(), Some(authorization.issuer()));
     assert_eq!(outcome.tools.len(), 2, "{:?}", outcome.tools);
@@ -162,7 +169,7 @@ async fn against_oidc_provider_the_client_finds_its_way_in_and_steps_up() {
     let server = Server::bind(&args).await.expect("the example starts");
     let url = format!("http://{}/mcp", server.addr());
     tokio::spawn(server.run());
-    let argv = [
+    let mut argv = [
         "--client-id",
         oidc_provider::CLIENT_ID,
         "--client-secret",
@@ -170,17 +177,11 @@ async fn against_oidc_provider_the_client_finds_its_way_in_and_steps_up() {
         "--issuer",
         &op.issuer,
         "--allow-http",
-        "--scope",
-        "payments:read",
-        "--scope",
-        "payments:write",
-        "--call",
-        "get_balance",
-        "--call",
-        r#"charge={"amount_cents": 700}"#,
-        &url,
     ]
-    .map(String::from);
+    .map(String::from)
+    .to_vec();
+    argv.extend(read_then_charge(700));
+    argv.push(url.clone());
     let outcome = mcp_client::run(mcp_client::parse(argv).expect("valid options"))
         .await
         .expect("the client succeeds");
