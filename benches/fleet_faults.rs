@@ -20,6 +20,12 @@
 //! --server target/release/examples/resource_server [--short] [--rate N]`
 //! (the server built with `--features redis`).
 
+// The tests' own redis-server and cluster helpers (std only).
+#[allow(dead_code)]
+#[path = "../tests/common/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisCluster;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -149,143 +155,6 @@ enum Outcome {
     Unavailable,
     Refused,
     Wrong(String),
-}
-
-/// One redis-server of the cluster.
-struct Node {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Node {
-    fn start(&mut self) {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-            .arg("--cluster-config-file")
-            .arg(format!("nodes-{}.conf", self.port))
-            .arg("--dir")
-            .arg(&self.dir)
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server)");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines.by_ref() {
-            if line
-                .unwrap_or_default()
-                .contains("Ready to accept connections")
-            {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn uptime(&self) -> u64 {
-        self.cli(&["INFO", "server"])
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("uptime_in_seconds:"))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    dir: PathBuf,
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let dir = std::env::temp_dir().join(format!("bearer-guard-fleet-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut nodes: Vec<Node> = (0..3)
-            .map(|_| Node {
-                port: free_port(),
-                dir: dir.clone(),
-                child: None,
-            })
-            .collect();
-        for n in &mut nodes {
-            n.start();
-        }
-        let addrs: Vec<String> = nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        let out = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .output()
-            .expect("redis-cli");
-        assert!(out.status.success(), "redis-cli --cluster create failed");
-        let cluster = Cluster { nodes, dir };
-        cluster.wait_until_up();
-        cluster
-    }
-
-    fn urls(&self) -> String {
-        self.nodes
-            .iter()
-            .map(|n| format!("redis://127.0.0.1:{}", n.port))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if self
-                .nodes
-                .iter()
-                .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the Redis Cluster did not come up within 60 s");
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for n in &mut self.nodes {
-            n.kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// A replica: a resource_server process.
@@ -519,12 +388,14 @@ async fn main() -> ExitCode {
         }
     };
     let t = o.timing;
-    let mut cluster = Cluster::start();
+    // Three masters, created with `redis-cli --cluster create`, each up.
+    let mut cluster = tokio::task::block_in_place(|| RedisCluster::start(3));
+    let urls = cluster.urls().join(",");
     let k1 = TestKey::generate(Algorithm::ES256).with_kid("k1");
     let issuer = TestIssuer::with_keys(vec![k1.clone()]).serve().await;
     let replicas = [
-        Replica::start(&o.server, &issuer, &cluster.urls(), t.refresh_secs),
-        Replica::start(&o.server, &issuer, &cluster.urls(), t.refresh_secs),
+        Replica::start(&o.server, &issuer, &urls, t.refresh_secs),
+        Replica::start(&o.server, &issuer, &urls, t.refresh_secs),
     ];
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let http = reqwest::Client::builder()
@@ -534,7 +405,7 @@ async fn main() -> ExitCode {
         .unwrap();
     // The store vouches for proofs once it has run for twice the DPoP
     // leeway (5 s) and a second.
-    while cluster.nodes.iter().any(|n| n.uptime() < 12) {
+    while cluster.nodes.iter().any(|n| n.uptime().unwrap_or(0) < 12) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -610,21 +481,21 @@ async fn main() -> ExitCode {
 
     shared.begin("Redis down (all masters)");
     for n in &mut cluster.nodes {
-        n.kill();
+        n.stop();
     }
     tokio::time::sleep(t.redis_down).await;
     shared.begin("Redis back (empty), recovering");
     for n in &mut cluster.nodes {
-        n.start();
+        n.restart();
     }
     tokio::task::block_in_place(|| cluster.wait_until_up());
     tokio::time::sleep(t.settle).await;
 
     shared.begin("one master killed");
-    cluster.nodes[1].kill();
+    cluster.nodes[1].stop();
     tokio::time::sleep(t.master_down).await;
     shared.begin("master back, recovering");
-    cluster.nodes[1].start();
+    cluster.nodes[1].restart();
     tokio::task::block_in_place(|| cluster.wait_until_up());
     tokio::time::sleep(t.settle).await;
 

@@ -19,7 +19,8 @@ use bearer_guard::{
 };
 use common::as_server::{CLIENT_ID, CLIENT_SECRET, T0};
 use common::issuer;
-use common::redis_server::{RedisCluster, RedisServer, TestPki};
+use common::redis_server::{RedisCluster, RedisServer};
+use common::redis_tls::TestPki;
 use serde_json::json;
 
 const URI: &str = "https://api.example.com/orders";
@@ -33,13 +34,6 @@ fn replica(store: RedisStore) -> Validator {
         .shared_store(store)
         .build()
         .unwrap()
-}
-
-fn unavailable(err: &ValidationError) -> bool {
-    matches!(
-        err,
-        ValidationError::Dpop(DpopError::ReplayStoreUnavailable(_))
-    )
 }
 
 /// One DPoP-bound token and a way to make fresh proofs for it.
@@ -108,7 +102,7 @@ async fn over_tls_a_server_whose_certificate_is_not_trusted_is_not_used() {
             .present(&replica(store), &caller.proof())
             .await
             .unwrap_err();
-        assert!(unavailable(&err), "{err:?}");
+        assert!(common::replay_store_unavailable(&err), "{err:?}");
     }
     // Plain TCP to a TLS port is not Redis either.
     let plain = RedisStore::new(&format!("redis://127.0.0.1:{}/", redis.port)).unwrap();
@@ -116,7 +110,7 @@ async fn over_tls_a_server_whose_certificate_is_not_trusted_is_not_used() {
         .present(&replica(plain), &caller.proof())
         .await
         .unwrap_err();
-    assert!(unavailable(&err), "{err:?}");
+    assert!(common::replay_store_unavailable(&err), "{err:?}");
 }
 
 #[tokio::test]
@@ -132,7 +126,7 @@ async fn a_redis_that_asks_for_a_client_certificate_gets_the_one_given() {
         .present(&replica(without), &caller.proof())
         .await
         .unwrap_err();
-    assert!(unavailable(&err), "{err:?}");
+    assert!(common::replay_store_unavailable(&err), "{err:?}");
 
     let with = RedisStore::new(&redis.url())
         .unwrap()
@@ -344,7 +338,7 @@ async fn a_master_lost_mid_load_never_lets_a_replay_through_and_the_fleet_recove
         let replay = caller.present(&c, proof).await;
         assert!(
             matches!(replay, Err(ValidationError::Dpop(DpopError::Replayed)))
-                || matches!(&replay, Err(e) if unavailable(e)),
+                || matches!(&replay, Err(e) if common::replay_store_unavailable(e)),
             "{replay:?}"
         );
     }
@@ -386,7 +380,7 @@ impl Fleet<'_> {
         match replay {
             Ok(()) => panic!("a replayed proof was accepted during the fault"),
             Err(ValidationError::Dpop(DpopError::Replayed)) => tally.replays_refused += 1,
-            Err(e) if unavailable(&e) => tally.replays_503 += 1,
+            Err(e) if common::replay_store_unavailable(&e) => tally.replays_503 += 1,
             Err(e) => panic!("a replay refused for {e:?}"),
         }
         match fresh {
@@ -395,7 +389,7 @@ impl Fleet<'_> {
                 accepted.push(proof);
                 true
             }
-            Err(e) if unavailable(&e) => {
+            Err(e) if common::replay_store_unavailable(&e) => {
                 tally.fresh_503 += 1;
                 false
             }
@@ -458,7 +452,9 @@ mod edges {
         let replayed = caller.present(&b, &proof).await;
         assert!(
             matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
-                || replayed.as_ref().is_err_and(unavailable),
+                || replayed
+                    .as_ref()
+                    .is_err_and(common::replay_store_unavailable),
             "a proof accepted after the snapshot was accepted again: {replayed:?}"
         );
     }
@@ -515,7 +511,9 @@ mod edges {
         let replayed = caller.present(&b, &proof).await;
         assert!(
             matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
-                || replayed.as_ref().is_err_and(unavailable),
+                || replayed
+                    .as_ref()
+                    .is_err_and(common::replay_store_unavailable),
             "a proof accepted before the restart was vouched for: {replayed:?}"
         );
     }

@@ -107,5 +107,19 @@ pub async fn call(
     (r.status().as_u16(), challenge, r.text().await.unwrap())
 }
 
+/// Whether `err` is the refusal of a DPoP proof because the fleet's replay
+/// store cannot vouch for it (down, or its memory younger than the proof):
+/// a 503, never a replay accepted.
+#[cfg(feature = "redis")]
+pub fn replay_store_unavailable(err: &bearer_guard::ValidationError) -> bool {
+    matches!(
+        err,
+        bearer_guard::ValidationError::Dpop(bearer_guard::dpop::DpopError::ReplayStoreUnavailable(
+            _
+        ))
+    ) && err.is_unavailable()
+}
+
 pub mod as_server;
 pub mod redis_server;
+pub mod redis_tls;

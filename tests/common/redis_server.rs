@@ -1,6 +1,8 @@
 //! A real `redis-server` on 127.0.0.1 for the fleet tests: installed with
 //! apt-get when missing (as the interop tests install oidc-provider), or
-//! the test fails and says what to install.
+//! the test fails and says what to install. Also a Redis Cluster of such
+//! servers. No dependency but std: `benches/fleet_faults.rs` includes this
+//! file too (TLS servers, which need a test CA, are in `redis_tls.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -60,9 +62,9 @@ pub struct RedisServer {
     args: Vec<String>,
     tls: bool,
     /// For a TLS server: the CA file redis-cli checks it with.
-    ca_file: Option<std::path::PathBuf>,
+    pub ca_file: Option<std::path::PathBuf>,
     /// For a TLS server asking for client certificates: redis-cli's.
-    cli_client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    pub cli_client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// How old a test Redis is before it is handed over. The DPoP replay
@@ -106,38 +108,6 @@ impl RedisServer {
         server
     }
 
-    /// Starts a TLS-only server on a free port with `pki`'s server
-    /// certificate; `client_certificates`: whether it asks clients for a
-    /// certificate signed by the test CA (`tls-auth-clients yes`).
-    pub fn start_tls(pki: &TestPki, client_certificates: bool) -> RedisServer {
-        let port = free_port();
-        let dir = pki.dir.path();
-        let args = vec![
-            "--port".into(),
-            "0".into(),
-            "--tls-port".into(),
-            port.to_string(),
-            "--tls-cert-file".into(),
-            dir.join("server.pem").display().to_string(),
-            "--tls-key-file".into(),
-            dir.join("server.key").display().to_string(),
-            "--tls-ca-cert-file".into(),
-            dir.join("ca.pem").display().to_string(),
-            "--tls-auth-clients".into(),
-            if client_certificates { "yes" } else { "no" }.into(),
-        ];
-        let mut server = Self::spawn(port, args, true);
-        server.ca_file = Some(dir.join("ca.pem"));
-        // redis-cli presents a client certificate when the server asks.
-        server.cli_client = client_certificates.then(|| {
-            std::fs::write(dir.join("client.pem"), &pki.client_cert_pem).unwrap();
-            std::fs::write(dir.join("client.key"), &pki.client_key_pem).unwrap();
-            (dir.join("client.pem"), dir.join("client.key"))
-        });
-        server.wait_until_uptime(AGE_BEFORE_USE);
-        server
-    }
-
     /// Starts a cluster-enabled node on `port`, keeping its cluster state
     /// in `dir` (so that it rejoins when started again).
     pub fn start_cluster_node(port: u16, dir: &std::path::Path) -> RedisServer {
@@ -156,7 +126,7 @@ impl RedisServer {
         Self::spawn(port, args, false)
     }
 
-    fn spawn(port: u16, args: Vec<String>, tls: bool) -> RedisServer {
+    pub fn spawn(port: u16, args: Vec<String>, tls: bool) -> RedisServer {
         let mut server = RedisServer {
             port,
             child: None,
@@ -263,48 +233,6 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// A test CA, a server certificate for 127.0.0.1 signed by it, and a
-/// client certificate signed by it, as PEM files in a directory of their
-/// own.
-pub struct TestPki {
-    pub dir: TempDir,
-    pub ca_pem: String,
-    pub client_cert_pem: String,
-    pub client_key_pem: String,
-}
-
-impl TestPki {
-    pub fn new() -> TestPki {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "bearer-guard test CA");
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-        let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&server_key, &ca)
-            .unwrap();
-        let client_key = KeyPair::generate().unwrap();
-        let mut client = CertificateParams::new(vec!["replica.test".to_owned()]).unwrap();
-        client
-            .extended_key_usages
-            .push(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
-        let client = client.signed_by(&client_key, &ca).unwrap();
-        let dir = TempDir::new();
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.path().join("server.pem"), server.pem()).unwrap();
-        std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
-        TestPki {
-            dir,
-            ca_pem: ca.pem(),
-            client_cert_pem: client.pem(),
-            client_key_pem: client_key.serialize_pem(),
-        }
     }
 }
 
