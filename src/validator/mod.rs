@@ -122,7 +122,6 @@ pub(crate) struct Miss {
 /// the token is not parsed or hashed again.
 pub(crate) struct Pending {
     token: Box<str>,
-    digest: Option<[u8; 32]>,
     kind: PendingKind,
     /// The validation's span and start, for its outcome.
     span: tracing::Span,
@@ -138,9 +137,10 @@ enum PendingKind {
         owner: Owner,
         claims: Option<Map<String, Value>>,
     },
-    /// A token for the introspection endpoint.
+    /// A token for the introspection endpoint, with its SHA-256 (the key
+    /// of introspection's caches).
     #[cfg(feature = "remote")]
-    Introspection,
+    Introspection { digest: [u8; 32] },
 }
 
 impl fmt::Debug for Validator {
@@ -508,8 +508,7 @@ impl Validator {
             let digest = digest.unwrap_or_else(|| sha256(token.as_bytes()));
             return Attempt::Pending(Box::new(Pending {
                 token: token.into(),
-                digest: Some(digest),
-                kind: PendingKind::Introspection,
+                kind: PendingKind::Introspection { digest },
                 span,
                 started,
             }));
@@ -522,7 +521,6 @@ impl Validator {
             }
             Err(kind) => Attempt::Pending(Box::new(Pending {
                 token: token.into(),
-                digest,
                 kind: *kind,
                 span,
                 started,
@@ -581,7 +579,6 @@ impl Validator {
     pub(crate) async fn finish(&self, pending: Pending) -> Result<Claims, ValidationError> {
         let Pending {
             token,
-            digest,
             kind,
             span,
             started,
@@ -589,12 +586,9 @@ impl Validator {
         let source = match kind {
             PendingKind::KeyFetch { .. } => "jwt",
             #[cfg(feature = "remote")]
-            PendingKind::Introspection => "introspection",
+            PendingKind::Introspection { .. } => "introspection",
         };
-        let result = self
-            .finish_kind(token, digest, kind)
-            .instrument(span.clone())
-            .await;
+        let result = self.finish_kind(token, kind).instrument(span.clone()).await;
         observe(source, &span, started, &result);
         result
     }
@@ -603,7 +597,6 @@ impl Validator {
     async fn finish_kind(
         &self,
         token: Box<str>,
-        digest: Option<[u8; 32]>,
         kind: PendingKind,
     ) -> Result<Claims, ValidationError> {
         match kind {
@@ -625,12 +618,10 @@ impl Validator {
                 }
             }
             #[cfg(feature = "remote")]
-            PendingKind::Introspection => {
-                let (Some((_, introspector)), Some(digest), Some(first)) = (
-                    &self.inner.introspection,
-                    digest,
-                    self.inner.issuers.exact.first(),
-                ) else {
+            PendingKind::Introspection { digest } => {
+                let (Some((_, introspector)), Some(first)) =
+                    (&self.inner.introspection, self.inner.issuers.exact.first())
+                else {
                     return Err(ValidationError::KeysUnavailable);
                 };
                 Ok(introspector
