@@ -12,6 +12,8 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use once_cell::race::OnceBox;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -64,33 +66,111 @@ pub(crate) use rules::{ClaimError, ClaimRules, Source};
 pub struct Claims(Arc<Inner>);
 
 struct Inner {
-    /// Every claim. For a token the verified-token cache keeps
-    /// ([`Claims::into_cached`]), parsed again from `token` when a handler
-    /// first reads a claim by name.
-    all: OnceLock<Box<Value>>,
+    /// Every claim, and the typed claims made from them. For a token the
+    /// verified-token cache keeps ([`Claims::into_cached`]), parsed again
+    /// from `token` when a handler first reads a claim by name.
+    parsed: OnceBox<Parsed>,
     /// The token, when the verified-token cache keeps these claims: a hit
-    /// is compared with it byte for byte, and `all` is parsed from it by
-    /// the function beside it (the one that parsed it when it was
-    /// verified).
-    token: Option<(Box<str>, Reparse)>,
-    times: Times,
+    /// is compared with it byte for byte, and `parsed` is made from it by
+    /// the validator's [`ClaimsContext::reparse`].
+    token: Option<Box<str>>,
+    times: PackedTimes,
     scopes: Scopes,
-    roles: Roles,
-    permissions: Roles,
+    /// Roles and permissions; `None` when the token grants neither (most
+    /// do not): eight bytes, not thirty-two, in every cached token's claims.
+    grants: Option<Box<(Roles, Roles)>>,
     /// `None` for a token bound to nothing (most are): eight bytes, not
     /// fifty-six, in every cached token's claims.
     confirmation: Option<Box<Confirmation>>,
     /// The validator's clock and leeway, for checks made after validation
     /// (a route's `max_auth_age`): the same time as the token's. Shared by
     /// every set of claims of the validator (one pointer each).
-    time: Arc<(Clock, Leeway)>,
-    /// Your own claims types, each deserialized once per token
-    /// ([`Claims::typed`]); as many entries as the program has types.
-    /// Allocated by the first typed read only.
-    typed: Mutex<Option<Box<TypedList>>>,
+    time: Arc<ClaimsContext>,
 }
 
-type TypedList = Vec<(TypeId, Arc<dyn Any + Send + Sync>)>;
+/// What every set of claims of a validator shares (one pointer each).
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimsContext {
+    /// The validator's clock and leeway, for checks made after validation
+    /// (a route's `max_auth_age`): the same time as the token's.
+    pub(crate) clock: Clock,
+    pub(crate) leeway: Leeway,
+    /// Parses again the claims of a token the validator verified (and its
+    /// cache keeps), as they were parsed then.
+    pub(crate) reparse: Reparse,
+}
+
+impl Default for ClaimsContext {
+    fn default() -> Self {
+        ClaimsContext {
+            clock: Clock::default(),
+            leeway: Leeway::default(),
+            reparse: |_| None,
+        }
+    }
+}
+
+/// The claims as a JSON object, and what was made of them.
+struct Parsed {
+    all: Value,
+    /// Your own claims types, each deserialized once per token
+    /// ([`Claims::typed`]); as many entries as the program has types.
+    typed: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl Parsed {
+    fn new(all: Map<String, Value>) -> Box<Parsed> {
+        Box::new(Parsed {
+            all: Value::Object(all),
+            typed: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// [`Times`] in 32 bytes instead of 48 (every cached token keeps one):
+/// the seconds, and a bit for each that is present.
+#[derive(Clone, Copy)]
+struct PackedTimes {
+    at: [i64; 3],
+    present: u8,
+}
+
+impl PackedTimes {
+    fn new(t: Times) -> Self {
+        let mut packed = PackedTimes {
+            at: [0; 3],
+            present: 0,
+        };
+        for (i, v) in [t.expires_at, t.not_before, t.issued_at]
+            .into_iter()
+            .enumerate()
+        {
+            if let (Some(v), Some(slot)) = (v, packed.at.get_mut(i)) {
+                *slot = v;
+                packed.present |= 1 << i;
+            }
+        }
+        packed
+    }
+
+    fn get(&self, i: usize) -> Option<i64> {
+        (self.present & (1 << i) != 0)
+            .then(|| self.at.get(i).copied())
+            .flatten()
+    }
+
+    fn expires_at(&self) -> Option<i64> {
+        self.get(0)
+    }
+
+    fn not_before(&self) -> Option<i64> {
+        self.get(1)
+    }
+
+    fn issued_at(&self) -> Option<i64> {
+        self.get(2)
+    }
+}
 
 /// Parses the claims of a token that passed every check, as they were
 /// parsed then.
@@ -180,18 +260,17 @@ impl Claims {
         roles: Roles,
         permissions: Roles,
         confirmation: Confirmation,
-        time: Arc<(Clock, Leeway)>,
+        time: Arc<ClaimsContext>,
     ) -> Self {
         Claims(Arc::new(Inner {
-            all: OnceLock::from(Box::new(Value::Object(claims))),
+            parsed: OnceBox::with_value(Parsed::new(claims)),
             token: None,
-            times,
+            times: PackedTimes::new(times),
             scopes,
-            roles,
-            permissions,
+            grants: (!roles.is_empty() || !permissions.is_empty())
+                .then(|| Box::new((roles, permissions))),
             confirmation: confirmation.is_bound().then(|| Box::new(confirmation)),
             time,
-            typed: Mutex::new(None),
         }))
     }
 
@@ -201,52 +280,52 @@ impl Claims {
     /// its size. What the validator reads on every request (the time
     /// claims, scopes, roles, permissions, the binding) stays as it is;
     /// the claims a handler reads by name are parsed again from the token
-    /// by `reparse`, once, when first read.
-    pub(crate) fn into_cached(self, token: &str, reparse: Reparse) -> Claims {
+    /// by the validator's `reparse`, once, when first read.
+    pub(crate) fn into_cached(self, token: &str) -> Claims {
         let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
-            all: OnceLock::new(),
+            parsed: OnceBox::new(),
             token: None,
             times: shared.times,
             scopes: shared.scopes.clone(),
-            roles: shared.roles.clone(),
-            permissions: shared.permissions.clone(),
+            grants: shared.grants.clone(),
             confirmation: shared.confirmation.clone(),
             time: shared.time.clone(),
-            typed: Mutex::new(None),
         });
         Claims(Arc::new(Inner {
-            all: OnceLock::new(),
-            token: Some((token.into(), reparse)),
+            parsed: OnceBox::new(),
+            token: Some(token.into()),
             ..inner
         }))
     }
 
     /// Whether these are the cached claims of `token`, byte for byte.
     pub(crate) fn is_of(&self, token: &[u8]) -> bool {
-        self.0
-            .token
-            .as_ref()
-            .is_some_and(|(kept, _)| kept.as_bytes() == token)
+        self.0.token.as_deref().map(str::as_bytes) == Some(token)
     }
 
     /// Every claim (parsed from the kept token if not yet).
     fn all(&self) -> &Value {
-        self.0.all.get_or_init(|| {
+        &self.parsed().all
+    }
+
+    fn parsed(&self) -> &Parsed {
+        // Two threads reading at once may both parse; one result is kept.
+        self.0.parsed.get_or_init(|| {
             // The token passed every check when it was cached, so it
             // parses as it did then; an empty object is unreachable.
-            let claims = self.0.token.as_ref().and_then(|(t, reparse)| reparse(t));
-            Box::new(Value::Object(claims.unwrap_or_default()))
+            let claims = self.0.token.as_deref().and_then(self.0.time.reparse);
+            Parsed::new(claims.unwrap_or_default())
         })
     }
 
     /// Now, by the clock of the validator these claims came from.
     pub(crate) fn now(&self) -> i64 {
-        self.0.time.0.now()
+        self.0.time.clock.now()
     }
 
     /// The leeway of the validator these claims came from, in seconds.
     pub(crate) fn leeway_secs(&self) -> i64 {
-        self.0.time.1.0
+        self.0.time.leeway.0
     }
 
     /// An estimate of the heap memory these claims hold (the JSON tree,
@@ -261,16 +340,17 @@ impl Claims {
         FIXED
             .saturating_add(json_memory(self.all()))
             .saturating_add(self.0.scopes.0.len())
-            .saturating_add(strings(&mut self.0.roles.iter()))
-            .saturating_add(strings(&mut self.0.permissions.iter()))
+            .saturating_add(strings(&mut self.roles().iter()))
+            .saturating_add(strings(&mut self.permissions().iter()))
     }
 
     /// Re-checks `exp` and `nbf` at `now` (for a cached result).
     pub(crate) fn check_time(&self, now: i64, leeway: Leeway) -> Result<(), TimeError> {
-        leeway.check_window(self.0.times.expires_at, self.0.times.not_before, now)?;
+        let times = &self.0.times;
+        leeway.check_window(times.expires_at(), times.not_before(), now)?;
         // As a fresh validation would: a clock stepped back past `iat`
         // (beyond the leeway) refuses a cached token too.
-        leeway.check_issued_at(self.0.times.issued_at, now)
+        leeway.check_issued_at(times.issued_at(), now)
     }
 
     fn str_claim(&self, name: &str) -> Option<&str> {
@@ -301,17 +381,17 @@ impl Claims {
     /// `exp`: expiry, in seconds since the Unix epoch. Always present for a
     /// JWT; an introspection response may omit it (RFC 7662 §2.2).
     pub fn expires_at(&self) -> Option<i64> {
-        self.0.times.expires_at
+        self.0.times.expires_at()
     }
 
     /// `nbf`: not-before time, in seconds since the Unix epoch.
     pub fn not_before(&self) -> Option<i64> {
-        self.0.times.not_before
+        self.0.times.not_before()
     }
 
     /// `iat`: issue time, in seconds since the Unix epoch.
     pub fn issued_at(&self) -> Option<i64> {
-        self.0.times.issued_at
+        self.0.times.issued_at()
     }
 
     /// `auth_time` (OpenID Connect Core §2, RFC 9470): when the user last
@@ -381,14 +461,20 @@ impl Claims {
     /// The roles the token grants, from the issuer's configured
     /// [`RoleSource`]s (by default the `roles` claim, RFC 9068 §2.2.3.1).
     pub fn roles(&self) -> &Roles {
-        &self.0.roles
+        match &self.0.grants {
+            Some(grants) => &grants.0,
+            None => no_roles(),
+        }
     }
 
     /// The permissions the token grants, from the issuer's configured
     /// permission sources (by default the `permissions` claim, as Auth0's
     /// RBAC issues it).
     pub fn permissions(&self) -> &Roles {
-        &self.0.permissions
+        match &self.0.grants {
+            Some(grants) => &grants.1,
+            None => no_roles(),
+        }
     }
 
     /// Your own claims type, deserialized from these claims once: a token
@@ -415,25 +501,25 @@ impl Claims {
         T: DeserializeOwned + Send + Sync + 'static,
     {
         let id = TypeId::of::<T>();
-        let find = |typed: &Option<Box<TypedList>>| {
+        let find = |typed: &[(TypeId, Arc<dyn Any + Send + Sync>)]| {
             typed
                 .iter()
-                .flat_map(|list| list.iter())
                 .find(|(t, _)| *t == id)
                 .and_then(|(_, v)| v.clone().downcast::<T>().ok())
         };
         // A poisoned lock only means another deserializer panicked; the
         // list itself is always whole.
-        let lock = || self.0.typed.lock().unwrap_or_else(|e| e.into_inner());
+        let parsed = self.parsed();
+        let lock = || parsed.typed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(hit) = find(&lock()) {
             return Ok(hit);
         }
-        let value = Arc::new(T::deserialize(self.all())?);
+        let value = Arc::new(T::deserialize(&parsed.all)?);
         let mut typed = lock();
         if let Some(raced) = find(&typed) {
             return Ok(raced);
         }
-        typed.get_or_insert_default().push((id, value.clone()));
+        typed.push((id, value.clone()));
         Ok(value)
     }
 
@@ -455,6 +541,11 @@ impl Claims {
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(self.all())
     }
+}
+
+fn no_roles() -> &'static Roles {
+    static NONE: OnceLock<Roles> = OnceLock::new();
+    NONE.get_or_init(Roles::default)
 }
 
 fn unreachable_map() -> &'static Map<String, Value> {
@@ -495,7 +586,7 @@ impl Serialize for Claims {
 /// assert_eq!(serde_json::to_string(&scopes).unwrap(), r#"["orders:read","charge:customer"]"#);
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Scopes(String);
+pub struct Scopes(Box<str>);
 
 /// Serialized as the list of its scopes (`["orders:read", "refund"]`).
 impl Serialize for Scopes {
@@ -550,7 +641,7 @@ impl<'a> FromIterator<&'a str> for Scopes {
             }
             out.push_str(s);
         }
-        Scopes(out)
+        Scopes(out.into_boxed_str())
     }
 }
 

@@ -123,7 +123,7 @@ pub(crate) fn read(sources: &[RoleSource], claims: &Map<String, Value>) -> Resul
     }
     out.sort_unstable();
     out.dedup();
-    Ok(Roles(out))
+    Ok(Roles(out.into_boxed_slice()))
 }
 
 /// A set of roles or permissions, case-sensitive, each compared whole.
@@ -135,7 +135,7 @@ pub(crate) fn read(sources: &[RoleSource], claims: &Map<String, Value>) -> Resul
 /// assert!(roles.contains_any(["billing", "admin"]));
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Roles(Vec<String>);
+pub struct Roles(Box<[String]>);
 
 impl Roles {
     /// Whether `role` is in the set.
@@ -174,7 +174,7 @@ impl<'a> FromIterator<&'a str> for Roles {
         let mut v: Vec<String> = iter.into_iter().map(str::to_owned).collect();
         v.sort_unstable();
         v.dedup();
-        Roles(v)
+        Roles(v.into_boxed_slice())
     }
 }
 
@@ -193,7 +193,7 @@ mod tests {
         let Value::Object(map) = claims else {
             return Err(());
         };
-        read(sources, &map).map(|r| r.0)
+        read(sources, &map).map(|r| r.0.into_vec())
     }
 
     #[test]

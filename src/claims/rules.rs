@@ -7,7 +7,7 @@ use super::roles::{self, PERMISSIONS, ROLES, RoleSource, Roles};
 use super::{Claims, Confirmation, Scopes, Times};
 use std::sync::Arc;
 
-use crate::clock::{Clock, Leeway, TimeError};
+use crate::clock::{Leeway, TimeError};
 
 /// Where the claims came from, which decides what must be present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub(crate) struct ClaimRules {
     pub(crate) may_omit: Vec<String>,
     /// The validator's clock and leeway (the same as `leeway`), handed to
     /// the claims for checks made after validation (`max_auth_age`).
-    pub(crate) time: Arc<(Clock, Leeway)>,
+    pub(crate) time: Arc<super::ClaimsContext>,
 }
 
 impl ClaimRules {

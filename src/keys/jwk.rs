@@ -44,11 +44,27 @@ pub struct VerificationKey {
     key_type: KeyType,
     pub(super) algorithms: AlgorithmSet,
     verifiers: Vec<(Algorithm, Verifier)>,
-    /// SHA-256 of the key's RFC 7638 thumbprint input: the key material,
-    /// whatever its `kid`.
+    /// What the key is, whatever its `kid`: shared with every binding of
+    /// a verification by it (a cached token holds one pointer).
+    pub(super) identity: Arc<KeyIdentity>,
+}
+
+/// A key's material and the issuer its JWK names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct KeyIdentity {
+    /// SHA-256 of the key's RFC 7638 thumbprint input: the key material.
     pub(super) thumbprint: [u8; 32],
     /// The JWK's `issuer` member (Microsoft Entra ID), if any.
     pub(super) issuer: Option<Arc<str>>,
+}
+
+impl KeyIdentity {
+    fn of(thumbprint: [u8; 32]) -> Arc<KeyIdentity> {
+        Arc::new(KeyIdentity {
+            thumbprint,
+            issuer: None,
+        })
+    }
 }
 
 /// Which key verified a token, and for which algorithm: a verification is
@@ -56,11 +72,29 @@ pub struct VerificationKey {
 /// set still holds a key with the same material that may verify `alg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyBinding {
-    pub(super) thumbprint: [u8; 32],
+    pub(super) identity: Arc<KeyIdentity>,
     pub(super) alg: Algorithm,
+}
+
+impl KeyBinding {
     /// The issuer the key's JWK names, if any: checked against the token's
     /// claims after the signature ([`key_vouches_for`]).
-    pub(crate) issuer: Option<Arc<str>>,
+    pub(crate) fn issuer(&self) -> Option<&Arc<str>> {
+        self.identity.issuer.as_ref()
+    }
+
+    /// The key and the algorithm, apart (the verified-token cache keeps
+    /// them so, in fewer bytes).
+    pub(crate) fn into_parts(self) -> (Arc<KeyIdentity>, Algorithm) {
+        (self.identity, self.alg)
+    }
+}
+
+impl KeyIdentity {
+    /// Whether `key` is this key (the same material).
+    pub(super) fn is(self: &Arc<Self>, key: &VerificationKey) -> bool {
+        Arc::ptr_eq(self, &key.identity) || self.thumbprint == key.identity.thumbprint
+    }
 }
 
 /// The SHA-256 of an RFC 7638 thumbprint input: the required members, in
@@ -114,7 +148,7 @@ impl VerificationKey {
     pub fn thumbprint(&self) -> Option<String> {
         match self.key_type {
             KeyType::Hmac => None,
-            _ => Some(URL_SAFE_NO_PAD.encode(self.thumbprint)),
+            _ => Some(URL_SAFE_NO_PAD.encode(self.identity.thumbprint)),
         }
     }
 
@@ -123,7 +157,7 @@ impl VerificationKey {
     /// for keys of every tenant, a concrete issuer for a tenant's own keys).
     /// A token verified with such a key must name a matching issuer.
     pub fn issuer(&self) -> Option<&str> {
-        self.issuer.as_deref()
+        self.identity.issuer.as_deref()
     }
 
     /// Returns a copy of this key with `kid` set.
@@ -233,9 +267,8 @@ impl VerificationKey {
     /// What a verification by this key for `alg` is bound to.
     pub(super) fn binding(&self, alg: Algorithm) -> KeyBinding {
         KeyBinding {
-            thumbprint: self.thumbprint,
+            identity: self.identity.clone(),
             alg,
-            issuer: self.issuer.clone(),
         }
     }
 
@@ -264,8 +297,7 @@ fn single(
         key_type,
         algorithms: AlgorithmSet::from_iter([alg]),
         verifiers: vec![(alg, verifier)],
-        thumbprint,
-        issuer: None,
+        identity: KeyIdentity::of(thumbprint),
     }
 }
 
@@ -351,7 +383,10 @@ impl RawJwk {
     fn into_key(mut self) -> Result<VerificationKey, KeyError> {
         let issuer = self.issuer.take();
         let mut key = self.into_unbound_key()?;
-        key.issuer = issuer.map(Arc::from);
+        key.identity = Arc::new(KeyIdentity {
+            thumbprint: key.identity.thumbprint,
+            issuer: issuer.map(Arc::from),
+        });
         Ok(key)
     }
 
@@ -538,8 +573,7 @@ fn rsa_key(
         key_type: KeyType::Rsa { bits },
         algorithms: algs.into_iter().collect(),
         verifiers,
-        thumbprint: thumbprint(&[("e", &e64), ("kty", "RSA"), ("n", &n64)]),
-        issuer: None,
+        identity: KeyIdentity::of(thumbprint(&[("e", &e64), ("kty", "RSA"), ("n", &n64)])),
     })
 }
 

@@ -33,7 +33,7 @@ pub(crate) mod signing;
 pub use algorithm::{Algorithm, AlgorithmSet, UnknownAlgorithm};
 pub(crate) use error::SignatureError;
 pub use error::{JwksError, KeyError};
-pub(crate) use jwk::{KeyBinding, key_vouches_for};
+pub(crate) use jwk::{KeyBinding, KeyIdentity, key_vouches_for};
 pub use jwk::{KeyType, VerificationKey};
 pub use set::{KeySet, RejectedKey};
 pub use signing::SigningKey;

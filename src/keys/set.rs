@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::algorithm::{Algorithm, AlgorithmSet};
 use super::error::{JwksError, KeyError, SignatureError};
-use super::jwk::{KeyBinding, VerificationKey};
+use super::jwk::{KeyBinding, KeyIdentity, VerificationKey};
 use crate::json::{self, ObjectError};
 
 /// A key that a JWKS offered and that was refused, with the reason.
@@ -150,12 +150,12 @@ impl KeySet {
             .fold(AlgorithmSet::empty(), |acc, k| acc.union(k.algorithms))
     }
 
-    /// Whether a key with the material of the one that made `binding` is
-    /// still in the set and may still verify its algorithm.
-    pub(crate) fn still_trusts(&self, binding: &KeyBinding) -> bool {
+    /// Whether a key with the material of `key` (which verified a token
+    /// with `alg`) is still in the set and may still verify `alg`.
+    pub(crate) fn still_trusts(&self, key: &Arc<KeyIdentity>, alg: Algorithm) -> bool {
         self.keys
             .iter()
-            .any(|k| k.thumbprint == binding.thumbprint && k.algorithms.contains(binding.alg))
+            .any(|k| key.is(k) && k.algorithms.contains(alg))
     }
 
     /// Verifies a signature with the key(s) the header designates (see the

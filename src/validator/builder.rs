@@ -628,7 +628,11 @@ impl Env {
             may_omit: self.may_omit.clone(),
             #[cfg(not(feature = "remote"))]
             may_omit: Vec::new(),
-            time: Arc::new((self.clock.clone(), self.leeway)),
+            time: Arc::new(crate::claims::ClaimsContext {
+                clock: self.clock.clone(),
+                leeway: self.leeway,
+                reparse: crate::jwt::claims_of,
+            }),
         };
         match config.names {
             Names::Exact(names) => {

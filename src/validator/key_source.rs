@@ -2,8 +2,9 @@
 //! fresh in the background (with the configured keys merged in), started on
 //! first use.
 
+use std::sync::Arc;
 #[cfg(feature = "remote")]
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 #[cfg(feature = "remote")]
 use crate::clock::Clock;
@@ -16,7 +17,7 @@ use crate::remote::{FetchError, JwksOptions};
 
 use super::error::ValidationError;
 use crate::jwt::{Jws, JwsError};
-use crate::keys::{Algorithm, KeyBinding, KeySet, SignatureError};
+use crate::keys::{Algorithm, KeyBinding, KeyIdentity, KeySet, SignatureError};
 #[cfg(feature = "remote")]
 use crate::remote::jwks::JwksCache;
 
@@ -118,9 +119,9 @@ impl KeySource {
         self.with_current(|keys| keys.map_or(0, KeySet::len))
     }
 
-    /// Whether the current key set still holds the key of `binding`.
-    pub(crate) fn still_trusts(&self, binding: &KeyBinding) -> bool {
-        self.with_current(|keys| keys.is_some_and(|keys| keys.still_trusts(binding)))
+    /// Whether the current key set still holds `key`, for `alg`.
+    pub(crate) fn still_trusts(&self, key: &Arc<KeyIdentity>, alg: Algorithm) -> bool {
+        self.with_current(|keys| keys.is_some_and(|keys| keys.still_trusts(key, alg)))
     }
 
     /// Verifies the signature of `token` (parsed as `jws`, its header

@@ -447,7 +447,7 @@ impl Validator {
         }
         if let Some((key, hit)) = cache.get(token) {
             let trusted = inner.issuers.get(&hit.owner);
-            if trusted.is_some_and(|t| t.keys.still_trusts(&hit.key)) {
+            if trusted.is_some_and(|t| t.keys.still_trusts(&hit.key, hit.alg)) {
                 let checked = hit.claims.check_time(inner.clock.now(), inner.leeway);
                 if checked.is_err() {
                     cache.remove(key);
@@ -650,7 +650,7 @@ impl Validator {
             Some(claims) => claims,
             None => jws.claims(token)?,
         };
-        if let Some(key_issuer) = &key.issuer {
+        if let Some(key_issuer) = key.issuer() {
             let text = |name: &str| claims.get(name).and_then(Value::as_str);
             if !key_vouches_for(key_issuer, text("iss"), text("tid")) {
                 return Err(ValidationError::InvalidIssuer);
@@ -670,12 +670,14 @@ impl Validator {
             .memory_estimate()
             .saturating_add(token.len())
             .saturating_add(16);
-        let claims = claims.into_cached(token, crate::jwt::claims_of);
+        let claims = claims.into_cached(token);
+        let (key, alg) = key.into_parts();
         cache.insert(
             token.as_bytes(),
             Verified {
                 claims: claims.clone(),
                 key,
+                alg,
                 owner,
                 units: Verified::units(token.len(), memory),
             },

@@ -9,6 +9,7 @@
 //! bounds what expired entries can occupy meanwhile.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use foldhash::SharedSeed;
 use foldhash::quality::SeedableRandomState;
@@ -17,14 +18,17 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use super::issuers::Owner;
 use crate::claims::Claims;
-use crate::keys::KeyBinding;
+use crate::keys::{Algorithm, KeyIdentity};
 
 /// A verified token in the cache, bound to the key that verified it: a hit
 /// counts only while the current key set still holds that key.
 #[derive(Clone)]
 pub(crate) struct Verified {
     pub(crate) claims: Claims,
-    pub(crate) key: KeyBinding,
+    /// The key that verified it, and for which algorithm (a
+    /// [`KeyBinding`](crate::keys::KeyBinding) apart: 40 bytes an entry, not 48).
+    pub(crate) key: Arc<KeyIdentity>,
+    pub(crate) alg: Algorithm,
     /// The issuer whose keys must still hold `key`.
     pub(crate) owner: Owner,
     /// The token's size in [`UNIT`]s, at least 1: what the entry weighs.
