@@ -63,9 +63,21 @@ impl WarnThrottle {
 /// A request through the layer: `outcome` and `reason`.
 #[inline]
 pub(crate) fn request(outcome: &'static str, reason: &'static str) {
+    // The series of every served request has literal labels: the metrics
+    // crate makes its key once, not a key (an allocation and a hash) per
+    // request; with a Prometheus recorder, that was about 5 % of a cached
+    // request's CPU over HTTP for the three counters of the hot path.
     #[cfg(feature = "metrics")]
-    metrics::counter!("bearer_guard_requests_total", "outcome" => outcome, "reason" => reason)
-        .increment(1);
+    match (outcome, reason) {
+        ("allowed", "ok") => {
+            metrics::counter!("bearer_guard_requests_total", "outcome" => "allowed", "reason" => "ok")
+                .increment(1);
+        }
+        _ => {
+            metrics::counter!("bearer_guard_requests_total", "outcome" => outcome, "reason" => reason)
+                .increment(1);
+        }
+    }
 }
 
 /// A validation's result from `source`, and how long it took (`None` for
@@ -74,8 +86,15 @@ pub(crate) fn request(outcome: &'static str, reason: &'static str) {
 pub(crate) fn validation(source: &'static str, result: &'static str, elapsed: Option<Duration>) {
     #[cfg(feature = "metrics")]
     {
-        metrics::counter!("bearer_guard_validations_total", "source" => source, "result" => result)
-            .increment(1);
+        // A cache hit's series with literal labels: its key is made once
+        // (see `request`).
+        if (source, result) == ("cache", "valid") {
+            metrics::counter!("bearer_guard_validations_total", "source" => "cache", "result" => "valid")
+                .increment(1);
+        } else {
+            metrics::counter!("bearer_guard_validations_total", "source" => source, "result" => result)
+                .increment(1);
+        }
         if let Some(elapsed) = elapsed {
             metrics::histogram!("bearer_guard_validation_duration_seconds", "source" => source)
                 .record(elapsed.as_secs_f64());
@@ -86,9 +105,14 @@ pub(crate) fn validation(source: &'static str, result: &'static str, elapsed: Op
 /// A verified-token cache lookup.
 #[inline]
 pub(crate) fn token_cache(hit: bool) {
+    // Literal labels: the key is made once (see `request`).
     #[cfg(feature = "metrics")]
-    metrics::counter!("bearer_guard_token_cache_lookups_total", "result" => if hit { "hit" } else { "miss" })
-        .increment(1);
+    if hit {
+        metrics::counter!("bearer_guard_token_cache_lookups_total", "result" => "hit").increment(1);
+    } else {
+        metrics::counter!("bearer_guard_token_cache_lookups_total", "result" => "miss")
+            .increment(1);
+    }
 }
 
 /// A JWKS fetch of `url` and its `outcome`; on success the time (unix

@@ -132,6 +132,16 @@ async fn the_prometheus_recorder_sees_requests_validations_fetches_and_replays()
         "{text}"
     );
     let validations = "bearer_guard_validations_total";
+    // Every hit was of a valid token (a series with a key of its own).
+    assert_eq!(
+        sample(
+            &text,
+            validations,
+            &[("source", "cache"), ("result", "valid")]
+        ),
+        Some(5.0),
+        "{text}"
+    );
     assert_eq!(
         sample(
             &text,
