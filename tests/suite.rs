@@ -9,6 +9,7 @@ mod common;
 mod adversarial;
 mod architecture;
 mod cached_claims;
+mod cached_key_issuer;
 mod client;
 mod config;
 mod dpop;

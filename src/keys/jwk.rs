@@ -91,9 +91,11 @@ impl KeyBinding {
 }
 
 impl KeyIdentity {
-    /// Whether `key` is this key (the same material).
+    /// Whether `key` is this key: the same material, and the same issuer
+    /// named in its JWK (a key republished for another issuer no longer
+    /// vouches for the tokens it verified for the first).
     pub(super) fn is(self: &Arc<Self>, key: &VerificationKey) -> bool {
-        Arc::ptr_eq(self, &key.identity) || self.thumbprint == key.identity.thumbprint
+        Arc::ptr_eq(self, &key.identity) || **self == *key.identity
     }
 }
 
