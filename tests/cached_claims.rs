@@ -234,12 +234,7 @@ fn kib_tokens() -> Vec<String> {
 /// capacity of 10 with 10 tokens.
 #[tokio::test]
 async fn ten_small_tokens_fill_a_capacity_of_ten() {
-    let v = issuer()
-        .validator_builder()
-        .audience(AUDIENCE)
-        .token_cache_capacity(10)
-        .build()
-        .unwrap();
+    let v = common::cache_of(10);
     for _ in 0..10 {
         let token = issuer().token().sign();
         assert!(token.len() < 1024);
@@ -258,12 +253,7 @@ async fn ten_small_tokens_fill_a_capacity_of_ten() {
 /// tokens weighs two units and the cache holds five.
 #[tokio::test]
 async fn ordinary_tokens_of_up_to_a_kib_count_once_each() {
-    let v = issuer()
-        .validator_builder()
-        .audience(AUDIENCE)
-        .token_cache_capacity(10)
-        .build()
-        .unwrap();
+    let v = common::cache_of(10);
     for token in kib_tokens() {
         assert!(v.validate(&token).await.is_ok());
     }

@@ -404,6 +404,14 @@ mod edges {
     use super::*;
     use common::redis_server::TempDir;
 
+    /// A replay refused: as one, or because the store cannot vouch for it.
+    fn refused_as_seen(presented: &Result<(), ValidationError>) -> bool {
+        matches!(presented, Err(ValidationError::Dpop(DpopError::Replayed)))
+            || presented
+                .as_ref()
+                .is_err_and(common::replay_store_unavailable)
+    }
+
     /// A namespace holding `{` or `}` must not make a hash tag: the
     /// entries still spread over the masters (not all onto one slot), and
     /// replays are still refused.
@@ -451,10 +459,7 @@ mod edges {
         let b = replica(RedisStore::new(&server.url()).unwrap());
         let replayed = caller.present(&b, &proof).await;
         assert!(
-            matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
-                || replayed
-                    .as_ref()
-                    .is_err_and(common::replay_store_unavailable),
+            refused_as_seen(&replayed),
             "a proof accepted after the snapshot was accepted again: {replayed:?}"
         );
     }
@@ -510,10 +515,7 @@ mod edges {
         behind.set(unix_now() - 2);
         let replayed = caller.present(&b, &proof).await;
         assert!(
-            matches!(replayed, Err(ValidationError::Dpop(DpopError::Replayed)))
-                || replayed
-                    .as_ref()
-                    .is_err_and(common::replay_store_unavailable),
+            refused_as_seen(&replayed),
             "a proof accepted before the restart was vouched for: {replayed:?}"
         );
     }

@@ -83,12 +83,7 @@ async fn only_verified_tokens_are_cached() {
 
 #[tokio::test]
 async fn the_cache_stays_within_its_capacity() {
-    let v = issuer()
-        .validator_builder()
-        .audience(AUDIENCE)
-        .token_cache_capacity(10)
-        .build()
-        .unwrap();
+    let v = common::cache_of(10);
     for _ in 0..50 {
         assert!(v.validate(&issuer().token().sign()).await.is_ok());
     }

@@ -30,6 +30,17 @@ pub fn issuer() -> &'static TestIssuer {
     })
 }
 
+/// A validator of [`issuer`] for [`AUDIENCE`] whose verified-token cache
+/// holds `units` (tokens of up to 1 KiB).
+pub fn cache_of(units: u64) -> bearer_guard::Validator {
+    issuer()
+        .validator_builder()
+        .audience(AUDIENCE)
+        .token_cache_capacity(units)
+        .build()
+        .unwrap()
+}
+
 /// A key the validators do not trust, with the same kid as the issuer's
 /// default key.
 pub fn stranger() -> &'static TestKey {
