@@ -404,7 +404,7 @@ pub mod operations {
     //!
     //! | metric | kind | labels |
     //! |---|---|---|
-    //! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or [`AuthError::kind`](crate::AuthError::kind): `missing_token`, `expired`, `insufficient_scope`, …); counted once, by the innermost layer that answers it |
+    //! | `bearer_guard_requests_total` | counter | `outcome` (`allowed`, `anonymous`, `denied`), `reason` (`ok`, or [`AuthError::kind`](crate::AuthError::kind): `missing_token`, `expired`, `insufficient_scope`, …); counted once, by the outermost `BearerLayer` (a refusal from inside it, by a `RequireLayer` or an inner layer, with that refusal's reason) |
     //! | `bearer_guard_validations_total` | counter | `source` (`cache`, `jwt`, `introspection`, `dpop`: a DPoP request counts its token and its proof), `result` (`valid` or [`ValidationError::kind`](crate::ValidationError::kind)) |
     //! | `bearer_guard_validation_duration_seconds` | histogram | `source` (validations that were not cache hits) |
     //! | `bearer_guard_token_cache_lookups_total` | counter | `result` (`hit`, `miss`) |

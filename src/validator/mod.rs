@@ -453,11 +453,10 @@ impl Validator {
                     cache.remove(key);
                 }
                 let result = checked.map(|()| hit.claims).map_err(ValidationError::from);
-                telemetry::token_cache(true);
                 let kind = result
                     .as_ref()
                     .map_or_else(ValidationError::kind, |_| "valid");
-                telemetry::validation("cache", kind, None);
+                telemetry::cache_hit(kind);
                 // The short hash costs a SHA-256: only when it is written.
                 if tracing::enabled!(tracing::Level::TRACE) {
                     let digest = digest.unwrap_or_else(|| sha256(token));
