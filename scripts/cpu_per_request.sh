@@ -2,23 +2,27 @@
 # Server CPU time per request over HTTP: the protected `/ping` with a cached
 # token against the public `/health` sent the same `Authorization` header,
 # on examples/resource_server in --demo mode. The figure is the server
-# process's utime + stime over a wrk run, divided by the requests it served:
+# process's CPU time (its threads' run time from /proc/PID/task/*/sched,
+# to the nanosecond) over wrk runs, divided by the requests they were served:
 # the load generator's share of the machine cannot blur it.
 #
 #   bash scripts/cpu_per_request.sh [seconds] [connections] [rounds]
 #
-# Needs wrk (Debian: apt-get install wrk). Each round measures both routes
-# back to back; the median of the rounds' ratios is the result. The server runs on CPU 0 and wrk on
-# CPU 1 (taskset), so that neither's scheduling blurs the other's.
+# Needs wrk (Debian: apt-get install wrk). A round gives each route
+# `seconds` of load in 1-second runs, alternated A B B A (`/health`, `/ping`,
+# `/ping`, `/health`, …), so that a drift of the machine's speed within the
+# round (a noisy neighbour, the clock) weighs on both routes alike; the
+# round's ratio is of the two routes' CPU per request over the round, and
+# the result is the median of the rounds' ratios. The server runs on CPU 0
+# and wrk on CPU 1 (taskset), so that neither's scheduling blurs the other's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-10}
-conns=${2:-64}
-rounds=${3:-3}
+secs=${1:-8}
+conns=${2:-8}
+rounds=${3:-7}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 cargo build --release --example resource_server >/dev/null
 bin="${CARGO_TARGET_DIR:-target}/release/examples/resource_server"
-tick=$(getconf CLK_TCK)
 
 out=$(mktemp)
 taskset -c 0 "$bin" --demo --listen 127.0.0.1:0 ${EXTRA_ARGS:-} >"$out" 2>/dev/null &
@@ -29,27 +33,41 @@ addr=$(sed -n 's/^listening on //p' "$out")
 token=$(sed -n '2p' "$out")
 [ -n "$addr" ] || { echo "resource_server did not start" >&2; exit 1; }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# The server's CPU time so far, in nanoseconds: the run time of each of its
+# threads (they live as long as the server: tokio's workers), from the
+# scheduler's `se.sum_exec_runtime` (milliseconds, to the nanosecond).
+cpu_ns() {
+  cat /proc/"$pid"/task/*/sched | awk '/^se.sum_exec_runtime/ {s += $3} END {printf "%.0f\n", s * 1000000}'
+}
 
-# CPU microseconds per request for one wrk run against $1.
-per_request() {
+# One 1-second wrk run against $1: "cpu_ns requests".
+run() {
   local before after requests
-  taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: Bearer $token" "http://$addr$1" >/dev/null
-  before=$(cpu_ticks)
-  requests=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: Bearer $token" "http://$addr$1" |
+  before=$(cpu_ns)
+  requests=$(taskset -c 1 wrk -t1 -c"$conns" -d1s -H "Authorization: Bearer $token" "http://$addr$1" |
     awk '/requests in/ {print $1}')
-  after=$(cpu_ticks)
-  echo "scale=4; ($after - $before) * 1000000 / $tick / $requests" | bc
+  after=$(cpu_ns)
+  echo "$((after - before)) $requests"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+# Warm both routes (connections, the token cache, the allocator).
+run /health >/dev/null
+run /ping >/dev/null
 health=()
 ping=()
 ratios=()
 for _ in $(seq 1 "$rounds"); do
-  h=$(per_request /health)
-  p=$(per_request /ping)
+  hc=0 hr=0 pc=0 pr=0
+  for _ in $(seq 1 $(((secs + 1) / 2))); do
+    for path in /health /ping /ping /health; do
+      read -r c r < <(run "$path")
+      if [ "$path" = /health ]; then hc=$((hc + c)) hr=$((hr + r)); else pc=$((pc + c)) pr=$((pr + r)); fi
+    done
+  done
+  h=$(echo "scale=4; $hc / 1000 / $hr" | bc)
+  p=$(echo "scale=4; $pc / 1000 / $pr" | bc)
   health+=("$h")
   ping+=("$p")
   ratios+=("$(echo "scale=4; $p / $h" | bc)")
@@ -57,7 +75,7 @@ done
 h=$(printf '%s\n' "${health[@]}" | median)
 p=$(printf '%s\n' "${ping[@]}" | median)
 r=$(printf '%s\n' "${ratios[@]}" | median)
-printf 'server CPU per request (us), wrk -t1 -c%s -d%ss, %s rounds, same Authorization header\n' "$conns" "$secs" "$rounds"
+printf 'server CPU per request (us), wrk -t1 -c%s, %s rounds of %s s a route (1-s runs, A B B A), same Authorization header\n' "$conns" "$rounds" "$(((secs + 1) / 2 * 2))"
 printf '%-34s %8.2f   (%s)\n' "GET /health (public)" "$h" "${health[*]}"
 printf '%-34s %8.2f   (%s)\n' "GET /ping (protected, cached)" "$p" "${ping[*]}"
 printf '%-34s %8.3f   (per round: %s)\n' "ratio /ping : /health (median)" "$r" "${ratios[*]}"
