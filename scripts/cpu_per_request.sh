@@ -21,8 +21,13 @@ secs=${1:-8}
 conns=${2:-8}
 rounds=${3:-7}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --example resource_server >/dev/null
-bin="${CARGO_TARGET_DIR:-target}/release/examples/resource_server"
+# RESOURCE_SERVER=path measures another build (an older commit's, say).
+if [ -n "${RESOURCE_SERVER:-}" ]; then
+  bin=$RESOURCE_SERVER
+else
+  cargo build --release --example resource_server >/dev/null
+  bin="${CARGO_TARGET_DIR:-target}/release/examples/resource_server"
+fi
 
 out=$(mktemp)
 taskset -c 0 "$bin" --demo --listen 127.0.0.1:0 ${EXTRA_ARGS:-} >"$out" 2>/dev/null &

@@ -416,6 +416,15 @@ pub mod operations {
     //! | `bearer_guard_introspection_cache_lookups_total` | counter | `result` (`hit`, also for a request that joined a call in flight; `shared_hit`, the fleet's Redis; `miss`) |
     //! | `bearer_guard_dpop_replays_total` | counter | none |
     //!
+    //! Through the layer, a request whose token was a valid cache hit counts
+    //! that hit (`token_cache_lookups_total`, `validations_total`) with its
+    //! outcome, once the inner service answers: one look at the recorder a
+    //! request. The three counts of such a request use counter handles
+    //! kept per thread from the global recorder (asked for again after half
+    //! a second without a count, so a metric dropped as idle, with
+    //! metrics-exporter-prometheus's `idle_timeout`, comes back); a
+    //! thread-local recorder is asked on every count, as the macros do.
+    //!
     //! Label values come from fixed sets or from the configuration (JWKS
     //! URLs, never their user information or query), never from a token;
     //! with a multi-tenant template that discovers each tenant's keys, a

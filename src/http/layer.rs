@@ -344,14 +344,12 @@ pub struct Bearer<S, R = EmptyBody> {
 impl<S, R> Bearer<S, R> {
     /// Checks the request's credentials; on success the claims (or the
     /// anonymous marker) are in its extensions. `Ok(Some(_))` when validation
-    /// has to wait (for the network, or a DPoP proof's checks). `private`
-    /// tells whether the token came another way than the `Authorization`
-    /// header; `scheme` is set to the scheme the request used.
+    /// has to wait (for the network, or a DPoP proof's checks). `seen`
+    /// tells how the token came, and what this layer found.
     fn authenticate<B>(
         &self,
         req: &mut Request<B>,
-        private: &mut bool,
-        scheme: &mut Scheme,
+        seen: &mut Seen,
     ) -> Result<Option<Validation>, AuthError> {
         let shared = &*self.shared;
         let validator = &shared.validator;
@@ -361,7 +359,7 @@ impl<S, R> Bearer<S, R> {
         // scheme this layer does not know, as `Basic` is.
         let header = match credentials(req.headers())? {
             Some((Scheme::Dpop, token)) if shared.challenges.dpop_algs.is_some() => {
-                *scheme = Scheme::Dpop;
+                seen.scheme = Scheme::Dpop;
                 Some(token)
             }
             Some((Scheme::Bearer, token)) => Some(token),
@@ -398,24 +396,28 @@ impl<S, R> Bearer<S, R> {
         if conflict(custom) || conflict(cookie) {
             return Err(RequestError::MultipleTokens.into());
         }
-        if *scheme == Scheme::Dpop
+        if seen.scheme == Scheme::Dpop
             && let Some(h) = header
         {
             return self.dpop(req, checked_token(h)?).map(Some);
         }
         let attempt = match (header, other) {
-            (Some(h), _) => match validator.lookup(h) {
-                Ok(result) => Attempt::Done(result),
+            // A valid hit is counted by the caller, with the request.
+            (Some(h), _) => match validator.lookup_uncounted(h) {
+                Ok(result) => {
+                    seen.cached = result.is_ok();
+                    Attempt::Done(result)
+                }
                 Err(miss) => validator.attempt_after(checked_token(h)?, miss),
             },
             (None, Some(t)) => {
                 // Not in `Authorization`: shared caches would not know to
                 // keep the answer private (RFC 9111 §3.5).
-                *private = true;
+                seen.private = true;
                 validator.attempt(t)
             }
             (None, None) if shared.anonymous => {
-                req.extensions_mut().insert(Anonymous);
+                seen.outer = req.extensions_mut().insert(Anonymous).is_some();
                 return Ok(None);
             }
             (None, None) => return Err(AuthError::MissingToken),
@@ -428,7 +430,9 @@ impl<S, R> Bearer<S, R> {
                     .certificate_thumbprint()
                     .and_then(|_| req.extensions().get::<ClientCertificate>());
                 validator.confirm(&claims, None, certificate.map(ClientCertificate::der))?;
-                req.extensions_mut().insert(claims);
+                // Claims there already: a layer around this one put them,
+                // and counts the request.
+                seen.outer = req.extensions_mut().insert(claims).is_some();
                 Ok(None)
             }
             Attempt::Pending(pending) => {
@@ -531,16 +535,38 @@ where
         // a gRPC call, needs to see its inner responses.
         let outer = (shared.challenges.renders_inner() || grpc || self.render.writes_body())
             .then(|| shared.clone());
-        let mut private = false;
-        let mut scheme = Scheme::Bearer;
-        // The outermost layer counts the request; it marks the request so
-        // that layers inside it do not count it again. (A mark on the
-        // response instead cost its extensions' map on every response,
-        // and hyper's look-ups in it when writing the head: ~600
-        // instructions a request.)
+        let mut seen = Seen {
+            private: false,
+            scheme: Scheme::Bearer,
+            cached: false,
+            outer: false,
+        };
+        let outcome = self.authenticate(&mut req, &mut seen);
+        let Seen {
+            private,
+            scheme,
+            cached,
+            outer: counted_outside,
+        } = seen;
+        // The outermost layer counts the request. A layer around this one
+        // put the claims (or the anonymous mark) this one found, or that
+        // are there still when this one refuses or must wait: no mark of
+        // its own to put. (A mark on the response cost its extensions' map
+        // and hyper's look-ups in it, ~600 instructions a request; one on
+        // the request, ~100.)
         #[cfg(feature = "metrics")]
-        let counts = req.extensions_mut().insert(Counting).is_none();
-        let outcome = self.authenticate(&mut req, &mut private, &mut scheme);
+        let counts = match &outcome {
+            Ok(None) => !counted_outside,
+            // Nothing of this layer's in the extensions yet.
+            Ok(Some(_)) | Err(_) => !counted_outside_by(&req),
+        };
+        #[cfg(not(feature = "metrics"))]
+        let _ = (counted_outside, cached);
+        #[cfg(feature = "metrics")]
+        if cached && outcome.is_err() {
+            // Refused after the hit (a binding not confirmed).
+            telemetry::cache_hit("valid");
+        }
         // A DPoP request learns the current nonce with every answer (RFC
         // 9449 §9), when the validator requires nonces.
         let nonce = match scheme {
@@ -556,43 +582,51 @@ where
             anonymous,
             #[cfg(feature = "metrics")]
             counts,
+            #[cfg(feature = "metrics")]
+            cached: cached && outcome.is_ok(),
         };
-        let state = match outcome {
-            Ok(None) => State::Inner {
+        let outcome = outcome.map_err(|error| {
+            rejection(
+                error,
+                &self.shared.challenges,
+                &self.render,
+                answer,
+                nonce.as_deref(),
+            )
+        });
+        let render = self.render.clone();
+        let future = move |state| BearerFuture {
+            state,
+            shared: outer,
+            render,
+            private,
+            answer,
+            nonce,
+        };
+        match outcome {
+            // The common case: the inner future written once, in place
+            // (through a `state` built apart, it was copied twice more).
+            Ok(None) => future(State::Inner {
                 fut: self.inner.call(req),
-            },
+            }),
             Ok(Some(validation)) => {
                 // The inner service was made ready by poll_ready: take that
                 // one along and leave a clone here (tower's clone-and-swap),
                 // so the request is served by the service that is ready.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                State::Validating {
+                future(State::Validating {
                     waiting: Box::new(Waiting {
                         validation,
                         request: Some(req),
                         inner: Some(inner),
                         shared: self.shared.clone(),
                     }),
-                }
+                })
             }
-            Err(error) => State::Rejected {
-                response: Some(rejection(
-                    error,
-                    &self.shared.challenges,
-                    &self.render,
-                    answer,
-                    nonce.as_deref(),
-                )),
-            },
-        };
-        BearerFuture {
-            state,
-            shared: outer,
-            render: self.render.clone(),
-            private,
-            answer,
-            nonce,
+            Err(response) => future(State::Rejected {
+                response: Some(response),
+            }),
         }
     }
 }
@@ -660,6 +694,9 @@ struct Answer {
     /// This layer counts the request: no layer around it does.
     #[cfg(feature = "metrics")]
     counts: bool,
+    /// The token was a valid cache hit, counted with the answer.
+    #[cfg(feature = "metrics")]
+    cached: bool,
 }
 
 fn rejection<B: Default, R: ErrorBody<B>>(
@@ -728,11 +765,27 @@ fn write_body<B: Default, R: ErrorBody<B>>(
     Response::from_parts(parts, body)
 }
 
-/// Marks a request that a layer counts (the outermost), so that the
-/// layers inside it do not count it again.
+/// What [`Bearer::authenticate`] learnt besides its outcome.
+struct Seen {
+    /// The token came another way than the `Authorization` header.
+    private: bool,
+    /// The scheme the request used.
+    scheme: Scheme,
+    /// A valid token from the cache, whose hit the caller counts.
+    cached: bool,
+    /// Claims (or the anonymous mark) were in the request's extensions
+    /// before this layer put its own: a layer around this one counts it.
+    outer: bool,
+}
+
+/// Whether a layer around this one let `req` through (and so counts it):
+/// the claims or the anonymous mark it puts are in the extensions. Only
+/// for requests this layer put nothing in yet.
 #[cfg(feature = "metrics")]
-#[derive(Debug, Clone, Copy)]
-struct Counting;
+fn counted_outside_by<B>(req: &Request<B>) -> bool {
+    let extensions = req.extensions();
+    extensions.get::<Claims>().is_some() || extensions.get::<Anonymous>().is_some()
+}
 
 impl<S, ReqBody, ResBody, R> Future for BearerFuture<S, ReqBody, R>
 where
@@ -784,11 +837,27 @@ where
                     // A refusal from inside (a `RequireLayer`, an inner
                     // layer) is known by the error in its extensions.
                     #[cfg(feature = "metrics")]
-                    if this.answer.counts {
-                        match response.extensions().get::<AuthError>() {
-                            Some(error) => telemetry::request("denied", error.kind()),
-                            None if this.answer.anonymous => telemetry::request("anonymous", "ok"),
-                            None => telemetry::request("allowed", "ok"),
+                    {
+                        let Answer {
+                            counts,
+                            cached,
+                            anonymous,
+                            ..
+                        } = *this.answer;
+                        let error = response.extensions().get::<AuthError>();
+                        if counts && cached && error.is_none() {
+                            // The common case: all three counts at once.
+                            telemetry::request_allowed_cached();
+                        } else {
+                            match error {
+                                _ if !counts => {}
+                                Some(error) => telemetry::request("denied", error.kind()),
+                                None if anonymous => telemetry::request("anonymous", "ok"),
+                                None => telemetry::request("allowed", "ok"),
+                            }
+                            if cached {
+                                telemetry::cache_hit("valid");
+                            }
                         }
                     }
                     if let Some(shared) = this.shared.as_deref() {

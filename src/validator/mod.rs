@@ -333,7 +333,7 @@ impl Validator {
         token: &str,
         digest: [u8; 32],
     ) -> Result<Claims, ValidationError> {
-        let attempt = match self.lookup_with(token.as_bytes(), Some(digest)) {
+        let attempt = match self.lookup_with(token.as_bytes(), Some(digest), true) {
             Ok(result) => return result,
             Err(miss) => self.attempt_after(token, miss),
         };
@@ -428,7 +428,18 @@ impl Validator {
     /// Takes bytes: a token found here is byte for byte one that passed
     /// every check, so the caller may check the syntax of misses only.
     pub(crate) fn lookup(&self, token: &[u8]) -> Result<Result<Claims, ValidationError>, Miss> {
-        self.lookup_with(token, None)
+        self.lookup_with(token, None, true)
+    }
+
+    /// [`lookup`](Self::lookup) for a caller that counts a *valid* hit
+    /// itself ([`telemetry::cache_hit`]), with what else it counts: the
+    /// layer, with the request's outcome, so that a request costs one look
+    /// at the metrics recorder, not two. Any other result is counted here.
+    pub(crate) fn lookup_uncounted(
+        &self,
+        token: &[u8],
+    ) -> Result<Result<Claims, ValidationError>, Miss> {
+        self.lookup_with(token, None, false)
     }
 
     /// [`lookup`](Self::lookup) with the token's SHA-256 when the caller
@@ -437,6 +448,7 @@ impl Validator {
         &self,
         token: &[u8],
         digest: Option<[u8; 32]>,
+        count_valid: bool,
     ) -> Result<Result<Claims, ValidationError>, Miss> {
         let inner = &*self.inner;
         let Some(cache) = &inner.cache else {
@@ -456,7 +468,9 @@ impl Validator {
                 let kind = result
                     .as_ref()
                     .map_or_else(ValidationError::kind, |_| "valid");
-                telemetry::cache_hit(kind);
+                if count_valid || result.is_err() {
+                    telemetry::cache_hit(kind);
+                }
                 // The short hash costs a SHA-256: only when it is written.
                 if tracing::enabled!(tracing::Level::TRACE) {
                     let digest = digest.unwrap_or_else(|| sha256(token));
