@@ -21,6 +21,7 @@ mod interop;
 mod introspection;
 mod issuers;
 mod key_binding;
+mod layer_counts;
 mod mcp;
 mod mtls;
 mod operations;

@@ -417,7 +417,7 @@ impl<S, R> Bearer<S, R> {
                 validator.attempt(t)
             }
             (None, None) if shared.anonymous => {
-                seen.outer = req.extensions_mut().insert(Anonymous).is_some();
+                req.extensions_mut().insert(Anonymous);
                 return Ok(None);
             }
             (None, None) => return Err(AuthError::MissingToken),
@@ -430,9 +430,7 @@ impl<S, R> Bearer<S, R> {
                     .certificate_thumbprint()
                     .and_then(|_| req.extensions().get::<ClientCertificate>());
                 validator.confirm(&claims, None, certificate.map(ClientCertificate::der))?;
-                // Claims there already: a layer around this one put them,
-                // and counts the request.
-                seen.outer = req.extensions_mut().insert(claims).is_some();
+                req.extensions_mut().insert(claims);
                 Ok(None)
             }
             Attempt::Pending(pending) => {
@@ -535,33 +533,27 @@ where
         // a gRPC call, needs to see its inner responses.
         let outer = (shared.challenges.renders_inner() || grpc || self.render.writes_body())
             .then(|| shared.clone());
+        // The outermost layer counts the request, and marks it so that
+        // the layers inside it do not count it again (a layer's claims or
+        // anonymous mark would not do: a layer inside may put the other
+        // one, and a middleware of the application may put either). A
+        // mark on the response instead cost its extensions' map and
+        // hyper's look-ups in it, ~600 instructions a request.
+        #[cfg(feature = "metrics")]
+        let counts = req.extensions_mut().insert(Counting).is_none();
         let mut seen = Seen {
             private: false,
             scheme: Scheme::Bearer,
             cached: false,
-            outer: false,
         };
         let outcome = self.authenticate(&mut req, &mut seen);
         let Seen {
             private,
             scheme,
             cached,
-            outer: counted_outside,
         } = seen;
-        // The outermost layer counts the request. A layer around this one
-        // put the claims (or the anonymous mark) this one found, or that
-        // are there still when this one refuses or must wait: no mark of
-        // its own to put. (A mark on the response cost its extensions' map
-        // and hyper's look-ups in it, ~600 instructions a request; one on
-        // the request, ~100.)
-        #[cfg(feature = "metrics")]
-        let counts = match &outcome {
-            Ok(None) => !counted_outside,
-            // Nothing of this layer's in the extensions yet.
-            Ok(Some(_)) | Err(_) => !counted_outside_by(&req),
-        };
         #[cfg(not(feature = "metrics"))]
-        let _ = (counted_outside, cached);
+        let _ = cached;
         #[cfg(feature = "metrics")]
         if cached && outcome.is_err() {
             // Refused after the hit (a binding not confirmed).
@@ -666,6 +658,21 @@ pin_project! {
         answer: Answer,
         // The DPoP nonce to send with the answer.
         nonce: Option<String>,
+    }
+    impl<S, ReqBody, R> PinnedDrop for BearerFuture<S, ReqBody, R>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            // A cache hit left to count with an answer that never came (a
+            // request dropped, the inner service failing): counted now.
+            #[cfg(feature = "metrics")]
+            if this.answer.cached {
+                telemetry::cache_hit("valid");
+            }
+            #[cfg(not(feature = "metrics"))]
+            let _ = this;
+        }
     }
 }
 
@@ -773,19 +780,13 @@ struct Seen {
     scheme: Scheme,
     /// A valid token from the cache, whose hit the caller counts.
     cached: bool,
-    /// Claims (or the anonymous mark) were in the request's extensions
-    /// before this layer put its own: a layer around this one counts it.
-    outer: bool,
 }
 
-/// Whether a layer around this one let `req` through (and so counts it):
-/// the claims or the anonymous mark it puts are in the extensions. Only
-/// for requests this layer put nothing in yet.
+/// Marks a request that a layer counts (the outermost), so that the
+/// layers inside it do not count it again.
 #[cfg(feature = "metrics")]
-fn counted_outside_by<B>(req: &Request<B>) -> bool {
-    let extensions = req.extensions();
-    extensions.get::<Claims>().is_some() || extensions.get::<Anonymous>().is_some()
-}
+#[derive(Debug, Clone, Copy)]
+struct Counting;
 
 impl<S, ReqBody, ResBody, R> Future for BearerFuture<S, ReqBody, R>
 where
@@ -833,6 +834,8 @@ where
                     }
                 }
                 StateProj::Inner { fut } => {
+                    // An error: no answer to count (the hit is counted
+                    // when the future is dropped).
                     let mut response = std::task::ready!(fut.poll(cx))?;
                     // A refusal from inside (a `RequireLayer`, an inner
                     // layer) is known by the error in its extensions.
@@ -845,6 +848,7 @@ where
                             ..
                         } = *this.answer;
                         let error = response.extensions().get::<AuthError>();
+                        this.answer.cached = false;
                         if counts && cached && error.is_none() {
                             // The common case: all three counts at once.
                             telemetry::request_allowed_cached();

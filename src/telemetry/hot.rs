@@ -21,14 +21,15 @@
 //!   `with_local_recorder`) lives elsewhere while the global one lives, so
 //!   it is asked as the macro would ask it, however often it is created
 //!   again at the same place: no count of one reaches another.
-//! - The handles are kept per thread, and asked for again when the
-//!   thread's last count was [`REFRESH`] or more ago. A
-//!   recorder may drop a metric no one updated for a while
-//!   (metrics-exporter-prometheus's `idle_timeout`), and a handle kept
-//!   from before would count into nothing (metrics-rs/metrics#372); it
-//!   drops one only after it went unupdated for its idle timeout, so when
-//!   that is at least [`REFRESH`], every thread's first count after it
-//!   asks again.
+//! - The handles are kept per thread and asked for again [`REFRESH`]
+//!   after they were given (on the first count after that). A recorder may
+//!   drop a metric no one updated for a while (metrics-exporter-prometheus's
+//!   `idle_timeout`), and a handle kept from before would count into
+//!   nothing (metrics-rs/metrics#372). It drops one only after it went
+//!   unupdated for its idle timeout: when that is at least [`REFRESH`], a
+//!   thread's first count after such a gap asks again; and a metric dropped
+//!   by a scrape between a thread's asking and its first count (a race
+//!   found by review) loses at most [`REFRESH`] of that thread's counts.
 //! - Counts made before the global recorder is known go the macro's way,
 //!   and start a probe on the 1st, 2nd, 4th, 8th, … such count (a global
 //!   recorder installed after the validator: found at the next one; only
@@ -49,13 +50,11 @@ static METADATA: Metadata<'static> = Metadata::new(
     Some("bearer_guard::telemetry"),
 );
 
-/// How long a thread's handles serve after its last count: a recorder
-/// that drops metrics idle for less (none does, in practice: scrapes are
-/// seconds apart) may lose counts.
+/// How long a thread's handles serve before it asks for them again: a
+/// recorder that drops metrics idle for less (none does, in practice:
+/// scrapes are seconds apart) may lose counts, and a metric dropped just
+/// after a thread asked loses at most this long of the thread's counts.
 pub(crate) const REFRESH: Duration = Duration::from_millis(500);
-
-/// Half [`REFRESH`].
-const HALF_REFRESH: Duration = Duration::from_millis(250);
 
 /// `N` counters, counted through the global recorder's handles once it is
 /// known.
@@ -72,11 +71,8 @@ struct Kept {
     /// The set's address (the sets are statics).
     set: usize,
     counters: Box<[Counter]>,
-    /// The time of one of the thread's counts, no later than its last.
-    mark: Instant,
-    /// `mark` + half [`REFRESH`]: until then a count needs no arithmetic
-    /// on times, only one comparison.
-    soft: Instant,
+    /// When to ask for them again: [`REFRESH`] after they were given.
+    due: Instant,
 }
 
 thread_local! {
@@ -141,8 +137,7 @@ impl<const N: usize> HotCounters<N> {
                         kept.push(Kept {
                             set,
                             counters: Box::default(),
-                            mark: now,
-                            soft: now,
+                            due: now,
                         });
                         kept.last_mut()
                     }
@@ -150,21 +145,18 @@ impl<const N: usize> HotCounters<N> {
                 let Some(entry) = entry else {
                     return false;
                 };
-                // A gap of REFRESH since the last count is a gap of at least
-                // that since `mark` (no later): asked again then, and at
-                // most every half REFRESH otherwise.
-                if now >= entry.soft || entry.counters.is_empty() {
-                    if entry.counters.is_empty()
-                        || now.saturating_duration_since(entry.mark) >= REFRESH
-                    {
-                        entry.counters = self
-                            .keys
-                            .iter()
-                            .map(|key| recorder.register_counter(key, &METADATA))
-                            .collect();
-                    }
-                    entry.mark = now;
-                    entry.soft = now.checked_add(HALF_REFRESH).unwrap_or(now);
+                // Handles given REFRESH ago or more are asked for again,
+                // whether the thread was idle since (a metric dropped
+                // meanwhile) or busy (one dropped by a scrape between the
+                // asking and the first count: counted into nothing for at
+                // most REFRESH).
+                if now >= entry.due || entry.counters.is_empty() {
+                    entry.counters = self
+                        .keys
+                        .iter()
+                        .map(|key| recorder.register_counter(key, &METADATA))
+                        .collect();
+                    entry.due = now.checked_add(REFRESH).unwrap_or(now);
                 }
                 for &i in each {
                     if let Some(counter) = entry.counters.get(i) {
@@ -307,18 +299,18 @@ mod tests {
         assert_eq!(global.value("hot_test_a"), counted);
 
         // A thread asks for its handles once, then counts without asking
-        // while it keeps counting.
+        // until REFRESH after that.
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let refresh = REFRESH.as_millis() as u64;
         let asked = global.registrations();
         assert!(HOT.increment_kept(&[0], at(0)));
         assert_eq!(global.registrations(), asked + 2, "both keys, once");
         let asked = global.registrations();
-        let step = REFRESH.as_millis() as u64 - 1;
         for n in 1..=100 {
-            assert!(HOT.increment_kept(&[0], at(n * step)));
+            assert!(HOT.increment_kept(&[0], at(n * (refresh - 1) / 100)));
         }
-        assert!(HOT.increment_kept(&[1, 2], at(100 * step))); // 2: past the keys, no panic
+        assert!(HOT.increment_kept(&[1, 2], at(refresh - 1))); // 2: past the keys, no panic
         assert_eq!(global.value("hot_test_a"), counted + 101);
         assert_eq!(global.value("hot_test_b"), 1);
         assert_eq!(
@@ -327,20 +319,26 @@ mod tests {
             "a kept count asked the recorder"
         );
 
-        // After REFRESH without a count, the thread asks again: a metric
-        // the recorder dropped meanwhile (idle) is counted anew, not into
-        // the dropped one.
+        // After a gap of REFRESH, the thread asks again: a metric the
+        // recorder dropped meanwhile (idle) is counted anew, not into the
+        // dropped one.
         global.drop_metric("hot_test_a");
-        let later = 100 * step + REFRESH.as_millis() as u64;
+        let later = 2 * refresh;
         assert!(HOT.increment_kept(&[0], at(later)));
         assert_eq!(global.value("hot_test_a"), 1);
         assert_eq!(global.registrations(), asked + 2);
-        // Also when the gap follows counts close together.
-        assert!(HOT.increment_kept(&[0], at(later + 100)));
-        assert!(HOT.increment_kept(&[0], at(later + 200)));
+        // A busy thread asks again too, every REFRESH: a metric dropped
+        // between the asking and its first count loses at most that long.
         global.drop_metric("hot_test_a");
-        let gap = later + 200 + REFRESH.as_millis() as u64;
-        assert!(HOT.increment_kept(&[0], at(gap)));
+        for ms in (later + 100..later + refresh).step_by(100) {
+            assert!(HOT.increment_kept(&[0], at(ms)));
+        }
+        assert_eq!(
+            global.value("hot_test_a"),
+            0,
+            "counted into the dropped metric"
+        );
+        assert!(HOT.increment_kept(&[0], at(later + refresh)));
         assert_eq!(global.value("hot_test_a"), 1);
         assert_eq!(global.registrations(), asked + 4);
 
