@@ -418,12 +418,13 @@ pub mod operations {
     //!
     //! Through the layer, a request whose token was a valid cache hit counts
     //! that hit (`token_cache_lookups_total`, `validations_total`) with its
-    //! outcome, once the inner service answers: one look at the recorder a
-    //! request. The three counts of such a request use counter handles
-    //! kept per thread from the global recorder (asked for again after half
-    //! a second without a count, so a metric dropped as idle, with
-    //! metrics-exporter-prometheus's `idle_timeout`, comes back); a
-    //! thread-local recorder is asked on every count, as the macros do.
+    //! outcome, once the inner service answers (or when the request is
+    //! dropped unanswered): one look at the recorder a request. The three
+    //! counts of such a request use counter handles kept per thread from
+    //! the global recorder, asked for again every half second (so a metric
+    //! dropped as idle, with metrics-exporter-prometheus's `idle_timeout`,
+    //! comes back); a thread-local recorder is asked on every count, as the
+    //! macros do.
     //!
     //! Label values come from fixed sets or from the configuration (JWKS
     //! URLs, never their user information or query), never from a token;
