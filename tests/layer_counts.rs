@@ -73,10 +73,10 @@ fn get_with(name: header::HeaderName, value: &str) -> Request<Body> {
 
 /// Nested layers: the outer one lets token-less requests through
 /// (`Anonymous`), the inner one (a part of the app behind a session cookie)
-/// reads the token from a cookie. One request is counted twice: the inner
-/// layer put `Claims` (no `Claims` before it: "I am outermost"), the outer
-/// layer put `Anonymous` and counts too. Before the change the innermost
-/// layer counted and marked the response, so this counted once.
+/// reads the token from a cookie. One request, counted once. (It was
+/// counted twice while a layer knew an outer one only by a mark of the
+/// same type: the inner layer put `Claims`, found none before it and
+/// counted, and the outer one, which put `Anonymous`, counted too.)
 #[test]
 fn anonymous_outside_and_cookie_token_inside_count_one_request() {
     let issuer = TestIssuer::new();
@@ -118,12 +118,10 @@ fn cookie_token_outside_and_anonymous_inside_count_one_request() {
     );
 }
 
-/// A cache hit the layer found is counted only when the inner service
-/// answers: a request dropped before (a timeout around the layer, a client
-/// that went away) loses its hit and its cache validation, while a miss in
-/// the same situation is counted (at lookup). The hit ratio is skewed and
-/// `validations_total` misses validations that were made. Before the
-/// change the hit was counted at lookup, like a miss.
+/// A cache hit the layer found is counted with the answer, and also when
+/// the request is dropped before one (a timeout around the layer, a client
+/// that went away), as a miss is. (It was lost then, skewing the hit
+/// ratio and `validations_total`.)
 #[test]
 fn a_cache_hit_is_counted_when_the_request_is_dropped_before_the_answer() {
     let issuer = TestIssuer::new();
@@ -161,8 +159,8 @@ fn a_cache_hit_is_counted_when_the_request_is_dropped_before_the_answer() {
     );
 }
 
-/// The same loss when the inner service fails (`Err`, as a tower `Timeout`
-/// or a load-shedder inside the layer answers).
+/// The same when the inner service fails (`Err`, as a tower `Timeout` or a
+/// load-shedder inside the layer answers).
 #[test]
 fn a_cache_hit_is_counted_when_the_inner_service_fails() {
     let issuer = TestIssuer::new();
