@@ -18,18 +18,20 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, ServiceExt};
 
 /// The value of the Prometheus sample `name` whose labels include `labels`
-/// (0 when absent).
+/// (their sum; 0 when absent).
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
+    crate::common::prometheus_sample(text, name, labels).unwrap_or(0.0)
+}
+
+/// `hits` cache hits counted, each a valid cache validation.
+fn assert_cache_hits(text: &str, hits: f64) {
+    assert_eq!(sample(text, LOOKUPS, &[("result", "hit")]), hits, "{text}");
+    let cached = sample(
+        text,
+        VALIDATIONS,
+        &[("source", "cache"), ("result", "valid")],
+    );
+    assert_eq!(cached, hits, "{text}");
 }
 
 /// Runs `f` on a current-thread runtime inside a thread-local Prometheus
@@ -223,16 +225,7 @@ fn nested_layers_with_a_cached_token_count_once() {
         1.0,
         "{text}"
     );
-    assert_eq!(sample(&text, LOOKUPS, &[("result", "hit")]), 2.0, "{text}");
-    assert_eq!(
-        sample(
-            &text,
-            VALIDATIONS,
-            &[("source", "cache"), ("result", "valid")]
-        ),
-        2.0,
-        "{text}"
-    );
+    assert_cache_hits(&text, 2.0);
 }
 
 /// Nested layers whose outer one must wait (keys fetched from the network
@@ -305,16 +298,7 @@ fn a_refusal_after_a_cache_hit_counts_the_hit_and_one_request() {
         2.0,
         "{text}"
     );
-    assert_eq!(sample(&text, LOOKUPS, &[("result", "hit")]), 2.0, "{text}");
-    assert_eq!(
-        sample(
-            &text,
-            VALIDATIONS,
-            &[("source", "cache"), ("result", "valid")]
-        ),
-        2.0,
-        "{text}"
-    );
+    assert_cache_hits(&text, 2.0);
 }
 
 /// Anonymous through one layer, a token in a cookie (looked up and counted

@@ -21,19 +21,7 @@ mod common;
 use common::as_server::Mode;
 use common::serve_jwks as jwks_server;
 
-/// The value of the Prometheus sample `name` whose labels include `labels`.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .next()
-}
+use common::prometheus_sample as sample;
 
 async fn call(app: &Router, token: Option<&str>) -> StatusCode {
     let mut request = Request::get("/charge");

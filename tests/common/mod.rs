@@ -131,6 +131,21 @@ pub fn replay_store_unavailable(err: &bearer_guard::ValidationError) -> bool {
     ) && err.is_unavailable()
 }
 
+/// The sum of the Prometheus samples `name` (in the text format) whose
+/// labels include `labels`; `None` when there is none.
+pub fn prometheus_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .reduce(|a, b| a + b)
+}
+
 pub mod as_server;
 pub mod redis_server;
 pub mod redis_tls;
