@@ -73,51 +73,37 @@ fn get_with(name: header::HeaderName, value: &str) -> Request<Body> {
 
 // ------------------------------------------------------------ found by review
 
-/// Nested layers: the outer one lets token-less requests through
-/// (`Anonymous`), the inner one (a part of the app behind a session cookie)
-/// reads the token from a cookie. One request, counted once. (It was
-/// counted twice while a layer knew an outer one only by a mark of the
-/// same type: the inner layer put `Claims`, found none before it and
-/// counted, and the outer one, which put `Anonymous`, counted too.)
+/// Nested layers reading the token from different places: one lets
+/// token-less requests through (`Anonymous`), the other (a part of the app
+/// behind a session cookie) reads it from a cookie (`Claims`), in either
+/// order. One request, counted once. (It was counted twice while a layer
+/// knew an outer one only by a mark of the same type as its own.)
 #[test]
-fn anonymous_outside_and_cookie_token_inside_count_one_request() {
+fn nested_layers_reading_different_token_sources_count_one_request() {
     let issuer = TestIssuer::new();
     let token = issuer.token().sign();
-    let text = with_recorder(|| async {
-        let app = Router::new()
-            .route("/x", get(|| async { "ok" }))
-            .layer(BearerLayer::new(validator(&issuer)).token_cookie("session"))
-            .layer(BearerLayer::new(validator(&issuer)).allow_anonymous());
-        let request = get_with(header::COOKIE, &format!("session={token}"));
-        assert_eq!(status(&app, request).await, StatusCode::OK);
-    });
-    assert_eq!(
-        sample(&text, REQUESTS, &[]),
-        1.0,
-        "one request counted more than once:\n{text}"
-    );
-}
-
-/// The mirror: the outer layer reads the token from a cookie (`Claims`),
-/// the inner one allows anonymous requests and sees no `Authorization`
-/// header (`Anonymous`, and no `Anonymous` before it: "I am outermost").
-#[test]
-fn cookie_token_outside_and_anonymous_inside_count_one_request() {
-    let issuer = TestIssuer::new();
-    let token = issuer.token().sign();
-    let text = with_recorder(|| async {
-        let app = Router::new()
-            .route("/x", get(|| async { "ok" }))
-            .layer(BearerLayer::new(validator(&issuer)).allow_anonymous())
-            .layer(BearerLayer::new(validator(&issuer)).token_cookie("session"));
-        let request = get_with(header::COOKIE, &format!("session={token}"));
-        assert_eq!(status(&app, request).await, StatusCode::OK);
-    });
-    assert_eq!(
-        sample(&text, REQUESTS, &[]),
-        1.0,
-        "one request counted more than once:\n{text}"
-    );
+    for cookie_inside in [true, false] {
+        let text = with_recorder(|| async {
+            let cookie = BearerLayer::new(validator(&issuer)).token_cookie("session");
+            let anonymous = BearerLayer::new(validator(&issuer)).allow_anonymous();
+            let (inner, outer) = if cookie_inside {
+                (cookie, anonymous)
+            } else {
+                (anonymous, cookie)
+            };
+            let app = Router::new()
+                .route("/x", get(|| async { "ok" }))
+                .layer(inner)
+                .layer(outer);
+            let request = get_with(header::COOKIE, &format!("session={token}"));
+            assert_eq!(status(&app, request).await, StatusCode::OK);
+        });
+        assert_eq!(
+            sample(&text, REQUESTS, &[]),
+            1.0,
+            "cookie inside: {cookie_inside}; one request counted more than once:\n{text}"
+        );
+    }
 }
 
 /// A cache hit the layer found is counted with the answer, and also when
