@@ -8,10 +8,11 @@
 #
 #   bash scripts/cpu_per_request.sh [seconds] [connections] [rounds]
 #
-# Needs wrk (Debian: apt-get install wrk). A round gives each route
-# `seconds` of load in 1-second runs, alternated A B B A (`/health`, `/ping`,
-# `/ping`, `/health`, …), so that a drift of the machine's speed within the
-# round (a noisy neighbour, the clock) weighs on both routes alike; the
+# Needs wrk (Debian: apt-get install wrk). A round starts a server process
+# of its own and gives each route `seconds` of load in 1-second runs,
+# alternated A B B A (`/health`, `/ping`, `/ping`, `/health`, …), so that a
+# drift of the machine's speed within the round (a noisy neighbour, the
+# clock) weighs on both routes alike; the
 # round's ratio is of the two routes' CPU per request over the round, and
 # the result is the median of the rounds' ratios. The server runs on CPU 0
 # and wrk on CPU 1 (taskset), so that neither's scheduling blurs the other's.
@@ -30,13 +31,27 @@ else
 fi
 
 out=$(mktemp)
-taskset -c 0 "$bin" --demo --listen 127.0.0.1:0 ${EXTRA_ARGS:-} >"$out" 2>/dev/null &
-pid=$!
+pid=
 trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
-for _ in $(seq 1 100); do grep -q '^listening on ' "$out" && break; sleep 0.1; done
-addr=$(sed -n 's/^listening on //p' "$out")
-token=$(sed -n '2p' "$out")
-[ -n "$addr" ] || { echo "resource_server did not start" >&2; exit 1; }
+# Each round runs its own server process: a process's layout (its hash
+# seeds, where the allocator put the cache, the token and the counters)
+# can favour or cost one route by a few per cent for as long as it lives
+# (three 7-round runs against one process each gave medians 1.024, 1.054
+# and 1.105 in one session), so the rounds' median is over as many
+# processes as rounds, not over one.
+start_server() {
+  taskset -c 0 "$bin" --demo --listen 127.0.0.1:0 ${EXTRA_ARGS:-} >"$out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q '^listening on ' "$out" && break; sleep 0.1; done
+  addr=$(sed -n 's/^listening on //p' "$out")
+  token=$(sed -n '2p' "$out")
+  [ -n "$addr" ] || { echo "resource_server did not start" >&2; exit 1; }
+}
+stop_server() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  : >"$out"
+}
 
 # The server's CPU time so far, in nanoseconds: the run time of each of its
 # threads (they live as long as the server: tokio's workers), from the
@@ -57,13 +72,14 @@ run() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# Warm both routes (connections, the token cache, the allocator).
-run /health >/dev/null
-run /ping >/dev/null
 health=()
 ping=()
 ratios=()
 for _ in $(seq 1 "$rounds"); do
+  start_server
+  # Warm both routes (connections, the token cache, the allocator).
+  run /health >/dev/null
+  run /ping >/dev/null
   hc=0 hr=0 pc=0 pr=0
   for _ in $(seq 1 $(((secs + 1) / 2))); do
     for path in /health /ping /ping /health; do
@@ -76,11 +92,12 @@ for _ in $(seq 1 "$rounds"); do
   health+=("$h")
   ping+=("$p")
   ratios+=("$(echo "scale=4; $p / $h" | bc)")
+  stop_server
 done
 h=$(printf '%s\n' "${health[@]}" | median)
 p=$(printf '%s\n' "${ping[@]}" | median)
 r=$(printf '%s\n' "${ratios[@]}" | median)
-printf 'server CPU per request (us), wrk -t1 -c%s, %s rounds of %s s a route (1-s runs, A B B A), same Authorization header\n' "$conns" "$rounds" "$(((secs + 1) / 2 * 2))"
+printf 'server CPU per request (us), wrk -t1 -c%s, %s rounds of %s s a route (1-s runs, A B B A, a server process a round), same Authorization header\n' "$conns" "$rounds" "$(((secs + 1) / 2 * 2))"
 printf '%-34s %8.2f   (%s)\n' "GET /health (public)" "$h" "${health[*]}"
 printf '%-34s %8.2f   (%s)\n' "GET /ping (protected, cached)" "$p" "${ping[*]}"
 printf '%-34s %8.3f   (per round: %s)\n' "ratio /ping : /health (median)" "$r" "${ratios[*]}"
