@@ -839,6 +839,7 @@ where
                     let mut response = std::task::ready!(fut.poll(cx))?;
                     // A refusal from inside (a `RequireLayer`, an inner
                     // layer) is known by the error in its extensions.
+                    let refused = response.extensions().get::<AuthError>();
                     #[cfg(feature = "metrics")]
                     {
                         let Answer {
@@ -847,7 +848,7 @@ where
                             anonymous,
                             ..
                         } = *this.answer;
-                        let error = response.extensions().get::<AuthError>();
+                        let error = refused;
                         this.answer.cached = false;
                         if counts && cached && error.is_none() {
                             // The common case: all three counts at once.
@@ -864,7 +865,12 @@ where
                             }
                         }
                     }
-                    if let Some(shared) = this.shared.as_deref() {
+                    // Only a refusal gets the layer's challenges and body
+                    // (both look for the error first; a success skips the
+                    // look-ups and two moves of the response).
+                    if refused.is_some()
+                        && let Some(shared) = this.shared.as_deref()
+                    {
                         apply_challenges(&mut response, &shared.challenges, this.answer.scheme);
                         response = write_body(response, this.render, this.answer.grpc);
                     }
