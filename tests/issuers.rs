@@ -931,3 +931,36 @@ fn a_setting_for_the_other_kind_of_issuer_is_a_build_error() {
         .is_ok()
     );
 }
+
+/// Each tenant discovered on its own has its own key set for its cached
+/// tokens: replacing tenant t1's key (same `kid`, new material) refuses
+/// t1's cached token and leaves t2's; t2's set refetched unchanged keeps
+/// t2's cached token.
+#[tokio::test]
+async fn a_tenants_withdrawn_key_refuses_only_that_tenants_cached_tokens() {
+    let server = tenant_server().await;
+    let (k1, k2) = (key("t1"), key("t2"));
+    server.keys.lock().unwrap().insert("t1".into(), k1.clone());
+    server.keys.lock().unwrap().insert("t2".into(), k2.clone());
+    let (_clock, template, v) = discovering(&server);
+    let t1 = tenant_token_of(&template, "t1", &k1);
+    let t2 = tenant_token_of(&template, "t2", &k2);
+    assert!(v.validate(&t1).await.is_ok());
+    assert!(v.validate(&t2).await.is_ok());
+    assert_eq!(v.token_cache_len(), Some(2));
+    server.keys.lock().unwrap().insert("t1".into(), key("t1"));
+    let issuer = |t: &str| template.replace("{tenant}", t);
+    v.remote_keys_of(&issuer("t1"))
+        .unwrap()
+        .refresh()
+        .await
+        .unwrap();
+    v.remote_keys_of(&issuer("t2"))
+        .unwrap()
+        .refresh()
+        .await
+        .unwrap();
+    assert!(v.validate(&t1).await.is_err());
+    assert!(v.validate(&t2).await.is_ok());
+    assert_eq!(v.token_cache_len(), Some(1));
+}

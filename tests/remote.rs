@@ -230,6 +230,64 @@ async fn a_key_removed_at_the_server_stops_verifying_after_the_next_refresh() {
     assert!(v.validate(&s.token()).await.is_ok());
 }
 
+/// A cached token against each change a stored key set can make: keys
+/// added keep the cached tokens; one algorithm taken from a key (the same
+/// material, now for PS256 only) refuses the RS256 tokens it verified, and
+/// only those; a set past `max_stale` refuses until the server serves it
+/// again.
+#[tokio::test]
+async fn cached_tokens_follow_each_change_of_the_key_set() {
+    let s = setup().await;
+    let k0 = &s.issuer.keys()[0];
+    let rsa = TestKey::generate(Algorithm::RS256).with_kid("r");
+    let jwks = |rsa_alg: &str, more: &[&TestKey]| {
+        let mut r = rsa.public_jwk().unwrap();
+        r["alg"] = json!(rsa_alg);
+        let mut keys = vec![k0.public_jwk().unwrap(), r];
+        keys.extend(more.iter().map(|k| k.public_jwk().unwrap()));
+        json!({ "keys": keys }).to_string()
+    };
+    s.server.set_jwks(jwks("RS256", &[]));
+    let v = s
+        .builder()
+        .jwks_options(options().max_stale(Duration::from_secs(600)))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let token_r = s.issuer.token().signing_key(&rsa).expires_in(7200).sign();
+    let token_0 = s.issuer.token().expires_in(7200).sign();
+    assert!(v.validate(&token_r).await.is_ok());
+    assert!(v.validate(&token_0).await.is_ok());
+    assert_eq!(v.token_cache_len(), Some(2));
+
+    // A key added: nothing withdrawn, both cached tokens pass.
+    let added = TestKey::generate(Algorithm::ES256).with_kid("added");
+    s.server.set_jwks(jwks("RS256", &[&added]));
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_r).await.is_ok());
+    assert!(v.validate(&token_0).await.is_ok());
+
+    // RS256 taken from the RSA key: its token is refused (cached or not),
+    // the other key's still passes.
+    s.server.set_jwks(jwks("PS256", &[&added]));
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_r).await.is_err());
+    assert!(v.validate(&token_0).await.is_ok());
+
+    // Past max_stale no fetched key verifies, cached or not; the same set
+    // served again makes it usable again.
+    s.server.set_mode(Mode::Status(500));
+    s.clock.advance(601);
+    assert_eq!(
+        v.validate(&token_0).await.unwrap_err(),
+        ValidationError::KeysUnavailable
+    );
+    s.server.set_mode(Mode::Serve);
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_0).await.is_ok());
+    assert!(v.validate(&token_r).await.is_err());
+}
+
 #[tokio::test]
 async fn a_flood_of_unknown_kids_costs_at_most_one_fetch_per_cooldown() {
     let s = setup().await;
@@ -920,4 +978,157 @@ async fn a_rotated_kid_is_fetched_even_beside_a_key_configured_without_kid() {
         "a genuine token signed with the rotated key `b` was refused: {result:?} (JWKS hits: {})",
         s.server.jwks_hits()
     );
+}
+
+/// A request that sees the new set (here `Validator::keys`, which reads
+/// the current set) is followed, on the same thread, by a hit on a cached
+/// token of a key that very set withdrew: the hit must refuse. The full
+/// check on every hit does; a shortcut tried in stop 31 (a withdrawal
+/// count moved only after the set was swapped in) accepted such tokens in
+/// 60 – 300 of 400 rounds (see BENCHMARKS.md). Each round caches a fresh
+/// token of `b`, withdraws `b` with 98 other keys (whose drop widened the
+/// gap), and a thread validates the cached token as soon as the withdrawal
+/// is visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_is_refused_once_its_keys_withdrawal_is_visible() {
+    let s = setup().await;
+    let a = s.issuer.keys()[0].clone();
+    let b = TestKey::generate(Algorithm::ES256).with_kid("b");
+    // More keys withdrawn with `b` (within the default `max_keys`).
+    let others: Vec<TestKey> = (0..98)
+        .map(|i| TestKey::generate(Algorithm::ES256).with_kid(format!("o{i}")))
+        .collect();
+    let mut all = vec![&a, &b];
+    all.extend(others.iter());
+    let with = jwks_of(&all);
+    let without = jwks_of(&[&a]);
+    s.server.set_jwks(with.clone());
+    let v = s.validator().await;
+    let mut accepted_after_withdrawal = 0;
+    let rounds = 400;
+    for round in 0..rounds {
+        s.server.set_jwks(with.clone());
+        v.refresh_keys().await.unwrap();
+        assert_eq!(v.keys().len(), 100);
+        let token = s
+            .issuer
+            .token()
+            .signing_key(&b)
+            .claim("round", round)
+            .expires_in(7200)
+            .sign();
+        assert!(v.validate(&token).await.is_ok());
+        s.server.set_jwks(without.clone());
+        let refreshed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinner = {
+            let v = v.clone();
+            let refreshed = refreshed.clone();
+            let handle = tokio::runtime::Handle::current();
+            std::thread::spawn(move || {
+                let _entered = handle.enter();
+                loop {
+                    if v.keys().len() == 1 {
+                        // The withdrawal is visible: the full check refuses.
+                        return poll_once(v.validate(&token));
+                    }
+                    if refreshed.load(std::sync::atomic::Ordering::Acquire) && v.keys().len() != 1 {
+                        return None;
+                    }
+                }
+            })
+        };
+        let refresh = v.refresh_keys().await;
+        refreshed.store(true, std::sync::atomic::Ordering::Release);
+        let outcome = spinner.join().unwrap();
+        refresh.unwrap();
+        if let Some(Ok(_)) = outcome {
+            accepted_after_withdrawal += 1;
+        }
+    }
+    assert_eq!(
+        accepted_after_withdrawal, 0,
+        "cached tokens of a withdrawn key accepted after the withdrawal was visible, in {accepted_after_withdrawal} of {rounds} rounds"
+    );
+}
+
+/// A key replaced under the same `kid` (new material) refuses the cached
+/// tokens of the old one; the old key served again (A-B-A) accepts them
+/// again, as the full check does.
+#[tokio::test]
+async fn cached_tokens_across_replacement_and_return_of_their_key() {
+    let s = setup().await;
+    let a = &s.issuer.keys()[0];
+    let b1 = TestKey::generate(Algorithm::ES256).with_kid("b");
+    let b2 = TestKey::generate(Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(jwks_of(&[a, &b1]));
+    let v = s.validator().await;
+    let token_b1 = s.issuer.token().signing_key(&b1).expires_in(7200).sign();
+    let token_a = s.issuer.token().expires_in(7200).sign();
+    assert!(v.validate(&token_b1).await.is_ok());
+    assert!(v.validate(&token_a).await.is_ok());
+    // Replaced under the same kid.
+    s.server.set_jwks(jwks_of(&[a, &b2]));
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_b1).await.is_err());
+    assert!(v.validate(&token_a).await.is_ok());
+    // Back again: verifies anew, cached; then an addition only keeps it.
+    s.server.set_jwks(jwks_of(&[a, &b1]));
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_b1).await.is_ok());
+    let c = TestKey::generate(Algorithm::ES256).with_kid("c");
+    s.server.set_jwks(jwks_of(&[a, &b1, &c]));
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_b1).await.is_ok());
+    // Withdrawn again, after a refresh that only added keys.
+    s.server.set_jwks(jwks_of(&[a, &c]));
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_b1).await.is_err());
+    assert!(v.validate(&token_a).await.is_ok());
+}
+
+/// A set past `max_stale` refuses cached tokens of fetched keys; a 304 from
+/// the server revives the same set (they pass again); a 200 that withdraws
+/// a key while the set was stale refuses that key's tokens.
+#[tokio::test]
+async fn cached_tokens_across_staleness_revival_and_a_withdrawal_while_stale() {
+    let s = setup().await;
+    let a = &s.issuer.keys()[0];
+    let b = TestKey::generate(Algorithm::ES256).with_kid("b");
+    s.server.set_jwks(jwks_of(&[a, &b]));
+    *s.server.state.etag.lock().unwrap() = Some("\"v1\"".into());
+    let v = s
+        .builder()
+        .jwks_options(options().max_stale(Duration::from_secs(600)))
+        .build_and_fetch()
+        .await
+        .unwrap();
+    let token_b = s.issuer.token().signing_key(&b).expires_in(7200).sign();
+    let token_a = s.issuer.token().expires_in(7200).sign();
+    assert!(v.validate(&token_b).await.is_ok());
+    assert!(v.validate(&token_a).await.is_ok());
+    s.server.set_mode(Mode::Status(500));
+    s.clock.advance(601);
+    assert!(v.validate(&token_b).await.is_err());
+    assert!(v.validate(&token_a).await.is_err());
+    // Served again: a 304 (same etag) revives the set.
+    s.server.set_mode(Mode::Serve);
+    v.refresh_keys().await.unwrap();
+    assert_eq!(v.remote_keys()[0].stats().not_modified, 1);
+    assert!(v.validate(&token_b).await.is_ok());
+    assert!(v.validate(&token_a).await.is_ok());
+    // Stale again; the server now withdraws `b`.
+    s.server.set_mode(Mode::Status(500));
+    s.clock.advance(601);
+    s.server.set_jwks(jwks_of(&[a]));
+    *s.server.state.etag.lock().unwrap() = Some("\"v2\"".into());
+    s.server.set_mode(Mode::Serve);
+    v.refresh_keys().await.unwrap();
+    assert!(v.validate(&token_b).await.is_err());
+    assert!(v.validate(&token_a).await.is_ok());
+    // Within max_stale, then past it with no fetch at all.
+    s.clock.advance(599);
+    assert!(v.validate(&token_a).await.is_ok());
+    s.server.set_mode(Mode::Status(500));
+    s.clock.advance(2);
+    assert!(v.validate(&token_a).await.is_err());
 }
