@@ -21,7 +21,7 @@ use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::RwLock;
 
-use bearer_guard::{Claims, keys::Algorithm};
+use bearer_guard::{Claims, keys::Algorithm, testing::TestIssuer};
 use common::{Fixture, mean_ns, now};
 use criterion::Criterion;
 use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
@@ -80,6 +80,18 @@ fn main() {
     }
     let key = digest(ENTRIES / 2);
 
+    // The same, as production runs it: keys fetched from the issuer's JWKS
+    // (discovery, on 127.0.0.1), whose current set a hit checks.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(TestIssuer::with_keys(f.issuer.keys().to_vec()).serve());
+    let remote = rt.block_on(server.validator());
+    let remote_token = server.token().expires_in(24 * 3600).sign();
+    rt.block_on(remote.validate(&remote_token)).expect("valid");
+
     let mut c = Criterion::default().configure_from_args();
     let mut g = c.benchmark_group("parts");
     g.bench_function("extract", |b| {
@@ -120,6 +132,9 @@ fn main() {
     g.bench_function("validate-warm", |b| {
         b.iter(|| now(warm.validate(black_box(&f.token))).unwrap())
     });
+    g.bench_function("validate-warm-remote", |b| {
+        b.iter(|| now(remote.validate(black_box(&remote_token))).unwrap())
+    });
     g.bench_function("system-time", |b| b.iter(std::time::SystemTime::now));
     g.bench_function("claims-clone", |b| b.iter(|| black_box(&claims).clone()));
     g.bench_function("extensions", |b| {
@@ -145,6 +160,7 @@ fn main() {
         "map-quick_cache",
         "map-sharded",
         "validate-warm",
+        "validate-warm-remote",
         "system-time",
         "claims-clone",
         "extensions",
