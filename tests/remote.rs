@@ -982,10 +982,10 @@ async fn a_rotated_kid_is_fetched_even_beside_a_key_configured_without_kid() {
 
 /// A request that sees the new set (here `Validator::keys`, which reads
 /// the current set) is followed, on the same thread, by a hit on a cached
-/// token of a key that very set withdrew: the hit must refuse. The full
-/// check on every hit does; a shortcut tried in stop 31 (a withdrawal
-/// count moved only after the set was swapped in) accepted such tokens in
-/// 60 – 300 of 400 rounds (see BENCHMARKS.md). Each round caches a fresh
+/// token of a key that very set withdrew: the hit must refuse. While the
+/// withdrawal count (`JwksCache::unchanged_since`) moved only after the set
+/// was swapped in, the shortcut accepted such tokens in 60 – 300 of 400
+/// rounds; it now moves before the swap too. Each round caches a fresh
 /// token of `b`, withdraws `b` with 98 other keys (whose drop widened the
 /// gap), and a thread validates the cached token as soon as the withdrawal
 /// is visible.

@@ -158,6 +158,17 @@ impl KeySet {
             .any(|k| key.is(k) && k.algorithms.contains(alg))
     }
 
+    /// Whether this set still trusts every key of `before` for each of its
+    /// algorithms: replacing `before` with it withdraws nothing (it may add).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn keeps_all(&self, before: &KeySet) -> bool {
+        before.keys.iter().all(|old| {
+            old.algorithms
+                .iter()
+                .all(|alg| self.still_trusts(&old.identity, alg))
+        })
+    }
+
     /// Verifies a signature with the key(s) the header designates (see the
     /// type's documentation): by `kid`, every key with that `kid` that may
     /// verify `alg` is tried in document order; without `kid`, the single key

@@ -124,24 +124,68 @@ impl KeySource {
         self.with_current(|keys| keys.is_some_and(|keys| keys.still_trusts(key, alg)))
     }
 
+    /// Whether a key this source's [`verify`](Self::verify) returned with
+    /// `seen` is certainly still in its current set, without looking: a
+    /// remote source answers from two atomics and the clock while no set
+    /// stored since has withdrawn a key (`JwksCache::unchanged_since`).
+    /// `false` says "look" ([`still_trusts`](Self::still_trusts)); always
+    /// for configured keys, whose look is as cheap.
+    #[inline]
+    pub(crate) fn trusts_at_once(&self, seen: u64) -> bool {
+        match self {
+            KeySource::Static(_) => {
+                let _ = seen;
+                false
+            }
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => remote.cache.unchanged_since(seen),
+        }
+    }
+
+    /// Whether `other` is this very source (a clone of it), not another
+    /// with the same keys.
+    pub(crate) fn is_same(&self, other: &KeySource) -> bool {
+        match (self, other) {
+            // Configured keys never change: `seen` plays no part.
+            (KeySource::Static(_), KeySource::Static(_)) => true,
+            #[cfg(feature = "remote")]
+            (KeySource::Remote(a), KeySource::Remote(b)) => Arc::ptr_eq(a, b),
+            #[cfg(feature = "remote")]
+            _ => false,
+        }
+    }
+
+    /// The source's withdrawals so far (0 for configured keys, which never
+    /// change): read before the keys that verify a token are.
+    fn withdrawals(&self) -> u64 {
+        match self {
+            KeySource::Static(_) => 0,
+            #[cfg(feature = "remote")]
+            KeySource::Remote(remote) => remote.cache.withdrawals(),
+        }
+    }
+
     /// Verifies the signature of `token` (parsed as `jws`, its header
     /// checked for `alg`) with the current keys, starting a remote source
     /// on first use. With `may_wait`, answers [`Step::Wait`] where a fetch
-    /// that the cool-down allows could bring the key.
+    /// that the cool-down allows could bring the key. With the key, the
+    /// source's withdrawals read before the keys were (for
+    /// [`trusts_at_once`](Self::trusts_at_once)).
     pub(crate) fn verify(
         &self,
         jws: &Jws,
         alg: Algorithm,
         token: &str,
         may_wait: bool,
-    ) -> Result<KeyBinding, Step> {
+    ) -> Result<(KeyBinding, u64), Step> {
         #[cfg(feature = "remote")]
         if let KeySource::Remote(remote) = self {
             remote.start();
         }
+        let seen = self.withdrawals();
         let outcome = self.with_current(|keys| keys.map(|keys| jws.verify(alg, token, keys)));
         match outcome {
-            Some(Ok(binding)) => Ok(binding),
+            Some(Ok(binding)) => Ok((binding, seen)),
             // Only the configured keys stand in (no fetched set is usable):
             // a token they do not verify is treated as when there are no
             // keys at all, so an outage answers 503, not 401.

@@ -35,7 +35,7 @@ pub use report::{Check, Outcome, Report};
 
 use self::issuers::{Issuers, Owner};
 use self::key_source::Step;
-use self::token_cache::{TokenCache, Verified};
+use self::token_cache::{NOT_SEEN, TokenCache, Verified};
 use crate::claims::{Claims, Source as ClaimSource};
 use crate::clock::{Clock, Leeway};
 use crate::digest::sha256;
@@ -459,7 +459,9 @@ impl Validator {
         }
         if let Some((key, hit)) = cache.get(token) {
             let trusted = inner.issuers.get(&hit.owner);
-            if trusted.is_some_and(|t| t.keys.still_trusts(&hit.key, hit.alg)) {
+            if trusted.is_some_and(|t| {
+                t.keys.trusts_at_once(hit.withdrawals) || t.keys.still_trusts(&hit.key, hit.alg)
+            }) {
                 let checked = hit.claims.check_time(inner.clock.now(), inner.leeway);
                 if checked.is_err() {
                     cache.remove(key);
@@ -650,7 +652,7 @@ impl Validator {
         &self,
         jws: &Jws,
         token: &str,
-        key: KeyBinding,
+        key: (KeyBinding, u64),
         owner: Owner,
         claims: Option<Map<String, Value>>,
     ) -> Result<Claims, ValidationError> {
@@ -663,7 +665,7 @@ impl Validator {
             Some(claims) => claims,
             None => jws.claims(token)?,
         };
-        if let Some(key_issuer) = key.issuer() {
+        if let Some(key_issuer) = key.0.issuer() {
             let text = |name: &str| claims.get(name).and_then(Value::as_str);
             if !key_vouches_for(key_issuer, text("iss"), text("tid")) {
                 return Err(ValidationError::InvalidIssuer);
@@ -672,10 +674,19 @@ impl Validator {
         let claims = trusted
             .claims
             .check(claims, inner.clock.now(), ClaimSource::Jwt)?;
+        let verifier = trusted.keys.clone();
         // A tenant seen for the first time is remembered only now.
         let owner = inner.issuers.admit(owner)?;
         let Some(cache) = &inner.cache else {
             return Ok(claims);
+        };
+        // The tenant may have been admitted meanwhile with another source
+        // of keys (discovered apart): its hits then look in that source's
+        // set, never trusting the key on what another source did.
+        let (key, seen) = key;
+        let seen = match inner.issuers.get(&owner) {
+            Some(t) if t.keys.is_same(&verifier) => seen,
+            _ => NOT_SEEN,
         };
         // The entry keeps the token, and may parse its claims again: it
         // weighs what it holds once they are.
@@ -691,6 +702,7 @@ impl Validator {
                 claims: claims.clone(),
                 key,
                 alg,
+                withdrawals: seen,
                 owner,
                 units: Verified::units(token.len(), memory),
             },

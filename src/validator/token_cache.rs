@@ -26,14 +26,22 @@ use crate::keys::{Algorithm, KeyIdentity};
 pub(crate) struct Verified {
     pub(crate) claims: Claims,
     /// The key that verified it, and for which algorithm (a
-    /// [`KeyBinding`](crate::keys::KeyBinding) apart: 40 bytes an entry, not 48).
+    /// [`KeyBinding`](crate::keys::KeyBinding) apart: 8 bytes less an entry).
     pub(crate) key: Arc<KeyIdentity>,
     pub(crate) alg: Algorithm,
+    /// Its key source's withdrawals when `key` was taken from its set: a
+    /// hit trusts the key at once while they have not moved
+    /// (`KeySource::trusts_at_once`); [`NOT_SEEN`] never matches.
+    pub(crate) withdrawals: u64,
     /// The issuer whose keys must still hold `key`.
     pub(crate) owner: Owner,
     /// The token's size in [`UNIT`]s, at least 1: what the entry weighs.
     pub(crate) units: u32,
 }
+
+/// A [`Verified::withdrawals`] that no source reaches (it would take 2^64
+/// key sets, each withdrawing a key): its hits always look in the set.
+pub(crate) const NOT_SEEN: u64 = u64::MAX;
 
 /// The capacity counts tokens by the KiB (a token of up to 1 KiB is one
 /// unit, a 4 KiB token four): the claims an entry keeps grow with its
@@ -128,6 +136,7 @@ impl TokenCache {
 
     /// The entry of `token` (its key, and what verified it), if this very
     /// token was verified: never another token's entry under the same key.
+    #[inline]
     pub(crate) fn get(&self, token: &[u8]) -> Option<(u64, Verified)> {
         let key = self.key(token);
         self.map

@@ -30,6 +30,7 @@ pub(crate) mod stats;
 use crate::telemetry;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,6 +135,14 @@ pub(crate) struct JwksCache {
     fallback: Option<Arc<Snapshot>>,
     clock: Clock,
     snapshot: ArcSwapOption<Snapshot>,
+    /// Moves on (after the store) each time a stored set drops a key, or
+    /// an algorithm of one, that the set before it held: while it has not
+    /// moved, every key of a set stored at or after a reading of it is
+    /// still in the current set (see [`unchanged_since`](Self::unchanged_since)).
+    withdrawals: AtomicU64,
+    /// The monotonic time (ms) until which the current fetched set is
+    /// usable: its confirmation plus `max_stale`; 0 before the first.
+    usable_until: AtomicU64,
     metadata: ArcSwapOption<IssuerMetadata>,
     control: Mutex<Control>,
     wake: Notify,
@@ -208,6 +217,8 @@ impl JwksCache {
             fallback,
             clock,
             snapshot: ArcSwapOption::empty(),
+            withdrawals: AtomicU64::new(0),
+            usable_until: AtomicU64::new(0),
             metadata: ArcSwapOption::empty(),
             control: Mutex::new(Control::default()),
             wake: Notify::new(),
@@ -269,6 +280,43 @@ impl JwksCache {
     fn is_expired(&self, s: &Snapshot) -> bool {
         let age = self.clock.mono_ms().saturating_sub(s.confirmed_at);
         u128::from(age) > self.options.max_stale.as_millis()
+    }
+
+    /// The withdrawals so far: read before a key set is loaded to verify a
+    /// token, and kept with the token's cache entry.
+    pub(crate) fn withdrawals(&self) -> u64 {
+        self.withdrawals.load(Ordering::Acquire)
+    }
+
+    /// Whether a key taken from the current set when the withdrawals were
+    /// `seen` is certainly still in it, and the set usable: no set stored
+    /// since dropped a key (or an algorithm of one), and the current set is
+    /// within `max_stale`. Two atomic loads and the clock, where
+    /// [`current`](Self::current) and a search of the set cost ~250
+    /// instructions on every cached token's request. `false` says "look":
+    /// the caller then checks the current set as before.
+    ///
+    /// Why it holds: a store that withdraws moves the withdrawals once
+    /// before it swaps the set in and once after. A hit that can see the
+    /// new set (the swap publishes the first move) finds the count moved
+    /// and looks in the set. `seen` is read before the set that verifies
+    /// is loaded: a set loaded after the first move but before the swap is
+    /// the old one, and the second move voids `seen`; any other set loaded
+    /// is current at or after `seen`, and none stored since withdrew a key
+    /// while the count stands. The configured keys are in every fetched
+    /// set, so one that verified while they stood in alone is found too.
+    /// Staleness is the same test as `is_expired`'s, on the same clock.
+    pub(crate) fn unchanged_since(&self, seen: u64) -> bool {
+        self.withdrawals.load(Ordering::Acquire) == seen
+            && self.clock.mono_ms() <= self.usable_until.load(Ordering::Acquire)
+    }
+
+    /// Records that the set confirmed at `confirmed_at` (mono ms) is usable
+    /// until `max_stale` after it.
+    fn usable_from(&self, confirmed_at: u64) {
+        let max_stale = u64::try_from(self.options.max_stale.as_millis()).unwrap_or(u64::MAX);
+        self.usable_until
+            .store(confirmed_at.saturating_add(max_stale), Ordering::Release);
     }
 
     /// Whether the JWKS URL comes from discovery.
@@ -476,8 +524,9 @@ impl JwksCache {
                     }
                     let count = keys.len();
                     // From this store on, cached tokens whose key is not in
-                    // the new set are verified again (the cache checks the
-                    // current set on every hit): nothing else signals removal.
+                    // the new set are verified again (a hit checks the
+                    // current set whenever a store withdrew a key since the
+                    // token verified): nothing else signals removal.
                     self.store(keys, &headers);
                     delay = jitter(self.options.refresh_interval(&headers));
                     if own {
@@ -683,28 +732,51 @@ impl JwksCache {
     }
 
     fn store(&self, keys: KeySet, headers: &HeaderMap) {
+        // Only the background task stores (one attempt at a time), so the
+        // set compared with is the one replaced. The configured keys (the
+        // set before the first fetch) are in every fetched set.
+        let withdraws = self
+            .snapshot
+            .load()
+            .as_deref()
+            .is_some_and(|before| !keys.keeps_all(&before.keys));
+        let confirmed_at = self.clock.mono_ms();
+        // Before the swap: from here on a hit looks in the set, so none
+        // trusts a withdrawn key once the new set can be seen (the swap
+        // publishes this count with it).
+        if withdraws {
+            self.withdrawals.fetch_add(1, Ordering::AcqRel);
+        }
         self.snapshot.store(Some(Arc::new(Snapshot {
             keys,
             configured_only: false,
-            confirmed_at: self.clock.mono_ms(),
+            confirmed_at,
             etag: headers.get(ETAG).cloned(),
             last_modified: headers.get(LAST_MODIFIED).cloned(),
         })));
+        self.usable_from(confirmed_at);
+        // And after it: a token verified between the two, with the count
+        // of the first and the set before the swap, is not trusted on it.
+        if withdraws {
+            self.withdrawals.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// A 304: same keys, confirmed now (validators updated if sent again).
     fn confirm(&self, headers: &HeaderMap) {
         if let Some(current) = self.snapshot.load_full() {
+            let confirmed_at = self.clock.mono_ms();
             self.snapshot.store(Some(Arc::new(Snapshot {
                 keys: current.keys.clone(),
                 configured_only: false,
-                confirmed_at: self.clock.mono_ms(),
+                confirmed_at,
                 etag: headers.get(ETAG).cloned().or_else(|| current.etag.clone()),
                 last_modified: headers
                     .get(LAST_MODIFIED)
                     .cloned()
                     .or_else(|| current.last_modified.clone()),
             })));
+            self.usable_from(confirmed_at);
         }
     }
 }
