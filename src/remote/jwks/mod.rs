@@ -135,10 +135,10 @@ pub(crate) struct JwksCache {
     fallback: Option<Arc<Snapshot>>,
     clock: Clock,
     snapshot: ArcSwapOption<Snapshot>,
-    /// Moves on (after the store) each time a stored set drops a key, or
-    /// an algorithm of one, that the set before it held: while it has not
-    /// moved, every key of a set stored at or after a reading of it is
-    /// still in the current set (see [`unchanged_since`](Self::unchanged_since)).
+    /// Moves on (twice: before the swap and after) each time a stored set
+    /// drops a key, or an algorithm of one, that the set before it held:
+    /// while it has not moved, every key of a set loaded after a reading of
+    /// it is still in the current set (see [`unchanged_since`](Self::unchanged_since)).
     withdrawals: AtomicU64,
     /// The monotonic time (ms) until which the current fetched set is
     /// usable: its confirmation plus `max_stale`; 0 before the first.
