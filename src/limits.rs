@@ -136,6 +136,12 @@ pub const REDIS_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_REDIS_CLUSTER_NODES: usize = 64;
 
 #[cfg(feature = "redis")]
+/// Shortest key [`RedisStore::try_integrity_key`](crate::redis::RedisStore::try_integrity_key)
+/// takes: 32 bytes (HMAC-SHA256's own length; a shorter key, the empty
+/// one from an unset variable above all, authenticates nothing).
+pub const MIN_REDIS_INTEGRITY_KEY: usize = 32;
+
+#[cfg(feature = "redis")]
 /// How many times the cluster client retries a command (after a `MOVED`,
 /// `ASK`, `TRYAGAIN` or a lost connection), within the command timeout: 2.
 pub const REDIS_CLUSTER_RETRIES: u32 = 2;

@@ -4,7 +4,10 @@
 //!
 //! Keys are `NAMESPACE:KIND:HEX`, where `HEX` is a digest (never a token or
 //! a proof); every key has a TTL set by the same rules as the in-process
-//! entry it mirrors. When Redis cannot be reached (within the command
+//! entry it mirrors, but one: on one node, `NAMESPACE:promotion:` notes when
+//! the fleet first saw a node promoted by a failover as its primary (a few
+//! dozen bytes: a replica promoted by a failover may lack the replay
+//! entries written last, and vouches only for proofs made since). When Redis cannot be reached (within the command
 //! timeout), the replay check fails closed (the proof is refused with a
 //! 503: accepting it could accept a replay) and the introspection cache
 //! falls back to the in-process one (the endpoint is asked, as without
@@ -19,13 +22,14 @@
 //! server's certificate checked against the system's roots or those given
 //! to [`RedisStore::tls_root_certificates`]; a client certificate with
 //! [`RedisStore::tls_client_certificate`]). Every operation reads or
-//! writes one key (a proof's replay entry, an introspection answer), so in
-//! a cluster each stays within one hash slot: no cross-slot command, no
+//! writes one key (a proof's replay entry, an introspection answer; on one
+//! node, the replay check also the promotion note), so in a cluster each
+//! stays within one hash slot: no cross-slot command, no
 //! hash tag that would pile a fleet's keys onto one node.
 //!
 //! Redis is trusted as the caches in the process are: whoever can write to
 //! it can mark proofs as seen or plant introspection answers. With
-//! [`RedisStore::integrity_key`], every value is authenticated (HMAC-SHA256
+//! [`RedisStore::try_integrity_key`], every value is authenticated (HMAC-SHA256
 //! over its key and content) and a value without a valid tag is ignored.
 
 use std::fmt;
@@ -55,6 +59,15 @@ pub enum StoreError {
     /// parse, or TLS settings for a `redis://` (plain) URL.
     #[error("Redis TLS settings refused: {0}")]
     InvalidTls(String),
+    /// The integrity key is shorter than
+    /// [`MIN_REDIS_INTEGRITY_KEY`](crate::limits::MIN_REDIS_INTEGRITY_KEY).
+    #[error("Redis integrity key of {len} bytes refused: at least {min} random bytes")]
+    ShortIntegrityKey {
+        /// The key's length.
+        len: usize,
+        /// The shortest key taken.
+        min: usize,
+    },
 }
 
 /// A Redis server shared by the replicas of a service (feature `redis`),
@@ -160,6 +173,41 @@ struct Inner {
     /// Values failing their integrity check are said at `warn` once a
     /// minute (after a key change, every uncached read finds one).
     tampered: crate::telemetry::WarnThrottle,
+    /// The replication histories of promoted nodes this store has seen,
+    /// and when it first saw each (see [`Promotions`]): for a cluster,
+    /// whose scripts cannot reach a note shared by the fleet.
+    promotions: std::sync::Mutex<Promotions>,
+}
+
+/// Most replication histories of promoted nodes remembered: 64. One is
+/// forgotten (the oldest) to make room: seen again, its memory starts
+/// again from then (the store vouches for less, never for more).
+const MAX_PROMOTIONS: usize = 64;
+
+/// When this store first saw each promoted node's replication history
+/// (its `master_replid`), on the monotonic clock. A node promoted from
+/// replica (a failover) may lack the replay entries its old primary
+/// acknowledged last (replication is asynchronous), however long it has
+/// run: its memory is counted from when this store first saw it as a
+/// primary, not from its start.
+#[derive(Default)]
+struct Promotions(Vec<(String, Instant)>);
+
+impl Promotions {
+    /// Seconds since `replid` was first seen (now, if never).
+    fn memory(&mut self, replid: &str, now: Instant) -> i64 {
+        let seen = match self.0.iter().find(|(id, _)| id == replid) {
+            Some((_, at)) => *at,
+            None => {
+                if self.0.len() >= MAX_PROMOTIONS {
+                    self.0.remove(0);
+                }
+                self.0.push((replid.to_owned(), now));
+                now
+            }
+        };
+        i64::try_from(now.saturating_duration_since(seen).as_secs()).unwrap_or(i64::MAX)
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -248,6 +296,7 @@ impl RedisStore {
                 retry_after: AtomicU64::new(0),
                 epoch: Instant::now(),
                 tampered: crate::telemetry::WarnThrottle::default(),
+                promotions: std::sync::Mutex::default(),
             }),
         })
     }
@@ -333,6 +382,7 @@ impl RedisStore {
             retry_after: AtomicU64::new(0),
             epoch: Instant::now(),
             tampered: crate::telemetry::WarnThrottle::default(),
+            promotions: std::sync::Mutex::default(),
         };
         change(&mut inner);
         RedisStore {
@@ -363,14 +413,24 @@ impl RedisStore {
     }
 
     /// Authenticates every value with HMAC-SHA256 under `key` (the same
-    /// on every replica; at least 32 random bytes): a value someone else
+    /// on every replica; random, at least
+    /// [`MIN_REDIS_INTEGRITY_KEY`](crate::limits::MIN_REDIS_INTEGRITY_KEY)
+    /// bytes, or [`StoreError::ShortIntegrityKey`]: an empty key read from
+    /// an unset variable would authenticate nothing): a value someone else
     /// wrote to Redis is ignored: a planted introspection answer is not
     /// read. (Marking a proof as seen needs no value, so a writer without
     /// the key can still make proofs count as replays: a denial of
     /// service, never an acceptance.) Without it, Redis is trusted.
-    pub fn integrity_key(self, key: &[u8]) -> Self {
+    pub fn try_integrity_key(self, key: &[u8]) -> Result<Self, StoreError> {
+        let min = crate::limits::MIN_REDIS_INTEGRITY_KEY;
+        if key.len() < min {
+            return Err(StoreError::ShortIntegrityKey {
+                len: key.len(),
+                min,
+            });
+        }
         let key = Arc::new(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key));
-        self.with(|inner| inner.integrity = Some(key))
+        Ok(self.with(|inner| inner.integrity = Some(key)))
     }
 
     /// The tag of `value` under `key`, when values are authenticated.
@@ -529,8 +589,15 @@ impl RedisStore {
         ttl: u64,
     ) -> Result<Once, StoreError> {
         let mut invocation = REPLAY_SCRIPT.prepare_invoke();
-        invocation.key(self.key(kind, id)).arg(ttl.max(1));
-        let (first, memory): (i64, i64) = self
+        invocation.key(self.key(kind, id));
+        // One node: where the fleet notes when it first saw a promoted
+        // node as its primary (a cluster's keys of one script must share a
+        // slot: there each store notes it for itself).
+        if !self.inner.target.cluster {
+            invocation.key(self.key(PROMOTION_KIND, b""));
+        }
+        invocation.arg(ttl.max(1));
+        let (first, uptime, promoted, replid, since): (i64, i64, i64, String, i64) = self
             .run_with(|mut connection| async move {
                 match &mut connection {
                     Connection::One(c) => invocation.invoke_async(c).await,
@@ -538,10 +605,21 @@ impl RedisStore {
                 }
             })
             .await?;
+        let mut memory = uptime.max(0);
+        if promoted != 0 {
+            let since = if since >= 0 {
+                since
+            } else {
+                self.inner
+                    .promotions
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .memory(&replid, Instant::now())
+            };
+            memory = memory.min(since);
+        }
         Ok(if first == 1 {
-            Once::First {
-                memory: memory.max(0),
-            }
+            Once::First { memory }
         } else {
             Once::Seen
         })
@@ -589,18 +667,31 @@ impl RedisStore {
 pub(crate) enum Once {
     /// Recorded now: first sight, as far as the store remembers. `memory`:
     /// for how many seconds the node holding the entry has run (its
-    /// `uptime_in_seconds`; 0 when it will not say). Whatever it held
-    /// before it started may be lost (no persistence, or back from an
-    /// older snapshot), so a proof made before then may have been accepted
-    /// already and is not vouched for.
+    /// `uptime_in_seconds`; 0 when it will not say), and, for a node
+    /// promoted from replica, at most since this store first saw it as a
+    /// primary. Whatever it held before it started may be lost (no
+    /// persistence, or back from an older snapshot), and a promoted node
+    /// may never have received its old primary's last writes, so a proof
+    /// made before then may have been accepted already and is not vouched
+    /// for.
     First { memory: i64 },
     /// Already there: a replay.
     Seen,
 }
 
+/// The key (under the namespace) where a one-node store's fleet notes
+/// when it first saw a promoted node as its primary: `REPLID SECONDS`, by
+/// the node's clock. One key, without TTL.
+const PROMOTION_KIND: &str = "promotion";
+
 /// Sets a replay entry unless it exists, and says how long its node has
-/// run. KEYS[1]: the entry; ARGV[1]: its TTL in seconds. Answers {1 if set
-/// now, else 0; the node's uptime in seconds}. The uptime is read on every
+/// run. KEYS[1]: the entry; KEYS[2] (one node only): the promotion note;
+/// ARGV[1]: the entry's TTL in seconds. Answers {1 if set now, else 0; the
+/// node's uptime in seconds; 1 if the node was promoted from replica
+/// (`second_repl_offset` not -1, or not readable), else 0; its
+/// `master_replid`; with KEYS[2] and a promoted node, the seconds since
+/// the fleet first saw this replication history as its primary (noted
+/// now if not yet, or if the note names another), else -1}. The uptime is read on every
 /// call (INFO in a script costs no measurable throughput): a node that
 /// restarted, empty or from a snapshot older than its last writes, is
 /// caught on the first proof after it. An uptime that is not a whole
@@ -609,15 +700,40 @@ pub(crate) enum Once {
 static REPLAY_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r"
+if redis.replicate_commands then redis.replicate_commands() end
 local uptime = 0
 local info = redis.pcall('INFO', 'server')
 if type(info) == 'string' then
   uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) or 0
 end
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  return {1, uptime}
+local promoted = 1
+local replid = ''
+local repl = redis.pcall('INFO', 'replication')
+if type(repl) == 'string' then
+  replid = string.match(repl, 'master_replid:(%w+)') or ''
+  if string.match(repl, 'second_repl_offset:%-1%s') then
+    promoted = 0
+  end
 end
-return {0, uptime}
+local since = -1
+if promoted == 1 and KEYS[2] then
+  local now = tonumber(redis.call('TIME')[1])
+  local at = nil
+  local note = redis.call('GET', KEYS[2])
+  if type(note) == 'string' then
+    local id, t = string.match(note, '^(%w+) (%d+)$')
+    if id == replid then at = tonumber(t) end
+  end
+  if not at then
+    redis.call('SET', KEYS[2], replid .. ' ' .. now)
+    at = now
+  end
+  since = math.max(now - at, 0)
+end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return {1, uptime, promoted, replid, since}
+end
+return {0, uptime, promoted, replid, since}
 ",
     )
 });

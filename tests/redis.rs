@@ -17,7 +17,7 @@ use bearer_guard::{
     dpop::{DpopError, DpopOptions},
     introspection::{ClientAuth, Introspection, IntrospectionOptions},
     keys::Algorithm,
-    redis::RedisStore,
+    redis::{RedisStore, StoreError},
 };
 use common::as_server::{CLIENT_ID, CLIENT_SECRET, T0};
 use common::redis_server::RedisServer;
@@ -256,38 +256,32 @@ async fn an_opaque_token_is_introspected_once_for_the_whole_fleet() {
     assert_eq!(s.server.intro_calls(), 1);
     let stats = b.introspection_stats().await.unwrap();
     assert_eq!((stats.calls, stats.shared_cache_hits), (0, 1));
-    // Refusals are shared too, for the inactive TTL.
-    assert_eq!(
-        a.validate("revoked-1").await.unwrap_err(),
-        ValidationError::Inactive
-    );
-    assert_eq!(
-        b.validate("revoked-1").await.unwrap_err(),
-        ValidationError::Inactive
-    );
-    assert_eq!(s.server.intro_calls(), 2);
+    // Refusals are not shared: any string a stranger makes up is refused,
+    // and shared it would be written to Redis. Each replica asks once and
+    // keeps its refusal in-process.
+    for v in [&a, &b, &a, &b] {
+        assert_eq!(
+            v.validate("revoked-1").await.unwrap_err(),
+            ValidationError::Inactive
+        );
+    }
+    assert_eq!(s.server.intro_calls(), 3);
 
-    // The keys: namespace, kind, the token's digest; TTLs by the same rules
-    // (the active answer for at most max_ttl = 120 s, the refusal for the
-    // inactive TTL).
+    // The key: namespace, kind, the token's digest; the active answer's
+    // TTL by the same rules (at most max_ttl = 120 s).
     let keys = redis.cli(&["--scan"]);
     assert!(
         !keys.contains("opaque-1") && !keys.contains("revoked-1"),
         "{keys}"
     );
     let keys: Vec<&str> = keys.lines().collect();
-    assert_eq!(keys.len(), 2, "{keys:?}");
-    let mut ttls: Vec<i64> = keys
-        .iter()
-        .map(|k| {
-            assert!(k.starts_with("bearer-guard:introspection:"), "{k}");
-            redis.cli(&["TTL", k]).trim().parse().unwrap()
-        })
-        .collect();
-    ttls.sort();
-    // The default inactive TTL is 10 s.
-    assert!((1..=10).contains(&ttls[0]), "{ttls:?}");
-    assert!((11..=120).contains(&ttls[1]), "{ttls:?}");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("bearer-guard:introspection:"),
+        "{keys:?}"
+    );
+    let ttl: i64 = redis.cli(&["TTL", keys[0]]).trim().parse().unwrap();
+    assert!((11..=120).contains(&ttl), "{ttl}");
 }
 
 #[tokio::test]
@@ -356,16 +350,17 @@ async fn answers_are_shared_only_between_replicas_of_the_same_client_and_endpoin
 async fn with_an_integrity_key_a_planted_answer_is_not_read() {
     let redis = RedisServer::start();
     let s = common::as_server::setup(common::AUDIENCE).await;
-    s.server.answer("opaque-4", json!({"active": false}));
+    s.server.answer("opaque-4", answer(&s));
     let key = b"0123456789abcdef0123456789abcdef";
-    let store = RedisStore::new(&redis.url()).unwrap().integrity_key(key);
+    let store = RedisStore::new(&redis.url())
+        .unwrap()
+        .try_integrity_key(key)
+        .unwrap();
     let a = introspecting(&s, Some(store.clone()));
-    assert_eq!(
-        a.validate("opaque-4").await.unwrap_err(),
-        ValidationError::Inactive
-    );
-    // Someone with write access to Redis turns the stored refusal into an
-    // active answer.
+    assert!(a.validate("opaque-4").await.is_ok());
+    // The token is revoked; someone with write access to Redis replaces
+    // the stored (sealed) answer with an unsealed active one.
+    s.server.answer("opaque-4", json!({"active": false}));
     let stored_key = redis.cli(&["--scan"]).trim().to_owned();
     let planted = format!("{T0}\n{}", answer(&s));
     redis.cli(&["SET", &stored_key, &planted, "EX", "60"]);
@@ -377,7 +372,6 @@ async fn with_an_integrity_key_a_planted_answer_is_not_read() {
     assert_eq!(b.introspection_stats().await.unwrap().shared_cache_hits, 0);
     // A replica without the key reads the plant: without the key, Redis is
     // trusted (and this is what the key is for).
-    // (The replica with the key replaced the plant with the real answer.)
     redis.cli(&["SET", &stored_key, &planted, "EX", "60"]);
     let trusting = introspecting(&s, Some(RedisStore::new(&redis.url()).unwrap()));
     assert!(trusting.validate("opaque-4").await.is_ok());
@@ -416,5 +410,353 @@ async fn an_answer_stamped_by_a_replica_whose_clock_runs_ahead_is_not_reused() {
         s.server.intro_calls(),
         2,
         "the future-stamped answer was reused"
+    );
+}
+
+// --- review, stop 32 ---
+
+/// `used_memory` of `redis`, in bytes.
+fn review_used_memory(redis: &RedisServer) -> u64 {
+    redis
+        .cli(&["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("used_memory:"))
+        .and_then(|v| v.parse().ok())
+        .expect("INFO memory has used_memory")
+}
+
+/// A stranger (no valid token) sends `n` made-up opaque tokens to an
+/// introspecting replica of the fleet: each is answered `active: false`.
+async fn review_flood(stranger: &Validator, n: usize) {
+    for start in (0..n).step_by(32) {
+        let mut batch = tokio::task::JoinSet::new();
+        for i in start..(start + 32).min(n) {
+            let v = stranger.clone();
+            batch.spawn(async move {
+                let _ = v.validate(&format!("made-up-opaque-token-{i:08}")).await;
+            });
+        }
+        while batch.join_next().await.is_some() {}
+    }
+}
+
+/// A stranger's made-up opaque tokens write nothing to the fleet's Redis
+/// (review, stop 32: they were refusals shared one key per token, which
+/// under a managed Redis's `volatile-lru` cap evicted the DPoP replay
+/// entries, so that another replica accepted a replay, and under
+/// `noeviction` filled it, so that every DPoP request of the fleet was
+/// answered 503). Under the managed services' default policy and a cap
+/// just above what is used: the replay entry stays, the replay is refused
+/// on a replica that never saw the proof, and a fresh proof is accepted.
+#[tokio::test]
+async fn a_strangers_made_up_tokens_write_nothing_to_the_shared_redis() {
+    let redis = RedisServer::start();
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let a = replica(Some(store.clone()));
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    let proof = client.proof("GET", URI, &token).sign();
+    assert!(a.validate_dpop(&token, &proof, "GET", URI).await.is_ok());
+    let keys_before = redis.cli(&["--scan"]);
+    assert_eq!(keys_before.lines().count(), 1, "{keys_before}");
+
+    let cap = review_used_memory(&redis) + 512 * 1024;
+    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
+    redis.cli(&["CONFIG", "SET", "maxmemory", &cap.to_string()]);
+    let s = common::as_server::setup(common::AUDIENCE).await;
+    let stranger = introspecting(&s, Some(store.clone()));
+    review_flood(&stranger, 256).await;
+    assert_eq!(s.server.intro_calls(), 256);
+    assert_eq!(
+        redis.cli(&["--scan"]),
+        keys_before,
+        "the flood wrote to Redis"
+    );
+
+    let b = replica(Some(store));
+    let replay = b.validate_dpop(&token, &proof, "GET", URI).await;
+    assert!(
+        matches!(&replay, Err(ValidationError::Dpop(DpopError::Replayed))),
+        "{:?}",
+        replay.map(|_| ())
+    );
+    let fresh = client.proof("GET", URI, &token).sign();
+    assert!(b.validate_dpop(&token, &fresh, "GET", URI).await.is_ok());
+}
+
+/// An integrity key shorter than HMAC-SHA256's 32 bytes is refused
+/// (review, stop 32: the empty key, from an unset environment variable
+/// read with `unwrap_or_default()`, was taken, and anyone who could write
+/// to Redis forged answers under it); 32 bytes are taken.
+#[test]
+fn an_integrity_key_shorter_than_32_bytes_is_refused() {
+    let store = || RedisStore::new("redis://127.0.0.1:6379/").unwrap();
+    assert_eq!(bearer_guard::limits::MIN_REDIS_INTEGRITY_KEY, 32);
+    for len in [0, 1, 16, 31] {
+        assert_eq!(
+            store().try_integrity_key(&vec![7; len]).err(),
+            Some(StoreError::ShortIntegrityKey { len, min: 32 }),
+            "{len}"
+        );
+    }
+    assert!(store().try_integrity_key(&[7; 32]).is_ok());
+    assert!(store().try_integrity_key(&[7; 64]).is_ok());
+}
+
+/// Guard: values in Redis that no replica could have written (a stamp far
+/// in the past or future or not a number, no newline, more than an answer
+/// may hold) are not used and panic nothing: the endpoint is asked.
+#[tokio::test]
+async fn review_malformed_or_oversized_shared_answers_are_not_used() {
+    let redis = RedisServer::start();
+    let s = common::as_server::setup(common::AUDIENCE).await;
+    s.server.answer("opaque-review-2", answer(&s));
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let a = introspecting(&s, Some(store.clone()));
+    assert!(a.validate("opaque-review-2").await.is_ok());
+    // Revoked since; each plant below replaces the stored answer.
+    s.server.answer("opaque-review-2", json!({"active": false}));
+    let stored_key = redis.cli(&["--scan"]).trim().to_owned();
+    assert!(!stored_key.is_empty());
+    let active = answer(&s).to_string();
+    let huge = format!(
+        "{T0}\n{{\"active\":true,\"pad\":\"{}\"}}",
+        "x".repeat(70 * 1024)
+    );
+    let plants = [
+        format!("{}\n{active}", i64::MAX),
+        format!("{}\n{active}", T0 + 3600),
+        format!(
+            "{}\n{{\"active\":true,\"aud\":\"{}\",\"exp\":{}}}",
+            i64::MIN,
+            common::AUDIENCE,
+            i64::MAX
+        ),
+        format!("abc\n{active}"),
+        active.clone(),
+        String::new(),
+        format!("{T0}\n"),
+        huge,
+    ];
+    for (i, plant) in plants.iter().enumerate() {
+        redis.cli(&["SET", &stored_key, plant, "EX", "60"]);
+        let b = introspecting(&s, Some(store.clone()));
+        let r = b.validate("opaque-review-2").await;
+        assert_eq!(
+            r.map(|_| ()).unwrap_err(),
+            ValidationError::Inactive,
+            "plant {i} was used"
+        );
+        assert_eq!(
+            b.introspection_stats().await.unwrap().shared_cache_hits,
+            0,
+            "plant {i}"
+        );
+    }
+}
+
+/// Polls `check` every 100 ms for up to 10 s.
+fn review_wait(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// `redis-cli -x SET key` with `value` on standard input.
+fn review_set_binary(redis: &RedisServer, key: &str, value: &[u8]) {
+    use std::io::Write;
+    let mut cli = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "-x", "SET", key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    cli.stdin.take().unwrap().write_all(value).unwrap();
+    cli.wait().unwrap();
+}
+
+/// A managed Redis fails over by promoting its replica (ElastiCache
+/// Multi-AZ, Sentinel, a Redis Cluster's replica): replication is
+/// asynchronous, so the writes the primary acknowledged last may never
+/// have reached it. The promoted replica has run for hours (its uptime is
+/// long), so the restart check (`uptime_in_seconds`) vouches for it, and a
+/// proof whose replay entry was lost with the primary is accepted again.
+/// Here the replica stalls, the primary drops its link (output buffer
+/// limit), accepts a proof, and dies; the replica is promoted. Expected:
+/// the replay refused (or 503: the store cannot vouch for it).
+#[tokio::test]
+async fn a_promoted_replica_that_missed_the_last_writes_does_not_vouch_for_a_replay() {
+    let mut primary = RedisServer::start();
+    let rport = common::redis_server::free_port();
+    // The replica keeps the snapshot it syncs from in a directory of its own.
+    let dir = common::redis_server::TempDir::new();
+    let standby = RedisServer::spawn(
+        rport,
+        vec![
+            "--port".into(),
+            rport.to_string(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port.to_string(),
+        ],
+        false,
+    );
+    standby.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
+    review_wait("the replica's link", || {
+        standby
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    });
+
+    let a = replica(Some(RedisStore::new(&primary.url()).unwrap()));
+    let client = DpopKey::generate(Algorithm::ES256);
+    let token = issuer().token().dpop_bound(&client).sign();
+    // An earlier proof, replicated in time.
+    let earlier = client.proof("GET", URI, &token).sign();
+    assert!(a.validate_dpop(&token, &earlier, "GET", URI).await.is_ok());
+    review_wait("replication of the earlier entry", || {
+        standby.cli(&["DBSIZE"]).trim() == "1"
+    });
+
+    // The replica stalls (a long fork, a busy host); the primary gives up
+    // on its link once the replication backlog to it passes its limit.
+    let pid = standby
+        .cli(&["INFO", "server"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("process_id:").map(str::to_owned))
+        .unwrap();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    primary.cli(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "replica 65536 65536 0",
+    ]);
+    review_set_binary(&primary, "other-app:blob", &vec![b'x'; 32 << 20]);
+    review_wait("the primary to drop the replica", || {
+        primary
+            .cli(&["INFO", "replication"])
+            .contains("connected_slaves:0")
+    });
+    // The proof accepted last, acknowledged by the primary only.
+    let proof = client.proof("GET", URI, &token).sign();
+    assert!(a.validate_dpop(&token, &proof, "GET", URI).await.is_ok());
+    // The primary dies; the replica comes back and is promoted.
+    primary.stop();
+    signal("-CONT");
+    standby.cli(&["REPLICAOF", "NO", "ONE"]);
+    review_wait("the promotion", || {
+        standby
+            .cli(&["INFO", "replication"])
+            .contains("role:master")
+    });
+
+    // The fleet's endpoint now leads to the promoted replica.
+    let c = replica(Some(RedisStore::new(&standby.url()).unwrap()));
+    assert_eq!(
+        c.validate_dpop(&token, &earlier, "GET", URI)
+            .await
+            .map(|_| ()),
+        Err(ValidationError::Dpop(DpopError::Replayed))
+    );
+    let replay = c
+        .validate_dpop(&token, &proof, "GET", URI)
+        .await
+        .map(|_| ());
+    assert!(
+        matches!(&replay, Err(ValidationError::Dpop(DpopError::Replayed)))
+            || replay.as_ref().is_err_and(common::replay_store_unavailable),
+        "a replayed proof was accepted by the promoted replica: {replay:?}"
+    );
+
+    // The fleet noted on the node when it first saw it as its primary: a
+    // store started later (a replica deployed since) counts the node's
+    // memory from that note, not from its own first look. Noted 100 s
+    // ago, a fresh proof is vouched for at once; a note of another
+    // replication history (an earlier failover) is noted again, now.
+    let note = standby.cli(&["GET", "bearer-guard:promotion:"]);
+    let (replid, _) = note.trim().split_once(' ').expect("the promotion note");
+    let node_now: i64 = standby
+        .cli(&["TIME"])
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let fresh_store = || replica(Some(RedisStore::new(&standby.url()).unwrap()));
+    let fresh = |r: &Validator| {
+        let r = r.clone();
+        let proof = client.proof("GET", URI, &token).sign();
+        let token = token.clone();
+        async move {
+            r.validate_dpop(&token, &proof, "GET", URI)
+                .await
+                .map(|_| ())
+        }
+    };
+    let r = fresh(&fresh_store()).await;
+    assert!(
+        r.as_ref().is_err_and(common::replay_store_unavailable),
+        "{r:?}"
+    );
+    let old_note = format!("{replid} {}", node_now - 100);
+    standby.cli(&["SET", "bearer-guard:promotion:", &old_note]);
+    assert_eq!(fresh(&fresh_store()).await, Ok(()));
+    standby.cli(&[
+        "SET",
+        "bearer-guard:promotion:",
+        &format!("0123abcd {}", node_now - 100),
+    ]);
+    let r = fresh(&fresh_store()).await;
+    assert!(
+        r.as_ref().is_err_and(common::replay_store_unavailable),
+        "{r:?}"
+    );
+    let renoted = standby.cli(&["GET", "bearer-guard:promotion:"]);
+    assert!(renoted.starts_with(replid), "{renoted}");
+}
+
+/// Guard: two services of one client at one endpoint, sharing a Redis and
+/// a namespace, but for different audiences: an answer one stored is read
+/// again with the other's rules, and a token for the first is not accepted
+/// by the second.
+#[tokio::test]
+async fn review_an_answer_shared_by_a_service_for_another_audience_is_checked_again() {
+    let redis = RedisServer::start();
+    let s = common::as_server::setup(common::AUDIENCE).await;
+    s.server.answer("opaque-review-3", answer(&s));
+    let store = RedisStore::new(&redis.url()).unwrap();
+    let a = introspecting(&s, Some(store.clone()));
+    assert!(a.validate("opaque-review-3").await.is_ok());
+    let other = s
+        .issuer
+        .validator_builder()
+        .audience("https://another-api.example")
+        .allow_insecure_http()
+        .introspection(Introspection::at(
+            s.server.introspection_url(),
+            ClientAuth::basic(CLIENT_ID, CLIENT_SECRET),
+        ))
+        .shared_store(store)
+        .build()
+        .unwrap();
+    let r = other.validate("opaque-review-3").await.map(|_| ());
+    assert_eq!(r, Err(ValidationError::InvalidAudience));
+    assert_eq!(
+        other.introspection_stats().await.unwrap().shared_cache_hits,
+        1
     );
 }

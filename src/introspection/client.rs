@@ -216,8 +216,22 @@ impl Introspector {
             },
             Err(_) => "error",
         });
+        // Only an active answer is shared: a refusal is the answer to any
+        // string a stranger makes up, and shared it would let strangers
+        // fill the fleet's Redis (evicting replay entries under an
+        // evicting policy, refusing every write under `noeviction`). Each
+        // replica keeps its refusals in its own bounded cache.
         #[cfg(feature = "redis")]
-        if let (Ok(cached), Ok(body)) = (&outcome, &body) {
+        if let (
+            Ok(
+                cached @ Cached {
+                    answer: Answer::Active { .. },
+                    ..
+                },
+            ),
+            Ok(body),
+        ) = (&outcome, &body)
+        {
             self.shared_put(&digest, cached, body).await;
         }
         match &outcome {
