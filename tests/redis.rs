@@ -256,9 +256,9 @@ async fn an_opaque_token_is_introspected_once_for_the_whole_fleet() {
     assert_eq!(s.server.intro_calls(), 1);
     let stats = b.introspection_stats().await.unwrap();
     assert_eq!((stats.calls, stats.shared_cache_hits), (0, 1));
-    // Refusals are not shared: any string a stranger makes up is refused,
-    // and shared it would be written to Redis. Each replica asks once and
-    // keeps its refusal in-process.
+    // `active: false` is not shared: any string a stranger makes up is
+    // answered so, and shared it would be written to Redis. Each replica
+    // asks once and keeps it in-process.
     for v in [&a, &b, &a, &b] {
         assert_eq!(
             v.validate("revoked-1").await.unwrap_err(),

@@ -216,21 +216,22 @@ impl Introspector {
             },
             Err(_) => "error",
         });
-        // Only an active answer is shared: a refusal is the answer to any
-        // string a stranger makes up, and shared it would let strangers
-        // fill the fleet's Redis (evicting replay entries under an
-        // evicting policy, refusing every write under `noeviction`). Each
-        // replica keeps its refusals in its own bounded cache.
+        // Only what the endpoint said of a token it issued is shared (an
+        // answer `active: true`, which each replica reads again with its
+        // own rules): `active: false` is the answer to any string a
+        // stranger makes up, and shared it would let strangers fill the
+        // fleet's Redis (evicting replay entries under an evicting policy,
+        // refusing every write under `noeviction`). Each replica keeps
+        // those in its own bounded cache.
         #[cfg(feature = "redis")]
-        if let (
-            Ok(
-                cached @ Cached {
-                    answer: Answer::Active { .. },
+        if let (Ok(cached), Ok(body)) = (&outcome, &body)
+            && !matches!(
+                cached.answer,
+                Answer::Refused {
+                    refusal: Refusal::Inactive,
                     ..
-                },
-            ),
-            Ok(body),
-        ) = (&outcome, &body)
+                }
+            )
         {
             self.shared_put(&digest, cached, body).await;
         }

@@ -368,9 +368,9 @@ impl ValidatorBuilder {
         self
     }
 
-    /// Shares the DPoP replay cache and the introspection cache (active
-    /// answers: a refusal stays in the replica that got it, so strangers'
-    /// made-up tokens write nothing to Redis) with the other replicas of
+    /// Shares the DPoP replay cache and the introspection cache (an
+    /// `active: false` answer stays in the replica that got it, so that
+    /// strangers' made-up tokens write nothing to Redis) with the other replicas of
     /// the service through `store` (feature `redis`), behind the
     /// in-process caches. When Redis is unreachable, DPoP proofs
     /// are refused with a 503 (a replay could not be ruled out) and
