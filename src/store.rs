@@ -7,7 +7,8 @@
 //! entry it mirrors, but one: on one node, `NAMESPACE:promotion:` notes when
 //! the fleet first saw a node promoted by a failover as its primary (a few
 //! dozen bytes: a replica promoted by a failover may lack the replay
-//! entries written last, and vouches only for proofs made since). When Redis cannot be reached (within the command
+//! entries written last, and vouches only for proofs made since; not
+//! detected in a cluster). When Redis cannot be reached (within the command
 //! timeout), the replay check fails closed (the proof is refused with a
 //! 503: accepting it could accept a replay) and the introspection cache
 //! falls back to the in-process one (the endpoint is asked, as without
@@ -173,41 +174,6 @@ struct Inner {
     /// Values failing their integrity check are said at `warn` once a
     /// minute (after a key change, every uncached read finds one).
     tampered: crate::telemetry::WarnThrottle,
-    /// The replication histories of promoted nodes this store has seen,
-    /// and when it first saw each (see [`Promotions`]): for a cluster,
-    /// whose scripts cannot reach a note shared by the fleet.
-    promotions: std::sync::Mutex<Promotions>,
-}
-
-/// Most replication histories of promoted nodes remembered: 64. One is
-/// forgotten (the oldest) to make room: seen again, its memory starts
-/// again from then (the store vouches for less, never for more).
-const MAX_PROMOTIONS: usize = 64;
-
-/// When this store first saw each promoted node's replication history
-/// (its `master_replid`), on the monotonic clock. A node promoted from
-/// replica (a failover) may lack the replay entries its old primary
-/// acknowledged last (replication is asynchronous), however long it has
-/// run: its memory is counted from when this store first saw it as a
-/// primary, not from its start.
-#[derive(Default)]
-struct Promotions(Vec<(String, Instant)>);
-
-impl Promotions {
-    /// Seconds since `replid` was first seen (now, if never).
-    fn memory(&mut self, replid: &str, now: Instant) -> i64 {
-        let seen = match self.0.iter().find(|(id, _)| id == replid) {
-            Some((_, at)) => *at,
-            None => {
-                if self.0.len() >= MAX_PROMOTIONS {
-                    self.0.remove(0);
-                }
-                self.0.push((replid.to_owned(), now));
-                now
-            }
-        };
-        i64::try_from(now.saturating_duration_since(seen).as_secs()).unwrap_or(i64::MAX)
-    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -296,7 +262,6 @@ impl RedisStore {
                 retry_after: AtomicU64::new(0),
                 epoch: Instant::now(),
                 tampered: crate::telemetry::WarnThrottle::default(),
-                promotions: std::sync::Mutex::default(),
             }),
         })
     }
@@ -382,7 +347,6 @@ impl RedisStore {
             retry_after: AtomicU64::new(0),
             epoch: Instant::now(),
             tampered: crate::telemetry::WarnThrottle::default(),
-            promotions: std::sync::Mutex::default(),
         };
         change(&mut inner);
         RedisStore {
@@ -590,14 +554,16 @@ impl RedisStore {
     ) -> Result<Once, StoreError> {
         let mut invocation = REPLAY_SCRIPT.prepare_invoke();
         invocation.key(self.key(kind, id));
-        // One node: where the fleet notes when it first saw a promoted
-        // node as its primary (a cluster's keys of one script must share a
-        // slot: there each store notes it for itself).
-        if !self.inner.target.cluster {
+        // One node: where the fleet notes when it first saw a promoted node
+        // as its primary. (A cluster's script reaches only its entry's hash
+        // slot, and a note per slot would start over at each slot's first
+        // proof: there a promotion is not detected, see `Once`.)
+        let cluster = self.inner.target.cluster;
+        if !cluster {
             invocation.key(self.key(PROMOTION_KIND, b""));
         }
         invocation.arg(ttl.max(1));
-        let (first, uptime, promoted, replid, since): (i64, i64, i64, String, i64) = self
+        let (first, uptime, promoted, _replid, since): (i64, i64, i64, String, i64) = self
             .run_with(|mut connection| async move {
                 match &mut connection {
                     Connection::One(c) => invocation.invoke_async(c).await,
@@ -606,17 +572,9 @@ impl RedisStore {
             })
             .await?;
         let mut memory = uptime.max(0);
-        if promoted != 0 {
-            let since = if since >= 0 {
-                since
-            } else {
-                self.inner
-                    .promotions
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .memory(&replid, Instant::now())
-            };
-            memory = memory.min(since);
+        if promoted != 0 && !cluster {
+            // No note could be read or written: nothing is vouched for.
+            memory = memory.min(since.max(0));
         }
         Ok(if first == 1 {
             Once::First { memory }
@@ -667,9 +625,9 @@ impl RedisStore {
 pub(crate) enum Once {
     /// Recorded now: first sight, as far as the store remembers. `memory`:
     /// for how many seconds the node holding the entry has run (its
-    /// `uptime_in_seconds`; 0 when it will not say), and, for a node
-    /// promoted from replica, at most since this store first saw it as a
-    /// primary. Whatever it held before it started may be lost (no
+    /// `uptime_in_seconds`; 0 when it will not say), and, on one node
+    /// promoted from replica, at most since the fleet first saw it as its
+    /// primary (in a cluster, a promotion is not detected). Whatever it held before it started may be lost (no
     /// persistence, or back from an older snapshot), and a promoted node
     /// may never have received its old primary's last writes, so a proof
     /// made before then may have been accepted already and is not vouched
@@ -689,9 +647,11 @@ const PROMOTION_KIND: &str = "promotion";
 /// ARGV[1]: the entry's TTL in seconds. Answers {1 if set now, else 0; the
 /// node's uptime in seconds; 1 if the node was promoted from replica
 /// (`second_repl_offset` not -1, or not readable), else 0; its
-/// `master_replid`; with KEYS[2] and a promoted node, the seconds since
-/// the fleet first saw this replication history as its primary (noted
-/// now if not yet, or if the note names another), else -1}. The uptime is read on every
+/// `master_replid`; with KEYS[2] and a promoted node, the seconds since the fleet first
+/// saw this replication history as its primary (noted now if not yet, if
+/// the note names another, or if it is dated after the node's clock: a
+/// clock set back would otherwise refuse every proof until it caught up),
+/// else -1}. The uptime is read on every
 /// call (INFO in a script costs no measurable throughput): a node that
 /// restarted, empty or from a snapshot older than its last writes, is
 /// caught on the first proof after it. An uptime that is not a whole
@@ -722,7 +682,7 @@ if promoted == 1 and KEYS[2] then
   local note = redis.call('GET', KEYS[2])
   if type(note) == 'string' then
     local id, t = string.match(note, '^(%w+) (%d+)$')
-    if id == replid then at = tonumber(t) end
+    if id == replid and tonumber(t) <= now then at = tonumber(t) end
   end
   if not at then
     redis.call('SET', KEYS[2], replid .. ' ' .. now)
