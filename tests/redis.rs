@@ -413,10 +413,10 @@ async fn an_answer_stamped_by_a_replica_whose_clock_runs_ahead_is_not_reused() {
     );
 }
 
-// --- review, stop 32 ---
+// Found by attackers' reviews (stop 32), and their guards.
 
 /// `used_memory` of `redis`, in bytes.
-fn review_used_memory(redis: &RedisServer) -> u64 {
+fn used_memory(redis: &RedisServer) -> u64 {
     redis
         .cli(&["INFO", "memory"])
         .lines()
@@ -427,7 +427,7 @@ fn review_used_memory(redis: &RedisServer) -> u64 {
 
 /// A stranger (no valid token) sends `n` made-up opaque tokens to an
 /// introspecting replica of the fleet: each is answered `active: false`.
-async fn review_flood(stranger: &Validator, n: usize) {
+async fn flood(stranger: &Validator, n: usize) {
     for start in (0..n).step_by(32) {
         let mut batch = tokio::task::JoinSet::new();
         for i in start..(start + 32).min(n) {
@@ -460,12 +460,12 @@ async fn a_strangers_made_up_tokens_write_nothing_to_the_shared_redis() {
     let keys_before = redis.cli(&["--scan"]);
     assert_eq!(keys_before.lines().count(), 1, "{keys_before}");
 
-    let cap = review_used_memory(&redis) + 512 * 1024;
+    let cap = used_memory(&redis) + 512 * 1024;
     redis.cli(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
     redis.cli(&["CONFIG", "SET", "maxmemory", &cap.to_string()]);
     let s = common::as_server::setup(common::AUDIENCE).await;
     let stranger = introspecting(&s, Some(store.clone()));
-    review_flood(&stranger, 256).await;
+    flood(&stranger, 256).await;
     assert_eq!(s.server.intro_calls(), 256);
     assert_eq!(
         redis.cli(&["--scan"]),
@@ -507,7 +507,7 @@ fn an_integrity_key_shorter_than_32_bytes_is_refused() {
 /// in the past or future or not a number, no newline, more than an answer
 /// may hold) are not used and panic nothing: the endpoint is asked.
 #[tokio::test]
-async fn review_malformed_or_oversized_shared_answers_are_not_used() {
+async fn malformed_or_oversized_shared_answers_are_not_used() {
     let redis = RedisServer::start();
     let s = common::as_server::setup(common::AUDIENCE).await;
     s.server.answer("opaque-review-2", answer(&s));
@@ -556,7 +556,7 @@ async fn review_malformed_or_oversized_shared_answers_are_not_used() {
 }
 
 /// Polls `check` every 100 ms for up to 10 s.
-fn review_wait(what: &str, mut check: impl FnMut() -> bool) {
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..100 {
         if check() {
             return;
@@ -567,7 +567,7 @@ fn review_wait(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// `redis-cli -x SET key` with `value` on standard input.
-fn review_set_binary(redis: &RedisServer, key: &str, value: &[u8]) {
+fn set_binary(redis: &RedisServer, key: &str, value: &[u8]) {
     use std::io::Write;
     let mut cli = std::process::Command::new("redis-cli")
         .args(["-p", &redis.port.to_string(), "-x", "SET", key])
@@ -577,6 +577,33 @@ fn review_set_binary(redis: &RedisServer, key: &str, value: &[u8]) {
         .unwrap();
     cli.stdin.take().unwrap().write_all(value).unwrap();
     cli.wait().unwrap();
+}
+
+/// A replica of `primary` on loopback, linked and old enough to use, with
+/// the directory that keeps its snapshot (its own: not the repository).
+fn standby_of(primary: &RedisServer) -> (RedisServer, common::redis_server::TempDir) {
+    let port = common::redis_server::free_port();
+    let dir = common::redis_server::TempDir::new();
+    let standby = RedisServer::spawn(
+        port,
+        vec![
+            "--port".into(),
+            port.to_string(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port.to_string(),
+        ],
+        false,
+    );
+    standby.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
+    wait_for("the replica's link", || {
+        standby
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    });
+    (standby, dir)
 }
 
 /// A managed Redis fails over by promoting its replica (ElastiCache
@@ -591,28 +618,7 @@ fn review_set_binary(redis: &RedisServer, key: &str, value: &[u8]) {
 #[tokio::test]
 async fn a_promoted_replica_that_missed_the_last_writes_does_not_vouch_for_a_replay() {
     let mut primary = RedisServer::start();
-    let rport = common::redis_server::free_port();
-    // The replica keeps the snapshot it syncs from in a directory of its own.
-    let dir = common::redis_server::TempDir::new();
-    let standby = RedisServer::spawn(
-        rport,
-        vec![
-            "--port".into(),
-            rport.to_string(),
-            "--dir".into(),
-            dir.path().display().to_string(),
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            primary.port.to_string(),
-        ],
-        false,
-    );
-    standby.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
-    review_wait("the replica's link", || {
-        standby
-            .cli(&["INFO", "replication"])
-            .contains("master_link_status:up")
-    });
+    let (standby, _dir) = standby_of(&primary);
 
     let a = replica(Some(RedisStore::new(&primary.url()).unwrap()));
     let client = DpopKey::generate(Algorithm::ES256);
@@ -620,7 +626,7 @@ async fn a_promoted_replica_that_missed_the_last_writes_does_not_vouch_for_a_rep
     // An earlier proof, replicated in time.
     let earlier = client.proof("GET", URI, &token).sign();
     assert!(a.validate_dpop(&token, &earlier, "GET", URI).await.is_ok());
-    review_wait("replication of the earlier entry", || {
+    wait_for("replication of the earlier entry", || {
         standby.cli(&["DBSIZE"]).trim() == "1"
     });
 
@@ -644,8 +650,8 @@ async fn a_promoted_replica_that_missed_the_last_writes_does_not_vouch_for_a_rep
         "client-output-buffer-limit",
         "replica 65536 65536 0",
     ]);
-    review_set_binary(&primary, "other-app:blob", &vec![b'x'; 32 << 20]);
-    review_wait("the primary to drop the replica", || {
+    set_binary(&primary, "other-app:blob", &vec![b'x'; 32 << 20]);
+    wait_for("the primary to drop the replica", || {
         primary
             .cli(&["INFO", "replication"])
             .contains("connected_slaves:0")
@@ -657,7 +663,7 @@ async fn a_promoted_replica_that_missed_the_last_writes_does_not_vouch_for_a_rep
     primary.stop();
     signal("-CONT");
     standby.cli(&["REPLICAOF", "NO", "ONE"]);
-    review_wait("the promotion", || {
+    wait_for("the promotion", || {
         standby
             .cli(&["INFO", "replication"])
             .contains("role:master")
@@ -734,7 +740,7 @@ async fn a_promoted_replica_that_missed_the_last_writes_does_not_vouch_for_a_rep
 /// again with the other's rules, and a token for the first is not accepted
 /// by the second.
 #[tokio::test]
-async fn review_an_answer_shared_by_a_service_for_another_audience_is_checked_again() {
+async fn an_answer_shared_by_a_service_for_another_audience_is_checked_again() {
     let redis = RedisServer::start();
     let s = common::as_server::setup(common::AUDIENCE).await;
     s.server.answer("opaque-review-3", answer(&s));
@@ -761,7 +767,7 @@ async fn review_an_answer_shared_by_a_service_for_another_audience_is_checked_ag
     );
 }
 
-// --- review 2, stop 32 ---
+// The second review (stop 32): the promotion check.
 
 /// A failover without a fence (Sentinel or a DNS endpoint moving while the
 /// old primary still takes writes): part of the fleet already reaches the
@@ -774,27 +780,7 @@ async fn review_an_answer_shared_by_a_service_for_another_audience_is_checked_ag
 #[ignore = "a limit of Redis replication, documented (CHANGELOG): an unfenced failover loses what the old primary took after the fleet reached the new one"]
 async fn an_unfenced_failover_loses_what_the_old_primary_took_after_the_promotion() {
     let mut primary = RedisServer::start();
-    let rport = common::redis_server::free_port();
-    let dir = common::redis_server::TempDir::new();
-    let standby = RedisServer::spawn(
-        rport,
-        vec![
-            "--port".into(),
-            rport.to_string(),
-            "--dir".into(),
-            dir.path().display().to_string(),
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            primary.port.to_string(),
-        ],
-        false,
-    );
-    standby.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
-    review_wait("the replica's link", || {
-        standby
-            .cli(&["INFO", "replication"])
-            .contains("master_link_status:up")
-    });
+    let (standby, _dir) = standby_of(&primary);
     let old = replica(Some(RedisStore::new(&primary.url()).unwrap()));
     let client = DpopKey::generate(Algorithm::ES256);
     let token = issuer().token().dpop_bound(&client).sign();
@@ -804,11 +790,11 @@ async fn an_unfenced_failover_loses_what_the_old_primary_took_after_the_promotio
             .await
             .is_ok()
     );
-    review_wait("replication", || standby.cli(&["DBSIZE"]).trim() == "1");
+    wait_for("replication", || standby.cli(&["DBSIZE"]).trim() == "1");
 
     // The replica is promoted; the old primary is not yet told.
     standby.cli(&["REPLICAOF", "NO", "ONE"]);
-    review_wait("the promotion", || {
+    wait_for("the promotion", || {
         standby
             .cli(&["INFO", "replication"])
             .contains("role:master")
@@ -858,23 +844,23 @@ async fn a_store_started_after_a_cluster_failover_does_not_refuse_fresh_proofs()
     let master = &cluster.nodes[0];
     let master_id = master.cli(&["CLUSTER", "MYID"]).trim().to_owned();
     node.cli(&["CLUSTER", "MEET", "127.0.0.1", &master.port.to_string()]);
-    review_wait("the new node to know the master", || {
+    wait_for("the new node to know the master", || {
         node.cli(&["CLUSTER", "NODES"]).contains(&master_id)
     });
-    review_wait("CLUSTER REPLICATE", || {
+    wait_for("CLUSTER REPLICATE", || {
         node.cli(&["CLUSTER", "REPLICATE", &master_id]).trim() == "OK"
     });
-    review_wait("the replica's link", || {
+    wait_for("the replica's link", || {
         node.cli(&["INFO", "replication"])
             .contains("master_link_status:up")
     });
     node.cli(&["CLUSTER", "FAILOVER"]);
-    review_wait("the promotion", || {
+    wait_for("the promotion", || {
         let info = node.cli(&["INFO", "replication"]);
         info.contains("role:master") && !info.contains("second_repl_offset:-1")
     });
     cluster.wait_until_up();
-    review_wait("the cluster to agree", || {
+    wait_for("the cluster to agree", || {
         node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
     });
 
@@ -920,29 +906,9 @@ async fn a_store_started_after_a_cluster_failover_does_not_refuse_fresh_proofs()
 #[tokio::test]
 async fn a_promotion_note_from_the_future_does_not_refuse_every_proof() {
     let primary = RedisServer::start();
-    let rport = common::redis_server::free_port();
-    let dir = common::redis_server::TempDir::new();
-    let standby = RedisServer::spawn(
-        rport,
-        vec![
-            "--port".into(),
-            rport.to_string(),
-            "--dir".into(),
-            dir.path().display().to_string(),
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            primary.port.to_string(),
-        ],
-        false,
-    );
-    standby.wait_until_uptime(common::redis_server::AGE_BEFORE_USE);
-    review_wait("the replica's link", || {
-        standby
-            .cli(&["INFO", "replication"])
-            .contains("master_link_status:up")
-    });
+    let (standby, _dir) = standby_of(&primary);
     standby.cli(&["REPLICAOF", "NO", "ONE"]);
-    review_wait("the promotion", || {
+    wait_for("the promotion", || {
         standby
             .cli(&["INFO", "replication"])
             .contains("role:master")
